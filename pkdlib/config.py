@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from .losses import METHODS
 
 RUN_METHODS = ("teacher",) + tuple(METHODS)
+DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
 
 
 class ConfigError(ValueError):
@@ -32,7 +33,7 @@ class RunConfig:
     lr: float = 5e-5
     epochs: int = 3
     batch_size: int = 32
-    max_length: int = 64
+    max_length: int | None = None   # None: the task's default (rt 64, imdb 256, GLUE 128)
     warmup: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -51,7 +52,9 @@ class RunConfig:
         self.canonicalize()
 
     def canonicalize(self):
-        """Zero out what a method does not use, so equal runs have equal configurations."""
+        """Fill task defaults and zero out what a method does not use, so equal runs have equal configurations."""
+        if self.max_length is None:
+            self.max_length = DEFAULT_MAX_LENGTH.get(self.task, 128)
         if self.method in ("teacher", "ft"):
             self.alpha, self.beta, self.temperature, self.normalize = 0.0, 0.0, 1.0, False
             self.kd_reduction = "batchmean"
@@ -100,7 +103,7 @@ class RunConfig:
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device={self.device!r}; accepted: auto, cpu, cuda, cuda:N, mps")
         for name in ("lr", "epochs", "batch_size", "max_length"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup={self.warmup} must be a fraction in [0, 1)")

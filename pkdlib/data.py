@@ -19,6 +19,7 @@ import hashlib
 import os
 import random
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -60,8 +61,9 @@ TASKS: dict[str, TaskSpec] = {
                     label_names=("entailment", "not_entailment")),
 }
 
-#: embedded task -> (source value in the CSV, dev size, test size)
-EMBEDDED = {"rt": ("rotten_tomatoes", 1066, 1066), "imdb": ("imdb", 2500, 2500)}
+#: embedded task -> (source value in the CSV, dev fraction, test fraction); on the packaged file these
+#: give rt 6,398/1,066/1,066 and imdb 20,000/2,500/2,500. Another CSV (data_dir=) is split by the same fractions.
+EMBEDDED = {"rt": ("rotten_tomatoes", 1066 / 8530, 1066 / 8530), "imdb": ("imdb", 0.1, 0.1)}
 SPLIT_SEED = "pkd-study-v1"
 #: our split names -> the GLUE split names in `datasets`
 GLUE_SPLITS = {"train": "train", "dev": "validation", "test": "test",
@@ -132,15 +134,15 @@ def read_review_csv(path, source: str, num_labels: int = 2):
     return list(df.index), list(df["text"]), [int(x) for x in labels]
 
 
-def _stratified_split(ids, labels, n_dev, n_test, seed=SPLIT_SEED):
+def _stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
     """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
     classes = sorted(set(labels))
     out = {"train": [], "dev": [], "test": []}
     for c in classes:
         members = [i for i, y in zip(ids, labels) if y == c]
         members.sort(key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-        share_test = round(n_test * len(members) / len(ids))
-        share_dev = round(n_dev * len(members) / len(ids))
+        share_test = round(test_frac * len(members))
+        share_dev = round(dev_frac * len(members))
         out["test"] += members[:share_test]
         out["dev"] += members[share_test:share_test + share_dev]
         out["train"] += members[share_test + share_dev:]
@@ -149,13 +151,20 @@ def _stratified_split(ids, labels, n_dev, n_test, seed=SPLIT_SEED):
     return out
 
 
+@lru_cache(maxsize=4)
+def _embedded_parts(task: str, csv_path: str, mtime: float):
+    source, dev_frac, test_frac = EMBEDDED[task]
+    ids, texts, labels = read_review_csv(csv_path, source, TASKS[task].num_labels)
+    return {i: (t, y) for i, t, y in zip(ids, texts, labels)}, _stratified_split(ids, labels, dev_frac, test_frac)
+
+
 def load_embedded(task: str, split: str, csv_path=None) -> Split:
-    source, n_dev, n_test = EMBEDDED[task]
-    ids, texts, labels = read_review_csv(csv_path or embedded_csv_path(), source, TASKS[task].num_labels)
-    parts = _stratified_split(ids, labels, n_dev, n_test)
+    path = Path(csv_path or embedded_csv_path())
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    by_id, parts = _embedded_parts(task, str(path), path.stat().st_mtime)
     if split not in parts:
         raise DataError(f"task {task!r} has splits {list(parts)}, not {split!r}")
-    by_id = {i: (t, y) for i, t, y in zip(ids, texts, labels)}
     sel = parts[split]
     return Split(task, split, sel, [(by_id[i][0],) for i in sel], [by_id[i][1] for i in sel])
 

@@ -39,7 +39,10 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
         raise ValueError(f"reduction must be 'batchmean' or 'mean', got {reduction!r}")
     log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
     p_t = F.softmax(teacher_logits.float() / temperature, dim=-1)
-    return F.kl_div(log_p_s, p_t, reduction=reduction) * temperature ** 2
+    kl = F.kl_div(log_p_s, p_t, reduction="sum") / student_logits.shape[0]  # batchmean
+    if reduction == "mean":
+        kl = kl / student_logits.shape[-1]
+    return kl * temperature ** 2
 
 
 def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize: bool = True) -> torch.Tensor:

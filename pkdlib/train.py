@@ -118,9 +118,10 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     amp = autocast_dtype(device, cfg.precision)
     if device.type == "cpu" and amp is torch.float16:
         raise ConfigError("precision='fp16' is for CUDA; on CPU use bf16 or fp32")
-    accelerator = Accelerator(cpu=device.type == "cpu",
-                              mixed_precision={None: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp])
+    # autocast is applied here, not through Accelerate's (process-wide, fixed once) mixed_precision
+    accelerator = Accelerator(cpu=device.type == "cpu")
     device = accelerator.device
+    scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     main = accelerator.is_main_process
     say = log if main else (lambda *a, **k: None)
 
@@ -194,7 +195,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main), unit="batch",
                    leave=False)
         for b in bar:
-            with accelerator.autocast():
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
                             attention_mask=b["attention_mask"], output_hidden_states=objective.uses_pt)
             t_logits = s_cls = t_cls = None
@@ -208,9 +209,11 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
                 detail = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())
                 raise NumericalError(f"non-finite loss at epoch {epoch}, step {step + 1} (batch {n_batches + 1}): "
                                      f"{detail}; objective {objective}; no record written")
-            accelerator.backward(loss)
+            accelerator.backward(scaler.scale(loss))
+            scaler.unscale_(opt)
             accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1

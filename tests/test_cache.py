@@ -1,0 +1,64 @@
+import json
+
+import pytest
+import torch
+
+from pkdlib.cache import (TeacherOutputs, _atomic_write, atomic_write_json, content_key, load_or_compute_teacher_outputs,
+                          teacher_cache_key)
+
+
+def _fake(n=4, layers=3, h=5):
+    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h), "")
+
+
+def test_cache_reused_then_recomputed_on_any_change(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return _fake()
+    base = dict(teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1",
+                max_length=64, n_examples=4)
+    k = teacher_cache_key(**base)
+    a = load_or_compute_teacher_outputs(tmp_path, k, compute)
+    b = load_or_compute_teacher_outputs(tmp_path, k, compute)
+    assert len(calls) == 1 and torch.equal(a.cls, b.cls) and b.key == k
+    for field, value in [("teacher_fp", "t2"), ("tokenizer_fp", "k2"), ("task", "imdb"), ("split", "dev"),
+                         ("split_checksum", "c2"), ("max_length", 128), ("n_examples", 3)]:
+        k2 = teacher_cache_key(**{**base, field: value})
+        assert k2 != k, field
+        load_or_compute_teacher_outputs(tmp_path, k2, compute)
+    assert len(calls) == 8
+
+
+def test_truncated_or_foreign_cache_file_is_recomputed(tmp_path):
+    k = content_key("x")
+    path = tmp_path / f"teacher-{k[:24]}.pt"
+    path.write_bytes(b"half a file")
+    out = load_or_compute_teacher_outputs(tmp_path, k, _fake, log=lambda *a: None)
+    assert torch.load(path, weights_only=True)["key"] == k and out.key == k
+    # a file under the right name whose stored key differs (e.g. a hash-prefix clash) is not trusted
+    torch.save({"key": "other", "format": 1, "logits": out.logits, "cls": out.cls}, path)
+    seen = []
+    load_or_compute_teacher_outputs(tmp_path, k, _fake, log=seen.append)
+    assert "does not match" in seen[0]
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"a": 1})
+
+    def fail(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _atomic_write(p, fail)
+    assert json.loads(p.read_text()) == {"a": 1}
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_select_layers():
+    t = _fake(n=4, layers=3)
+    logits, cls = t.select(torch.tensor([2, 0]), [1, 3])
+    assert torch.equal(logits, t.logits[[2, 0]])
+    assert torch.equal(cls, t.cls[[2, 0]][:, [1, 3]])

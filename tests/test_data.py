@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from conftest import write_tiny_csv
+from pkdlib.data import DataError, LengthBucketSampler, load_task
+
+# sha256 of the ordered ids of each split of the packaged data (the split must never change)
+GOLDEN = {
+    ("rt", "train"): (6398, "5ae5ad7268f745e3"), ("rt", "dev"): (1066, "bb2d353b966fd898"),
+    ("rt", "test"): (1066, "59cb02ca339fcd51"),
+    ("imdb", "train"): (20000, "c3f464038d0e4fef"), ("imdb", "dev"): (2500, "f168ab72219d821f"),
+    ("imdb", "test"): (2500, "16b9284d3fc678ed"),
+}
+
+
+@pytest.mark.parametrize("task, split", list(GOLDEN))
+def test_embedded_split_sizes_and_checksums(task, split):
+    sp = load_task(task, split)
+    n, checksum = GOLDEN[task, split]
+    assert len(sp) == n
+    assert sp.checksum[:16] == checksum
+    assert sum(sp.labels) == n // 2  # stratified: balanced like the source
+
+
+def test_embedded_splits_are_disjoint():
+    ids = [set(load_task("rt", s).ids) for s in ("train", "dev", "test")]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    assert sum(map(len, ids)) == 8530
+
+
+def test_unknown_task():
+    with pytest.raises(DataError, match="known tasks: rt, imdb, sst2"):
+        load_task("sst-2", "train")
+
+
+def test_bad_csv_files(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("sentence,label\nfine,1\n")
+    with pytest.raises(DataError, match="lacks columns"):
+        load_task("rt", "train", p)
+    p.write_text("")
+    with pytest.raises(DataError, match="empty"):
+        load_task("rt", "train", p)
+    p.write_text("text,label,source\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_task("rt", "train", p)
+    p.write_text("text,label,source\nok,1,rotten_tomatoes\nbad,7,rotten_tomatoes\n")
+    with pytest.raises(DataError, match="outside"):
+        load_task("rt", "train", p)
+    p.write_bytes(b"text,label,source\n\xff\xfe caf\xe9,1,rotten_tomatoes\n")
+    with pytest.raises(DataError, match="UTF-8"):
+        load_task("rt", "train", p)
+    with pytest.raises(DataError, match="not found"):
+        load_task("rt", "train", tmp_path / "missing.csv")
+
+
+def test_custom_csv_split_by_same_fractions(tmp_path):
+    p = write_tiny_csv(tmp_path / "r.csv", n=1000)
+    sizes = [len(load_task("rt", s, p)) for s in ("train", "dev", "test")]
+    assert sum(sizes) == 1000 and sizes[1] == sizes[2] == 124  # 1066/8530 of 500 per label, rounded
+
+
+def test_bucket_sampler_covers_everything_and_groups_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, size=1000)
+    s = LengthBucketSampler(lengths, 32, shuffle=True, seed=1, chunk=10)
+    batches = s.batches()
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    pad_bucket = sum(len(b) * lengths[b].max() for b in batches)
+    plain = LengthBucketSampler(lengths, 32, shuffle=True, seed=1, bucket=False).batches()
+    pad_plain = sum(len(b) * lengths[b].max() for b in plain)
+    assert pad_bucket < 0.8 * pad_plain
+    # reproducible per epoch, different across epochs
+    assert s.batches() == batches
+    s.set_epoch(1)
+    assert s.batches() != batches

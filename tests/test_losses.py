@@ -1,0 +1,89 @@
+"""Golden values computed by hand (see the comments) for the three loss terms and the objective."""
+import math
+
+import pytest
+import torch
+
+from pkdlib import Objective, kd_loss, patient_loss, pkd_skip
+
+S = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
+T = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+# T=2: row 1 p_s = softmax(.5, 1) = (.3775, .6225), p_t = softmax(1, 0) = (.7311, .2689), KL = .25762;
+#      row 2 p_s = (.3775, .6225), p_t = (.5, .5), KL = .03096.  Sum .28858.
+KD_BATCHMEAN = 0.5766659364541055    # .28858 / 2 rows * T^2
+KD_MEAN = 0.28833296822705273        # .28858 / (2 rows * 2 classes) * T^2
+
+
+def test_kd_loss_golden():
+    assert kd_loss(S, T, 2.0).item() == pytest.approx(KD_BATCHMEAN, rel=1e-6)
+    assert kd_loss(S, T, 2.0, reduction="mean").item() == pytest.approx(KD_MEAN, rel=1e-6)
+
+
+def test_kd_loss_zero_when_equal_and_positive_otherwise():
+    x = torch.randn(5, 3)
+    assert kd_loss(x, x, 7.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(x, x.flip(0), 7.0).item() > 0
+
+
+def test_kd_loss_rejects_bad_temperature():
+    with pytest.raises(ValueError, match="temperature"):
+        kd_loss(S, T, 0.0)
+
+
+# student [CLS] (batch 1, 2 layers, hidden 2): (3, 4), (1, 0); teacher (0, 1), (1, 0)
+PS = torch.tensor([[[3.0, 4.0], [1.0, 0.0]]])
+PT = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])
+
+
+def test_patient_loss_golden():
+    # normalised: (.6, .8) vs (0, 1) -> .36 + .04 = .4; second pair 0; mean over 1x2x2 = .1
+    assert patient_loss(PS, PT, normalize=True).item() == pytest.approx(0.1, rel=1e-6)
+    # raw: 9 + 9 = 18 over 4 entries = 4.5
+    assert patient_loss(PS, PT, normalize=False).item() == pytest.approx(4.5, rel=1e-6)
+
+
+def test_patient_loss_scaling_is_a_mean_over_hidden():
+    a, b = torch.randn(4, 2, 8), torch.randn(4, 2, 8)
+    assert patient_loss(a, b, False).item() == pytest.approx(((a - b) ** 2).mean().item(), rel=1e-6)
+    # repeating along hidden does not change a mean (a sum would double)
+    assert patient_loss(a.repeat(1, 1, 2), b.repeat(1, 1, 2), False).item() == pytest.approx(
+        patient_loss(a, b, False).item(), rel=1e-6)
+
+
+def test_patient_loss_empty_and_shape_errors():
+    assert patient_loss(torch.zeros(3, 0, 4), torch.zeros(3, 0, 4)).item() == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        patient_loss(torch.zeros(3, 2, 4), torch.zeros(3, 1, 4))
+    with pytest.raises(ValueError, match="batch, matched_layers, hidden"):
+        patient_loss(torch.zeros(3, 4), torch.zeros(3, 4))
+
+
+def test_objective_golden_and_printable():
+    obj = Objective(alpha=0.5, temperature=2.0, beta=100.0, normalize=True, layer_map=pkd_skip(6, 3))
+    labels = torch.tensor([1, 0])
+    # CE: row 1 -log softmax(1,2)[1] = .31326; row 2 -log softmax(0,1)[0] = 1.31326; mean .81326
+    ce = (-math.log(math.exp(2) / (math.exp(1) + math.exp(2))) - math.log(1 / (1 + math.e))) / 2
+    out = obj(S, labels, T, PS.expand(2, 2, 2), PT.expand(2, 2, 2))
+    assert out["ce"].item() == pytest.approx(ce, rel=1e-6)
+    assert out["kd"].item() == pytest.approx(KD_BATCHMEAN, rel=1e-6)
+    assert out["pt"].item() == pytest.approx(0.1, rel=1e-6)
+    assert out["loss"].item() == pytest.approx(0.5 * ce + 0.5 * KD_BATCHMEAN + 100 * 0.1, rel=1e-6)
+    assert str(obj) == "0.5*CE + 0.5*KD(T=2) + 100*PT(pkd_skip(6, 3) -> [2, 4], normalized)"
+    assert str(Objective()) == "1*CE"
+    assert str(Objective(alpha=0.7, temperature=10, kd_reduction="mean")) == "0.3*CE + 0.7*KD(T=10, mean)"
+
+
+@pytest.mark.parametrize("kw, msg", [({"alpha": 1.5}, "alpha"), ({"alpha": -0.1}, "alpha"),
+                                     ({"temperature": 0}, "temperature"), ({"beta": -1}, "beta"),
+                                     ({"beta": 10}, "layer map")])
+def test_objective_rejects_bad_weights(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        Objective(**kw)
+
+
+def test_objective_gradients_flow_to_student_only():
+    s = S.clone().requires_grad_()
+    cls = PS.expand(2, 2, 2).clone().requires_grad_()
+    obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(6, 3))
+    obj(s, torch.tensor([1, 0]), T, cls, PT.expand(2, 2, 2))["loss"].backward()
+    assert s.grad is not None and cls.grad is not None and cls.grad.abs().sum() > 0

@@ -1,0 +1,101 @@
+"""End-to-end runs on a tiny randomly initialised BERT saved locally: teacher -> cache -> 4 methods."""
+import json
+
+import pytest
+import torch
+
+from pkdlib import RunConfig
+from pkdlib.train import NumericalError, Workspace, run
+
+QUIET = dict(progress=False, log=lambda *a: None)
+
+
+def student_cfg(tiny_bert, tiny_csv, teacher_rec, **kw):
+    base = dict(task="rt", method="pkd-skip", student_layers=2, pretrained=str(tiny_bert), data_dir=str(tiny_csv),
+                teacher_dir=teacher_rec["model_dir"], epochs=2, lr=1e-3, batch_size=16, device="cpu", beta=10.0)
+    return RunConfig(**{**base, **kw})
+
+
+def test_teacher_record(tiny_teacher):
+    rec, ws = tiny_teacher
+    assert rec["status"] == "complete" and rec["objective"] == "1*CE"
+    assert len(rec["epochs"]) == 3 and rec["best_epoch"] in (1, 2, 3)
+    assert rec["dev"]["dev"]["accuracy"] > 0.6  # the tiny task is learnable
+    assert (ws.models / rec["run_id"] / "config.json").is_file()
+    prov = rec["provenance"]
+    for key in ("git", "versions", "hardware", "seed", "teacher_cache_key"):
+        assert key in prov
+    assert prov["hardware"]["torch_threads"] >= 1 and prov["versions"]["torch"]
+    assert rec["data"]["train"]["n"] == 224 and len(rec["data"]["train"]["checksum"]) == 64
+
+
+@pytest.mark.parametrize("method, objective, layer_map", [
+    ("ft", "1*CE", None),
+    ("kd", "0.5*CE + 0.5*KD(T=10)", None),
+    ("pkd-last", "0.5*CE + 0.5*KD(T=10) + 10*PT(pkd_last(4, 2) -> [3], normalized)", [3]),
+    ("pkd-skip", "0.5*CE + 0.5*KD(T=10) + 10*PT(pkd_skip(4, 2) -> [2], normalized)", [2]),
+])
+def test_each_method_end_to_end(tiny_bert, tiny_csv, tiny_teacher, ws, method, objective, layer_map):
+    rec = run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], method=method), ws, **QUIET)
+    assert rec["objective"] == objective and rec["layer_map"] == layer_map
+    parts = rec["epochs"][0]
+    assert ("train_kd" in parts) == (method != "ft") and ("train_pt" in parts) == method.startswith("pkd")
+    assert 0 <= rec["test"]["test"]["accuracy"] <= 1
+    assert (rec["identity"]["cache_key"] is None) == (method == "ft")
+    assert rec["model_dir"] is None  # student weights are not kept unless asked
+    saved = json.loads((ws.records / f"{rec['run_id']}.json").read_text())
+    assert saved["run_id"] == rec["run_id"]
+
+
+def test_same_seed_same_metrics_other_seed_differs(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    cfg = student_cfg(tiny_bert, tiny_csv, tiny_teacher[0])
+    a = run(cfg, Workspace(tmp_path / "a", tmp_path / "w"), **QUIET)
+    b = run(cfg, Workspace(tmp_path / "b", tmp_path / "w"), **QUIET)
+    c = run(cfg.replace(seed=1), Workspace(tmp_path / "c", tmp_path / "w"), **QUIET)
+    strip = lambda r: [{k: v for k, v in e.items() if not k.endswith("_s")} for e in r["epochs"]]
+    assert strip(a) == strip(b) and a["test"] == b["test"]
+    assert strip(a) != strip(c)
+
+
+def test_record_reused_only_on_full_match(tiny_bert, tiny_csv, tiny_teacher, ws):
+    logs = []
+    cfg = student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], epochs=1)
+    first = run(cfg, ws, progress=False, log=logs.append)
+    again = run(cfg, ws, progress=False, log=logs.append)
+    assert again == first and any("[skip]" in m for m in logs)
+    other = run(cfg.replace(beta=20.0), ws, progress=False, log=logs.append)
+    assert other["run_id"] != first["run_id"]
+    assert len(list(ws.records.glob("*.json"))) == 2
+
+
+def test_changed_teacher_gives_new_cache_key(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    rec, _ = tiny_teacher
+    ws = Workspace(tmp_path / "r", tmp_path / "w")
+    t2 = run(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), data_dir=str(tiny_csv), epochs=1,
+                       lr=1e-3, batch_size=16, device="cpu", seed=5), ws, **QUIET)
+    a = run(student_cfg(tiny_bert, tiny_csv, rec, method="kd", epochs=1), ws, **QUIET)
+    b = run(student_cfg(tiny_bert, tiny_csv, t2, method="kd", epochs=1), ws, **QUIET)
+    assert a["identity"]["cache_key"] != b["identity"]["cache_key"]
+    assert len(list(ws.cache.glob("teacher-*.pt"))) == 2
+
+
+def test_non_finite_loss_stops_and_writes_nothing(tiny_bert, tiny_csv, tiny_teacher, ws, monkeypatch):
+    import pkdlib.losses as L
+    monkeypatch.setattr(L, "patient_loss", lambda s, t, normalize=True: torch.tensor(float("nan")))
+    with pytest.raises(NumericalError, match=r"non-finite loss at epoch 1, step 1 .*pt=nan"):
+        run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0]), ws, **QUIET)
+    assert not ws.records.exists() or not list(ws.records.glob("*.json"))
+
+
+def test_bf16_autocast_runs_on_cpu(tiny_bert, tiny_csv, tiny_teacher, ws):
+    rec = run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], precision="bf16", epochs=1), ws, **QUIET)
+    assert rec["config"]["precision"] == "bf16" and rec["test"]["test"]["accuracy"] >= 0
+
+
+def test_bad_input_fails_before_training(tiny_bert, tiny_csv, tiny_teacher, ws):
+    from pkdlib import ConfigError
+    with pytest.raises(ConfigError, match="must be in 1..3"):
+        run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], student_layers=4), ws, **QUIET)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir="/no/such/teacher"), ws, **QUIET)
+    assert not ws.results.exists()
