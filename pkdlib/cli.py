@@ -2,7 +2,7 @@
 
     pkd train --method teacher --task rt --epochs 3
     pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
-    accelerate launch --num_processes 2 --cpu -m pkdlib.cli train ...      # several processes / GPUs
+    accelerate launch --multi_gpu --num_processes 2 -m pkdlib.cli train ...  # several GPUs (CPU processes without GPUs)
 """
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def execute(name: str, output, params: dict, cwd=None, log_output=False, progres
     check_parameters(src, params)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.stem}.", suffix=".ipynb.tmp")
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".tmp.{output.stem}.", suffix=".ipynb")
     os.close(fd)
     try:
         pm.execute_notebook(str(src), tmp, parameters=params, cwd=str(cwd or Path.cwd()), progress_bar=progress,

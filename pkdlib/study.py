@@ -25,7 +25,7 @@ from .profiles import PROFILES
 
 #: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
 #: one epoch = n_train * (EX_BASE + EX_LAYER * layers) * (hidden / 384)**2; plus a notebook's start-up.
-EX_BASE, EX_LAYER, NOTEBOOK_S, EVAL_FRACTION = 0.0024, 0.0017, 14.0, 0.08
+EX_BASE, EX_LAYER, NOTEBOOK_S, EVAL_FRACTION = 0.002, 0.0015, 18.0, 0.08
 TRAIN_SIZES = {"rt": 6398, "imdb": 20000, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "mnli": 392702,
                "qnli": 104743, "rte": 2490}
 
@@ -73,8 +73,8 @@ def plan(profile: str, grid: str = "best", results="results", work="work") -> li
     items, seen = [], set()
     for task in P["tasks"]:
         n_train = TRAIN_SIZES[task]
-        t = {"task": task, "method": "teacher", "pretrained": P["pretrained"], **P["teacher"]}
-        RunConfig.from_dict(t)  # validate now
+        t = {"task": task, "pretrained": P["pretrained"], **P["teacher"]}
+        RunConfig.from_dict({**t, "method": "teacher"})  # validate now
         n = t.get("max_train_examples") or n_train
         items.append(Item("teacher", task, {**t, **common},
                           _estimate(t["epochs"], n, n_layers_teacher, hidden), f"{task} teacher"))
@@ -184,6 +184,21 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
     done_est = done_real = 0.0
     total_est = sum(it.estimate_s for it in items)
     ran = skipped = 0
+    record_ids: list[str] = []
+    record_s: dict[str, float] = {}
+
+    def manifest(status):
+        return {
+            "profile": profile, "description": PROFILES[profile]["description"], "status": status,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": round(time.time() - t0, 1),
+            "notebooks_run": ran, "notebooks_skipped": skipped,
+            "seeds": sorted({it.params.get("seed") for it in items if it.kind == "student"}),
+            "records": record_ids,
+            "records_total_s": round(sum(record_s.values()), 1),  # training+eval time of every run, from records
+            "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
+            "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
+                       "skipped": "seconds" not in it.result} for it in items],
+        }
     with StudyLock(results):
         for i, it in enumerate(items, 1):
             params = dict(it.params)
@@ -192,7 +207,7 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
                 params["teacher_dir"] = teachers[task]["model_dir"]
             name, record = it.notebook, None
             if it.kind in ("teacher", "student"):
-                cfg = RunConfig.from_dict(_config_part(params))
+                cfg = RunConfig.from_dict({**_config_part(params), **({"method": "teacher"} if it.kind == "teacher" else {})})
                 out = prepare(cfg, ws).out_path
                 name = out.stem
                 exists = out.is_file() and not force
@@ -201,6 +216,8 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
                     exists = Path(record["model_dir"] or "").is_dir()  # weights cleaned: retrain
                 if exists:
                     record = json.loads(out.read_text())
+                    record_ids.append(record["run_id"])
+                    record_s[record["run_id"]] = record["timings"]["total_s"]
                     skipped += 1
                     log(f"[{i}/{len(items)}] skip {it.label}: record {out.name} exists")
                     if it.kind == "teacher":
@@ -208,6 +225,8 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
                     total_est -= it.estimate_s
                     continue
                 params["force"] = True  # the study decided to run it
+            if it.kind == "report":  # the report reads exactly the records listed here
+                atomic_write_json(ws.results / f"manifest-{profile}.json", manifest("report pending"))
             eta = (total_est - done_est) * (done_real / done_est if done_est else 1.0)
             log(f"[{i}/{len(items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - t0)}, ETA {_fmt(eta)})")
             t1 = time.time()
@@ -223,21 +242,14 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
             done_real += it.result["seconds"]
             if it.kind in ("teacher", "student"):
                 record = json.loads(out.read_text())
+                record_ids.append(record["run_id"])
+                record_s[record["run_id"]] = record["timings"]["total_s"]
                 if it.kind == "teacher":
                     teachers[it.task] = record
-    manifest = {
-        "profile": profile, "description": PROFILES[profile]["description"],
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": round(time.time() - t0, 1),
-        "notebooks_run": ran, "notebooks_skipped": skipped,
-        "seeds": sorted({it.params.get("seed") for it in items if it.kind == "student"}),
-        "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
-        "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
-                   "skipped": "seconds" not in it.result} for it in items],
-    }
-    if ran:  # a study that only skipped keeps the manifest of the run that did the work
-        atomic_write_json(ws.results / f"manifest-{profile}.json", manifest)
+        final = manifest("complete")
+        atomic_write_json(ws.results / f"manifest-{profile}.json", final)
     log(f"done: {ran} run, {skipped} skipped, {_fmt(time.time() - t0)}")
-    return manifest
+    return final
 
 
 def _short(e: Exception) -> str:

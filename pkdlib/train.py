@@ -199,8 +199,10 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     student_layers_sel = list(range(1, len(objective.layer_map) + 1)) if objective.uses_pt else []
     teacher_layers_sel = list(objective.layer_map) if objective.uses_pt else []
 
-    epochs, best, best_state = [], None, None
+    epochs, best, best_state, curve = [], None, None, []
     step = 0
+    log_every = max(1, len(loader) // 20)  # about 20 points of the loss curve per epoch
+    window = {}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         sampler.set_epoch(epoch)
@@ -233,13 +235,23 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
             opt.zero_grad(set_to_none=True)
             step += 1
             n_batches += 1
-            for k, v in parts.items():
-                sums[k] += v.item()
-            correct += (out.logits.argmax(-1) == b["labels"]).sum().item()
+            batch_correct = (out.logits.argmax(-1) == b["labels"]).sum().item()
+            for k, v in [*((k, v.item()) for k, v in parts.items()), ("n", 1), ("correct", batch_correct),
+                         ("seen", len(b["labels"]))]:
+                window[k] = window.get(k, 0) + v
+                if k in sums:
+                    sums[k] += v
+            correct += batch_correct
             seen += len(b["labels"])
             tokens += int(b["attention_mask"].sum())
             padded += b["attention_mask"].numel()
-            if n_batches % 20 == 0:
+            if n_batches % log_every == 0 or n_batches == len(loader):
+                n = window.pop("n")
+                point = {"step": step, "epoch": round(epoch - 1 + n_batches / len(loader), 4),
+                         "train_acc": window.pop("correct") / window.pop("seen")}
+                point.update({k: v / n for k, v in window.items()})
+                curve.append(point)
+                window = {}
                 bar.set_postfix(loss=f"{sums['loss'] / n_batches:.4f}")
         t_train = time.time() - t0
         # -------- dev evaluation on the main process
@@ -289,7 +301,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
         "layer_map": list(objective.layer_map) if objective.layer_map is not None else None,
         "n_teacher_layers": n_teacher,
         "parameters": params,
-        "epochs": epochs, "best_epoch": best_epoch, "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
+        "epochs": epochs, "curve": curve, "best_epoch": best_epoch, "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
         "dev": dev, "test": test, "test_predictions": pred_files,
         "model_dir": str(model_dir) if model_dir else None,
         "timings": {"total_s": round(time.time() - t_start, 3), "teacher_cache_s": round(t_cache, 3),
@@ -301,6 +313,21 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     atomic_write_json(out_path, record)
     say(f"wrote {out_path}")
     return record
+
+
+def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log=print) -> str:
+    """Compute (or find) the teacher cache that students of ``cfg`` (teacher_dir set) will read; return its key."""
+    prep = prepare(cfg, ws)
+    if prep.cache_key is None:
+        raise ConfigError("fill_teacher_cache needs a distillation method (kd, pkd-last, pkd-skip)")
+    device = pick_device(cfg.device)
+    amp = autocast_dtype(device, cfg.precision)
+
+    def compute():
+        tm = load_classifier(cfg.teacher_dir, prep.spec.num_labels).to(device)
+        return compute_teacher_outputs(tm, prep.toks["train"], 64, device, progress=progress, autocast_dtype=amp)
+    load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log)
+    return prep.cache_key
 
 
 def _save_model_atomic(model, tokenizer, model_dir: Path):

@@ -20,8 +20,8 @@ def test_kd_loss_golden():
 
 
 def test_kd_loss_zero_when_equal_and_positive_otherwise():
-    x = torch.randn(5, 3)
-    assert kd_loss(x, x, 7.0).item() == pytest.approx(0.0, abs=1e-6)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    assert kd_loss(x, x, 7.0).item() == pytest.approx(0.0, abs=1e-5)  # float32 rounding times T**2
     assert kd_loss(x, x.flip(0), 7.0).item() > 0
 
 

@@ -1,0 +1,53 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Inference speed-up
+# The teacher and each student size timed side by side in one process (round-robin, median of
+# repeats), on the same device, batch, length and dtype; parameter counts and compression.
+# The ideal speed-up is the ratio of encoder FLOPs (N/k layers).
+
+# %% tags=["parameters"]
+pretrained = "embedded:all-MiniLM-L6-v2"
+layers = [1, 2, 3, 4, 5]
+batch_size = 32
+seq_len = 128
+repeats = 5
+warmup = 2
+precision = "fp32"
+device = "auto"
+real_lengths_task = "rt"
+real_lengths_examples = 1066
+profile = "cpu"
+results_dir = "results"
+work_dir = "work"
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+
+from pkdlib.cache import atomic_write_json
+from pkdlib.records import provenance
+from pkdlib.speed import measure_inference, real_length_batches
+
+real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
+        if real_lengths_task else None)
+speed = measure_inference(pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device)
+speed["provenance"] = provenance(speed["settings"]["device"], None, None)
+atomic_write_json(Path(results_dir) / "speed" / f"speedup-{profile}.json", speed)
+
+# %%
+table = pd.DataFrame(speed["rows"]).set_index("layers")
+table[["role", "params_total", "compression", "ms_per_batch", "speedup", "ideal_speedup"]
+      + [c for c in ("real_speedup",) if c in table]].round(3)

@@ -1,0 +1,66 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Report
+# Built from the run records listed in the study's manifest, nothing else: the tables of the
+# paper (1: teacher / FT / KD / PKD per student size, 2: PKD-Last vs PKD-Skip, 3: size and speed),
+# the paper's claims tested with paired differences over seeds, and the figures.
+
+# %% tags=["parameters"]
+results_dir = "results"
+profile = "cpu"
+work_dir = "work"
+
+# %%
+from IPython.display import Markdown, display
+
+from pkdlib.report import build
+
+out = build(results_dir, profile)
+print(f"metric: {out['split']} accuracy (%), mean ± std over seeds")
+
+# %% [markdown]
+# ## Table 1: teacher and students
+
+# %%
+display(Markdown(out["table1"].to_markdown()))
+if "paper_table1" in out:
+    display(Markdown("The paper's Table 1 (GLUE test server):\n\n" + out["paper_table1"].to_markdown(index=False)))
+
+# %% [markdown]
+# ## Table 2: PKD-Last vs PKD-Skip
+
+# %%
+if "table2" in out:
+    display(Markdown(out["table2"].to_markdown()))
+
+# %% [markdown]
+# ## Table 3: size and inference speed (paper: 1.94x for 6 of 12 layers, 3.73x for 3 of 12)
+
+# %%
+if "table3" in out:
+    display(Markdown(out["table3"].to_markdown(floatfmt=".3g")))
+
+# %% [markdown]
+# ## The paper's claims, tested here
+
+# %%
+display(Markdown("\n".join(f"- {s}" for s in out["claims"]) or "no paired comparisons (one seed)"))
+
+# %% [markdown]
+# ## Figures
+
+# %%
+for name, fig in out["figures"].items():
+    display(fig)

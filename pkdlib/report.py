@@ -1,0 +1,258 @@
+"""Tables and figures of a study, built from its run records only.
+
+The study's manifest (results/manifest-<profile>.json) lists the exact records of the profile's
+runs, so a table never mixes records of another configuration. Cells are mean +- std over seeds
+with N stated; paired differences over seeds get a 95% t-interval.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .records import load_records
+
+METHOD_LABEL = {"ft": "FT", "kd": "KD", "pkd-skip": "PKD-Skip", "pkd-last": "PKD-Last", "teacher": "teacher"}
+
+
+def find_teacher(records_dir, task: str, pretrained: str) -> str:
+    """model_dir of the newest teacher record for a task and encoder (for running a student notebook by hand)."""
+    recs = [r for r in load_records(records_dir) if r["config"]["method"] == "teacher"
+            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained
+            and r.get("model_dir") and Path(r["model_dir"]).is_dir()]
+    if not recs:
+        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
+                                f"run notebooks/01_teacher first or pass teacher_dir")
+    return max(recs, key=lambda r: Path(r["model_dir"]).stat().st_mtime)["model_dir"]
+
+
+def manifest_path(results, profile) -> Path:
+    return Path(results) / f"manifest-{profile}.json"
+
+
+def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
+    """One row per run of the profile (from its manifest's record list), and the manifest."""
+    m = json.loads(manifest_path(results, profile).read_text())
+    rows = []
+    for rid in m["records"]:
+        r = json.loads((Path(results) / "records" / f"{rid}.json").read_text())
+        c = r["config"]
+        sel_split = r["selection_metric"].split("/")[0]
+        metric = r["selection_metric"].split("/")[1]
+        test = r["test"].get("test") or {}
+        rows.append({"run_id": rid, "task": c["task"], "method": c["method"],
+                     "layers": r["n_teacher_layers"] if c["method"] == "teacher" else c["student_layers"],
+                     "seed": c["seed"], "epochs": c["epochs"], "best_epoch": r["best_epoch"],
+                     "dev": r["dev"][sel_split][metric], "test": test.get(metric, np.nan),
+                     "train_acc_best": r["epochs"][r["best_epoch"] - 1]["train_acc"],
+                     "train_s": r["timings"]["train_s"], "objective": r["objective"]})
+    return pd.DataFrame(rows), m
+
+
+def _cell(x: pd.Series) -> str:
+    x = x.dropna() * 100
+    if len(x) == 0:
+        return ""
+    if len(x) == 1:
+        return f"{x.iloc[0]:.1f} (N=1)"
+    return f"{x.mean():.1f} ± {x.std(ddof=1):.1f} (N={len(x)})"
+
+
+def table1(df: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows: teacher and FT / KD / PKD-Skip per student size; columns: tasks; cells mean ± std (N)."""
+    rows = []
+    for (method, layers), g in df.groupby(["method", "layers"]):
+        if method == "pkd-last":
+            continue
+        for task, gt in g.groupby("task"):
+            rows.append({"model": f"{'BERT' if method == 'teacher' else 'student'}{layers}-{METHOD_LABEL[method]}",
+                         "layers": layers, "method": method, "task": task, "cell": _cell(gt[split])})
+    t = pd.DataFrame(rows).pivot_table(index=["layers", "method", "model"], columns="task", values="cell",
+                                       aggfunc="first")
+    order = {"teacher": 0, "ft": 1, "kd": 2, "pkd-skip": 3}
+    t = t.reset_index().sort_values(["layers", "method"], key=lambda s: s.map(order) if s.name == "method" else -s)
+    return t.drop(columns=["method"]).set_index("model")
+
+
+def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
+    sub = df[df.method.isin(["pkd-last", "pkd-skip"])]
+    t = sub.groupby(["task", "layers", "method"])[split].apply(_cell).unstack("method")
+    return t.sort_index(level="layers", ascending=False)
+
+
+def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str) -> dict | None:
+    """Paired difference a - b over common seeds (points), mean and 95% t-interval."""
+    from scipy import stats
+    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
+    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
+    common = sorted(set(x.index) & set(y.index))
+    if len(common) < 2:
+        return None
+    d = (x[common] - y[common]).to_numpy() * 100
+    mean, sd, n = d.mean(), d.std(ddof=1), len(d)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
+    return {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "n_seeds": n,
+            "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def claims(df: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
+    rows, sentences = [], []
+    sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
+    for task in sorted(df.task.unique()):
+        for k in sizes:
+            for a, b in (("kd", "ft"), ("pkd-skip", "kd"), ("pkd-skip", "pkd-last")):
+                r = paired(df, split, a, b, k, task)
+                if r:
+                    rows.append(r)
+    t = pd.DataFrame(rows)
+
+    def verdict(r):
+        if r["ci_low"] > 0:
+            return "held (the 95% interval is above 0)"
+        if r["ci_high"] < 0:
+            return "did not hold: the difference is negative (95% interval below 0)"
+        return "not shown: the 95% interval includes 0"
+    names = {"KD - FT": "1a. KD beats fine-tuning", "PKD-Skip - KD": "1b. PKD beats KD",
+             "PKD-Skip - PKD-Last": "2. PKD-Skip >= PKD-Last"}
+    for _, r in t.iterrows():
+        sentences.append(f"{names[r['comparison']]} ({r['task']}, {r['layers']}-layer student, {split}): "
+                         f"{r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
+                         f"{r['ci_high']:+.2f}], N={r['n_seeds']} seeds: {verdict(r)}.")
+    return t, sentences
+
+
+def table3(speed: dict) -> pd.DataFrame:
+    t = pd.DataFrame(speed["rows"])
+    n = int(t["layers"].max())
+    # the paper's Table 3 (BERT-base, 12 layers) at the same fraction of the teacher's layers
+    t["paper_speedup_same_fraction"] = [{1.0: 1.0, 0.5: 1.94, 0.25: 3.73}.get(k / n) for k in t["layers"]]
+    cols = ["layers", "role", "params_embedding", "params_transformer", "params_total", "compression", "speedup",
+            "ideal_speedup"] + (["real_speedup"] if "real_speedup" in t else []) + ["paper_speedup_same_fraction"]
+    return t[cols].set_index("layers")
+
+
+def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
+    from .cache import atomic_write_text
+    atomic_write_text(out / f"{name}.csv", t.to_csv())
+    md = t.to_markdown(floatfmt=".3g")
+    atomic_write_text(out / f"{name}.md", (note + "\n\n" if note else "") + md + "\n")
+
+
+def _save_fig(fig, path: Path):
+    import os
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out: Path) -> dict:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    sns.set_theme(style="whitegrid")
+    figs = {}
+    students = df[df.method != "teacher"]
+    teacher = df[df.method == "teacher"]
+    for task in sorted(df.task.unique()):
+        # accuracy vs student layers
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, g in students[students.task == task].groupby("method"):
+            s = g.groupby("layers")[split].agg(["mean", "std", "count"]) * [100, 100, 1]
+            ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
+                        label=f"{METHOD_LABEL[method]}")
+        tt = teacher[teacher.task == task][split]
+        if len(tt):
+            ax.axhline(tt.mean() * 100, color="k", ls="--", label=f"teacher ({int(teacher.layers.iloc[0])} layers)")
+        ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers "
+               f"(mean ± std over seeds)")
+        ax.legend()
+        _save_fig(fig, out / f"accuracy_vs_layers_{task}.png")
+        figs[f"accuracy_vs_layers_{task}"] = fig
+        # accuracy vs measured speed-up
+        if speed:
+            sp = {r["layers"]: r["speedup"] for r in speed["rows"]}
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for method, g in students[students.task == task].groupby("method"):
+                s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
+                s = s[s.index.isin(sp)]
+                ax.errorbar([sp[k] for k in s.index], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
+                            label=METHOD_LABEL[method])
+                for k, y in zip(s.index, s["mean"]):
+                    ax.annotate(f"{k}L", (sp[k], y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            if len(tt):
+                ax.plot([1.0], [tt.mean() * 100], "k*", ms=12, label="teacher")
+            ax.set(xlabel="measured inference speed-up over the teacher (x)", ylabel=f"{split} accuracy (%)",
+                   title=f"{task}: accuracy / speed trade-off")
+            ax.legend()
+            _save_fig(fig, out / f"accuracy_vs_speedup_{task}.png")
+            figs[f"accuracy_vs_speedup_{task}"] = fig
+        # train vs dev accuracy per epoch (the paper's overfitting figure)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method in ("kd", "pkd-skip"):
+            sub = students[(students.task == task) & (students.method == method)]
+            if sub.empty:
+                continue
+            k = int(sub.layers.max() if 3 not in set(sub.layers) else 3)
+            ep = []
+            for rid in sub[sub.layers == k].run_id:
+                for e in records[rid]["epochs"]:
+                    dk = [x for x in e if x.startswith("dev")][0]
+                    ep.append({"epoch": e["epoch"], "train": e["train_acc"] * 100, "dev": e[dk]["accuracy"] * 100})
+            e = pd.DataFrame(ep).groupby("epoch").mean()
+            line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train (running)")[0]
+            ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
+        ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)")
+        ax.legend(fontsize=8)
+        _save_fig(fig, out / f"train_vs_dev_{task}.png")
+        figs[f"train_vs_dev_{task}"] = fig
+    plt.close("all")
+    return figs
+
+
+def build(results="results", profile="cpu") -> dict:
+    """Write every table and figure of a profile's study; return them for display."""
+    results = Path(results)
+    df, manifest = load_study(results, profile)
+    records = {rid: json.loads((results / "records" / f"{rid}.json").read_text()) for rid in df.run_id}
+    has_test = df[df.method != "teacher"]["test"].notna().all()
+    split = "test" if has_test else "dev"
+    tables = results / "tables" / profile
+    figdir = results / "figures" / profile
+    note = (f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
+            + ("Best epoch chosen on dev; test evaluated once for that epoch."
+               if split == "test" else "GLUE test labels are hidden: dev accuracy (also used to pick the epoch)."))
+    out = {"split": split}
+    t1 = table1(df, split)
+    if not has_test or set(df.task) & {"sst2", "mrpc", "qqp", "mnli", "qnli", "rte"}:
+        from .reference import paper_table1
+        out["paper_table1"] = paper_table1()
+        _write_table(out["paper_table1"].set_index("model"), tables, "table1_paper", "The paper's Table 1 (GLUE test).")
+    _write_table(t1, tables, "table1", note)
+    out["table1"] = t1
+    if (df.method == "pkd-last").any():
+        out["table2"] = table2(df, split)
+        _write_table(out["table2"], tables, "table2_last_vs_skip", note)
+    speed_path = results / "speed" / f"speedup-{profile}.json"
+    speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
+    if speed:
+        out["table3"] = table3(speed)
+        s = speed["settings"]
+        _write_table(out["table3"], tables, "table3_speed",
+                     f"Inference on {s['device']} ({s['threads']} threads), batch {s['batch_size']} x length "
+                     f"{s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin repeats; "
+                     f"real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
+    ct, sentences = claims(df, split)
+    out["claims_table"], out["claims"] = ct, sentences
+    if len(ct):
+        _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims", note)
+    from .cache import atomic_write_text
+    atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
+    out["runs"] = df
+    _write_table(df.set_index("run_id"), tables, "runs", "One row per run record used in the tables.")
+    out["figures"] = figures(df, split, speed, records, figdir)
+    return out

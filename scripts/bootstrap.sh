@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create the project's virtual environment (.venv) if missing and (re)install the project into it
+# whenever pyproject.toml changed. Sourced by run_all.sh and run_tests.sh; prints the venv's python.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="${PKD_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "bootstrap: creating $venv" >&2
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.pkd-installed"
+want=$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing pkdlib and its dependencies into $venv (first time: a few minutes)" >&2
+  # torch is pinned to the CPU wheel (torch==2.13.0); GPU users install their CUDA torch first (README)
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[dev]" >&2
+  echo "$want" > "$stamp"
+fi
+echo "$venv/bin/python"

@@ -1,0 +1,21 @@
+"""The embedded default end to end on a 200-example slice of rt: teacher -> cache -> four methods."""
+import pytest
+
+from pkdlib import RunConfig
+from pkdlib.train import run
+
+QUIET = dict(progress=False, log=lambda *a: None)
+
+
+def test_embedded_teacher_and_students_on_a_slice_of_rt(ws):
+    common = dict(task="rt", max_train_examples=200, max_eval_examples=100, epochs=1, device="cpu")
+    teacher = run(RunConfig(method="teacher", lr=1e-4, **common), ws, **QUIET)
+    assert teacher["n_teacher_layers"] == 6 and teacher["data"]["train"]["n"] == 200
+    assert teacher["parameters"]["transformer"] == 6 * 1774464
+    for method, layer_map in [("ft", None), ("kd", None), ("pkd-last", [4, 5]), ("pkd-skip", [2, 4])]:
+        rec = run(RunConfig(method=method, student_layers=3, teacher_dir=teacher["model_dir"], lr=2e-4, **common),
+                  ws, **QUIET)
+        assert rec["layer_map"] == layer_map
+        assert rec["parameters"]["transformer"] == 3 * 1774464
+        assert 0.0 <= rec["test"]["test"]["accuracy"] <= 1.0
+    assert len(list(ws.cache.glob("teacher-*.pt"))) == 1  # one cache, read by kd, pkd-last and pkd-skip

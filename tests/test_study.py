@@ -1,0 +1,126 @@
+"""The study runner: plans of every profile, notebooks through papermill on a tiny model, resumption,
+the lock, notebook parameter checks."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from pkdlib import notebooks
+from pkdlib.profiles import PROFILES
+from pkdlib.study import StudyError, StudyLock, describe, execute, plan
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_dry_run_of_every_profile(profile):
+    out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile", profile, "--dry-run"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"profile {profile}:" in out.stdout and "estimated" in out.stdout
+    items = plan(profile)
+    assert f"{len(items)} notebooks" in out.stdout
+    assert items[0].kind == "teacher" and items[-1].kind == "report"
+
+
+def test_cpu_profile_plan_is_the_promised_grid():
+    items = plan("cpu")
+    students = [i.params for i in items if i.kind == "student"]
+    for k in (2, 3):
+        for m in ("ft", "kd", "pkd-last", "pkd-skip"):
+            assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == [0, 1, 2]
+    for k in (1, 4, 5):
+        assert {p["method"] for p in students if p["student_layers"] == k} == {"ft", "kd", "pkd-skip"}
+    assert sum(i.estimate_s for i in items) <= 60 * 60
+
+
+def test_paper_profile_uses_official_best_configs_and_full_grid():
+    items = plan("paper")
+    tasks = {i.task for i in items if i.kind == "teacher"}
+    assert tasks == {"sst2", "mrpc", "qqp", "mnli", "qnli", "rte"}
+    sst2_pkd6 = [i.params for i in items if i.kind == "student" and i.task == "sst2"
+                 and i.params["method"] == "pkd-skip" and i.params["student_layers"] == 6][0]
+    assert (sst2_pkd6["lr"], sst2_pkd6["temperature"], sst2_pkd6["alpha"], sst2_pkd6["beta"]) == (5e-5, 10.0, 0.5, 100.0)
+    assert len(plan("paper", grid="full")) > len(items) * 10
+
+
+def test_bad_profile_and_grid():
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, paper, search"):
+        plan("fast")
+    with pytest.raises(StudyError, match="accepted: best, full"):
+        plan("cpu", grid="some")
+    out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile", "fast"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 2 and "unknown profile 'fast'" in out.stderr
+
+
+def test_notebook_parameters_checked_before_running():
+    nb = notebooks.notebook_path("02_student")
+    with pytest.raises(notebooks.NotebookParameterError, match="unknown parameter 'temprature' \\(did you mean 'temperature'"):
+        notebooks.check_parameters(nb, {"temprature": 5.0})
+    with pytest.raises(notebooks.NotebookParameterError, match="student_layers='3' is a str; the notebook expects int"):
+        notebooks.check_parameters(nb, {"student_layers": "3"})
+    assert notebooks.check_parameters(nb, {"temperature": 5, "teacher_dir": "x"})["method"] == "pkd-skip"
+
+
+def test_notebook_pairs_are_in_sync_and_output_free():
+    import jupytext
+    import nbformat
+    for py in sorted((ROOT / "notebooks").glob("*.py")):
+        ipynb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+        paired = jupytext.read(py)
+        assert [c.source for c in ipynb.cells] == [c.source for c in paired.cells], py.name
+        assert all(not c.get("outputs") for c in ipynb.cells if c.cell_type == "code"), py.name
+
+
+def test_lock_refuses_a_second_study(tmp_path):
+    with StudyLock(tmp_path):
+        with pytest.raises(StudyError, match=r"another study is running on .* \(pid \d+"):
+            with StudyLock(tmp_path):
+                pass
+    with StudyLock(tmp_path):  # released
+        pass
+
+
+@pytest.fixture()
+def tiny_profile(tiny_bert, tiny_csv, monkeypatch):
+    spec = {
+        "description": "tiny test profile", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "nothing",
+        "teacher": {"epochs": 3, "lr": 2e-3, "seed": 0, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"},
+        "students": [{"method": ["ft", "kd", "pkd-last", "pkd-skip"], "student_layers": [2], "seed": [0, 1],
+                      "epochs": 1, "lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu",
+                      "temperature": 10.0, "alpha": 0.5, "beta": 10.0, "normalize": True},
+                     {"method": ["ft", "kd", "pkd-skip"], "student_layers": [1, 3], "seed": [0, 1], "epochs": 1,
+                      "lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu", "beta": 10.0}],
+        "speedup": {"layers": [1, 2, 3], "batch_size": 8, "seq_len": 16, "repeats": 2, "warmup": 1,
+                    "real_lengths_task": None, "real_lengths_examples": 0},
+    }
+    monkeypatch.setitem(PROFILES, "tiny", spec)
+    return "tiny"
+
+
+def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
+    res, work = tmp_path / "results", tmp_path / "work"
+    items = plan(tiny_profile, results=res, work=work)
+    assert "tiny test profile" in describe(tiny_profile, items)
+    m = execute(tiny_profile, items, res, work, log=lambda *a: None)
+    n_runs = 1 + 2 * 4 + 2 * 2 * 3
+    assert m["notebooks_run"] == n_runs + 2 and len(m["records"]) == n_runs
+    assert len(list((res / "records").glob("*.json"))) == n_runs
+    assert len(list((res / "runs").glob("*.ipynb"))) == n_runs + 2
+    for t in ("table1", "table2_last_vs_skip", "table3_speed", "claims", "runs"):
+        assert (res / "tables" / "tiny" / f"{t}.csv").is_file() and (res / "tables" / "tiny" / f"{t}.md").is_file()
+    for f in ("accuracy_vs_layers_rt", "accuracy_vs_speedup_rt", "train_vs_dev_rt"):
+        assert (res / "figures" / "tiny" / f"{f}.png").stat().st_size > 10_000
+    claims = (res / "tables" / "tiny" / "claims.txt").read_text()
+    assert "1a. KD beats fine-tuning (rt, 2-layer student, test)" in claims and "N=2 seeds" in claims
+    table1 = (res / "tables" / "tiny" / "table1.md").read_text()
+    assert "student2-PKD-Skip" in table1 and "(N=2)" in table1
+    # the report notebook ran and shows no error
+    nb = json.loads((res / "runs" / "04_report.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # resumption: nothing trains again, records untouched
+    before = {p.name: p.stat().st_mtime for p in (res / "records").glob("*.json")}
+    m2 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None)
+    assert m2["notebooks_skipped"] == n_runs and m2["notebooks_run"] == 2
+    assert before == {p.name: p.stat().st_mtime for p in (res / "records").glob("*.json")}
