@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cache import atomic_write_text
 from .records import load_records
 
 METHOD_LABEL = {"ft": "FT", "kd": "KD", "pkd-skip": "PKD-Skip", "pkd-last": "PKD-Last", "teacher": "teacher"}
@@ -135,7 +136,6 @@ def table3(speed: dict) -> pd.DataFrame:
 
 
 def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
-    from .cache import atomic_write_text
     atomic_write_text(out / f"{name}.csv", t.to_csv())
     md = t.to_markdown(floatfmt=".3g")
     atomic_write_text(out / f"{name}.md", (note + "\n\n" if note else "") + md + "\n")
@@ -247,12 +247,36 @@ def build(results="results", profile="cpu") -> dict:
                      f"{s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin repeats; "
                      f"real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
     ct, sentences = claims(df, split)
+    if not sentences:
+        sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     out["claims_table"], out["claims"] = ct, sentences
     if len(ct):
         _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims", note)
-    from .cache import atomic_write_text
     atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
     out["runs"] = df
     _write_table(df.set_index("run_id"), tables, "runs", "One row per run record used in the tables.")
     out["figures"] = figures(df, split, speed, records, figdir)
+    atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
+
+
+def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
+    """A Markdown page: how the study ran, Table 1, the claims, the figures."""
+    hw, git = manifest["hardware"], manifest["git"]
+    df = out["runs"]
+    lines = [f"# Study `{profile}`: {manifest['description']}", "",
+             f"- {len(df)} runs from their records (git {str(git.get('commit'))[:10]}"
+             f"{', uncommitted changes' if git.get('dirty') else ''}); seeds {manifest['seeds']}",
+             f"- machine: {hw['cpu']}, {hw['cpu_count']} cores, {hw['torch_threads']} torch threads, "
+             f"device {hw['device']}",
+             f"- wall time of the study: {manifest['duration_s'] / 60:.1f} min "
+             f"({manifest['notebooks_run']} notebooks run, {manifest['notebooks_skipped']} reused); "
+             f"training and evaluation inside the runs: {manifest['records_total_s'] / 60:.1f} min",
+             "", "## Table 1", "", note, "", out["table1"].to_markdown(), ""]
+    if "table2" in out:
+        lines += ["## Table 2: PKD-Last vs PKD-Skip", "", out["table2"].to_markdown(), ""]
+    if "table3" in out:
+        lines += ["## Table 3: size and speed", "", out["table3"].to_markdown(floatfmt=".3g"), ""]
+    lines += ["## The paper's claims, tested here", ""] + [f"- {s}" for s in out["claims"]] + [""]
+    lines += ["## Figures", ""] + [f"![{k}](../../figures/{profile}/{k}.png)" for k in out["figures"]] + [""]
+    return "\n".join(lines)

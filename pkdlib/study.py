@@ -261,6 +261,24 @@ def _short(e: Exception) -> str:
     return msg[-1] if msg else repr(e)
 
 
+PROFILE_KEYS = {"description", "tasks", "pretrained", "teacher", "students", "speedup", "needs"}
+
+
+def load_profile_file(path) -> str:
+    """Register a profile defined in a JSON file; return its name."""
+    p = Path(path)
+    try:
+        spec = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise StudyError(f"cannot read profile file {p}: {e}") from e
+    missing = PROFILE_KEYS - set(spec)
+    if missing:
+        raise StudyError(f"profile file {p} lacks keys {sorted(missing)}; a profile has {sorted(PROFILE_KEYS)}")
+    name = spec.pop("name", p.stem)
+    PROFILES[name] = spec
+    return name
+
+
 def clean(results="results", work="work", everything=False, log=print):
     """Delete caches and model weights (work/) and executed notebooks; with everything, records too."""
     targets = [Path(work)]
@@ -283,10 +301,16 @@ def main(argv=None) -> int:
                                                    "or 'full' (the paper's grid)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan, run count and time estimate")
     ap.add_argument("--force", action="store_true", help="rerun everything, even runs with a matching record")
+    ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdlib/profiles.py); "
+                                         "its 'name' (or the file's stem) becomes a --profile value")
     ap.add_argument("--results", default="results")
     ap.add_argument("--work", default="work")
     a = ap.parse_args(argv)
     try:
+        if a.profile_file:
+            name = load_profile_file(a.profile_file)
+            if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
+                a.profile = name
         items = plan(a.profile, a.grid, a.results, a.work)
         print(describe(a.profile, items))
         if a.dry_run:

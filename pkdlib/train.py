@@ -62,6 +62,26 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
                      layer_map=lm, kd_reduction=cfg.kd_reduction)
 
 
+def forward_losses(model, b: dict, objective: Objective, teacher=None, device=None, amp=None):
+    """One forward pass of the student and the objective's parts for batch ``b``.
+
+    ``teacher(b, layers) -> (logits, cls)`` gives the teacher's logits and the [CLS] states of the
+    given 1-based layers for the batch (read from the cache, or computed online).
+    Student layers 1..k-1 are matched with ``objective.layer_map`` (PT), the logits with KD.
+    """
+    dev_type = device.type if device is not None else b["input_ids"].device.type
+    with torch.autocast(dev_type, dtype=amp or torch.float32, enabled=amp is not None):
+        out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
+                    attention_mask=b["attention_mask"], output_hidden_states=objective.uses_pt)
+    t_logits = s_cls = t_cls = None
+    t_layers = list(objective.layer_map) if objective.uses_pt else []
+    if teacher is not None:
+        t_logits, t_cls = teacher(b, t_layers)
+    if objective.uses_pt:
+        s_cls = torch.stack([out.hidden_states[j][:, 0] for j in range(1, len(t_layers) + 1)], dim=1)
+    return out, objective(out.logits, b["labels"], t_logits, s_cls, t_cls)
+
+
 def _optimizer(model, cfg: RunConfig, steps: int):
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias", "layer_norm")
     groups = [
@@ -196,8 +216,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     steps = cfg.epochs * math.ceil(len(sampler) / accelerator.num_processes)
     opt, sched = _optimizer(model, cfg, steps)
     model, opt, loader, sched = accelerator.prepare(model, opt, loader, sched)
-    student_layers_sel = list(range(1, len(objective.layer_map) + 1)) if objective.uses_pt else []
-    teacher_layers_sel = list(objective.layer_map) if objective.uses_pt else []
+    teacher = (lambda b, layers: teacher_out.select(b["index"], layers)) if teacher_out is not None else None
 
     epochs, best, best_state, curve = [], None, None, []
     step = 0
@@ -212,15 +231,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main), unit="batch",
                    leave=False)
         for b in bar:
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                            attention_mask=b["attention_mask"], output_hidden_states=objective.uses_pt)
-            t_logits = s_cls = t_cls = None
-            if teacher_out is not None:
-                t_logits, t_cls = teacher_out.select(b["index"], teacher_layers_sel)
-            if objective.uses_pt:
-                s_cls = torch.stack([out.hidden_states[j][:, 0] for j in student_layers_sel], dim=1)
-            parts = objective(out.logits, b["labels"], t_logits, s_cls, t_cls)
+            out, parts = forward_losses(model, b, objective, teacher, device, amp)
             loss = parts["loss"]
             if not torch.isfinite(loss):
                 detail = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())

@@ -1,0 +1,59 @@
+"""Benchmark helpers, and that the committed results/ tables recompute from their run records."""
+import filecmp
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+from pkdlib.bench import gemm_peak, interleave, train_flops_per_token
+from pkdlib.report import build, paired
+
+
+def test_gemm_peak_and_flops_per_token(tiny_bert):
+    assert gemm_peak(n=128, repeats=2) > 1e6
+    from pkdlib.models import load_classifier
+    m = load_classifier(str(tiny_bert), 2)
+    c = m.config
+    per_layer = 4 * c.hidden_size ** 2 + 2 * c.hidden_size * c.intermediate_size
+    expected_matmul = c.num_hidden_layers * per_layer + c.hidden_size ** 2
+    got = train_flops_per_token(m, 10)
+    assert got == pytest.approx(6 * expected_matmul + 12 * c.num_hidden_layers * 10 * c.hidden_size, rel=0.05)
+
+
+def test_interleave_takes_medians():
+    seq = iter([3, 1, 2, 30, 10, 20])
+    out = interleave({"a": lambda: next(seq), "b": lambda: next(seq)}, 3)
+    assert out == {"a": 3, "b": 20}  # calls alternate a, b, a, b, a, b: a gets 3, 2, 10; b gets 1, 30, 20
+
+
+def test_paired_difference_interval():
+    import pandas as pd
+    df = pd.DataFrame({"method": ["kd"] * 3 + ["ft"] * 3, "layers": 3, "task": "rt", "seed": [0, 1, 2] * 2,
+                       "test": [0.80, 0.82, 0.81, 0.78, 0.80, 0.80]})
+    r = paired(df, "test", "kd", "ft", 3, "rt")
+    assert r["n_seeds"] == 3 and r["mean_diff"] == pytest.approx(5 / 3, rel=1e-6)
+    # t(0.975, 2) = 4.303; sd of (2, 2, 1) = 0.57735
+    assert r["ci_high"] - r["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3 ** 0.5, rel=1e-4)
+
+
+COMMITTED = ROOT / "results"
+
+
+@pytest.mark.skipif(not (COMMITTED / "manifest-cpu.json").is_file(), reason="no committed cpu study in results/")
+def test_committed_tables_recompute_from_records(tmp_path):
+    res = tmp_path / "results"
+    shutil.copytree(COMMITTED / "records", res / "records")
+    shutil.copy(COMMITTED / "manifest-cpu.json", res)
+    if (COMMITTED / "speed").is_dir():
+        shutil.copytree(COMMITTED / "speed", res / "speed")
+    build(res, "cpu")
+    for csv in sorted((COMMITTED / "tables" / "cpu").glob("*.csv")):
+        assert filecmp.cmp(csv, res / "tables" / "cpu" / csv.name, shallow=False), csv.name
+    manifest = json.loads((COMMITTED / "manifest-cpu.json").read_text())
+    assert manifest["status"] == "complete"
+    for rid in manifest["records"]:
+        rec = json.loads((COMMITTED / "records" / f"{rid}.json").read_text())
+        assert rec["status"] == "complete" and rec["provenance"]["git"]["commit"]

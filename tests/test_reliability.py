@@ -1,0 +1,136 @@
+"""Interruption (SIGINT, SIGKILL) of a running study, resumption, cleaning, and a second study at once."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+
+def tiny_profile_file(path, tiny_bert, tiny_csv):
+    common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
+    spec = {"name": "tinyproc", "description": "tiny profile for process tests", "tasks": ["rt"],
+            "pretrained": str(tiny_bert), "needs": "nothing",
+            "teacher": {"epochs": 2, "seed": 0, **common},
+            "students": [{"method": ["ft", "kd", "pkd-skip"], "student_layers": [1, 2], "seed": [0, 1], "epochs": 1,
+                          "beta": 10.0, **common}],
+            "speedup": None}
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def start(profile_file, res, work):
+    return subprocess.Popen([sys.executable, "-m", "pkdlib.study", "--profile-file", str(profile_file),
+                             "--results", str(res), "--work", str(work)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for_records(res, n, proc, timeout=300):
+    t = time.time()
+    while time.time() - t < timeout:
+        if len(list((res / "records").glob("*.json"))) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read())
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for records")
+
+
+def all_files(res):
+    return {p: p.stat().st_mtime for p in res.rglob("*") if p.is_file()}
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_bert, tiny_csv, sig):
+    pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
+    res, work = tmp_path / "results", tmp_path / "work"
+    p = start(pf, res, work)
+    wait_for_records(res, 3, p)
+    time.sleep(1.5)  # land in the middle of the next run
+    os.killpg(p.pid, sig)
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode != 0
+    if sig == signal.SIGINT:
+        assert "interrupted: finished runs are kept" in out
+    records = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
+    for r in (res / "records").glob("*.json"):
+        assert json.loads(r.read_text())["status"] == "complete"  # nothing half-written under a final name
+    # the lock does not outlive its holder; the rerun redoes no finished run and completes
+    p2 = start(pf, res, work)
+    out2 = p2.communicate(timeout=600)[0]
+    assert p2.returncode == 0, out2[-3000:]
+    assert out2.count("skip") >= len(records)
+    after = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
+    assert all(after[name] == m for name, m in records.items())
+    assert len(after) == 1 + 3 * 2 * 2
+    manifest = json.loads((res / "manifest-tinyproc.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["records"]) == 13
+    # no temporary file is left where a reader looks for results
+    assert not [p for p in (res / "records").iterdir() if not p.name.endswith(".json")]
+
+
+@pytest.mark.timeout(600)
+def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
+    pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
+    res, work = tmp_path / "results", tmp_path / "work"
+    p = start(pf, res, work)
+    try:
+        t = time.time()
+        while not (res / ".lock").exists() or not (res / ".lock").read_text():
+            assert time.time() - t < 120
+            time.sleep(0.2)
+        before = all_files(res)
+        second = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(pf), "--results", str(res),
+                                 "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2
+        assert f"another study is running on {res}/ (pid {p.pid}" in second.stderr
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate(timeout=60)
+
+
+def test_bad_profile_file(tmp_path):
+    f = tmp_path / "p.json"
+    f.write_text('{"tasks": ["rt"]}')
+    out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(f), "--dry-run"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "lacks keys" in out.stderr
+
+
+def test_bad_run_input_leaves_results_untouched(tmp_path, tiny_bert):
+    res = tmp_path / "results"
+    (res / "records").mkdir(parents=True)
+    (res / "records" / "old.json").write_text('{"status": "complete"}')
+    before = all_files(res)
+    for args, msg in [(["--method", "pkd"], "unknown method 'pkd'"),
+                      (["--task", "sst-3"], "unknown task 'sst-3'"),
+                      (["--alpha", "2"], "alpha=2.0 is outside [0, 1]"),
+                      (["--temperature", "0"], "temperature=0.0 must be > 0"),
+                      (["--beta", "-1"], "beta=-1.0 must be >= 0"),
+                      (["--student-layers", "4"], "student_layers=4: must be in 1..3"),
+                      (["--teacher-dir", str(tmp_path / "nowhere")], "does not exist"),
+                      (["--temprature", "3"], "unrecognized arguments: --temprature")]:
+        cmd = [sys.executable, "-m", "pkdlib.cli", "train", "--pretrained", str(tiny_bert), "--teacher-dir",
+               str(tiny_bert), "--results", str(res), "--work", str(tmp_path / "work"), *args]
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, (args, out.stderr[-500:])
+        assert msg in out.stderr, (msg, out.stderr[-500:])
+    assert all_files(res) == before
+
+
+def test_clean_removes_caches_and_failed_notebooks_only(tmp_path):
+    res, work = tmp_path / "results", tmp_path / "work"
+    for p in (work / "cache" / "teacher-x.pt", work / "models" / "m" / "model.safetensors",
+              res / "runs" / "a.failed.ipynb", res / "runs" / "a.ipynb", res / "records" / "r.json"):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "clean", "--results", str(res), "--work", str(work)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not work.exists() and not (res / "runs" / "a.failed.ipynb").exists()
+    assert (res / "runs" / "a.ipynb").exists() and (res / "records" / "r.json").exists()
