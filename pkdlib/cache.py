@@ -106,9 +106,8 @@ class TeacherOutputs:
 @torch.inference_mode()
 def compute_teacher_outputs(model, ts, batch_size: int, device, key: str = "", progress: bool = True,
                             autocast_dtype=None) -> TeacherOutputs:
-    from tqdm.auto import tqdm
-
     from .data import LengthBucketSampler, collate
+    from .progress import progress as tqdm
     model.eval()
     n = len(ts)
     L, H = model.config.num_hidden_layers, model.config.hidden_size

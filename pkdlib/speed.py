@@ -35,7 +35,7 @@ def _time(model, batches, device, amp) -> float:
 def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2, precision="fp32",
                       real_batches=None, device="auto", progress=True) -> dict:
     """Time the full model and its k-layer cuts; return a table of rows plus the settings."""
-    from tqdm.auto import tqdm
+    from .progress import progress as tqdm
     dev = pick_device(device)
     amp = autocast_dtype(dev, precision)
     full = load_classifier(pretrained, 2).eval().to(dev)

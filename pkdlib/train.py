@@ -23,6 +23,7 @@ from .data import LengthBucketSampler, collate, load_task, task_spec, tokenize_s
 from .layer_maps import layer_map
 from .losses import METHODS, Objective
 from .metrics import compute_metrics
+from .progress import progress as progress_bar
 from .models import autocast_dtype, build_student, count_parameters, load_classifier, load_tokenizer, pick_device
 from .records import provenance, record_path, run_identity
 
@@ -153,8 +154,6 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     identity unless ``force``."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-
     ws = ws or Workspace()
     t_start = time.time()
     # ---------------------------------------------------------------- checks before any work
@@ -228,8 +227,8 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
         sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "pt": 0.0}
         n_batches, correct, seen, tokens, padded = 0, 0, 0, 0, 0
         t0 = time.time()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main), unit="batch",
-                   leave=False)
+        bar = progress_bar(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main), unit="batch",
+                           leave=False)
         for b in bar:
             out, parts = forward_losses(model, b, objective, teacher, device, amp)
             loss = parts["loss"]

@@ -1,0 +1,14 @@
+"""Progress bars: tqdm with rate and ETA; in a terminal it redraws often, elsewhere (notebooks run by
+papermill, logs) it prints a line at most every 20 s so that executed notebooks stay small."""
+from __future__ import annotations
+
+import sys
+
+
+def progress(iterable=None, **kw):
+    from tqdm import tqdm
+    tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    kw.setdefault("mininterval", 0.1 if tty else 20.0)
+    kw.setdefault("file", sys.stderr)
+    kw.setdefault("dynamic_ncols", tty)
+    return tqdm(iterable, **kw)
