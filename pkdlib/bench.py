@@ -58,14 +58,14 @@ def train_flops_per_token(model, seq_len: float) -> float:
 class Trainer:
     """A model, its optimizer and an objective; ``steps(batches)`` runs training steps, timed."""
 
-    def __init__(self, model, objective, teacher=None, lr=5e-5):
-        self.model, self.objective, self.teacher = model.train(), objective, teacher
+    def __init__(self, model, objective, teacher=None, lr=5e-5, amp=None):
+        self.model, self.objective, self.teacher, self.amp = model.train(), objective, teacher, amp
         self.opt, self.sched = _optimizer(model, RunConfig(method="teacher", lr=lr), 10_000)
 
     def steps(self, batches) -> float:
         t = time.perf_counter()
         for b in batches:
-            _, parts = forward_losses(self.model, b, self.objective, self.teacher)
+            _, parts = forward_losses(self.model, b, self.objective, self.teacher, amp=self.amp)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
@@ -173,6 +173,19 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
     log(f"   padded tokens per epoch: random {full_epoch['random']}, bucketed {full_epoch['bucketed']} "
         f"({full_epoch['random'] / full_epoch['bucketed']:.2f}x fewer); time per example "
         f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed")
+    # ---- 5. precision: fp32 vs bf16 autocast (this CPU may have avx512_bf16)
+    log("5. precision: fp32 vs bf16 autocast, 3-layer PKD training steps and teacher inference")
+    tr32 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cache_fn)
+    tr16 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cache_fn,
+                   amp=torch.bfloat16)
+    t = interleave({"fp32": lambda: tr32.steps(bs), "bf16": lambda: tr16.steps(bs)}, reps)
+    inf16 = measure_inference(PRETRAINED, [3], 32, 128, repeats=3, warmup=1, precision="bf16", progress=False)
+    inf32 = {r["layers"]: r for r in inf["rows"]}
+    res["precision"] = {"train_step_s": t, "bf16_train_speedup": t["fp32"] / t["bf16"],
+                        "bf16_inference_ms_per_batch": {r["layers"]: r["ms_per_batch"] for r in inf16["rows"]},
+                        "bf16_vs_fp32_inference_teacher": inf32[6]["ms_per_batch"] / inf16["rows"][0]["ms_per_batch"]}
+    log(f"   training: bf16 {t['fp32'] / t['bf16']:.2f}x the fp32 speed; teacher inference: bf16 "
+        f"{res['precision']['bf16_vs_fp32_inference_teacher']:.2f}x (measured in separate rounds)")
     res["provenance"] = provenance("cpu", 0, None)
     if out:
         name = "bench-quick.json" if quick else "bench.json"

@@ -57,3 +57,12 @@ def test_committed_tables_recompute_from_records(tmp_path):
     for rid in manifest["records"]:
         rec = json.loads((COMMITTED / "records" / f"{rid}.json").read_text())
         assert rec["status"] == "complete" and rec["provenance"]["git"]["commit"]
+
+
+@pytest.mark.skipif(not (COMMITTED / "manifest-cpu.json").is_file(), reason="no committed cpu study in results/")
+def test_readme_results_match_the_committed_study():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.results_block() in (ROOT / "README.md").read_text()
