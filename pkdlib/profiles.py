@@ -7,8 +7,8 @@ Hyper-parameters of the ``cpu`` profile. T=10, alpha=0.5, beta=100, normalised [
 code's best 6-layer SST-2 configuration (``pkd_6layer_all.csv``; Rotten Tomatoes sentences are
 SST-2's source). Students train for one epoch so that the whole grid fits an hour on 2 cores; with
 one epoch the official lr 5e-5 leaves students far from converged, so the student lr was chosen on
-dev by the ``search`` profile's lr sweep {5e-5, 1e-4, 2e-4} (3-layer ft / kd / pkd-skip, seed 0):
-2e-4 gave the best dev accuracy for every method. The teacher keeps lr 5e-5 for 3 epochs.
+dev from {5e-5, 1e-4, 2e-4} (3-layer ft / kd / pkd-skip, seed 0), the ``search`` profile's default
+grid, run by script: 2e-4 gave the best dev accuracy for every method. The teacher keeps lr 5e-5 for 3 epochs.
 """
 from __future__ import annotations
 
