@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -341,8 +340,3 @@ def collate(ts: TokenizedSplit, idx: list, pad_id: int = 0) -> dict:
     return {"input_ids": ids, "token_type_ids": tt, "attention_mask": mask,
             "labels": ts.labels[idx], "index": torch.tensor(idx)}
 
-
-def seed_everything(seed: int):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

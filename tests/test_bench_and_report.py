@@ -2,10 +2,8 @@
 import filecmp
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import ROOT
 from pkdlib.bench import gemm_peak, interleave, train_flops_per_token

@@ -1,5 +1,4 @@
 """The embedded default end to end on a 200-example slice of rt: teacher -> cache -> four methods."""
-import pytest
 
 from pkdlib import RunConfig
 from pkdlib.train import run

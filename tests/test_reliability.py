@@ -84,7 +84,6 @@ def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
         while not (res / ".lock").exists() or not (res / ".lock").read_text():
             assert time.time() - t < 120
             time.sleep(0.2)
-        before = all_files(res)
         second = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(pf), "--results", str(res),
                                  "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
