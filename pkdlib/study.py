@@ -95,11 +95,10 @@ def plan(profile: str, grid: str = "best", results="results", work="work") -> li
                         continue
                     seen.add(key)
                     n = v.get("max_train_examples") or n_train
-                    label = (f"{task} {v['method']} L{v['student_layers']} seed {v['seed']}"
-                             + ("" if grid == "best" else f" lr {v.get('lr')} T {v.get('temperature')} "
-                                f"a {v.get('alpha')} b {v.get('beta')} n {v.get('normalize')}"))
+                    label = f"{task} {v['method']} L{v['student_layers']} seed {v['seed']}"
                     items.append(Item("student", task, {**cfg, **common},
                                       _estimate(v["epochs"], n, v["student_layers"], hidden), label))
+    _disambiguate(items)
     if P.get("speedup"):
         sp = dict(P["speedup"])
         items.append(Item("speedup", P["tasks"][0], {"pretrained": P["pretrained"], **sp, **common,
@@ -107,6 +106,19 @@ def plan(profile: str, grid: str = "best", results="results", work="work") -> li
                           30.0 + 3 * len(sp["layers"]) * sp["repeats"], "inference speed-up"))
     items.append(Item("report", P["tasks"][0], {**common, "profile": profile}, 25.0, "tables and figures"))
     return items
+
+
+def _disambiguate(items: list[Item]):
+    """Where a grid gives several runs the same label (a hyper-parameter search), add what differs."""
+    by_label: dict[str, list[Item]] = {}
+    for it in items:
+        by_label.setdefault(it.label, []).append(it)
+    short = {"lr": "lr", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
+    for same in by_label.values():
+        if len(same) > 1:
+            varying = [k for k in short if len({str(it.params.get(k)) for it in same}) > 1]
+            for it in same:
+                it.label += " " + " ".join(f"{short[k]} {it.params.get(k)}" for k in varying)
 
 
 def describe(profile: str, items: list[Item]) -> str:
