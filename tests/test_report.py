@@ -1,0 +1,59 @@
+"""Report logic on hand-made run tables: choosing hyper-parameters on dev, the paper's numbers beside GLUE cells."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from pkdlib.report import hparams_label, select_on_dev, table1
+
+
+def _runs(rows):
+    cols = ["task", "method", "layers", "seed", "hparams", "dev", "test"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+
+
+def test_hparams_label_names_only_what_the_method_uses():
+    c = {"method": "ft", "lr": 2e-4, "epochs": 1, "temperature": 1.0, "alpha": 0.0, "beta": 0.0, "normalize": False}
+    assert hparams_label(c) == "lr 2e-04, 1 ep"
+    c.update(method="pkd-skip", temperature=10.0, alpha=0.5, beta=100.0, normalize=True)
+    assert hparams_label(c) == "lr 2e-04, 1 ep, T 10, alpha 0.5, beta 100, normalised"
+    c["method"] = "kd"
+    assert hparams_label(c) == "lr 2e-04, 1 ep, T 10, alpha 0.5"
+
+
+def test_select_on_dev_keeps_the_best_dev_setting_and_never_looks_at_test():
+    df = _runs([
+        ("rt", "kd", 3, 0, "A", 0.70, 0.99),   # best test, worse dev: must not be chosen
+        ("rt", "kd", 3, 1, "A", 0.72, 0.99),
+        ("rt", "kd", 3, 0, "B", 0.75, 0.60),
+        ("rt", "kd", 3, 1, "B", 0.73, 0.60),
+        ("rt", "ft", 3, 0, "C", 0.60, 0.60),   # a cell with one setting
+        ("rt", "teacher", 6, 0, "T", 0.80, 0.80),
+    ])
+    kept, search = select_on_dev(df)
+    assert sorted(kept[kept.method == "kd"].hparams) == ["B", "B"]
+    assert len(kept[kept.method == "ft"]) == 1 and len(kept[kept.method == "teacher"]) == 1
+    row = search[(search.method == "kd") & search.chosen].iloc[0]
+    assert row.hparams == "B" and row.dev == pytest.approx(74.0) and row.n_seeds == 2
+    assert search.chosen.sum() == 3  # one chosen setting per (task, method, layers)
+
+
+def test_select_on_dev_is_the_identity_without_a_search():
+    df = _runs([("rt", "kd", 3, s, "A", 0.7 + s / 100, 0.7) for s in range(3)])
+    kept, search = select_on_dev(df)
+    assert search is None and kept.equals(df)
+
+
+def test_table1_puts_the_papers_glue_numbers_beside_each_task():
+    df = _runs([("sst2", "teacher", 12, 0, "T", 0.93, np.nan), ("sst2", "pkd-skip", 6, 0, "P", 0.91, np.nan),
+                ("sst2", "pkd-skip", 6, 1, "P", 0.92, np.nan), ("mrpc", "kd", 3, 0, "K", 0.80, np.nan)])
+    t = table1(df, "dev")
+    assert list(t.columns) == ["layers", "mrpc", "mrpc paper (test)", "sst2", "sst2 paper (test)"]
+    assert t.loc["BERT12-teacher", "sst2 paper (test)"] == "93.5"
+    assert t.loc["student6-PKD-Skip", "sst2"] == "91.5 ± 0.7 (N=2)"
+    assert t.loc["student6-PKD-Skip", "sst2 paper (test)"] == "92.0"
+    assert t.loc["student3-KD", "mrpc paper (test)"] == "79.5/71.1"  # F1/accuracy
+
+
+def test_table1_has_no_paper_columns_for_the_embedded_task():
+    df = _runs([("rt", "teacher", 6, 0, "T", 0.83, 0.84), ("rt", "kd", 3, 0, "K", 0.77, 0.78)])
+    assert list(table1(df, "test").columns) == ["layers", "rt"]
