@@ -49,6 +49,9 @@ from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_
 from pkdlib.report import find_teacher
 from pkdlib.teaching import cls_cosine, cls_states, layer_map_matrix, soft_targets, train_for
 from pkdlib.train import Workspace, run
+from pkdlib.paths import in_project
+
+results_dir, work_dir = in_project(results_dir), in_project(work_dir)
 
 torch.manual_seed(seed)
 

@@ -38,8 +38,10 @@ force = False
 import pandas as pd
 
 from pkdlib import RunConfig
+from pkdlib.paths import in_project
 from pkdlib.train import Workspace, fill_teacher_cache, run
 
+results_dir, work_dir, data_dir = in_project(results_dir), in_project(work_dir), in_project(data_dir)
 ws = Workspace(results_dir, work_dir)
 cfg = RunConfig(task=task, method="teacher", pretrained=pretrained, epochs=epochs, lr=lr, seed=seed,
                 batch_size=batch_size, max_length=max_length, max_train_examples=max_train_examples,

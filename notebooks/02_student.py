@@ -55,8 +55,11 @@ import pandas as pd
 
 from pkdlib import RunConfig
 from pkdlib.report import find_teacher
+from pkdlib.paths import in_project
 from pkdlib.train import Workspace, run
 
+results_dir, work_dir, data_dir = in_project(results_dir), in_project(work_dir), in_project(data_dir)
+teacher_dir = in_project(teacher_dir)
 ws = Workspace(results_dir, work_dir)
 if teacher_dir is None:  # the newest teacher record for this task and encoder
     teacher_dir = find_teacher(ws.records, task, pretrained)

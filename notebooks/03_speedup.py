@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from pkdlib.cache import atomic_write_json
+from pkdlib.paths import in_project
 from pkdlib.records import provenance
 from pkdlib.speed import measure_inference, real_length_batches
 
@@ -45,7 +46,7 @@ real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples
         if real_lengths_task else None)
 speed = measure_inference(pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device)
 speed["provenance"] = provenance(speed["settings"]["device"], None, None)
-atomic_write_json(Path(results_dir) / "speed" / f"speedup-{profile}.json", speed)
+atomic_write_json(Path(in_project(results_dir)) / "speed" / f"speedup-{profile}.json", speed)
 
 # %%
 table = pd.DataFrame(speed["rows"]).set_index("layers")

@@ -25,9 +25,10 @@ work_dir = "work"
 # %%
 from IPython.display import Markdown, display
 
+from pkdlib.paths import in_project
 from pkdlib.report import build
 
-out = build(results_dir, profile)
+out = build(in_project(results_dir), profile)
 print(f"metric: {out['split']} accuracy (%), mean ± std over seeds")
 
 # %% [markdown]
