@@ -94,12 +94,17 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
     # ---- 1. inference
     log("1. inference: teacher vs students, side by side")
     real = real_length_batches("rt", PRETRAINED, 256 if quick else 1066, 32)
-    inf = measure_inference(PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if quick else 5, warmup=1,
+    inf = measure_inference(PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if quick else 9, warmup=1,
                             real_batches=real, progress=False)
     res["inference"] = inf
     for r in inf["rows"]:
-        log(f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x), real lengths "
-            f"{r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s at 32x128")
+        log(f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x, fitted "
+            f"{r['fitted_speedup']:.2f}x), real lengths {r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s "
+            f"at 32x128")
+    f = inf["fit"]
+    log(f"   fit over depths: {1000 * f['per_layer_s']:.1f} ms per layer + {1000 * f['fixed_s']:.1f} ms fixed "
+        f"(= {f['fixed_in_layers']:.2f} layers; embeddings, mask, head, Python), worst residual "
+        f"{f['max_residual_fraction']:.1%}")
 
     # ---- teacher outputs for the distillation benchmarks (the cache, computed here once)
     teacher_model = load_classifier(PRETRAINED, 2).eval()

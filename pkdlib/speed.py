@@ -76,10 +76,28 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
             n_real = sum(int(b["input_ids"].shape[0]) for b in real)
             row.update({"real_examples_per_s": n_real / tr, "real_speedup": r_teacher / tr})
         rows.append(row)
-    return {"rows": rows, "settings": {"pretrained": pretrained, "batch_size": batch_size, "seq_len": seq_len,
+    fit = fit_layer_cost({k: statistics.median(times[k]["fixed"]) for k in models})
+    for row in rows:
+        row["fitted_speedup"] = (fit["fixed_s"] + fit["per_layer_s"] * n) / (fit["fixed_s"] + fit["per_layer_s"] * row["layers"])
+    return {"rows": rows, "fit": fit, "settings": {"pretrained": pretrained, "batch_size": batch_size, "seq_len": seq_len,
                                        "repeats": repeats, "warmup": warmup, "precision": precision,
                                        "device": str(dev), "threads": torch.get_num_threads(),
                                        "real_batches": len(real)}}
+
+
+def fit_layer_cost(seconds: dict) -> dict:
+    """Least-squares fit of time = fixed + per_layer * layers over the timed models ({layers: seconds}).
+
+    ``fixed`` is what every model pays whatever its depth (embeddings, mask, pooler, classifier, Python
+    overhead); ``fixed_in_layers`` = fixed / per_layer caps the speed-up of a k-layer cut of an
+    N-layer model at (N + c) / (k + c) instead of the ideal N / k."""
+    import numpy as np
+    ks = np.array(sorted(seconds), dtype=float)
+    ts = np.array([seconds[int(k)] for k in ks])
+    per_layer, fixed = np.polyfit(ks, ts, 1)
+    resid = ts - (fixed + per_layer * ks)
+    return {"fixed_s": float(fixed), "per_layer_s": float(per_layer), "fixed_in_layers": float(fixed / per_layer),
+            "max_residual_fraction": float(np.max(np.abs(resid) / ts))}
 
 
 def real_length_batches(task: str, pretrained: str, n_examples: int, batch_size: int, max_length=None,

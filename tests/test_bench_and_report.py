@@ -64,3 +64,21 @@ def test_readme_results_match_the_committed_study():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.results_block() in (ROOT / "README.md").read_text()
+
+
+def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
+    from pkdlib.speed import fit_layer_cost
+    fit = fit_layer_cost({k: 0.02 + 0.1 * k for k in (1, 2, 3, 6)})
+    assert fit["fixed_s"] == pytest.approx(0.02) and fit["per_layer_s"] == pytest.approx(0.1)
+    assert fit["fixed_in_layers"] == pytest.approx(0.2) and fit["max_residual_fraction"] < 1e-9
+
+
+def test_measure_inference_rows_on_a_tiny_model(tiny_bert):
+    from pkdlib.speed import measure_inference
+    out = measure_inference(str(tiny_bert), [1, 2], batch_size=4, seq_len=8, repeats=2, warmup=1, progress=False)
+    rows = {r["layers"]: r for r in out["rows"]}
+    assert sorted(rows) == [1, 2, 4] and rows[4]["role"] == "teacher" and rows[4]["speedup"] == 1.0
+    assert rows[1]["ideal_speedup"] == 4.0 and rows[2]["compression"] > 1.0
+    assert rows[4]["fitted_speedup"] == pytest.approx(1.0) and "fixed_in_layers" in out["fit"]
+    with pytest.raises(ValueError, match="out of range 1..3"):
+        measure_inference(str(tiny_bert), [4], repeats=1, warmup=0, progress=False)
