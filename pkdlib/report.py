@@ -190,7 +190,8 @@ def table3(speed: dict) -> pd.DataFrame:
 
 def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
     atomic_write_text(out / f"{name}.csv", t.to_csv())
-    md = t.to_markdown(floatfmt=".3g")
+    flat = isinstance(t.index, pd.MultiIndex)  # one column per level, not tuples
+    md = (t.reset_index() if flat else t).to_markdown(index=not flat, floatfmt=".3g")
     atomic_write_text(out / f"{name}.md", (note + "\n\n" if note else "") + md + "\n")
 
 

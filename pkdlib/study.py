@@ -217,7 +217,7 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
             if params.get("teacher_dir", "").startswith("@teacher:"):
                 task = params["teacher_dir"].split(":", 1)[1]
                 params["teacher_dir"] = teachers[task]["model_dir"]
-            name, record = it.notebook, None
+            name, record = f"{it.notebook}-{profile}", None  # per profile: one profile's report keeps its own
             if it.kind in ("teacher", "student"):
                 cfg = RunConfig.from_dict({**_config_part(params), **({"method": "teacher"} if it.kind == "teacher" else {})})
                 out = prepare(cfg, ws).out_path

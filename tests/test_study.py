@@ -117,7 +117,7 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     table1 = (res / "tables" / "tiny" / "table1.md").read_text()
     assert "student2-PKD-Skip" in table1 and "(N=2)" in table1
     # the report notebook ran and shows no error
-    nb = json.loads((res / "runs" / "04_report.ipynb").read_text())
+    nb = json.loads((res / "runs" / "04_report-tiny.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     # resumption: nothing trains again, records untouched
     before = {p.name: p.stat().st_mtime for p in (res / "records").glob("*.json")}
