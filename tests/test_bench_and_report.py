@@ -40,17 +40,21 @@ def test_paired_difference_interval():
 COMMITTED = ROOT / "results"
 
 
-@pytest.mark.skipif(not (COMMITTED / "manifest-cpu.json").is_file(), reason="no committed cpu study in results/")
-def test_committed_tables_recompute_from_records(tmp_path):
+@pytest.mark.parametrize("profile", ["cpu", "search"])
+def test_committed_tables_recompute_from_records(tmp_path, profile):
+    if not (COMMITTED / f"manifest-{profile}.json").is_file():
+        pytest.skip(f"no committed {profile} study in results/")
     res = tmp_path / "results"
     shutil.copytree(COMMITTED / "records", res / "records")
-    shutil.copy(COMMITTED / "manifest-cpu.json", res)
+    shutil.copy(COMMITTED / f"manifest-{profile}.json", res)
     if (COMMITTED / "speed").is_dir():
         shutil.copytree(COMMITTED / "speed", res / "speed")
-    build(res, "cpu")
-    for csv in sorted((COMMITTED / "tables" / "cpu").glob("*.csv")):
-        assert filecmp.cmp(csv, res / "tables" / "cpu" / csv.name, shallow=False), csv.name
-    manifest = json.loads((COMMITTED / "manifest-cpu.json").read_text())
+    build(res, profile)
+    committed = sorted((COMMITTED / "tables" / profile).glob("*.*"))
+    assert any(f.name == "table1.csv" for f in committed)
+    for f in committed:
+        assert filecmp.cmp(f, res / "tables" / profile / f.name, shallow=False), f.name
+    manifest = json.loads((COMMITTED / f"manifest-{profile}.json").read_text())
     assert manifest["status"] == "complete"
     for rid in manifest["records"]:
         rec = json.loads((COMMITTED / "records" / f"{rid}.json").read_text())

@@ -99,3 +99,24 @@ def test_bad_input_fails_before_training(tiny_bert, tiny_csv, tiny_teacher, ws):
     with pytest.raises(ConfigError, match="does not exist"):
         run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir="/no/such/teacher"), ws, **QUIET)
     assert not ws.results.exists()
+
+
+def test_precision_check_script_pairs_fp32_and_bf16(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    import importlib.util
+    import json
+
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("precision_check", ROOT / "scripts" / "precision_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "bench"
+    mod.main(["--teacher-dir", tiny_teacher[0]["model_dir"], "--seeds", "0", "1", "--student-layers", "2",
+              "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv), "--out", str(out),
+              "--work", str(tmp_path / "work")])
+    res = json.loads((out / "precision.json").read_text())
+    assert [(r["seed"], r["precision"]) for r in res["runs"]] == [(0, "fp32"), (0, "bf16"), (1, "fp32"), (1, "bf16")]
+    assert len({r["run_id"] for r in res["runs"]}) == 4  # precision is part of a run's identity
+    assert res["summary"]["dev"]["ci95"][0] <= res["summary"]["dev"]["bf16_minus_fp32"] <= res["summary"]["dev"]["ci95"][1]
+    assert (out / "precision.md").read_text().startswith("bf16 autocast vs fp32")
+    with pytest.raises(SystemExit):
+        mod.main(["--teacher-dir", str(tmp_path / "missing")])
