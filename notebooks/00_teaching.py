@@ -179,8 +179,12 @@ print(f"{len(history)} steps in {history[-1]['seconds']:.0f}s")
 # %% [markdown]
 # ## 6. Does the student think like the teacher now?
 # Cosine similarity between the student's and the teacher's [CLS] vectors, layer by layer (0 is the
-# embedding layer), on a held-out batch, before and after training. The patient loss pulls the
-# student's layers towards the teacher layers of the map.
+# embedding layer), on a held-out batch, before and after training. Before training the student *is*
+# the pre-trained encoder's first layers, and the teacher was fine-tuned from that same encoder, so
+# the lower layers already agree (fine-tuning changes the top layers most). Watch two things: the
+# boxed pairs of the layer map, which the patient loss holds together while the student learns the
+# task, and the student's last layer, which feeds a new classifier and is shaped by CE and KD: they
+# match the teacher's *output*, not its last [CLS] vector.
 
 # %%
 dev = tokenize_split(load_task("rt", "dev"), tok, 64)
@@ -199,8 +203,14 @@ plt.show()
 with torch.inference_mode():
     acc = (student(**{k: dev_batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")}).logits.argmax(-1)
            == dev_batch["labels"]).float().mean().item()
+for j, t in lm.pairs():
+    print(f"student layer {j} vs teacher layer {t} (patient loss): cosine {fresh[j, t]:.2f} -> {after[j, t]:.2f}")
+k, n = student_layers, teacher.config.num_hidden_layers
+print(f"student layer {k} vs teacher layer {n} (no patient loss): cosine {fresh[k, n]:.2f} -> {after[k, n]:.2f}")
 print(f"student accuracy on 64 dev sentences after {train_seconds}s: {acc:.2f}")
 
 # %% [markdown]
-# Red boxes: the (student, teacher) pairs of the PKD-Skip map. Next: `01_teacher` and
-# `02_student` run the real training loop (schedule, dev selection, records), `04_report` the study.
+# Red boxes: the (student, teacher) pairs of the PKD-Skip map. To see what the patient loss does,
+# set `beta = 0.0` in the parameters cell (plain KD), run all again and compare the boxes. Next:
+# `01_teacher` and `02_student` run the real training loop (schedule, dev selection, records),
+# `04_report` the study.
