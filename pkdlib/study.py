@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -184,6 +185,17 @@ def _config_part(params: dict) -> dict:
     return {k: v for k, v in params.items() if k not in ("results_dir", "work_dir", "force")}
 
 
+_interrupted = False  # set by main()'s SIGINT handler
+
+
+def _on_sigint(signum, frame):
+    # remember the interrupt: a KeyboardInterrupt raised inside papermill's event loop can be swallowed
+    # there, and the study must still stop at the next run boundary instead of finishing the grid
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def execute(profile: str, items: list[Item], results="results", work="work", force=False, log=print) -> dict:
     from . import notebooks
     from .cache import atomic_write_json
@@ -213,6 +225,8 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
         }
     with StudyLock(results):
         for i, it in enumerate(items, 1):
+            if _interrupted:
+                raise KeyboardInterrupt
             params = dict(it.params)
             if params.get("teacher_dir", "").startswith("@teacher:"):
                 task = params["teacher_dir"].split(":", 1)[1]
@@ -328,7 +342,14 @@ def main(argv=None) -> int:
         if a.dry_run:
             return 0
         print()
-        execute(a.profile, items, a.results, a.work, force=a.force)
+        global _interrupted
+        _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
+        try:
+            execute(a.profile, items, a.results, a.work, force=a.force)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if _interrupted:
+            raise KeyboardInterrupt
     except (StudyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
