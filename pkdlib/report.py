@@ -20,14 +20,18 @@ METHOD_LABEL = {"ft": "FT", "kd": "KD", "pkd-skip": "PKD-Skip", "pkd-last": "PKD
 
 
 def find_teacher(records_dir, task: str, pretrained: str) -> str:
-    """model_dir of the newest teacher record for a task and encoder (for running a student notebook by hand)."""
-    recs = [r for r in load_records(records_dir) if r["config"]["method"] == "teacher"
-            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained
-            and r.get("model_dir") and Path(r["model_dir"]).is_dir()]
+    """model_dir of the newest teacher record for a task and encoder (for running a student notebook by hand).
+
+    A record's relative model_dir is relative to where its run was started (the project root for
+    run_all.sh); it is resolved with ``in_project`` so that a kernel in notebooks/ finds it too."""
+    from .paths import in_project
+    recs = [(r, in_project(r["model_dir"])) for r in load_records(records_dir) if r["config"]["method"] == "teacher"
+            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained and r.get("model_dir")]
+    recs = [(r, d) for r, d in recs if Path(d).is_dir()]
     if not recs:
         raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
                                 f"run notebooks/01_teacher first or pass teacher_dir")
-    return max(recs, key=lambda r: Path(r["model_dir"]).stat().st_mtime)["model_dir"]
+    return max(recs, key=lambda rd: Path(rd[1]).stat().st_mtime)[1]
 
 
 def manifest_path(results, profile) -> Path:

@@ -10,3 +10,23 @@ def test_relative_paths_resolve_to_the_project_root_from_notebooks(tmp_path):
     (tmp_path / "notebooks").mkdir()  # a notebooks/ folder outside the project stays as it is
     assert in_project("results", cwd=tmp_path / "notebooks") == str(tmp_path / "notebooks" / "results")
     assert in_project("/abs/x", cwd=ROOT / "notebooks") == "/abs/x" and in_project(None) is None
+
+
+def test_find_teacher_resolves_a_run_all_record_from_notebooks(tmp_path, monkeypatch):
+    import json
+
+    from pkdlib.report import find_teacher
+    proj = tmp_path / "proj"
+    (proj / "pkdlib").mkdir(parents=True)
+    (proj / "pkdlib" / "paths.py").write_text("")
+    (proj / "notebooks").mkdir()
+    (proj / "work" / "models" / "rt-teacher-x").mkdir(parents=True)
+    (proj / "results" / "records").mkdir(parents=True)
+    rec = {"run_id": "rt-teacher-x", "status": "complete", "model_dir": "work/models/rt-teacher-x",  # as run_all writes it
+           "config": {"method": "teacher", "task": "rt", "pretrained": "enc"}}
+    (proj / "results" / "records" / "rt-teacher-x.json").write_text(json.dumps(rec))
+    monkeypatch.chdir(proj / "notebooks")  # where JupyterLab starts the kernel
+    records = in_project("results") + "/records"
+    assert find_teacher(records, "rt", "enc") == str(proj / "work" / "models" / "rt-teacher-x")
+    monkeypatch.chdir(proj)  # where run_all.sh runs
+    assert find_teacher("results/records", "rt", "enc") == str(proj / "work" / "models" / "rt-teacher-x")
