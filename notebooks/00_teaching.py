@@ -68,7 +68,7 @@ except FileNotFoundError:
     ws = Workspace(f"{work_dir}/results", work_dir)
     rec = run(pkdlib.RunConfig(task="rt", method="teacher", epochs=1, lr=1e-4, max_train_examples=2000,
                                max_eval_examples=300), ws)
-    teacher_dir = rec["model_dir"]
+    teacher_dir = in_project(rec["model_dir"])
 teacher = load_classifier(teacher_dir, 2).eval()
 tok = load_tokenizer(teacher_dir)
 train = tokenize_split(load_task("rt", "train"), tok, 64)

@@ -66,5 +66,5 @@ print("weights:", record["model_dir"])
 # Students read the teacher's outputs from disk instead of running the teacher every step.
 
 # %%
-key = fill_teacher_cache(cfg.replace(method="kd", student_layers=1, teacher_dir=record["model_dir"]), ws)
+key = fill_teacher_cache(cfg.replace(method="kd", student_layers=1, teacher_dir=in_project(record["model_dir"])), ws)
 print("teacher cache key:", key[:16])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
+from .paths import in_project
 from .profiles import PROFILES
 
 #: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
@@ -239,7 +240,8 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
                 exists = out.is_file() and not force
                 if exists and it.kind == "teacher":
                     record = json.loads(out.read_text())
-                    exists = Path(record["model_dir"] or "").is_dir()  # weights cleaned: retrain
+                    weights = in_project(record.get("model_dir"))
+                    exists = bool(weights) and Path(weights).is_dir()  # weights cleaned: retrain
                 if exists:
                     record = json.loads(out.read_text())
                     record_ids.append(record["run_id"])

@@ -24,6 +24,7 @@ from .layer_maps import layer_map
 from .losses import METHODS, Objective
 from .metrics import compute_metrics
 from .progress import progress as progress_bar
+from .paths import in_project
 from .models import autocast_dtype, build_student, count_parameters, load_classifier, load_tokenizer, pick_device
 from .records import provenance, record_path, run_identity
 
@@ -176,8 +177,13 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     spec, tokenizer, splits, toks, cache_key, identity, out_path = (
         prep.spec, prep.tokenizer, prep.splits, prep.toks, prep.cache_key, prep.identity, prep.out_path)
     if out_path.is_file() and not force:
-        say(f"[skip] {out_path.name}: a record with the same configuration exists")
-        return json.loads(out_path.read_text())
+        existing = json.loads(out_path.read_text())
+        weights = in_project(existing.get("model_dir"))
+        if cfg.method != "teacher" or (weights and Path(weights).is_dir()):
+            say(f"[skip] {out_path.name}: a record with the same configuration exists")
+            return existing
+        say(f"[rerun] {out_path.name}: the record exists but the teacher's weights ({existing.get('model_dir')}) "
+            f"are gone")
 
     set_seed(cfg.seed)
     say(f"run {out_path.stem}: {objective}")

@@ -120,3 +120,19 @@ def test_precision_check_script_pairs_fp32_and_bf16(tiny_bert, tiny_csv, tiny_te
     assert (out / "precision.md").read_text().startswith("bf16 autocast vs fp32")
     with pytest.raises(SystemExit):
         mod.main(["--teacher-dir", str(tmp_path / "missing")])
+
+
+def test_teacher_record_is_reused_only_while_its_weights_exist(tiny_bert, tiny_csv, ws):
+    import shutil
+    from pathlib import Path
+    cfg = RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), data_dir=str(tiny_csv), epochs=1,
+                    lr=2e-3, batch_size=16, device="cpu", max_train_examples=64, max_eval_examples=32)
+    rec = run(cfg, ws, **QUIET)
+    out = ws.records / f"{rec['run_id']}.json"
+    stamp = out.stat().st_mtime_ns
+    assert run(cfg, ws, **QUIET)["run_id"] == rec["run_id"] and out.stat().st_mtime_ns == stamp  # reused
+    shutil.rmtree(rec["model_dir"])  # e.g. a fresh clone: records committed, weights not
+    lines = []
+    rec2 = run(cfg, ws, progress=False, log=lines.append)
+    assert any("weights" in line and "are gone" in line for line in lines)
+    assert Path(rec2["model_dir"]).is_dir() and out.stat().st_mtime_ns != stamp
