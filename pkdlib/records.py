@@ -50,6 +50,16 @@ def record_path(records_dir, cfg, identity_hash: str) -> Path:
     return Path(records_dir) / f"{run_name(cfg)}-{identity_hash[:10]}.json"
 
 
+def saved_model_dir(record: dict) -> str | None:
+    """The record's model folder if it still exists (weights are not committed; ``pkd clean`` removes them).
+
+    A relative model_dir is relative to where its run started (the project root for run_all.sh) and is
+    resolved with ``in_project``, so a kernel in notebooks/ finds it too."""
+    from .paths import in_project
+    d = in_project(record.get("model_dir"))
+    return d if d and Path(d).is_dir() else None
+
+
 def load_records(records_dir) -> list[dict]:
     """All complete records under a folder (temporary files and incomplete ones are ignored)."""
     out = []

@@ -14,24 +14,21 @@ import numpy as np
 import pandas as pd
 
 from .cache import atomic_write_text
-from .records import load_records
+from .records import load_records, saved_model_dir
 
 METHOD_LABEL = {"ft": "FT", "kd": "KD", "pkd-skip": "PKD-Skip", "pkd-last": "PKD-Last", "teacher": "teacher"}
 
 
 def find_teacher(records_dir, task: str, pretrained: str) -> str:
-    """model_dir of the newest teacher record for a task and encoder (for running a student notebook by hand).
-
-    A record's relative model_dir is relative to where its run was started (the project root for
-    run_all.sh); it is resolved with ``in_project`` so that a kernel in notebooks/ finds it too."""
-    from .paths import in_project
-    recs = [(r, in_project(r["model_dir"])) for r in load_records(records_dir) if r["config"]["method"] == "teacher"
-            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained and r.get("model_dir")]
-    recs = [(r, d) for r, d in recs if Path(d).is_dir()]
-    if not recs:
+    """Model folder of the newest teacher record for a task and encoder whose weights exist (for running a
+    student notebook by hand)."""
+    dirs = [saved_model_dir(r) for r in load_records(records_dir) if r["config"]["method"] == "teacher"
+            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained]
+    dirs = [d for d in dirs if d]
+    if not dirs:
         raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
                                 f"run notebooks/01_teacher first or pass teacher_dir")
-    return max(recs, key=lambda rd: Path(rd[1]).stat().st_mtime)[1]
+    return max(dirs, key=lambda d: Path(d).stat().st_mtime)
 
 
 def manifest_path(results, profile) -> Path:
@@ -141,19 +138,28 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return t.sort_index(level="layers", ascending=False)
 
 
+def mean_ci95(d) -> tuple[float, float, float]:
+    """Mean of ``d`` and its 95% t-interval (NaN bounds with fewer than 2 values)."""
+    from scipy import stats
+    d = np.asarray(d, dtype=float)
+    mean, n = float(d.mean()), len(d)
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    sd = d.std(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
+    return mean, mean - half, mean + half
+
+
 def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str) -> dict | None:
     """Paired difference a - b over common seeds (points), mean and 95% t-interval."""
-    from scipy import stats
     x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
     y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
     common = sorted(set(x.index) & set(y.index))
     if len(common) < 2:
         return None
-    d = (x[common] - y[common]).to_numpy() * 100
-    mean, sd, n = d.mean(), d.std(ddof=1), len(d)
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
-    return {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "n_seeds": n,
-            "mean_diff": mean, "ci_low": mean - half, "ci_high": mean + half}
+    mean, low, high = mean_ci95((x[common] - y[common]).to_numpy() * 100)
+    return {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+            "n_seeds": len(common), "mean_diff": mean, "ci_low": low, "ci_high": high}
 
 
 def claims(df: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:

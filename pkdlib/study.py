@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
-from .paths import in_project
 from .profiles import PROFILES
 
 #: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
@@ -200,7 +199,7 @@ def _on_sigint(signum, frame):
 def execute(profile: str, items: list[Item], results="results", work="work", force=False, log=print) -> dict:
     from . import notebooks
     from .cache import atomic_write_json
-    from .records import git_state, hardware, versions
+    from .records import git_state, hardware, saved_model_dir, versions
     from .train import Workspace, prepare
 
     ws = Workspace(results, work)
@@ -237,13 +236,8 @@ def execute(profile: str, items: list[Item], results="results", work="work", for
                 cfg = RunConfig.from_dict({**_config_part(params), **({"method": "teacher"} if it.kind == "teacher" else {})})
                 out = prepare(cfg, ws).out_path
                 name = out.stem
-                exists = out.is_file() and not force
-                if exists and it.kind == "teacher":
-                    record = json.loads(out.read_text())
-                    weights = in_project(record.get("model_dir"))
-                    exists = bool(weights) and Path(weights).is_dir()  # weights cleaned: retrain
-                if exists:
-                    record = json.loads(out.read_text())
+                record = json.loads(out.read_text()) if out.is_file() and not force else None
+                if record and (it.kind != "teacher" or saved_model_dir(record)):  # weights cleaned: retrain
                     record_ids.append(record["run_id"])
                     record_s[record["run_id"]] = record["timings"]["total_s"]
                     skipped += 1

@@ -24,9 +24,8 @@ from .layer_maps import layer_map
 from .losses import METHODS, Objective
 from .metrics import compute_metrics
 from .progress import progress as progress_bar
-from .paths import in_project
 from .models import autocast_dtype, build_student, count_parameters, load_classifier, load_tokenizer, pick_device
-from .records import provenance, record_path, run_identity
+from .records import provenance, record_path, run_identity, saved_model_dir
 
 __all__ = ["run", "prepare", "NumericalError", "build_objective", "Workspace"]
 
@@ -178,8 +177,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
         prep.spec, prep.tokenizer, prep.splits, prep.toks, prep.cache_key, prep.identity, prep.out_path)
     if out_path.is_file() and not force:
         existing = json.loads(out_path.read_text())
-        weights = in_project(existing.get("model_dir"))
-        if cfg.method != "teacher" or (weights and Path(weights).is_dir()):
+        if cfg.method != "teacher" or saved_model_dir(existing):
             say(f"[skip] {out_path.name}: a record with the same configuration exists")
             return existing
         say(f"[rerun] {out_path.name}: the record exists but the teacher's weights ({existing.get('model_dir')}) "

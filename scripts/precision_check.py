@@ -9,17 +9,16 @@ Records go to results/benchmarks/precision/records; the summary to results/bench
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
 from pkdlib.cache import atomic_write_json, atomic_write_text
 from pkdlib.config import RunConfig
 from pkdlib.profiles import CPU_STUDENT
 from pkdlib.records import provenance
+from pkdlib.report import mean_ci95
 from pkdlib.train import Workspace, run
 
 
@@ -54,9 +53,8 @@ def main(argv=None):
     wide = df.pivot(index="seed", columns="precision", values=["dev", "test", "train_s"])
     summary = {}
     for split in ("dev", "test"):
-        d = (wide[(split, "bf16")] - wide[(split, "fp32")]).to_numpy()
-        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-        summary[split] = {"bf16_minus_fp32": float(d.mean()), "ci95": [float(d.mean() - half), float(d.mean() + half)]}
+        mean, low, high = mean_ci95((wide[(split, "bf16")] - wide[(split, "fp32")]).to_numpy())
+        summary[split] = {"bf16_minus_fp32": mean, "ci95": [low, high]}
     summary["train_speedup_bf16"] = float((wide[("train_s", "fp32")] / wide[("train_s", "bf16")]).median())
     res = {"method": a.method, "student_layers": a.student_layers, "settings": CPU_STUDENT, "n_seeds": len(a.seeds),
            "runs": rows, "summary": summary, "provenance": provenance("cpu", 0, None)}
