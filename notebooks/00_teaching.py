@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -46,10 +48,10 @@ import pkdlib
 from pkdlib.cache import compute_teacher_outputs
 from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
 from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_tokenizer
-from pkdlib.report import find_teacher
+from pkdlib.paths import Workspace, in_project
+from pkdlib.records import find_teacher
+from pkdlib.runs import run
 from pkdlib.teaching import cls_cosine, cls_states, layer_map_matrix, soft_targets, train_for
-from pkdlib.train import Workspace, run
-from pkdlib.paths import in_project
 
 results_dir, work_dir = in_project(results_dir), in_project(work_dir)
 
@@ -171,7 +173,7 @@ def live(history):
     plt.close(fig)
 
 
-history = train_for(train_seconds, student, batches, obj, lambda b, layers: cached.select(b["index"], layers),
+history = train_for(train_seconds, student, batches, obj, cached,
                     callback=live)
 live(history)
 print(f"{len(history)} steps in {history[-1]['seconds']:.0f}s")

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,34 +20,24 @@
 # every training example, computed once in eval mode and read back by every student run.
 
 # %% tags=["parameters"]
-task = "rt"
-pretrained = "embedded:all-MiniLM-L6-v2"
-epochs = 3
-lr = 5e-05
-seed = 0
-batch_size = 32
-max_length = None
-max_train_examples = None
-max_eval_examples = None
-precision = "fp32"
-device = "auto"
-data_dir = None
+# Any RunConfig field (`pkd train --help`); fields left out take RunConfig's defaults.
+config = {"task": "rt", "method": "teacher", "epochs": 3, "lr": 5e-05}
 results_dir = "results"
 work_dir = "work"
 force = False
 
 # %%
+from pkdlib.notebooks import check_globals
+check_globals(globals(), ["config", "results_dir", "work_dir", "force"])
+
 import pandas as pd
 
 from pkdlib import RunConfig
-from pkdlib.paths import in_project
-from pkdlib.train import Workspace, fill_teacher_cache, run
+from pkdlib.paths import Workspace, in_project
+from pkdlib.runs import fill_teacher_cache, run
 
-results_dir, work_dir, data_dir = in_project(results_dir), in_project(work_dir), in_project(data_dir)
-ws = Workspace(results_dir, work_dir)
-cfg = RunConfig(task=task, method="teacher", pretrained=pretrained, epochs=epochs, lr=lr, seed=seed,
-                batch_size=batch_size, max_length=max_length, max_train_examples=max_train_examples,
-                max_eval_examples=max_eval_examples, precision=precision, device=device, data_dir=data_dir)
+ws = Workspace(in_project(results_dir), in_project(work_dir))
+cfg = RunConfig.from_dict({**config, "method": "teacher", "data_dir": in_project(config.get("data_dir"))})
 record = run(cfg, ws, force=force)
 
 # %% [markdown]

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,53 +25,30 @@
 # | `pkd-last` / `pkd-skip` | (1-alpha) CE + alpha KD(T) + beta PT on intermediate [CLS] states |
 
 # %% tags=["parameters"]
-task = "rt"
-method = "pkd-skip"
-student_layers = 3
-pretrained = "embedded:all-MiniLM-L6-v2"
-teacher_dir = None
-init = "pretrained"
-temperature = 10.0
-alpha = 0.5
-beta = 100.0
-normalize = True
-kd_reduction = "batchmean"
-lr = 2e-04  # chosen on dev for one-epoch students (search profile)
-epochs = 1
-batch_size = 32
-max_length = None
-seed = 0
-max_train_examples = None
-max_eval_examples = None
-precision = "fp32"
-device = "auto"
-data_dir = None
-save_model = False
+# Any RunConfig field (`pkd train --help` lists them with defaults and accepted values); fields left out
+# take RunConfig's defaults. Without teacher_dir, the newest teacher of this task in results_dir is used.
+config = {"task": "rt", "method": "pkd-skip", "student_layers": 3}
 results_dir = "results"
 work_dir = "work"
 force = False
 
 # %%
+from pkdlib.notebooks import check_globals
+check_globals(globals(), ["config", "results_dir", "work_dir", "force"])
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from pkdlib import RunConfig
-from pkdlib.report import find_teacher
-from pkdlib.paths import in_project
-from pkdlib.train import Workspace, run
+from pkdlib.paths import Workspace, in_project
+from pkdlib.records import find_teacher
+from pkdlib.runs import run
 
-results_dir, work_dir, data_dir = in_project(results_dir), in_project(work_dir), in_project(data_dir)
-teacher_dir = in_project(teacher_dir)
-ws = Workspace(results_dir, work_dir)
-if teacher_dir is None:  # the newest teacher record for this task and encoder
-    teacher_dir = find_teacher(ws.records, task, pretrained)
-cfg = RunConfig(task=task, method=method, student_layers=student_layers, pretrained=pretrained,
-                teacher_dir=teacher_dir, init=init, temperature=temperature, alpha=alpha, beta=beta,
-                normalize=normalize, kd_reduction=kd_reduction, lr=lr, epochs=epochs, batch_size=batch_size,
-                max_length=max_length, seed=seed, max_train_examples=max_train_examples,
-                max_eval_examples=max_eval_examples, precision=precision, device=device, data_dir=data_dir,
-                save_model=save_model)
-record = run(cfg, ws, force=force)
+ws = Workspace(in_project(results_dir), in_project(work_dir))
+config = {**config, "data_dir": in_project(config.get("data_dir")), "teacher_dir": in_project(config.get("teacher_dir"))
+          or find_teacher(ws.records, config.get("task", "rt"), config.get("pretrained", RunConfig.pretrained))}
+print("teacher:", config["teacher_dir"])
+record = run(RunConfig.from_dict(config), ws, force=force)
 print(record["objective"])
 
 # %% [markdown]

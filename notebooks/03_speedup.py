@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.cache import atomic_write_json
+from pkdlib.files import atomic_write_json
 from pkdlib.paths import in_project
 from pkdlib.records import provenance
 from pkdlib.speed import measure_inference, real_length_batches

@@ -6,16 +6,17 @@ Public API::
 """
 from .config import ConfigError, RunConfig
 from .layer_maps import LayerMap, layer_map, pkd_last, pkd_skip
-from .losses import METHODS, Objective, kd_loss, patient_loss
+from .losses import Objective, compute_loss, kd_loss, patient_loss
+from .methods import METHODS
 
 __version__ = "0.1.0"
 
 
 def run(*args, **kwargs):
-    """Train one run and write its record (see :func:`pkdlib.train.run`)."""
-    from .train import run as _run
+    """Train one run and write its record (see :func:`pkdlib.runs.run`)."""
+    from .runs import run as _run
     return _run(*args, **kwargs)
 
 
-__all__ = ["kd_loss", "patient_loss", "pkd_skip", "pkd_last", "layer_map", "LayerMap", "Objective", "METHODS",
+__all__ = ["kd_loss", "patient_loss", "pkd_skip", "pkd_last", "layer_map", "LayerMap", "Objective", "compute_loss", "METHODS",
            "RunConfig", "ConfigError", "run"]

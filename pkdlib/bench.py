@@ -22,15 +22,16 @@ from pathlib import Path
 
 import torch
 
-from .cache import atomic_write_json, compute_teacher_outputs
+from .cache import compute_teacher_outputs
 from .config import RunConfig
 from .data import LengthBucketSampler, collate, load_task, tokenize_split
+from .files import atomic_write_json
 from .layer_maps import pkd_skip
-from .losses import Objective
+from .losses import Objective, compute_loss
 from .models import build_student, count_parameters, load_classifier, load_tokenizer
 from .records import provenance
 from .speed import measure_inference, real_length_batches
-from .train import _optimizer, forward_losses
+from .train import make_optimizer
 
 PRETRAINED = "embedded:all-MiniLM-L6-v2"
 
@@ -60,12 +61,12 @@ class Trainer:
 
     def __init__(self, model, objective, teacher=None, lr=5e-5, amp=None):
         self.model, self.objective, self.teacher, self.amp = model.train(), objective, teacher, amp
-        self.opt, self.sched = _optimizer(model, RunConfig(method="teacher", lr=lr), 10_000)
+        self.opt, self.sched = make_optimizer(model, RunConfig(method="teacher", lr=lr), 10_000)
 
     def steps(self, batches) -> float:
         t = time.perf_counter()
         for b in batches:
-            _, parts = forward_losses(self.model, b, self.objective, self.teacher, amp=self.amp)
+            _, parts = compute_loss(self.model, b, self.objective, self.teacher, amp=self.amp)
             parts["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.opt.step()
@@ -119,7 +120,7 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
     peak = gemm_peak()
     teacher_tr = Trainer(load_classifier(PRETRAINED, 2), Objective())
     student_pkd = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, pkd_skip(6, 3)),
-                          teacher=lambda b, layers: cached.select(b["index"], layers))
+                          teacher=cached)
     bs = batches(n=n_steps)
     toks = sum(int(b["attention_mask"].sum()) for b in bs)
     mean_len = toks / sum(len(b["labels"]) for b in bs)
@@ -142,11 +143,10 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
                           attention_mask=b["attention_mask"], output_hidden_states=bool(layers))
         cls = torch.stack([o.hidden_states[i][:, 0] for i in layers], 1) if layers else None
         return o.logits.clone(), (cls.clone() if cls is not None else None)
-    cache_fn = lambda b, layers: cached.select(b["index"], layers)  # noqa: E731
     trainers = {
         "ft": Trainer(build_student(PRETRAINED, 3, 2), Objective()),
-        "kd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0), teacher=cache_fn),
-        "pkd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cache_fn),
+        "kd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0), teacher=cached),
+        "pkd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached),
         "kd_online": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0), teacher=online),
         "pkd_online": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=online),
     }
@@ -180,8 +180,8 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
         f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed")
     # ---- 5. precision: fp32 vs bf16 autocast (this CPU may have avx512_bf16)
     log("5. precision: fp32 vs bf16 autocast, 3-layer PKD training steps and teacher inference")
-    tr32 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cache_fn)
-    tr16 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cache_fn,
+    tr32 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached)
+    tr16 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached,
                    amp=torch.bfloat16)
     t = interleave({"fp32": lambda: tr32.steps(bs), "bf16": lambda: tr16.steps(bs)}, reps)
     inf16 = measure_inference(PRETRAINED, [3], 32, 128, repeats=3, warmup=1, precision="bf16", progress=False)

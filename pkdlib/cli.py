@@ -1,4 +1,5 @@
-"""Command line: ``pkd train`` (one run), ``pkd study`` (a profile of runs), ``pkd bench``, ``pkd clean``.
+"""Command line: ``pkd train`` (one run), ``pkd study`` (a profile of runs, as ./run_all.sh), ``pkd bench``
+(the benchmarks), ``pkd clean``.
 
     pkd train --method teacher --task rt --epochs 3
     pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
@@ -11,21 +12,15 @@ import dataclasses
 import json
 import sys
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, field_help
 
 
 def _add_config_args(p: argparse.ArgumentParser):
+    """One option per RunConfig field; help, default and accepted values come from the field's metadata."""
+    types = {"bool": _bool, "int": int, "int | None": int, "float": float}
     for f in dataclasses.fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        t = f.type
-        if t == "bool":
-            p.add_argument(flag, type=_bool, default=None, metavar="true|false")
-        elif t in ("int", "int | None"):
-            p.add_argument(flag, type=int, default=None)
-        elif t == "float":
-            p.add_argument(flag, type=float, default=None)
-        else:
-            p.add_argument(flag, type=str, default=None)
+        p.add_argument("--" + f.name.replace("_", "-"), type=types.get(f.type, str), default=None,
+                       metavar="true|false" if f.type == "bool" else None, help=field_help(f).replace("%", "%%"))
 
 
 def _bool(s: str) -> bool:
@@ -36,40 +31,55 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
+def _train(args) -> int:
+    from .paths import Workspace
+    from .runs import run
+    kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
+    try:
+        rec = run(RunConfig.from_dict(kw), Workspace(args.results, args.work), progress=not args.no_progress,
+                  force=args.force)
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if rec:
+        print(json.dumps({"run_id": rec["run_id"], "dev": rec["dev"], "test": rec["test"],
+                          "best_epoch": rec["best_epoch"], "objective": rec["objective"]}))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["study"]:
+        from .study import main as study_main
+        return study_main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench_main
+        return bench_main(argv[1:]) or 0
     ap = argparse.ArgumentParser(prog="pkd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train one run and write its record")
     _add_config_args(tr)
-    tr.add_argument("--results", default="results")
-    tr.add_argument("--work", default="work")
+    tr.add_argument("--results", default="results", help="where the record goes (default: results)")
+    tr.add_argument("--work", default="work", help="caches and weights (default: work)")
     tr.add_argument("--force", action="store_true", help="rerun even if a matching record exists")
-    tr.add_argument("--no-progress", action="store_true")
-    cl = sub.add_parser("clean", help="delete caches, model weights and executed notebooks")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("study", help="run a profile of the study (./run_all.sh); pkd study --help", add_help=False)
+    sub.add_parser("bench", help="the benchmarks (python -m pkdlib.bench); pkd bench --help", add_help=False)
+    cl = sub.add_parser("clean", help="delete caches, model weights, failed notebooks (refused while a study runs)")
     cl.add_argument("--results", default="results")
     cl.add_argument("--work", default="work")
-    cl.add_argument("--all", action="store_true", help="also delete run records, tables and figures")
-    args, rest = ap.parse_known_args(argv)
+    cl.add_argument("--all", action="store_true", help="also delete records, executed notebooks, tables, figures, "
+                                                      "speed files, predictions and manifests")
+    args = ap.parse_args(argv)
     if args.cmd == "train":
-        if rest:
-            ap.error(f"unrecognized arguments: {' '.join(rest)}")
-        from .train import Workspace, run
-        kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
-        try:
-            cfg = RunConfig.from_dict(kw)
-            rec = run(cfg, Workspace(args.results, args.work), progress=not args.no_progress, force=args.force)
-        except (ConfigError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if rec:
-            print(json.dumps({"run_id": rec["run_id"], "dev": rec["dev"], "test": rec["test"],
-                              "best_epoch": rec["best_epoch"], "objective": rec["objective"]}))
-        return 0
-    if args.cmd == "clean":
-        from .study import clean
+        return _train(args)
+    from .study import StudyError, clean
+    try:
         clean(args.results, args.work, everything=args.all)
-        return 0
-    return 1
+    except StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

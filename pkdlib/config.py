@@ -1,17 +1,26 @@
-"""One run's configuration, validated before any model or data is touched."""
+"""One run's configuration: its fields, defaults, accepted values and help text, validated in one place
+before any model or data is touched. ``pkd train --help`` is generated from the fields' metadata."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+import difflib
+import math
+from dataclasses import dataclass, field, fields
 
-from .losses import METHODS
+from .layer_maps import check_student_layers
+from .losses import KD_REDUCTIONS, check_weights
+from .methods import METHODS
 
-RUN_METHODS = ("teacher",) + tuple(METHODS)
 DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 class ConfigError(ValueError):
     """A configuration value that is not accepted; the message names it and what is accepted."""
+
+
+def _f(default, help: str, choices=None):
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass
@@ -19,103 +28,73 @@ class RunConfig:
     """Everything that decides a run's result. ``method='teacher'`` fine-tunes the teacher itself;
     the others train a ``student_layers``-layer student against the fine-tuned teacher in
     ``teacher_dir``. Defaults: the official recipe (AdamW, 10% warm-up, wd 0.01, clip 1.0, batch 32)."""
-    task: str = "rt"
-    method: str = "pkd-skip"
-    student_layers: int = 3
-    pretrained: str = "embedded:all-MiniLM-L6-v2"   # pre-trained encoder (teacher init, student init)
-    teacher_dir: str | None = None                   # fine-tuned teacher (students only)
-    init: str = "pretrained"                         # student init: pretrained | teacher | random
-    temperature: float = 10.0
-    alpha: float = 0.5
-    beta: float = 100.0
-    normalize: bool = True
-    kd_reduction: str = "batchmean"
-    lr: float = 5e-5
-    epochs: int = 3
-    batch_size: int = 32
-    max_length: int | None = None   # None: the task's default (rt 64, imdb 256, GLUE 128)
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    precision: str = "fp32"      # fp32 | bf16 | fp16 | auto (bf16/fp16 on CUDA, fp32 elsewhere)
-    device: str = "auto"         # auto (cuda > mps > cpu) | cpu | cuda | mps
-    data_dir: str | None = None  # local data: a CSV for rt/imdb, a folder of GLUE-shaped files for GLUE
-    bucket: bool = True          # length-bucketed batches
-    save_model: bool = False     # keep the student's weights (the teacher's are always kept)
+    task: str = _f("rt", "task: embedded data or a GLUE task", "TASKS")
+    method: str = _f("pkd-skip", "training method", tuple(METHODS))
+    student_layers: int = _f(3, "student layers k, 1 <= k < teacher layers")
+    pretrained: str = _f("embedded:all-MiniLM-L6-v2", "pre-trained encoder (teacher and student init): "
+                         "Hub id, local folder, or embedded:all-MiniLM-L6-v2")
+    teacher_dir: str | None = _f(None, "fine-tuned teacher's folder (students only)")
+    init: str = _f("pretrained", "student init: first k layers of the pre-trained encoder, of the fine-tuned "
+                   "teacher, or random", ("pretrained", "teacher", "random"))
+    temperature: float = _f(10.0, "KD temperature T, > 0")
+    alpha: float = _f(0.5, "KD weight alpha in [0, 1]: (1-alpha)*CE + alpha*KD")
+    beta: float = _f(100.0, "patient loss weight beta, >= 0 (> 0 for pkd-*)")
+    normalize: bool = _f(True, "L2-normalise [CLS] states in the patient loss")
+    kd_reduction: str = _f("batchmean", "KL reduction (mean: the official code's, / classes)", KD_REDUCTIONS)
+    lr: float = _f(5e-5, "peak learning rate, > 0")
+    epochs: int = _f(3, "training epochs, >= 1")
+    batch_size: int = _f(32, "batch size, >= 1")
+    max_length: int | None = _f(None, "max tokens per example, >= 3 (default: rt 64, imdb 256, GLUE 128)")
+    warmup: float = _f(0.1, "linear warm-up fraction in [0, 1)")
+    weight_decay: float = _f(0.01, "AdamW weight decay, >= 0")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm, > 0")
+    seed: int = _f(0, "seed: classifier init and data order, >= 0")
+    max_train_examples: int | None = _f(None, "use the first n training examples (default all)")
+    max_eval_examples: int | None = _f(None, "use the first n dev/test examples (default all)")
+    precision: str = _f("fp32", "autocast precision (auto: bf16/fp16 on CUDA, fp32 elsewhere)", PRECISIONS)
+    device: str = _f("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps; must exist on this machine")
+    data_dir: str | None = _f(None, "local data: a CSV for rt/imdb, a folder of GLUE-shaped files for GLUE")
+    bucket: bool = _f(True, "length-bucketed batches")
+    save_model: bool = _f(False, "keep the student's weights (a teacher's are always kept)")
 
-    # ------------------------------------------------------------------ validation
     def __post_init__(self):
         self.validate()
         self.canonicalize()
 
     def canonicalize(self):
         """Fill task defaults and zero out what a method does not use, so equal runs have equal configurations."""
+        m = METHODS[self.method]
         if self.max_length is None:
             self.max_length = DEFAULT_MAX_LENGTH.get(self.task, 128)
-        if self.method in ("teacher", "ft"):
-            self.alpha, self.beta, self.temperature, self.normalize = 0.0, 0.0, 1.0, False
-            self.kd_reduction = "batchmean"
-        elif self.method == "kd":
+        if not m.uses_teacher:
+            self.alpha, self.temperature, self.kd_reduction = 0.0, 1.0, "batchmean"
+        if not m.uses_pt:
             self.beta, self.normalize = 0.0, False
-        if self.method == "teacher":
+        if not m.student:
             self.student_layers, self.teacher_dir, self.init = 0, None, "pretrained"
 
     def validate(self):
-        from .data import TASKS
-        from .models import STUDENT_INITS
-        types = {f.name: f.type for f in fields(self)}
+        _check_types(self)
         for f in fields(self):
-            v = getattr(self, f.name)
-            want = types[f.name]
-            ok = {"int": isinstance(v, int) and not isinstance(v, bool),
-                  "float": isinstance(v, (int, float)) and not isinstance(v, bool),
-                  "bool": isinstance(v, bool), "str": isinstance(v, str),
-                  "str | None": v is None or isinstance(v, str),
-                  "int | None": v is None or (isinstance(v, int) and not isinstance(v, bool))}[want]
-            if not ok:
-                raise ConfigError(f"{f.name}={v!r} has type {type(v).__name__}; expected {want}")
-        if self.task not in TASKS:
-            raise ConfigError(f"unknown task {self.task!r}; known tasks: {', '.join(TASKS)}")
-        if self.method not in RUN_METHODS:
-            raise ConfigError(f"unknown method {self.method!r}; known methods: {', '.join(RUN_METHODS)}")
-        if self.method != "teacher":
-            if self.student_layers < 1:
-                raise ConfigError(f"student_layers={self.student_layers}: a student needs at least 1 layer")
-            if self.teacher_dir is None:
-                raise ConfigError(f"method {self.method!r} needs teacher_dir, the fine-tuned teacher's folder")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ConfigError(f"alpha={self.alpha} is outside [0, 1]")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature={self.temperature} must be > 0")
-        if self.beta < 0:
-            raise ConfigError(f"beta={self.beta} must be >= 0")
-        if self.method in ("pkd-last", "pkd-skip") and self.beta == 0:
+            choices = f.metadata.get("choices")
+            if choices == "TASKS":
+                from .data import TASKS
+                choices = tuple(TASKS)
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not accepted; accepted: {', '.join(choices)}")
+        m = METHODS[self.method]
+        if m.student and self.teacher_dir is None:
+            raise ConfigError(f"method {self.method!r} needs teacher_dir, the fine-tuned teacher's folder")
+        if m.uses_pt and self.beta == 0:
             raise ConfigError(f"method {self.method!r} with beta=0 is plain KD; use method='kd' or set beta > 0")
-        if self.init not in STUDENT_INITS:
-            raise ConfigError(f"unknown init {self.init!r}; accepted: {', '.join(STUDENT_INITS)}")
-        if self.kd_reduction not in ("batchmean", "mean"):
-            raise ConfigError(f"kd_reduction={self.kd_reduction!r}; accepted: batchmean, mean")
-        if self.precision not in ("fp32", "bf16", "fp16", "auto"):
-            raise ConfigError(f"precision={self.precision!r}; accepted: fp32, bf16, fp16, auto")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device={self.device!r}; accepted: auto, cpu, cuda, cuda:N, mps")
-        for name in ("lr", "epochs", "batch_size", "max_length"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ConfigError(f"{name}={getattr(self, name)} must be > 0")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup={self.warmup} must be a fraction in [0, 1)")
-        if self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise ConfigError("weight_decay must be >= 0 and max_grad_norm > 0")
-        for name in ("max_train_examples", "max_eval_examples"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ConfigError(f"{name}={v} must be >= 1 or None (all)")
+        try:
+            check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        _check_ranges(self)
 
-    def check_models(self):
-        """Checks that need the model folders (cheap: configs only)."""
+    def check_models(self) -> int:
+        """Checks that need the model folders (cheap: configs only); returns the teacher's layer count."""
         from .models import ModelError, load_config, resolve_model_path
         try:
             n_teacher = int(load_config(self.pretrained).num_hidden_layers)
@@ -124,29 +103,80 @@ class RunConfig:
                 n_ft = int(load_config(self.teacher_dir).num_hidden_layers)
                 if n_ft != n_teacher:
                     raise ConfigError(f"teacher_dir has {n_ft} layers but pretrained {self.pretrained!r} has {n_teacher}")
-        except ModelError as e:
-            raise ConfigError(str(e)) from e
-        if self.method != "teacher" and not 1 <= self.student_layers < n_teacher:
-            raise ConfigError(f"student_layers={self.student_layers}: must be in 1..{n_teacher - 1} "
-                              f"for a {n_teacher}-layer teacher")
+            if METHODS[self.method].student:
+                check_student_layers(n_teacher, self.student_layers)
+        except ValueError as e:
+            raise ConfigError(f"student_layers={self.student_layers}: {e}" if "student layers" in str(e)
+                              else str(e)) from None
         return n_teacher
 
-    # ------------------------------------------------------------------ helpers
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        """The one hop from parameters (a notebook's cell, a profile, the CLI) to a configuration."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
         if unknown:
-            import difflib
-            hints = [f"{u!r} (did you mean {difflib.get_close_matches(u, known, 1)[0]!r}?)"
-                     if difflib.get_close_matches(u, known, 1) else repr(u) for u in unknown]
+            hints = [f"{u!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(u, known, 1)) else "")
+                     for u in unknown]
             raise ConfigError(f"unknown parameter(s) {', '.join(hints)}; accepted: {', '.join(sorted(known))}")
         return cls(**d)
 
     def replace(self, **kw) -> "RunConfig":
-        d = self.to_dict()
-        d.update(kw)
-        return RunConfig.from_dict(d)
+        return RunConfig.from_dict({**self.to_dict(), **kw})
+
+
+def _check_types(cfg: RunConfig):
+    checks = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+              "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str)}
+    for f in fields(cfg):
+        v, want = getattr(cfg, f.name), f.type
+        base = want.removesuffix(" | None")
+        if not ((v is None and want.endswith("| None")) or checks[base](v)):
+            extra = " (must be a finite number)" if base == "float" and isinstance(v, float) else ""
+            raise ConfigError(f"{f.name}={v!r} is not accepted{extra}; expected {want}")
+
+
+def _check_ranges(cfg: RunConfig):
+    def need(ok, msg):
+        if not ok:
+            raise ConfigError(msg)
+    need(cfg.student_layers >= 1 or not METHODS[cfg.method].student,
+         f"student_layers={cfg.student_layers}: a student needs at least 1 layer")
+    for name in ("lr", "epochs", "batch_size", "max_grad_norm"):
+        need(getattr(cfg, name) > 0, f"{name}={getattr(cfg, name)} must be > 0")
+    need(cfg.max_length is None or cfg.max_length >= 3,
+         f"max_length={cfg.max_length}: at least 3 ([CLS], one token, [SEP])")
+    need(0 <= cfg.warmup < 1, f"warmup={cfg.warmup} must be a fraction in [0, 1)")
+    need(cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay} must be >= 0")
+    need(cfg.seed >= 0, f"seed={cfg.seed} must be >= 0")
+    for name in ("max_train_examples", "max_eval_examples"):
+        v = getattr(cfg, name)
+        need(v is None or v >= 1, f"{name}={v} must be >= 1 or None (all)")
+    need(_device_ok(cfg.device), f"device={cfg.device!r} is not available on this machine; accepted here: "
+                                 f"{', '.join(d for d in ('auto', 'cpu', 'cuda', 'mps') if _device_ok(d))}")
+
+
+def _device_ok(device: str) -> bool:
+    import torch
+    if device in ("auto", "cpu"):
+        return True
+    if device == "cuda" or device.startswith("cuda:"):
+        idx = device.partition(":")[2]
+        return torch.cuda.is_available() and (idx == "" or (idx.isdigit() and int(idx) < torch.cuda.device_count()))
+    if device == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return False
+
+
+def field_help(f) -> str:
+    """A field's help line for the CLI: what it is, its default and accepted values."""
+    choices = f.metadata.get("choices")
+    if choices == "TASKS":
+        from .data import TASKS
+        choices = tuple(TASKS)
+    acc = f"; accepted: {', '.join(choices)}" if choices else ""
+    return f"{f.metadata.get('help', '')} (default: {f.default}{acc})"

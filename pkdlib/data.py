@@ -270,22 +270,27 @@ class TokenizedSplit:
         return i
 
 
-def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None) -> TokenizedSplit:
-    """Tokenise a split once (truncating to max_length); cached on disk under a content key."""
-    from .cache import atomic_torch_save, content_key, tokenizer_fingerprint
-    key = None
+def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log=print) -> TokenizedSplit:
+    """Tokenise a split once (truncating to max_length); cached on disk under a content key. A cache
+    file that cannot be read is named in the log and rebuilt."""
+    from .files import atomic_write, content_key, tokenizer_fingerprint
+    path = None
     if cache_dir is not None:
         key = content_key("tok", tokenizer_fingerprint(tokenizer), split.task, split.name, split.checksum,
                           max_length, hashlib.sha256(repr(split.texts).encode()).hexdigest())
         path = Path(cache_dir) / f"tok-{split.task}-{split.name}-{key[:16]}.pt"
         if path.is_file():
-            d = torch.load(path, weights_only=True)
-            return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels))
+            try:
+                d = torch.load(path, weights_only=True)
+                return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels))
+            except Exception as e:  # truncated or damaged
+                log(f"token cache {path} unreadable ({type(e).__name__}), rebuilding")
     cols = list(zip(*split.texts))
     enc = tokenizer(*cols, truncation=True, max_length=max_length, return_token_type_ids=True)
     ts = TokenizedSplit(enc["input_ids"], enc["token_type_ids"], torch.tensor(split.labels))
-    if key is not None:
-        atomic_torch_save({"input_ids": ts.input_ids, "token_type_ids": ts.token_type_ids}, path)
+    if path is not None:
+        atomic_write(path, lambda tmp: torch.save({"input_ids": ts.input_ids, "token_type_ids": ts.token_type_ids},
+                                                  tmp))
     return ts
 
 

@@ -18,7 +18,7 @@ A 1-layer student has no intermediate layer, so both maps are empty (PKD reduces
 """
 from __future__ import annotations
 
-__all__ = ["LayerMap", "pkd_skip", "pkd_last", "layer_map", "LAYER_MAPS"]
+__all__ = ["LayerMap", "pkd_skip", "pkd_last", "layer_map", "LAYER_MAPS", "check_student_layers"]
 
 
 class LayerMap(list):
@@ -42,7 +42,8 @@ class LayerMap(list):
         return [(j + 1, t) for j, t in enumerate(self)]
 
 
-def _check(n_teacher: int, n_student: int) -> None:
+def check_student_layers(n_teacher: int, n_student: int) -> None:
+    """The one check of a student size: 1 <= k < N (raises ValueError naming both)."""
     for name, v in (("n_teacher", n_teacher), ("n_student", n_student)):
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"{name} must be an int, got {v!r}")
@@ -55,14 +56,14 @@ def _check(n_teacher: int, n_student: int) -> None:
 
 def pkd_skip(n_teacher: int, n_student: int) -> LayerMap:
     """PKD-Skip: student layer j <- teacher layer floor(j * N / k), j = 1..k-1."""
-    _check(n_teacher, n_student)
+    check_student_layers(n_teacher, n_student)
     return LayerMap("pkd_skip", n_teacher, n_student,
                     [(j * n_teacher) // n_student for j in range(1, n_student)])
 
 
 def pkd_last(n_teacher: int, n_student: int) -> LayerMap:
     """PKD-Last: student layer j <- teacher layer N - k + j, j = 1..k-1."""
-    _check(n_teacher, n_student)
+    check_student_layers(n_teacher, n_student)
     return LayerMap("pkd_last", n_teacher, n_student,
                     list(range(n_teacher - n_student + 1, n_teacher)))
 

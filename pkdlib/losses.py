@@ -2,9 +2,10 @@
 
     L = (1 - alpha) * CE  +  alpha * KD(T)  +  beta * PT
 
-as in Sun et al. (2019), eq. 7, with the scaling of the official code (see
-``shared/reference/PKD.md``): KD is multiplied by T**2, PT averages over batch x layers x hidden,
-so the paper's beta grid (10..1000) keeps its meaning.
+as in Sun et al. (2019), eq. 7, with the scaling of the official code
+(github.com/intersun/PKD-for-BERT-Model-Compression): KD is multiplied by T**2, PT averages over
+batch x layers x hidden, so the paper's beta grid (10..1000) keeps its meaning. Teacher inputs are
+targets: the loss terms detach them, so no gradient reaches a teacher run online.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 
 from .layer_maps import LayerMap
 
-__all__ = ["kd_loss", "patient_loss", "Objective", "METHODS"]
+__all__ = ["kd_loss", "patient_loss", "Objective", "compute_loss", "check_weights"]
 
 #: Bumped when the meaning of any loss changes; part of every run's configuration hash.
 OBJECTIVE_VERSION = 1
@@ -33,12 +34,8 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     ``batchmean`` value divided by the number of classes (1/2 for binary tasks, 1/3 for MNLI), so
     alpha and T tuned with one are not directly portable to the other.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if reduction not in ("batchmean", "mean"):
-        raise ValueError(f"reduction must be 'batchmean' or 'mean', got {reduction!r}")
     log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    p_t = F.softmax(teacher_logits.float() / temperature, dim=-1)
+    p_t = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
     kl = F.kl_div(log_p_s, p_t, reduction="sum") / student_logits.shape[0]  # batchmean
     if reduction == "mean":
         kl = kl / student_logits.shape[-1]
@@ -58,7 +55,7 @@ def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize
         raise ValueError(f"shape mismatch: student {tuple(student_cls.shape)} vs teacher {tuple(teacher_cls.shape)}")
     if student_cls.dim() != 3:
         raise ValueError(f"expected (batch, matched_layers, hidden), got shape {tuple(student_cls.shape)}")
-    s, t = student_cls.float(), teacher_cls.float()
+    s, t = student_cls.float(), teacher_cls.detach().float()
     if s.shape[1] == 0:
         return s.new_zeros(())
     if normalize:
@@ -66,13 +63,19 @@ def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize
     return F.mse_loss(s, t, reduction="mean")
 
 
-#: method -> (uses KD, uses PT, layer map name)
-METHODS = {
-    "ft": (False, False, None),
-    "kd": (True, False, None),
-    "pkd-last": (True, True, "pkd_last"),
-    "pkd-skip": (True, True, "pkd_skip"),
-}
+KD_REDUCTIONS = ("batchmean", "mean")
+
+
+def check_weights(alpha: float, temperature: float, beta: float, kd_reduction: str = "batchmean") -> None:
+    """The one check of the objective's values (raises ValueError saying what is accepted)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha={alpha} is outside [0, 1]")
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be > 0")
+    if not beta >= 0:
+        raise ValueError(f"beta={beta} must be >= 0")
+    if kd_reduction not in KD_REDUCTIONS:
+        raise ValueError(f"kd_reduction={kd_reduction!r}; accepted: {', '.join(KD_REDUCTIONS)}")
 
 
 def _fmt(x: float) -> str:
@@ -94,12 +97,7 @@ class Objective:
     kd_reduction: str = "batchmean"
 
     def __post_init__(self):
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
         if self.beta > 0 and self.layer_map is None:
             raise ValueError("beta > 0 needs a layer map (pkd-last or pkd-skip)")
 
@@ -142,3 +140,22 @@ class Objective:
             loss = loss + self.beta * pt
         out["loss"] = loss
         return out
+
+
+def compute_loss(model, batch: dict, objective: Objective, teacher=None, amp=None):
+    """One forward pass of ``model`` on ``batch`` and the objective's parts: ``(outputs, parts)``.
+
+    ``teacher(batch, layers) -> (logits, cls)`` gives the teacher's logits and the [CLS] states of the
+    1-based teacher ``layers`` (the cache's ``TeacherOutputs``, or a teacher run online). Student
+    layers 1..k-1 are matched to ``objective.layer_map`` (PT), the logits through KD.
+    """
+    with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        out = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                    attention_mask=batch["attention_mask"], output_hidden_states=objective.uses_pt)
+    t_logits = s_cls = t_cls = None
+    layers = list(objective.layer_map) if objective.uses_pt else []
+    if teacher is not None and objective.uses_teacher:
+        t_logits, t_cls = teacher(batch, layers)
+    if objective.uses_pt:
+        s_cls = torch.stack([out.hidden_states[j][:, 0] for j in range(1, len(layers) + 1)], dim=1)
+    return out, objective(out.logits, batch["labels"], t_logits, s_cls, t_cls)

@@ -108,9 +108,8 @@ def build_student(pretrained: str, n_layers: int, num_labels: int, init: str = "
     or random), with a fresh classifier initialised from ``seed``."""
     if init not in STUDENT_INITS:
         raise ValueError(f"unknown student init {init!r}; accepted: {STUDENT_INITS}")
-    n_teacher = num_layers(pretrained)
-    if not 1 <= n_layers < n_teacher:
-        raise ValueError(f"student layers must be in 1..{n_teacher - 1} for a {n_teacher}-layer teacher, got {n_layers}")
+    from .layer_maps import check_student_layers
+    check_student_layers(num_layers(pretrained), n_layers)
     torch.manual_seed(seed)
     if init == "teacher":
         if finetuned_teacher is None:

@@ -7,9 +7,9 @@ kernel starts. Executed notebooks are written to a temporary name and renamed.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from pathlib import Path
+
+from .files import atomic_write
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -43,6 +43,20 @@ def declared_parameters(path) -> dict:
     raise NotebookParameterError(f"{path} has no cell tagged 'parameters'")
 
 
+def check_globals(namespace: dict, declared) -> None:
+    """Called by a notebook right after its parameters: refuse any parameter the notebook does not declare,
+    however it was run (papermill injects unknown names silently; ``-p studnet_layers 2`` would be ignored)."""
+    import types
+    ipython = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+    extra = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in declared
+                   and k not in ipython and not isinstance(v, (types.ModuleType, types.FunctionType, type)))
+    if extra:
+        hints = [f"{k!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(k, declared, 1)) else "")
+                 for k in extra]
+        raise NotebookParameterError(f"unknown parameter(s) {', '.join(hints)}; this notebook accepts: "
+                                     f"{', '.join(declared)}")
+
+
 def _type_ok(default, value) -> bool:
     if default is None or value is None:
         return True
@@ -73,20 +87,14 @@ def check_parameters(path, params: dict) -> dict:
 
 
 def execute(name: str, output, params: dict, cwd=None, log_output=False, progress=False):
-    """Check parameters, then run notebooks/<name>.ipynb with papermill into ``output`` (atomically)."""
+    """Check parameters, then run notebooks/<name>.ipynb with papermill into ``output`` (atomically); a
+    failed notebook is kept beside it as ``<output>.failed.ipynb``, removed once the run succeeds."""
     import papermill as pm
     src = notebook_path(name)
     check_parameters(src, params)
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".tmp.{output.stem}.", suffix=".ipynb")
-    os.close(fd)
-    try:
-        pm.execute_notebook(str(src), tmp, parameters=params, cwd=str(cwd or Path.cwd()), progress_bar=progress,
-                            log_output=log_output, kernel_name="python3")
-        os.replace(tmp, output)
-    except BaseException:
-        # keep the failed notebook beside the output for inspection, never under the final name
-        if Path(tmp).exists():
-            os.replace(tmp, output.with_name(output.stem + ".failed.ipynb"))
-        raise
+    failed = output.with_name(output.stem + ".failed.ipynb")
+    atomic_write(output, lambda tmp: pm.execute_notebook(str(src), tmp, parameters=params, cwd=str(cwd or Path.cwd()),
+                                                         progress_bar=progress, log_output=log_output,
+                                                         kernel_name="python3"), keep_failed=failed)
+    failed.unlink(missing_ok=True)

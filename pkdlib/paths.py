@@ -1,8 +1,9 @@
-"""Where a notebook's relative paths point, whoever starts its kernel.
+"""Where things live: the project root, a study's workspace, and paths written into records.
 
 papermill (run_all.sh) runs notebooks with the project root as the working directory; JupyterLab
 starts a kernel in the notebook's own folder (notebooks/). ``in_project`` makes the defaults
 ``results_dir="results"`` and ``work_dir="work"`` mean the project's results/ and work/ in both.
+``portable`` writes a path inside the project relative to it, so records never hold where a clone lives.
 """
 from __future__ import annotations
 
@@ -19,3 +20,24 @@ def in_project(path: str | None, cwd: str | Path | None = None) -> str | None:
     cwd = Path(cwd or Path.cwd()).resolve()
     base = cwd.parent if cwd.name == "notebooks" and (cwd.parent / "pkdlib" / "paths.py").is_file() else cwd
     return str(base / path)
+
+
+def portable(path: str | None, root: str | Path | None = None) -> str | None:
+    """``path`` relative to the project root (or ``root``) when it lies inside it; else unchanged."""
+    if path is None:
+        return None
+    p = Path(in_project(str(path))).resolve()
+    try:
+        return p.relative_to(Path(root or ROOT).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+class Workspace:
+    """Where a study writes: ``results/`` (records, tables, figures, notebooks; committed) and
+    ``work/`` (teacher weights, teacher caches, token caches; never committed)."""
+
+    def __init__(self, results="results", work="work"):
+        self.results, self.work = Path(results), Path(work)
+        self.records, self.runs = self.results / "records", self.results / "runs"
+        self.cache, self.models = self.work / "cache", self.work / "models"

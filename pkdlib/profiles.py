@@ -16,7 +16,9 @@ teacher keeps lr 5e-5 for 3 epochs.
 """
 from __future__ import annotations
 
-METHODS4 = ["ft", "kd", "pkd-last", "pkd-skip"]
+from .methods import STUDENT_METHODS
+
+METHODS4 = list(STUDENT_METHODS)  # ft, kd, pkd-last, pkd-skip
 OFFICIAL_SST2 = {"temperature": 10.0, "alpha": 0.5, "beta": 100.0, "normalize": True}
 CPU_STUDENT = {"epochs": 1, "lr": 2e-4, **OFFICIAL_SST2}
 SEARCH_BASE = {"student_layers": [3], "seed": [0], **CPU_STUDENT}
@@ -27,6 +29,7 @@ PROFILES: dict[str, dict] = {
         "description": "embedded teacher and 2- and 3-layer students on a 1,500-sentence slice of rt, 1 epoch "
                        "each (47 steps; students at lr 5e-4), 1 seed, 300 dev / 300 test sentences; speed-up of the "
                        "two student sizes",
+        "results": "results/quick",  # a smoke test: apart from the committed study, never committed
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": {"epochs": 1, "lr": 1e-4, "seed": 0, "max_train_examples": 1500, "max_eval_examples": 300},

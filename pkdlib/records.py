@@ -1,9 +1,11 @@
-"""Run records: identity (what makes two runs the same), provenance, and where records live.
+"""Run records: identity (what makes two runs the same), provenance, where records live, and which
+finished record a run may reuse.
 
-A record is reused only when its identity hash matches: the full configuration, the teacher
-cache key, the teacher and tokenizer fingerprints, the data split checksums and the version of the
-objective's code (hash of losses.py and layer_maps.py plus OBJECTIVE_VERSION). Anything else that
-changes reruns.
+A record is reused only when its identity hash matches: the configuration (less where it runs and
+where its teacher lies: the teacher enters by its content fingerprint, paths inside the project as
+relative paths), the teacher cache key, the teacher and tokenizer fingerprints, the data split
+checksums and the version of the objective's code (hash of losses.py, layer_maps.py and methods.py
+plus OBJECTIVE_VERSION). Anything else that changes reruns; a moved or fresh clone reuses.
 """
 from __future__ import annotations
 
@@ -17,24 +19,33 @@ from pathlib import Path
 
 import torch
 
-from .cache import content_key
+from .files import content_key
 from .losses import OBJECTIVE_VERSION
+from .paths import in_project, portable
 
-#: config fields that do not change a run's result (where it runs, what is kept)
-NON_IDENTITY = ("device", "save_model")
+#: config fields that do not change a run's result (where it runs, what is kept, where the teacher lies:
+#: its weights enter the identity by fingerprint)
+NON_IDENTITY = ("device", "save_model", "teacher_dir")
 
 
 @lru_cache(maxsize=1)
 def objective_code_version() -> str:
     here = Path(__file__).parent
     h = hashlib.sha256(str(OBJECTIVE_VERSION).encode())
-    for name in ("losses.py", "layer_maps.py"):
+    for name in ("losses.py", "layer_maps.py", "methods.py"):
         h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
 
+def portable_config(cfg) -> dict:
+    """The configuration as a record stores it: paths inside the project relative to it."""
+    d = cfg.to_dict()
+    d["teacher_dir"], d["data_dir"] = portable(d["teacher_dir"]), portable(d["data_dir"])
+    return d
+
+
 def run_identity(cfg, **extra) -> dict:
-    conf = {k: v for k, v in cfg.to_dict().items() if k not in NON_IDENTITY}
+    conf = {k: v for k, v in portable_config(cfg).items() if k not in NON_IDENTITY}
     ident = {"config": conf, "objective_code": objective_code_version(), **extra}
     ident["hash"] = content_key(ident)
     return ident
@@ -52,25 +63,50 @@ def record_path(records_dir, cfg, identity_hash: str) -> Path:
 
 def saved_model_dir(record: dict) -> str | None:
     """The record's model folder if it still exists (weights are not committed; ``pkd clean`` removes them).
-
-    A relative model_dir is relative to where its run started (the project root for run_all.sh) and is
-    resolved with ``in_project``, so a kernel in notebooks/ finds it too."""
-    from .paths import in_project
+    A relative model_dir is relative to the project root (``in_project``)."""
     d = in_project(record.get("model_dir"))
     return d if d and Path(d).is_dir() else None
 
 
-def load_records(records_dir) -> list[dict]:
-    """All complete records under a folder (temporary files and incomplete ones are ignored)."""
-    out = []
-    for p in sorted(Path(records_dir).glob("*.json")):
-        try:
-            r = json.loads(p.read_text())
-        except json.JSONDecodeError:
-            continue
-        if r.get("status") == "complete":
-            out.append(r)
-    return out
+def read_record(path, log=print) -> dict | None:
+    """A complete record, or None (named in the log) for a file that is damaged or not a record."""
+    try:
+        r = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        log(f"warning: record {path} is unreadable ({type(e).__name__}: {e}); ignored, its run will rerun")
+        return None
+    if not isinstance(r, dict) or not isinstance(r.get("config"), dict):
+        log(f"warning: {path} is not a run record (no config); ignored")
+        return None
+    return r if r.get("status") == "complete" else None
+
+
+def load_records(records_dir, log=print) -> list[dict]:
+    """All complete records under a folder (damaged files are named and skipped)."""
+    return [r for p in sorted(Path(records_dir).glob("*.json")) if (r := read_record(p, log)) is not None]
+
+
+def reusable_record(path, method: str, log=print) -> dict | None:
+    """The finished record at ``path`` if a run may reuse it: it exists, is intact, and (for a teacher)
+    its weights still exist, since students need them."""
+    if not Path(path).is_file():
+        return None
+    r = read_record(path, log)
+    if r is not None and method == "teacher" and not saved_model_dir(r):
+        log(f"[rerun] {Path(path).name}: the teacher's weights ({r.get('model_dir')}) are gone")
+        return None
+    return r
+
+
+def find_teacher(records_dir, task: str, pretrained: str) -> str:
+    """Model folder of the newest teacher record for a task and encoder whose weights exist."""
+    dirs = [saved_model_dir(r) for r in load_records(records_dir) if r["config"].get("method") == "teacher"
+            and r["config"].get("task") == task and r["config"].get("pretrained") == pretrained]
+    dirs = [d for d in dirs if d]
+    if not dirs:
+        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
+                                f"run notebooks/01_teacher first or pass teacher_dir")
+    return max(dirs, key=lambda d: Path(d).stat().st_mtime)
 
 
 @lru_cache(maxsize=1)

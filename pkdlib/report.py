@@ -13,22 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import atomic_write_text
-from .records import load_records, saved_model_dir
+from .files import atomic_write, atomic_write_text
+from .methods import LABELS as METHOD_LABEL
+from .methods import METHODS
 
-METHOD_LABEL = {"ft": "FT", "kd": "KD", "pkd-skip": "PKD-Skip", "pkd-last": "PKD-Last", "teacher": "teacher"}
-
-
-def find_teacher(records_dir, task: str, pretrained: str) -> str:
-    """Model folder of the newest teacher record for a task and encoder whose weights exist (for running a
-    student notebook by hand)."""
-    dirs = [saved_model_dir(r) for r in load_records(records_dir) if r["config"]["method"] == "teacher"
-            and r["config"]["task"] == task and r["config"]["pretrained"] == pretrained]
-    dirs = [d for d in dirs if d]
-    if not dirs:
-        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
-                                f"run notebooks/01_teacher first or pass teacher_dir")
-    return max(dirs, key=lambda d: Path(d).stat().st_mtime)
+#: the paper's Table 1 rows, and its claims as (a, b, name): "a beats b"
+TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
+CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
+          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"))
 
 
 def manifest_path(results, profile) -> Path:
@@ -58,10 +50,10 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
 
 def hparams_label(c: dict) -> str:
     """The hyper-parameters a method uses, as a short label: 'lr 2e-04, T 10, alpha 0.5, beta 100, normalised'."""
-    parts = [f"lr {c['lr']:.0e}", f"{c['epochs']} ep"]
-    if c["method"] in ("kd", "pkd-last", "pkd-skip"):
+    parts, m = [f"lr {c['lr']:.0e}", f"{c['epochs']} ep"], METHODS[c["method"]]
+    if m.uses_teacher:
         parts += [f"T {c['temperature']:g}", f"alpha {c['alpha']:g}"]
-    if c["method"] in ("pkd-last", "pkd-skip"):
+    if m.uses_pt:
         parts += [f"beta {c['beta']:g}", "normalised" if c["normalize"] else "unnormalised"]
     return ", ".join(parts)
 
@@ -95,15 +87,13 @@ def _cell(x: pd.Series) -> str:
 def table1(df: pd.DataFrame, split: str) -> pd.DataFrame:
     """Rows: teacher and FT / KD / PKD-Skip per student size; columns: tasks; cells mean ± std (N)."""
     rows = []
-    for (method, layers), g in df.groupby(["method", "layers"]):
-        if method == "pkd-last":
-            continue
+    for (method, layers), g in df[df.method.isin(TABLE1_METHODS)].groupby(["method", "layers"]):
         for task, gt in g.groupby("task"):
             rows.append({"model": f"{'BERT' if method == 'teacher' else 'student'}{layers}-{METHOD_LABEL[method]}",
                          "layers": layers, "method": method, "task": task, "cell": _cell(gt[split])})
     t = pd.DataFrame(rows).pivot_table(index=["layers", "method", "model"], columns="task", values="cell",
                                        aggfunc="first")
-    order = {"teacher": 0, "ft": 1, "kd": 2, "pkd-skip": 3}
+    order = {m: i for i, m in enumerate(METHODS)}
     t = t.reset_index().sort_values(["layers", "method"], key=lambda s: s.map(order) if s.name == "method" else -s)
     glue = [c for c in t.columns if c in PAPER_COLUMNS]
     if glue:  # the paper's Table 1 (GLUE test) next to each task, matched on method and layer count
@@ -133,7 +123,7 @@ def _paper_cell(paper: pd.DataFrame, method: str, layers: int, task: str) -> str
 
 
 def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
-    sub = df[df.method.isin(["pkd-last", "pkd-skip"])]
+    sub = df[df.method.isin([n for n, m in METHODS.items() if m.uses_pt])]
     t = sub.groupby(["task", "layers", "method"])[split].apply(_cell).unstack("method")
     return t.sort_index(level="layers", ascending=False)
 
@@ -167,7 +157,7 @@ def claims(df: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
         for k in sizes:
-            for a, b in (("kd", "ft"), ("pkd-skip", "kd"), ("pkd-skip", "pkd-last")):
+            for a, b, _ in CLAIMS:
                 r = paired(df, split, a, b, k, task)
                 if r:
                     rows.append(r)
@@ -179,8 +169,7 @@ def claims(df: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
         if r["ci_high"] < 0:
             return "did not hold: the difference is negative (95% interval below 0)"
         return "not shown: the 95% interval includes 0"
-    names = {"KD - FT": "1a. KD beats fine-tuning", "PKD-Skip - KD": "1b. PKD beats KD",
-             "PKD-Skip - PKD-Last": "2. PKD-Skip >= PKD-Last"}
+    names = {f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}": name for a, b, name in CLAIMS}
     for _, r in t.iterrows():
         sentences.append(f"{names[r['comparison']]} ({r['task']}, {r['layers']}-layer student, {split}): "
                          f"{r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
@@ -198,21 +187,20 @@ def table3(speed: dict) -> pd.DataFrame:
     return t[cols].set_index("layers")
 
 
+def markdown(t: pd.DataFrame, floatfmt=".3g") -> str:
+    """A table as Markdown: one column per index level (no tuples), a dash for a missing value."""
+    flat = isinstance(t.index, pd.MultiIndex)
+    t = t.reset_index() if flat else t
+    return t.astype(object).where(t.notna(), "–").to_markdown(index=not flat, floatfmt=floatfmt)
+
+
 def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
     atomic_write_text(out / f"{name}.csv", t.to_csv())
-    flat = isinstance(t.index, pd.MultiIndex)  # one column per level, not tuples
-    md = (t.reset_index() if flat else t).to_markdown(index=not flat, floatfmt=".3g")
-    atomic_write_text(out / f"{name}.md", (note + "\n\n" if note else "") + md + "\n")
+    atomic_write_text(out / f"{name}.md", (note + "\n\n" if note else "") + markdown(t) + "\n")
 
 
 def _save_fig(fig, path: Path):
-    import os
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
 
 
 def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out: Path) -> dict:
@@ -257,7 +245,7 @@ def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out
             figs[f"accuracy_vs_speedup_{task}"] = fig
         # train vs dev accuracy per epoch (the paper's overfitting figure)
         fig, ax = plt.subplots(figsize=(6, 4))
-        for method in ("kd", "pkd-skip"):
+        for method in [n for n, m in METHODS.items() if m.uses_teacher]:
             sub = students[(students.task == task) & (students.method == method)]
             if sub.empty:
                 continue
@@ -342,17 +330,17 @@ def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
              f"{', uncommitted changes' if git.get('dirty') else ''}); seeds {manifest['seeds']}",
              f"- machine: {hw['cpu']}, {hw['cpu_count']} cores, {hw['torch_threads']} torch threads, "
              f"device {hw['device']}",
-             f"- wall time of the study: {manifest['duration_s'] / 60:.1f} min "
-             f"({manifest['notebooks_run']} notebooks run, {manifest['notebooks_skipped']} reused); "
+             f"- wall time of the study before this report: {manifest['duration_s'] / 60:.1f} min in "
+             f"{len(manifest.get('parts', [1]))} part(s) ({manifest['notebooks_run']} notebooks run, "
+             f"{manifest.get('notebooks_reused', manifest.get('notebooks_skipped'))} reused, then this report); "
              f"training and evaluation inside the runs: {manifest['records_total_s'] / 60:.1f} min",
-             "", "## Table 1", "", note, "", out["table1"].to_markdown(), ""]
+             "", "## Table 1", "", note, "", markdown(out["table1"]), ""]
     if "search" in out:
-        lines += ["## Hyper-parameter search (chosen on dev)", "", out["search"].to_markdown(index=False,
-                                                                                            floatfmt=".1f"), ""]
+        lines += ["## Hyper-parameter search (chosen on dev)", "", markdown(out["search"].set_index("task"), ".1f"), ""]
     if "table2" in out:
-        lines += ["## Table 2: PKD-Last vs PKD-Skip", "", out["table2"].to_markdown(), ""]
+        lines += ["## Table 2: PKD-Last vs PKD-Skip", "", markdown(out["table2"]), ""]
     if "table3" in out:
-        lines += ["## Table 3: size and speed", "", out["table3"].to_markdown(floatfmt=".3g"), ""]
+        lines += ["## Table 3: size and speed", "", markdown(out["table3"]), ""]
     lines += ["## The paper's claims, tested here", ""] + [f"- {s}" for s in out["claims"]] + [""]
     lines += ["## Figures", ""] + [f"![{k}](../../figures/{profile}/{k}.png)" for k in out["figures"]] + [""]
     return "\n".join(lines)

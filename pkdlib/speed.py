@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from .layer_maps import check_student_layers
 from .models import autocast_dtype, count_parameters, load_classifier, pick_device
 
 
@@ -40,9 +41,8 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     amp = autocast_dtype(dev, precision)
     full = load_classifier(pretrained, 2).eval().to(dev)
     n = full.config.num_hidden_layers
-    bad = [k for k in layers if not 1 <= k < n]
-    if bad:
-        raise ValueError(f"student layers {bad} out of range 1..{n - 1} for a {n}-layer teacher")
+    for k in layers:
+        check_student_layers(n, k)
     models = {n: full, **{k: load_classifier(pretrained, 2, k).eval().to(dev) for k in layers}}
     g = torch.Generator().manual_seed(0)
     low = min(1000, full.config.vocab_size // 2)  # skip the special / unused ids of a BERT vocabulary

@@ -1,17 +1,16 @@
 """Plan and run a profile of the study: teacher -> students -> speed-up -> report, each one an
 executed notebook under results/runs/, each training run one record under results/records/.
 
-    python -m pkdlib.study --profile cpu [--dry-run] [--force]     (what ./run_all.sh calls)
+    python -m pkdlib.study --profile cpu [--dry-run] [--force]     (what ./run_all.sh and `pkd study` call)
 
-Resumable: a run whose record exists for the same full identity is skipped. A failed run stops the
-study with its error; everything finished before it stays. One study at a time per results/ folder
-(a lock file names the holder).
+Resumable: a run whose record exists for the same identity is skipped (``records.reusable_record``,
+the rule ``runs.run`` applies too). A failed run stops the study with its error; everything finished
+before it stays. One study at a time per results/ folder (a lock names the holder). A profile with a
+``results`` entry (``quick``) writes there, apart from the committed study.
 """
 from __future__ import annotations
 
 import argparse
-import fcntl
-import itertools
 import json
 import os
 import shutil
@@ -22,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RunConfig
+from .files import atomic_write_json
+from .methods import METHODS
+from .paths import Workspace
 from .profiles import PROFILES
 
 #: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
@@ -32,14 +34,14 @@ TRAIN_SIZES = {"rt": 6398, "imdb": 20000, "sst2": 67349, "mrpc": 3668, "qqp": 36
 
 
 class StudyError(RuntimeError):
-    pass
+    """A known failure of the study; printed as ``error: ...`` with exit status 2."""
 
 
 @dataclass
 class Item:
     kind: str                 # teacher | student | speedup | report
     task: str
-    params: dict              # notebook parameters
+    params: dict              # notebook parameters (for runs: {"config": {...}} and where to write)
     estimate_s: float = 0.0
     label: str = ""
     result: dict = field(default_factory=dict)
@@ -50,10 +52,9 @@ class Item:
 
 
 def _grid(spec: dict):
-    """Cross every list-valued entry of a grid spec."""
-    keys = [k for k, v in spec.items() if isinstance(v, list)]
-    for combo in itertools.product(*(spec[k] for k in keys)):
-        yield {**{k: v for k, v in spec.items() if k not in keys}, **dict(zip(keys, combo))}
+    """Cross every list-valued entry of a grid spec (scikit-learn's ParameterGrid)."""
+    from sklearn.model_selection import ParameterGrid
+    return ParameterGrid({k: v if isinstance(v, list) else [v] for k, v in spec.items()})
 
 
 def _estimate(epochs, n_train, layers, hidden=384):
@@ -61,44 +62,28 @@ def _estimate(epochs, n_train, layers, hidden=384):
     return epochs * n_train * (EX_BASE + EX_LAYER * layers) * scale * (1 + EVAL_FRACTION) + NOTEBOOK_S
 
 
-def plan(profile: str, grid: str = "best", results="results", work="work") -> list[Item]:
+def default_results(profile: str) -> str:
+    """Where a profile writes unless told: its own ``results`` entry (quick: results/quick, not committed)."""
+    return PROFILES[profile].get("results", "results") if profile in PROFILES else "results"
+
+
+def plan(profile: str, grid: str = "best", results=None, work="work") -> list[Item]:
     """Expand a profile into an ordered list of items (teachers first, report last)."""
     if profile not in PROFILES:
         raise StudyError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
     if grid not in ("best", "full"):
         raise StudyError(f"unknown grid {grid!r}; accepted: best, full")
     P = PROFILES[profile]
-    common = {"results_dir": str(results), "work_dir": str(work)}
+    common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
     hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
-    n_layers_teacher = 12 if hidden == 768 else 6
-    items, seen = [], set()
+    items = []
     for task in P["tasks"]:
-        n_train = TRAIN_SIZES[task]
-        t = {"task": task, "pretrained": P["pretrained"], **P["teacher"]}
-        RunConfig.from_dict({**t, "method": "teacher"})  # validate now
-        n = t.get("max_train_examples") or n_train
-        items.append(Item("teacher", task, {**t, **common},
-                          _estimate(t["epochs"], n, n_layers_teacher, hidden), f"{task} teacher"))
-        for spec in P["students"]:
-            for s in _grid(spec):
-                s = dict(s)
-                best = s.pop("best_official", False)
-                if best:
-                    from .reference import best_official_config
-                    s.update(best_official_config(task, s["student_layers"]))
-                variants = [s]
-                if grid == "full" and "full_grid" in P:
-                    variants = [{**s, **g} for g in _grid(P["full_grid"])]
-                for v in variants:
-                    cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
-                    key = json.dumps(RunConfig.from_dict(cfg).to_dict(), sort_keys=True)  # validates, canonical
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    n = v.get("max_train_examples") or n_train
-                    label = f"{task} {v['method']} L{v['student_layers']} seed {v['seed']}"
-                    items.append(Item("student", task, {**cfg, **common},
-                                      _estimate(v["epochs"], n, v["student_layers"], hidden), label))
+        t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"]}
+        _config(t, f"profile {profile!r}, teacher")
+        n = t.get("max_train_examples") or TRAIN_SIZES.get(task, 10_000)
+        items.append(Item("teacher", task, {"config": t, **common},
+                          _estimate(t["epochs"], n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
+        items += _students(profile, P, task, grid, common, hidden)
     _disambiguate(items)
     if P.get("speedup"):
         sp = dict(P["speedup"])
@@ -109,31 +94,60 @@ def plan(profile: str, grid: str = "best", results="results", work="work") -> li
     return items
 
 
+def _students(profile, P, task, grid, common, hidden) -> list[Item]:
+    items, seen = [], set()
+    for spec in P["students"]:
+        for s in _grid(spec):
+            s = dict(s)
+            if s.pop("best_official", False):
+                from .reference import best_official_config
+                s.update(best_official_config(task, s["student_layers"]))
+            variants = [{**s, **g} for g in _grid(P["full_grid"])] if grid == "full" and "full_grid" in P else [s]
+            for v in variants:
+                cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
+                key = json.dumps(_config(cfg, f"profile {profile!r}, student {v}").to_dict(), sort_keys=True)
+                if key in seen:
+                    continue
+                seen.add(key)
+                n = v.get("max_train_examples") or TRAIN_SIZES.get(task, 10_000)
+                label = f"{task} {v['method']} L{v['student_layers']} seed {v.get('seed', 0)}"
+                items.append(Item("student", task, {"config": cfg, **common},
+                                  _estimate(v.get("epochs", 3), n, v["student_layers"], hidden), label))
+    return items
+
+
+def _config(d: dict, where: str) -> RunConfig:
+    """Validate a profile's run now, before any training; the message says which entry is wrong."""
+    try:
+        return RunConfig.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise StudyError(f"{where}: {e}") from None
+
+
 def _disambiguate(items: list[Item]):
     """Where a grid gives several runs the same label (a hyper-parameter search), add what differs."""
     by_label: dict[str, list[Item]] = {}
     for it in items:
         by_label.setdefault(it.label, []).append(it)
-    short = {"lr": "lr", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
+    short = {"lr": "lr", "epochs": "ep", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
     for same in by_label.values():
         if len(same) > 1:
-            varying = [k for k in short if len({str(it.params.get(k)) for it in same}) > 1]
+            varying = [k for k in short if len({str(it.params["config"].get(k)) for it in same}) > 1]
             for it in same:
-                it.label += " " + " ".join(f"{short[k]} {it.params.get(k)}" for k in varying)
+                it.label += " " + " ".join(f"{short[k]} {it.params['config'].get(k)}" for k in varying)
 
 
 def describe(profile: str, items: list[Item]) -> str:
     P = PROFILES[profile]
-    lines = [f"profile {profile}: {P['description']}", f"needs: {P['needs']}", ""]
+    lines = [f"profile {profile}: {P['description']}", f"needs: {P['needs']}",
+             f"writes: {items[-1].params['results_dir']}/", ""]
     for i, it in enumerate(items, 1):
         extra = ""
-        if it.kind in ("teacher", "student"):
-            p = it.params
-            keys = ["epochs", "lr"] + (["temperature", "alpha", "beta", "normalize"] if p.get("method") in
-                                       ("kd", "pkd-last", "pkd-skip") else [])
-            if p.get("max_train_examples"):
-                keys.append("max_train_examples")
-            extra = " ".join(f"{k}={p[k]}" for k in keys if k in p)
+        if "config" in it.params:
+            c, m = it.params["config"], METHODS[it.params["config"]["method"]]
+            keys = (["epochs", "lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
+                    + (["beta", "normalize"] if m.uses_pt else []) + ["max_train_examples"])
+            extra = " ".join(f"{k}={c[k]}" for k in keys if c.get(k) is not None)
         lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} ~{it.estimate_s / 60:5.1f} min  {extra}")
     total = sum(it.estimate_s for it in items)
     counts = {k: sum(1 for it in items if it.kind == k) for k in ("teacher", "student", "speedup", "report")}
@@ -146,43 +160,41 @@ def describe(profile: str, items: list[Item]) -> str:
 
 # ------------------------------------------------------------------------------------------- lock
 class StudyLock:
-    """An exclusive lock on results/.lock; a second study on the same folder is refused, naming the first."""
+    """An exclusive lock (filelock) on results/.lock; a second study, or ``pkd clean``, on the same folder is
+    refused, naming the holder (written to results/.lock.holder). A holder file left by a killed study is
+    reported and taken over (the operating system released its lock when the process died)."""
 
-    def __init__(self, results):
-        self.path = Path(results) / ".lock"
+    def __init__(self, results, log=print):
+        from filelock import FileLock
+        self.dir, self.log = Path(results), log
+        self.holder = self.dir / ".lock.holder"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(str(self.dir / ".lock"), timeout=0)
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.f = open(self.path, "a+")
+        from filelock import Timeout
         try:
-            fcntl.flock(self.f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.f.seek(0)
-            holder = self.f.read().strip() or "unknown process"
-            self.f.close()
-            raise StudyError(f"another study is running on {self.path.parent}/ ({holder}); wait for it to finish "
+            self.lock.acquire()
+        except Timeout:
+            who = self.holder.read_text().strip() if self.holder.is_file() else "unknown process"
+            raise StudyError(f"another study is running on {self.dir}/ ({who}); wait for it to finish "
                              f"or use another --results folder") from None
-        self.f.seek(0)
-        self.f.truncate()
-        self.f.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, command {' '.join(sys.argv)}")
-        self.f.flush()
+        if self.holder.is_file() and self.holder.read_text().strip():
+            self.log(f"note: a previous study on {self.dir}/ ended without releasing its lock "
+                     f"({self.holder.read_text().strip()}); taking it over")
+        self.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+                               f"command {' '.join(sys.argv)}\n")
         return self
 
     def __exit__(self, *exc):
-        self.f.seek(0)
-        self.f.truncate()
-        fcntl.flock(self.f, fcntl.LOCK_UN)
-        self.f.close()
+        self.holder.unlink(missing_ok=True)
+        self.lock.release()
 
 
 # ------------------------------------------------------------------------------------------- run
 def _fmt(s: float) -> str:
     s = int(s)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def _config_part(params: dict) -> dict:
-    return {k: v for k, v in params.items() if k not in ("results_dir", "work_dir", "force")}
 
 
 _interrupted = False  # set by main()'s SIGINT handler
@@ -196,82 +208,128 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
-def execute(profile: str, items: list[Item], results="results", work="work", force=False, log=print) -> dict:
-    from . import notebooks
-    from .cache import atomic_write_json
-    from .records import git_state, hardware, saved_model_dir, versions
-    from .train import Workspace, prepare
+class Study:
+    """One execution of a profile's items: runs or reuses each, keeps the manifest."""
 
-    ws = Workspace(results, work)
-    teachers: dict[str, dict] = {}
-    t0 = time.time()
-    done_est = done_real = 0.0
-    total_est = sum(it.estimate_s for it in items)
-    ran = skipped = 0
-    record_ids: list[str] = []
-    record_s: dict[str, float] = {}
+    def __init__(self, profile, items, results, work, force, log):
+        self.profile, self.items, self.force, self.log = profile, items, force, log
+        self.ws = Workspace(results, work)
+        self.teachers: dict[str, dict] = {}
+        self.records: dict[str, float] = {}   # run id -> seconds inside the run (from its record)
+        self.ran, self.reused, self.t0 = [], [], time.time()
+        self.remaining = sum(it.estimate_s for it in items)
+        self.done_est = self.done_real = 0.0
+        prev = _read_json(self.ws.results / f"manifest-{profile}.json")
+        # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts
+        self.parts = prev.get("parts", []) if prev and prev.get("status") != "complete" else []
 
-    def manifest(status):
+    def manifest(self, status) -> dict:
+        from .records import git_state, hardware, versions
+        part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
+                "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused)}
+        parts = self.parts + [part]
         return {
-            "profile": profile, "description": PROFILES[profile]["description"], "status": status,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "duration_s": round(time.time() - t0, 1),
-            "notebooks_run": ran, "notebooks_skipped": skipped,
-            "seeds": sorted({it.params.get("seed") for it in items if it.kind == "student"}),
-            "records": record_ids,
-            "records_total_s": round(sum(record_s.values()), 1),  # training+eval time of every run, from records
+            "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "duration_s": round(sum(p["duration_s"] for p in parts), 1), "parts": parts,
+            "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),
+            "runs_reused": [it.label for it in self.reused if it.kind in ("teacher", "student")],
+            "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
+            "records": list(self.records), "records_total_s": round(sum(self.records.values()), 1),
             "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
-                       "skipped": "seconds" not in it.result} for it in items],
+                       "reused": "seconds" not in it.result} for it in self.items],
         }
-    with StudyLock(results):
-        for i, it in enumerate(items, 1):
+
+    def write_manifest(self, status):
+        atomic_write_json(self.ws.results / f"manifest-{self.profile}.json", self.manifest(status))
+
+    def run_config(self, it: Item) -> RunConfig:
+        c = dict(it.params["config"])
+        if str(c.get("teacher_dir", "")).startswith("@teacher:"):
+            c["teacher_dir"] = self.teachers[c["teacher_dir"].split(":", 1)[1]]["model_dir"]
+        return RunConfig.from_dict(c)
+
+    def execute(self) -> dict:
+        for i, it in enumerate(self.items, 1):
             if _interrupted:
                 raise KeyboardInterrupt
-            params = dict(it.params)
-            if params.get("teacher_dir", "").startswith("@teacher:"):
-                task = params["teacher_dir"].split(":", 1)[1]
-                params["teacher_dir"] = teachers[task]["model_dir"]
-            name, record = f"{it.notebook}-{profile}", None  # per profile: one profile's report keeps its own
-            if it.kind in ("teacher", "student"):
-                cfg = RunConfig.from_dict({**_config_part(params), **({"method": "teacher"} if it.kind == "teacher" else {})})
-                out = prepare(cfg, ws).out_path
-                name = out.stem
-                record = json.loads(out.read_text()) if out.is_file() and not force else None
-                if record and (it.kind != "teacher" or saved_model_dir(record)):  # weights cleaned: retrain
-                    record_ids.append(record["run_id"])
-                    record_s[record["run_id"]] = record["timings"]["total_s"]
-                    skipped += 1
-                    log(f"[{i}/{len(items)}] skip {it.label}: record {out.name} exists")
-                    if it.kind == "teacher":
-                        teachers[it.task] = record
-                    total_est -= it.estimate_s
-                    continue
-                params["force"] = True  # the study decided to run it
-            if it.kind == "report":  # the report reads exactly the records listed here
-                atomic_write_json(ws.results / f"manifest-{profile}.json", manifest("report pending"))
-            eta = (total_est - done_est) * (done_real / done_est if done_est else 1.0)
-            log(f"[{i}/{len(items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - t0)}, ETA {_fmt(eta)})")
-            t1 = time.time()
-            try:
-                notebooks.execute(it.notebook, ws.results / "runs" / f"{name}.ipynb", params)
-            except Exception as e:
-                raise StudyError(f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"
-                                 f"  executed notebook: {ws.results / 'runs' / (name + '.failed.ipynb')}\n"
-                                 f"  finished work before it is kept; rerun to resume") from e
-            ran += 1
-            it.result["seconds"] = time.time() - t1
-            done_est += it.estimate_s
-            done_real += it.result["seconds"]
-            if it.kind in ("teacher", "student"):
-                record = json.loads(out.read_text())
-                record_ids.append(record["run_id"])
-                record_s[record["run_id"]] = record["timings"]["total_s"]
-                if it.kind == "teacher":
-                    teachers[it.task] = record
-        final = manifest("complete")
-        atomic_write_json(ws.results / f"manifest-{profile}.json", final)
-    log(f"done: {ran} run, {skipped} skipped, {_fmt(time.time() - t0)}")
-    return final
+            if it.kind in ("speedup", "report") and not self.ran and not self.force and self.finished_before():
+                self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
+                self.reused.append(it)
+                continue
+            self.item(i, it)
+        if self.ran or self.force or not self.finished_before():
+            self.write_manifest("complete")
+        self.log(f"done: {len(self.ran)} notebooks run, {len(self.reused)} reused, {_fmt(time.time() - self.t0)}")
+        return self.manifest("complete")
+
+    def finished_before(self) -> bool:
+        m = _read_json(self.ws.results / f"manifest-{self.profile}.json")
+        return bool(m) and m.get("status") == "complete" and sorted(m.get("records", [])) == sorted(self.records)
+
+    def item(self, i, it: Item):
+        from . import notebooks
+        from .records import reusable_record
+        from .runs import prepare
+        params, name, out = dict(it.params), f"{it.notebook}-{self.profile}", None
+        if "config" in params:
+            cfg = self.run_config(it)
+            out = prepare(cfg, self.ws, self.log).out_path
+            record = None if self.force else reusable_record(out, cfg.method, self.log)
+            if record:
+                return self.reuse(i, it, record)
+            params.update(config=cfg.to_dict(), force=True)  # the study decided to run it
+            name = out.stem
+        if it.kind == "report":  # the report reads exactly the records listed in the manifest
+            self.write_manifest("report pending")
+        eta = self.remaining * (self.done_real / self.done_est if self.done_est else 1.0)
+        self.log(f"[{i}/{len(self.items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - self.t0)}, "
+                 f"ETA {_fmt(eta)})")
+        t1 = time.time()
+        try:
+            notebooks.execute(it.notebook, self.ws.runs / f"{name}.ipynb", params)
+        except Exception as e:
+            self.write_manifest("failed")
+            raise StudyError(f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"
+                             f"  executed notebook: {self.ws.runs / (name + '.failed.ipynb')}\n"
+                             f"  finished work before it is kept; rerun to resume") from e
+        it.result["seconds"] = time.time() - t1
+        self.ran.append(it)
+        self.remaining -= it.estimate_s
+        self.done_est += it.estimate_s
+        self.done_real += it.result["seconds"]
+        self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(it.result['seconds'])}")
+        if out is not None:
+            self.add_record(it, json.loads(out.read_text()))
+            self.write_manifest("running")
+
+    def reuse(self, i, it, record):
+        self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
+        self.reused.append(it)
+        self.remaining -= it.estimate_s
+        self.add_record(it, record)
+
+    def add_record(self, it, record):
+        self.records[record["run_id"]] = record["timings"]["total_s"]
+        if it.kind == "teacher":
+            self.teachers[it.task] = record
+
+
+def _read_json(path) -> dict | None:
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print) -> dict:
+    results = results or default_results(profile)
+    with StudyLock(results, log):
+        for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
+            tmp.unlink(missing_ok=True)
+        return Study(profile, items, results, work, force, log).execute()
 
 
 def _short(e: Exception) -> str:
@@ -289,10 +347,9 @@ PROFILE_KEYS = {"description", "tasks", "pretrained", "teacher", "students", "sp
 def load_profile_file(path) -> str:
     """Register a profile defined in a JSON file; return its name."""
     p = Path(path)
-    try:
-        spec = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise StudyError(f"cannot read profile file {p}: {e}") from e
+    spec = _read_json(p)
+    if spec is None:
+        raise StudyError(f"cannot read profile file {p}: not a JSON object")
     missing = PROFILE_KEYS - set(spec)
     if missing:
         raise StudyError(f"profile file {p} lacks keys {sorted(missing)}; a profile has {sorted(PROFILE_KEYS)}")
@@ -301,18 +358,29 @@ def load_profile_file(path) -> str:
     return name
 
 
-def clean(results="results", work="work", everything=False, log=print):
-    """Delete caches and model weights (work/) and executed notebooks; with everything, records too."""
-    targets = [Path(work)]
-    targets += [Path(results) / "runs"] if everything else list(Path(results).glob("runs/*.failed.ipynb"))
+def clean(results="results", work="work", everything=False, log=print) -> list[Path]:
+    """Delete caches and model weights (work/), failed and temporary notebooks; with ``everything``, also the
+    records, executed notebooks, tables, figures, speed files, predictions and manifests. Takes the study
+    lock: refused while a study runs on ``results``. Returns (and logs) what it removed."""
+    r = Path(results)
+    targets = [Path(work), *r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
     if everything:
-        targets += [Path(results) / d for d in ("records", "tables", "figures", "speed", "predictions")]
-    for t in targets:
-        if t.is_dir():
-            shutil.rmtree(t)
-        elif t.exists():
-            t.unlink()
-        log(f"removed {t}")
+        targets += [r / d for d in ("records", "runs", "tables", "figures", "speed", "predictions")]
+        targets += list(r.glob("manifest-*.json"))
+    removed = []
+    with StudyLock(r, log):
+        for t in targets:
+            if t.is_dir():
+                shutil.rmtree(t)
+            elif t.exists():
+                t.unlink()
+            else:
+                continue
+            removed.append(t)
+            log(f"removed {t}")
+    if not removed:
+        log("nothing to remove")
+    return removed
 
 
 def main(argv=None) -> int:
@@ -325,8 +393,9 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="rerun everything, even runs with a matching record")
     ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdlib/profiles.py); "
                                          "its 'name' (or the file's stem) becomes a --profile value")
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--work", default="work")
+    ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
+                                                    "quick -> results/quick, not committed)")
+    ap.add_argument("--work", default="work", help="caches and teacher weights (default work/)")
     a = ap.parse_args(argv)
     try:
         if a.profile_file:
@@ -334,14 +403,14 @@ def main(argv=None) -> int:
             if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
                 a.profile = name
         items = plan(a.profile, a.grid, a.results, a.work)
-        print(describe(a.profile, items))
+        print(describe(a.profile, items), flush=True)
         if a.dry_run:
             return 0
-        print()
+        print(flush=True)
         global _interrupted
         _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
         try:
-            execute(a.profile, items, a.results, a.work, force=a.force)
+            execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True))
         finally:
             signal.signal(signal.SIGINT, previous)
         if _interrupted:

@@ -48,13 +48,13 @@ def train_for(seconds: float, model, batches, objective, teacher, lr=2e-4, callb
     Returns the history: one dict per step with the loss parts. A teaching loop: constant lr, no
     schedule (the real loop is pkdlib.train.run).
     """
-    from .train import forward_losses
+    from .losses import compute_loss
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     history, t0, step = [], time.time(), 0
     while time.time() - t0 < seconds:
         b = batches[step % len(batches)]
-        _, parts = forward_losses(model, b, objective, teacher)
+        _, parts = compute_loss(model, b, objective, teacher)
         parts["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.cache import atomic_write_json, atomic_write_text
+from pkdlib.files import atomic_write_json, atomic_write_text
 from pkdlib.config import RunConfig
 from pkdlib.profiles import CPU_STUDENT
 from pkdlib.records import provenance
 from pkdlib.report import mean_ci95
-from pkdlib.train import Workspace, run
+from pkdlib.paths import Workspace
+from pkdlib.runs import run
 
 
 def main(argv=None):

@@ -61,7 +61,7 @@ def tiny_csv(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def ws(tmp_path):
-    from pkdlib.train import Workspace
+    from pkdlib.paths import Workspace
     return Workspace(tmp_path / "results", tmp_path / "work")
 
 
@@ -69,7 +69,8 @@ def ws(tmp_path):
 def tiny_teacher(tiny_bert, tiny_csv, tmp_path_factory):
     """A fine-tuned tiny teacher (4 layers) on the tiny rt-format data, with its workspace."""
     from pkdlib import RunConfig
-    from pkdlib.train import Workspace, run
+    from pkdlib.paths import Workspace
+    from pkdlib.runs import run
     root = tmp_path_factory.mktemp("teacher_ws")
     ws = Workspace(root / "results", root / "work")
     rec = run(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), data_dir=str(tiny_csv),

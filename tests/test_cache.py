@@ -3,12 +3,12 @@ import json
 import pytest
 import torch
 
-from pkdlib.cache import (TeacherOutputs, _atomic_write, atomic_write_json, content_key, load_or_compute_teacher_outputs,
-                          teacher_cache_key)
+from pkdlib.cache import TeacherOutputs, load_or_compute_teacher_outputs, teacher_cache_key
+from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 
 def _fake(n=4, layers=3, h=5):
-    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h), "")
+    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h))
 
 
 def test_cache_reused_then_recomputed_on_any_change(tmp_path):
@@ -22,7 +22,7 @@ def test_cache_reused_then_recomputed_on_any_change(tmp_path):
     k = teacher_cache_key(**base)
     a = load_or_compute_teacher_outputs(tmp_path, k, compute)
     b = load_or_compute_teacher_outputs(tmp_path, k, compute)
-    assert len(calls) == 1 and torch.equal(a.cls, b.cls) and b.key == k
+    assert len(calls) == 1 and torch.equal(a.cls, b.cls)
     for field, value in [("teacher_fp", "t2"), ("tokenizer_fp", "k2"), ("task", "imdb"), ("split", "dev"),
                          ("split_checksum", "c2"), ("max_length", 128), ("n_examples", 3)]:
         k2 = teacher_cache_key(**{**base, field: value})
@@ -36,7 +36,7 @@ def test_truncated_or_foreign_cache_file_is_recomputed(tmp_path):
     path = tmp_path / f"teacher-{k[:24]}.pt"
     path.write_bytes(b"half a file")
     out = load_or_compute_teacher_outputs(tmp_path, k, _fake, log=lambda *a: None)
-    assert torch.load(path, weights_only=True)["key"] == k and out.key == k
+    assert torch.load(path, weights_only=True)["key"] == k and torch.equal(out.cls, torch.load(path)["cls"])
     # a file under the right name whose stored key differs (e.g. a hash-prefix clash) is not trusted
     torch.save({"key": "other", "format": 1, "logits": out.logits, "cls": out.cls}, path)
     seen = []
@@ -48,17 +48,35 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     p = tmp_path / "r.json"
     atomic_write_json(p, {"a": 1})
 
-    def fail(f):
-        f.write(b"partial")
+    def fail(tmp):
+        open(tmp, "wb").write(b"partial")
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        _atomic_write(p, fail)
+        atomic_write(p, fail)
     assert json.loads(p.read_text()) == {"a": 1}
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_written_files_respect_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_json(tmp_path / "a.json", {"a": 1})
+        assert p.stat().st_mode & 0o777 == 0o644  # readable by others, as any other file (mkstemp alone: 0600)
+        os.umask(0o077)
+        assert atomic_write_json(tmp_path / "b.json", {}).stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_records_are_strict_json(tmp_path):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        atomic_write_json(tmp_path / "r.json", {"beta": float("nan")})
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_select_layers():
     t = _fake(n=4, layers=3)
-    logits, cls = t.select(torch.tensor([2, 0]), [1, 3])
+    logits, cls = t({"index": torch.tensor([2, 0])}, [1, 3])
     assert torch.equal(logits, t.logits[[2, 0]])
     assert torch.equal(cls, t.cls[[2, 0]][:, [1, 3]])

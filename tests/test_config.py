@@ -4,15 +4,21 @@ from pkdlib import ConfigError, RunConfig
 
 
 @pytest.mark.parametrize("kw, msg", [
-    ({"task": "sst-2"}, "unknown task 'sst-2'; known tasks: rt, imdb"),
-    ({"method": "pkd"}, "unknown method 'pkd'; known methods: teacher, ft, kd, pkd-last, pkd-skip"),
+    ({"task": "sst-2"}, "task='sst-2' is not accepted; accepted: rt, imdb"),
+    ({"method": "pkd"}, "method='pkd' is not accepted; accepted: teacher, ft, kd, pkd-last, pkd-skip"),
     ({"alpha": 1.2}, r"alpha=1.2 is outside \[0, 1\]"),
     ({"alpha": -0.5}, "alpha=-0.5 is outside"),
     ({"temperature": 0.0}, "temperature=0.0 must be > 0"),
     ({"beta": -10.0}, "beta=-10.0 must be >= 0"),
     ({"student_layers": 0}, "at least 1 layer"),
     ({"teacher_dir": None}, "needs teacher_dir"),
-    ({"epochs": "3"}, "epochs='3' has type str; expected int"),
+    ({"epochs": "3"}, "epochs='3' is not accepted; expected int"),
+    ({"beta": float("nan")}, "beta=nan is not accepted .must be a finite number"),
+    ({"temperature": float("inf")}, "temperature=inf is not accepted"),
+    ({"lr": float("nan")}, "lr=nan"),
+    ({"max_grad_norm": float("-inf")}, "max_grad_norm=-inf"),
+    ({"max_length": 1}, r"max_length=1: at least 3 \(\[CLS\], one token, \[SEP\]\)"),
+    ({"device": "tpu"}, "device='tpu' is not available on this machine; accepted here: auto, cpu"),
     ({"normalize": "yes"}, "expected bool"),
     ({"beta": 0.0}, "plain KD"),
     ({"precision": "int8"}, "accepted: fp32, bf16"),
@@ -42,7 +48,7 @@ def test_canonical_forms():
 def test_layer_count_checked_against_the_model(tiny_bert):
     for k in (4, 9):
         cfg = RunConfig(method="kd", teacher_dir=str(tiny_bert), pretrained=str(tiny_bert), student_layers=k)
-        with pytest.raises(ConfigError, match=r"student_layers=\d: must be in 1..3 for a 4-layer teacher"):
+        with pytest.raises(ConfigError, match=r"student_layers=\d: student layers must be in 1..3 for a 4-layer teacher"):
             cfg.check_models()
 
 
@@ -50,3 +56,28 @@ def test_missing_model_path(tmp_path):
     cfg = RunConfig(method="teacher", pretrained=str(tmp_path / "nothing"))
     with pytest.raises(ConfigError, match="does not exist"):
         cfg.check_models()
+
+
+def test_cuda_refused_where_there_is_none():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="device='cuda' is not available on this machine"):
+        RunConfig(method="kd", teacher_dir="x", device="cuda")
+
+
+def test_cli_help_is_generated_from_the_config_fields(capsys):
+    from dataclasses import fields
+
+    from pkdlib.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for f in fields(RunConfig):
+        assert "--" + f.name.replace("_", "-") in out
+        assert " ".join(f.metadata["help"].split()) in out, f.name
+    assert "(default: 5e-05)" in out and "accepted: teacher, ft, kd, pkd-last, pkd-skip" in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "{train,study,bench,clean}" in top

@@ -1,7 +1,7 @@
 """The embedded default end to end on a 200-example slice of rt: teacher -> cache -> four methods."""
 
 from pkdlib import RunConfig
-from pkdlib.train import run
+from pkdlib.runs import run
 
 QUIET = dict(progress=False, log=lambda *a: None)
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_review
 from pkdlib import RunConfig
 from pkdlib.data import DataError, load_task
-from pkdlib.train import run
+from pkdlib.runs import run
 
 QUIET = dict(progress=False, log=lambda *a: None)
 

@@ -25,9 +25,15 @@ def test_kd_loss_zero_when_equal_and_positive_otherwise():
     assert kd_loss(x, x.flip(0), 7.0).item() > 0
 
 
-def test_kd_loss_rejects_bad_temperature():
-    with pytest.raises(ValueError, match="temperature"):
-        kd_loss(S, T, 0.0)
+def test_one_check_of_the_weights_used_by_objective_and_config():
+    from pkdlib import ConfigError, RunConfig
+    from pkdlib.losses import check_weights
+    for bad, msg in [((0.5, 0.0, 1.0), "temperature"), ((1.5, 1.0, 1.0), "alpha"), ((0.5, 1.0, -1.0), "beta"),
+                     ((0.5, float("nan"), 1.0), "temperature")]:
+        with pytest.raises(ValueError, match=msg):
+            check_weights(*bad)
+    with pytest.raises(ConfigError, match="temperature=0.0 must be > 0"):
+        RunConfig(method="kd", teacher_dir="x", temperature=0.0)
 
 
 # student [CLS] (batch 1, 2 layers, hidden 2): (3, 4), (1, 0); teacher (0, 1), (1, 0)
@@ -87,3 +93,14 @@ def test_objective_gradients_flow_to_student_only():
     obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(6, 3))
     obj(s, torch.tensor([1, 0]), T, cls, PT.expand(2, 2, 2))["loss"].backward()
     assert s.grad is not None and cls.grad is not None and cls.grad.abs().sum() > 0
+
+
+def test_no_gradient_reaches_teacher_inputs():
+    """Teacher logits and [CLS] states are targets: even when they require grad (a teacher run online
+    without inference mode), the loss terms detach them."""
+    s, cls = S.clone().requires_grad_(), PS.expand(2, 2, 2).clone().requires_grad_()
+    t_logits, t_cls = T.clone().requires_grad_(), PT.expand(2, 2, 2).clone().requires_grad_()
+    obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(6, 3))
+    obj(s, torch.tensor([1, 0]), t_logits, cls, t_cls)["loss"].backward()
+    assert s.grad.abs().sum() > 0 and cls.grad.abs().sum() > 0
+    assert t_logits.grad is None and t_cls.grad is None

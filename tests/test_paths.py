@@ -15,7 +15,7 @@ def test_relative_paths_resolve_to_the_project_root_from_notebooks(tmp_path):
 def test_find_teacher_resolves_a_run_all_record_from_notebooks(tmp_path, monkeypatch):
     import json
 
-    from pkdlib.report import find_teacher
+    from pkdlib.records import find_teacher
     proj = tmp_path / "proj"
     (proj / "pkdlib").mkdir(parents=True)
     (proj / "pkdlib" / "paths.py").write_text("")

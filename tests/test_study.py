@@ -25,7 +25,7 @@ def test_dry_run_of_every_profile(profile):
 
 def test_cpu_profile_plan_is_the_promised_grid():
     items = plan("cpu")
-    students = [i.params for i in items if i.kind == "student"]
+    students = [i.params["config"] for i in items if i.kind == "student"]
     for k in (2, 3):
         for m in ("ft", "kd", "pkd-last", "pkd-skip"):
             assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == [0, 1, 2]
@@ -38,8 +38,8 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
     items = plan("paper")
     tasks = {i.task for i in items if i.kind == "teacher"}
     assert tasks == {"sst2", "mrpc", "qqp", "mnli", "qnli", "rte"}
-    sst2_pkd6 = [i.params for i in items if i.kind == "student" and i.task == "sst2"
-                 and i.params["method"] == "pkd-skip" and i.params["student_layers"] == 6][0]
+    sst2_pkd6 = [i.params["config"] for i in items if i.kind == "student" and i.task == "sst2"
+                 and i.params["config"]["method"] == "pkd-skip" and i.params["config"]["student_layers"] == 6][0]
     assert (sst2_pkd6["lr"], sst2_pkd6["temperature"], sst2_pkd6["alpha"], sst2_pkd6["beta"]) == (5e-5, 10.0, 0.5, 100.0)
     assert len(plan("paper", grid="full")) > len(items) * 10
 
@@ -56,11 +56,21 @@ def test_bad_profile_and_grid():
 
 def test_notebook_parameters_checked_before_running():
     nb = notebooks.notebook_path("02_student")
-    with pytest.raises(notebooks.NotebookParameterError, match="unknown parameter 'temprature' \\(did you mean 'temperature'"):
-        notebooks.check_parameters(nb, {"temprature": 5.0})
-    with pytest.raises(notebooks.NotebookParameterError, match="student_layers='3' is a str; the notebook expects int"):
-        notebooks.check_parameters(nb, {"student_layers": "3"})
-    assert notebooks.check_parameters(nb, {"temperature": 5, "teacher_dir": "x"})["method"] == "pkd-skip"
+    with pytest.raises(notebooks.NotebookParameterError, match="unknown parameter 'confg' \\(did you mean 'config'"):
+        notebooks.check_parameters(nb, {"confg": {}})
+    with pytest.raises(notebooks.NotebookParameterError, match="config='x' is a str; the notebook expects dict"):
+        notebooks.check_parameters(nb, {"config": "x"})
+    assert notebooks.check_parameters(nb, {"config": {"temperature": 5}})["config"]["method"] == "pkd-skip"
+
+
+def test_notebook_refuses_parameters_it_does_not_declare_however_run(tmp_path):
+    """papermill run directly injects any name; the notebook itself refuses it before any work."""
+    import papermill as pm
+    with pytest.raises(pm.PapermillExecutionError, match="unknown parameter.*'studnet_layers'"):
+        pm.execute_notebook(str(notebooks.notebook_path("02_student")), str(tmp_path / "out.ipynb"),
+                            parameters={"studnet_layers": 2}, progress_bar=False, kernel_name="python3")
+    with pytest.raises(notebooks.NotebookParameterError, match="'lr_rate'"):
+        notebooks.check_globals({"config": {}, "lr_rate": 1, "json": json}, ["config"])
 
 
 def test_notebook_pairs_are_in_sync_and_output_free():
@@ -80,6 +90,29 @@ def test_lock_refuses_a_second_study(tmp_path):
                 pass
     with StudyLock(tmp_path):  # released
         pass
+    (tmp_path / ".lock.holder").write_text("pid 999999999, started 2026-01-01 00:00:00, command run_all.sh")
+    seen = []
+    with StudyLock(tmp_path, log=seen.append):  # a study killed with -9 left its holder file
+        pass
+    assert "ended without releasing its lock (pid 999999999" in seen[0]
+
+
+def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
+    from pkdlib.study import clean
+    res, work = tmp_path / "results", tmp_path / "work"
+    (res / "records").mkdir(parents=True)
+    (res / "records" / "a.json").write_text("{}")
+    (res / "manifest-cpu.json").write_text("{}")
+    (work / "cache").mkdir(parents=True)
+    with StudyLock(res):
+        with pytest.raises(StudyError, match="another study is running"):
+            clean(res, work, everything=True)
+    assert (work / "cache").is_dir()
+    seen = []
+    removed = clean(res, work, everything=True, log=seen.append)
+    assert sorted(p.name for p in removed) == ["manifest-cpu.json", "records", "work"]
+    assert not (res / "manifest-cpu.json").exists() and len(seen) == 3
+    assert clean(res, work, log=seen.append) == [] and seen[-1] == "nothing to remove"
 
 
 @pytest.fixture()
@@ -119,8 +152,8 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     # the report notebook ran and shows no error
     nb = json.loads((res / "runs" / "04_report-tiny.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    # resumption: nothing trains again, records untouched
-    before = {p.name: p.stat().st_mtime for p in (res / "records").glob("*.json")}
+    # a rerun that redoes nothing rewrites nothing: every file under results/ byte-identical
+    before = {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
     m2 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None)
-    assert m2["notebooks_skipped"] == n_runs and m2["notebooks_run"] == 2
-    assert before == {p.name: p.stat().st_mtime for p in (res / "records").glob("*.json")}
+    assert m2["notebooks_reused"] == n_runs + 2 and m2["notebooks_run"] == 0
+    assert before == {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from pkdlib import RunConfig
-from pkdlib.train import NumericalError, Workspace, run
+from pkdlib.paths import Workspace
+from pkdlib.runs import run
+from pkdlib.train import NumericalError
 
 QUIET = dict(progress=False, log=lambda *a: None)
 

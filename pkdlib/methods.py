@@ -1,0 +1,31 @@
+"""The methods of the study, as data: one row each, read by config, training, study, report and profiles.
+
+A new method is one row here (plus its layer map in ``layer_maps.LAYER_MAPS`` if it matches new layers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str                    # in tables and figures
+    uses_teacher: bool            # the KD term, read from the teacher cache
+    layer_map: str | None = None  # the patient loss's map (layer_maps.LAYER_MAPS); None: no patient loss
+    student: bool = True          # False: the teacher's own fine-tuning
+
+    @property
+    def uses_pt(self) -> bool:
+        return self.layer_map is not None
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("teacher", "teacher", uses_teacher=False, student=False),
+    Method("ft", "FT", uses_teacher=False),
+    Method("kd", "KD", uses_teacher=True),
+    Method("pkd-last", "PKD-Last", uses_teacher=True, layer_map="pkd_last"),
+    Method("pkd-skip", "PKD-Skip", uses_teacher=True, layer_map="pkd_skip"),
+)}
+STUDENT_METHODS = tuple(n for n, m in METHODS.items() if m.student)
+LABELS = {n: m.label for n, m in METHODS.items()}

@@ -1,0 +1,171 @@
+"""One run, as named steps: ``prepare`` -> ``reusable_record`` -> ``fit`` -> ``make_record``.
+
+``run(cfg)`` composes them; the study and the CLI call the same steps. Every finished run writes one
+JSON record (see ``records.py``); a failed or interrupted run writes none.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cache import compute_teacher_outputs, load_or_compute_teacher_outputs, teacher_cache_key
+from .config import ConfigError, RunConfig
+from .data import TaskSpec, load_task, task_spec, tokenize_split
+from .files import atomic_write_json, atomic_write_text, model_fingerprint, tokenizer_fingerprint
+from .layer_maps import layer_map
+from .losses import Objective
+from .methods import METHODS
+from .models import build_student, count_parameters, load_classifier, load_tokenizer
+from .paths import Workspace, portable
+from .records import portable_config, provenance, record_path, reusable_record, run_identity
+from .train import Hardware, evaluate, fit
+
+__all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
+
+
+@dataclass
+class Prepared:
+    """What a run is made of before training: data, tokens, identity and where its record goes."""
+    cfg: RunConfig
+    spec: TaskSpec
+    tokenizer: object
+    splits: dict
+    toks: dict
+    cache_key: str | None
+    identity: dict
+    out_path: Path
+
+
+def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
+    m = METHODS[cfg.method]
+    lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.uses_pt else None
+    return Objective(alpha=cfg.alpha, temperature=cfg.temperature, beta=cfg.beta, normalize=cfg.normalize,
+                     layer_map=lm, kd_reduction=cfg.kd_reduction)
+
+
+def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
+    """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity."""
+    spec = task_spec(cfg.task)
+    tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
+    tok_fp = tokenizer_fingerprint(tokenizer)
+    splits = {"train": load_task(cfg.task, "train", cfg.data_dir).head(cfg.max_train_examples)}
+    for s in spec.dev_splits + spec.test_splits:
+        splits[s] = load_task(cfg.task, s, cfg.data_dir).head(cfg.max_eval_examples)
+    toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}
+    checksums = {name: sp.checksum for name, sp in splits.items()}
+    teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
+    cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
+                                   len(splits["train"])) if METHODS[cfg.method].uses_teacher else None)
+    identity = run_identity(cfg, cache_key=cache_key, teacher_fp=teacher_fp, tokenizer_fp=tok_fp,
+                            split_checksums=checksums)
+    return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
+                    record_path(ws.records, cfg, identity["hash"]))
+
+
+def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print):
+    """The teacher cache of ``prep``'s training split: read, or computed once and written."""
+    def compute():
+        tm = load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels).to(hw_device)
+        return compute_teacher_outputs(tm, prep.toks["train"], 64, hw_device, progress=progress, autocast_dtype=amp)
+    return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log)
+
+
+def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False) -> dict:
+    """Train one run and write its record; return the record. Reuses a finished record with the same
+    identity unless ``force``."""
+    from accelerate.utils import set_seed
+    ws, t_start = ws or Workspace(), time.time()
+    n_teacher = cfg.check_models()
+    objective = build_objective(cfg, n_teacher)
+    hw = Hardware.setup(cfg)
+    say = log if hw.main else (lambda *a, **k: None)
+    prep = prepare(cfg, ws, say)
+    if not force and (existing := reusable_record(prep.out_path, cfg.method, say)):
+        say(f"[skip] {prep.out_path.name}: a record with the same configuration exists")
+        return existing
+    say(f"run {prep.out_path.stem}: {objective}")
+    teacher, t0 = None, time.time()
+    if objective.uses_teacher:
+        with hw.accelerator.main_process_first():
+            teacher = teacher_outputs(prep, ws, hw.device, hw.amp, progress and hw.main, say)
+        if teacher.n_layers != n_teacher:
+            raise ConfigError(f"teacher cache has {teacher.n_layers} layers, the teacher {n_teacher}")
+        teacher = teacher.to(hw.device)
+    t_cache = time.time() - t0
+    set_seed(cfg.seed)
+    model = (load_classifier(cfg.pretrained, prep.spec.num_labels) if cfg.method == "teacher" else
+             build_student(cfg.pretrained, cfg.student_layers, prep.spec.num_labels, cfg.init, cfg.teacher_dir, cfg.seed))
+    params = count_parameters(model)
+    result = fit(cfg, model, prep.toks, prep.spec, objective, teacher, hw, say, progress)
+    if not hw.main:
+        return {}
+    record = make_record(prep, ws, result, objective, n_teacher, params, hw)
+    record["timings"] = {"total_s": round(time.time() - t_start, 3), "teacher_cache_s": round(t_cache, 3),
+                         "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
+                         "per_epoch_train_s": [e["train_time_s"] for e in result.epochs]}
+    atomic_write_json(prep.out_path, record)
+    say(f"wrote {portable(prep.out_path)}")
+    return record
+
+
+def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw) -> dict:
+    """Test once at the best dev epoch, keep the weights if asked (always for a teacher), and assemble the record."""
+    cfg, spec, run_id = prep.cfg, prep.spec, prep.out_path.stem
+    test, predictions = {}, {}
+    for s in spec.test_splits:
+        predictions[s], test[s] = evaluate(result.model, prep.toks[s], spec, cfg.batch_size, hw.device, hw.amp)
+    pred_files = _write_predictions(ws, run_id, spec, prep.splits, predictions) if spec.source == "glue" else {}
+    model_dir = None
+    if cfg.method == "teacher" or cfg.save_model:
+        model_dir = ws.models / run_id
+        _save_model(result.model, prep.tokenizer, model_dir)
+    return {
+        "schema": 1, "run_id": run_id, "status": "complete", "config": portable_config(cfg),
+        "identity": prep.identity, "objective": str(objective),
+        "layer_map": list(objective.layer_map) if objective.layer_map is not None else None,
+        "n_teacher_layers": n_teacher, "parameters": params,
+        "epochs": result.epochs, "curve": result.curve, "best_epoch": result.best_epoch,
+        "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
+        "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits}, "test": test,
+        "test_predictions": pred_files, "model_dir": portable(model_dir),
+        "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
+        "provenance": provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
+    }
+
+
+def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log=print) -> str:
+    """Compute (or find) the teacher cache that students of ``cfg`` (teacher_dir set) will read; return its key."""
+    prep = prepare(cfg, ws, log)
+    if prep.cache_key is None:
+        raise ConfigError("fill_teacher_cache needs a distillation method (kd, pkd-last, pkd-skip)")
+    hw = Hardware.setup(cfg)
+    teacher_outputs(prep, ws, hw.device, hw.amp, progress, log)
+    return prep.cache_key
+
+
+def _save_model(model, tokenizer, model_dir: Path):
+    """Write to a temporary folder, then rename: a killed run never leaves half a model under the final name."""
+    tmp = model_dir.with_name(model_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    tmp.rename(model_dir)
+
+
+GLUE_FILES = {"sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "mnli": "MNLI", "qnli": "QNLI", "rte": "RTE"}
+
+
+def _write_predictions(ws, run_id, spec, splits, predictions) -> dict:
+    """GLUE-submission files: index<TAB>prediction, label names as the GLUE server expects."""
+    out = {}
+    for s, preds in predictions.items():
+        name = GLUE_FILES[spec.name] + {"test_matched": "-m", "test_mismatched": "-mm"}.get(s, "")
+        lines = ["index\tprediction"] + [f"{i}\t{spec.label_names[int(p)]}" for i, p in zip(splits[s].ids, preds)]
+        path = ws.results / "predictions" / run_id / f"{name}.tsv"
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        out[s] = portable(path)
+    return out
