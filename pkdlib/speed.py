@@ -71,6 +71,8 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
                "compression": p_teacher / p["total"], "ms_per_batch": 1000 * tf,
                "examples_per_s": batch_size / tf, "speedup": t_teacher / tf, "ideal_speedup": n / k,
                "spread_fixed": (max(times[k]["fixed"]) - min(times[k]["fixed"])) / tf}
+        ratios = [a / b for a, b in zip(times[n]["fixed"], times[k]["fixed"])]  # one speed-up per round
+        row.update(speedup_low=min(ratios), speedup_high=max(ratios), repeats=len(ratios))
         if real:
             tr = statistics.median(times[k]["real"])
             n_real = sum(int(b["input_ids"].shape[0]) for b in real)

@@ -64,12 +64,17 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_
     p2 = start(pf, res, work)
     out2 = p2.communicate(timeout=600)[0]
     assert p2.returncode == 0, out2[-3000:]
-    assert out2.count("skip") >= len(records)
+    assert out2.count("] reuse ") >= len(records)
     after = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
     assert all(after[name] == m for name, m in records.items())
     assert len(after) == 1 + 2 * 2
     manifest = json.loads((res / "manifest-tinyproc.json").read_text())
     assert manifest["status"] == "complete" and len(manifest["records"]) == 5
+    # the resumed study's wall time is both parts' (the interrupted one and the resume), counts match the log
+    assert len(manifest["parts"]) == 2 and manifest["duration_s"] == pytest.approx(
+        sum(p["duration_s"] for p in manifest["parts"]), abs=0.2)
+    assert manifest["parts"][0]["ran"] >= len(records) and manifest["parts"][1]["reused"] >= len(records)
+    assert manifest["notebooks_run"] + manifest["notebooks_reused"] == 1 + 2 * 2 + 1
     # no temporary file is left where a reader looks for results
     assert not [p for p in (res / "records").iterdir() if not p.name.endswith(".json")]
 
@@ -81,8 +86,8 @@ def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
     p = start(pf, res, work)
     try:
         t = time.time()
-        while not (res / ".lock").exists() or not (res / ".lock").read_text():
-            assert time.time() - t < 120
+        while not (res / ".lock.holder").exists() or not (res / ".lock.holder").read_text():
+            assert time.time() - t < 120 and p.poll() is None, p.stdout.read() if p.poll() is not None else ""
             time.sleep(0.2)
         second = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(pf), "--results", str(res),
                                  "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -106,12 +111,15 @@ def test_bad_run_input_leaves_results_untouched(tmp_path, tiny_bert):
     (res / "records").mkdir(parents=True)
     (res / "records" / "old.json").write_text('{"status": "complete"}')
     before = all_files(res)
-    for args, msg in [(["--method", "pkd"], "unknown method 'pkd'"),
-                      (["--task", "sst-3"], "unknown task 'sst-3'"),
+    for args, msg in [(["--method", "pkd"], "method='pkd' is not accepted; accepted: teacher, ft"),
+                      (["--task", "sst-3"], "task='sst-3' is not accepted; accepted: rt, imdb"),
                       (["--alpha", "2"], "alpha=2.0 is outside [0, 1]"),
                       (["--temperature", "0"], "temperature=0.0 must be > 0"),
                       (["--beta", "-1"], "beta=-1.0 must be >= 0"),
-                      (["--student-layers", "4"], "student_layers=4: must be in 1..3"),
+                      (["--student-layers", "4"], "student_layers=4: student layers must be in 1..3"),
+                      (["--beta", "nan"], "beta=nan is not accepted (must be a finite number)"),
+                      (["--max-length", "1"], "max_length=1: at least 3"),
+                      (["--device", "cuda"], "device='cuda' is not available on this machine"),
                       (["--teacher-dir", str(tmp_path / "nowhere")], "does not exist"),
                       (["--temprature", "3"], "unrecognized arguments: --temprature")]:
         cmd = [sys.executable, "-m", "pkdlib.cli", "train", "--pretrained", str(tiny_bert), "--teacher-dir",
