@@ -4,7 +4,13 @@ Public API::
 
     from pkdlib import kd_loss, patient_loss, pkd_skip, pkd_last, Objective, RunConfig, run
 """
-from .config import ConfigError, RunConfig
+import warnings
+
+# libraries import tqdm.auto, which warns in every notebook kernel without ipywidgets; pkdlib draws tqdm's
+# plain bar (progress.py) and the libraries' own bars are off, so the warning says nothing
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+from .config import ConfigError, RunConfig  # noqa: E402
 from .layer_maps import LayerMap, layer_map, pkd_last, pkd_skip
 from .losses import Objective, compute_loss, kd_loss, patient_loss
 from .methods import METHODS

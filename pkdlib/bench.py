@@ -84,118 +84,118 @@ def interleave(fns: dict, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def run(quick=False, out="results/benchmarks", log=print) -> dict:
-    torch.manual_seed(0)
-    res = {"settings": {"quick": quick, "threads": torch.get_num_threads()}}
-    tok = load_tokenizer(PRETRAINED)
-    train = tokenize_split(load_task("rt", "train"), tok, 64)
-    n_steps = 8 if quick else 25
-    reps = 2 if quick else 3
+class Bench:
+    """What every section shares: the rt training tokens, the cached teacher, the batches, the log."""
 
-    # ---- 1. inference
-    log("1. inference: teacher vs students, side by side")
-    real = real_length_batches("rt", PRETRAINED, 256 if quick else 1066, 32)
-    inf = measure_inference(PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if quick else 9, warmup=1,
+    def __init__(self, quick, log):
+        self.quick, self.log, self.reps, self.n_steps = quick, log, (2 if quick else 3), (8 if quick else 25)
+        self.train = tokenize_split(load_task("rt", "train"), load_tokenizer(PRETRAINED), 64)
+        self.teacher = load_classifier(PRETRAINED, 2).eval()
+        self.cached = compute_teacher_outputs(self.teacher, self.train, 64, torch.device("cpu"), progress=False)
+        self.bs = self.batches()
+        self.pkd = lambda: Objective(0.5, 10.0, 100.0, True, pkd_skip(6, 3))
+
+    def batches(self, bucket=True, seed=0):
+        s = LengthBucketSampler(self.train.lengths, 32, shuffle=True, seed=seed, bucket=bucket)
+        return [collate(self.train, idx) for idx in s.batches()[:self.n_steps]]
+
+    def student(self, objective=None, teacher=None, amp=None):
+        return Trainer(build_student(PRETRAINED, 3, 2), objective or Objective(), teacher=teacher, amp=amp)
+
+
+def inference(B: Bench) -> dict:
+    B.log("1. inference: teacher vs students, side by side")
+    real = real_length_batches("rt", PRETRAINED, 256 if B.quick else 1066, 32)
+    inf = measure_inference(PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if B.quick else 9, warmup=1,
                             real_batches=real, progress=False)
-    res["inference"] = inf
     for r in inf["rows"]:
-        log(f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x, fitted "
-            f"{r['fitted_speedup']:.2f}x), real lengths {r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s "
-            f"at 32x128")
+        B.log(f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x, fitted "
+              f"{r['fitted_speedup']:.2f}x), real lengths {r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s")
     f = inf["fit"]
-    log(f"   fit over depths: {1000 * f['per_layer_s']:.1f} ms per layer + {1000 * f['fixed_s']:.1f} ms fixed "
-        f"(= {f['fixed_in_layers']:.2f} layers; embeddings, mask, head, Python), worst residual "
-        f"{f['max_residual_fraction']:.1%}")
+    B.log(f"   fit over depths: {1000 * f['per_layer_s']:.1f} ms per layer + {1000 * f['fixed_s']:.1f} ms fixed "
+          f"(= {f['fixed_in_layers']:.2f} layers), worst residual {f['max_residual_fraction']:.1%}")
+    return inf
 
-    # ---- teacher outputs for the distillation benchmarks (the cache, computed here once)
-    teacher_model = load_classifier(PRETRAINED, 2).eval()
-    cached = compute_teacher_outputs(teacher_model, train, 64, torch.device("cpu"), progress=False)
 
-    def batches(bucket=True, seed=0, n=n_steps):
-        s = LengthBucketSampler(train.lengths, 32, shuffle=True, seed=seed, bucket=bucket)
-        return [collate(train, idx) for idx in s.batches()[:n]]
-
-    # ---- 2. training efficiency vs GEMM peak
-    log("2. training: effective tokens/s vs the fp32 GEMM peak")
+def training(B: Bench) -> dict:
+    B.log("2. training: effective tokens/s vs the fp32 GEMM peak")
     peak = gemm_peak()
-    teacher_tr = Trainer(load_classifier(PRETRAINED, 2), Objective())
-    student_pkd = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, pkd_skip(6, 3)),
-                          teacher=cached)
-    bs = batches(n=n_steps)
-    toks = sum(int(b["attention_mask"].sum()) for b in bs)
-    mean_len = toks / sum(len(b["labels"]) for b in bs)
-    t = interleave({"teacher": lambda: teacher_tr.steps(bs), "pkd3": lambda: student_pkd.steps(bs)}, reps)
-    res["training"] = {"gemm_peak_flops": peak, "effective_tokens": toks, "mean_len": mean_len}
-    for name, tr in (("teacher", teacher_tr), ("pkd3", student_pkd)):
+    trainers = {"teacher": Trainer(load_classifier(PRETRAINED, 2), Objective()), "pkd3": B.student(B.pkd(), B.cached)}
+    toks = sum(int(b["attention_mask"].sum()) for b in B.bs)
+    mean_len = toks / sum(len(b["labels"]) for b in B.bs)
+    t = interleave({k: (lambda tr=tr: tr.steps(B.bs)) for k, tr in trainers.items()}, B.reps)
+    res = {"gemm_peak_flops": peak, "effective_tokens": toks, "mean_len": mean_len}
+    for name, tr in trainers.items():
         tps = toks / t[name]
         flops = tps * train_flops_per_token(tr.model, mean_len)
-        res["training"][name] = {"tokens_per_s": tps, "model_flops_per_s": flops, "fraction_of_peak": flops / peak}
-        log(f"   {name}: {tps:.0f} effective tokens/s = {flops / 1e9:.1f} GFLOP/s = {flops / peak:.0%} of the "
-            f"GEMM peak ({peak / 1e9:.1f} GFLOP/s)")
+        res[name] = {"tokens_per_s": tps, "model_flops_per_s": flops, "fraction_of_peak": flops / peak}
+        B.log(f"   {name}: {tps:.0f} effective tokens/s = {flops / 1e9:.1f} GFLOP/s = {flops / peak:.0%} of the "
+              f"GEMM peak ({peak / 1e9:.1f} GFLOP/s)")
+    return res
 
-    # ---- 3. distillation overhead
-    log("3. distillation overhead (3-layer student, same batches)")
-    lm = pkd_skip(6, 3)
+
+def distillation(B: Bench) -> dict:
+    B.log("3. distillation overhead (3-layer student, same batches)")
 
     @torch.inference_mode()
     def online(b, layers):
-        o = teacher_model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                          attention_mask=b["attention_mask"], output_hidden_states=bool(layers))
+        o = B.teacher(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
+                      attention_mask=b["attention_mask"], output_hidden_states=bool(layers))
         cls = torch.stack([o.hidden_states[i][:, 0] for i in layers], 1) if layers else None
         return o.logits.clone(), (cls.clone() if cls is not None else None)
-    trainers = {
-        "ft": Trainer(build_student(PRETRAINED, 3, 2), Objective()),
-        "kd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0), teacher=cached),
-        "pkd": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached),
-        "kd_online": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0), teacher=online),
-        "pkd_online": Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=online),
-    }
-    t = interleave({k: (lambda tr=tr: tr.steps(bs)) for k, tr in trainers.items()}, reps)
-    res["distillation"] = {k: {"seconds": v, "vs_ft": v / t["ft"]} for k, v in t.items()}
-    res["distillation"]["online_vs_cached_kd"] = t["kd_online"] / t["kd"]
-    res["distillation"]["online_vs_cached_pkd"] = t["pkd_online"] / t["pkd"]
+    kd = lambda: Objective(0.5, 10.0)  # noqa: E731
+    trainers = {"ft": B.student(), "kd": B.student(kd(), B.cached), "pkd": B.student(B.pkd(), B.cached),
+                "kd_online": B.student(kd(), online), "pkd_online": B.student(B.pkd(), online)}
+    t = interleave({k: (lambda tr=tr: tr.steps(B.bs)) for k, tr in trainers.items()}, B.reps)
+    res = {k: {"seconds": v, "vs_ft": v / t["ft"]} for k, v in t.items()}
+    res["online_vs_cached_kd"], res["online_vs_cached_pkd"] = t["kd_online"] / t["kd"], t["pkd_online"] / t["pkd"]
     for k in ("kd", "pkd", "kd_online", "pkd_online"):
-        log(f"   {k}: {t[k] / t['ft']:.2f}x the ft time")
-    log(f"   online teacher vs cached: kd {t['kd_online'] / t['kd']:.2f}x, pkd {t['pkd_online'] / t['pkd']:.2f}x slower")
+        B.log(f"   {k}: {t[k] / t['ft']:.2f}x the ft time")
+    return res
 
-    # ---- 4. padding: bucketed vs random batches
-    log("4. padding: length-bucketed vs random batches (3-layer ft, same examples)")
-    bucket_b, plain_b = batches(True, seed=1), batches(False, seed=1)
-    tr_b, tr_p = Trainer(build_student(PRETRAINED, 3, 2), Objective()), Trainer(build_student(PRETRAINED, 3, 2), Objective())
-    # the same number of examples in both; count what each processes
-    t = interleave({"bucketed": lambda: tr_b.steps(bucket_b), "random": lambda: tr_p.steps(plain_b)}, reps)
-    pad = {k: {"padded_tokens": sum(b["attention_mask"].numel() for b in bb),
-               "real_tokens": sum(int(b["attention_mask"].sum()) for b in bb), "examples": sum(len(b["labels"]) for b in bb)}
-           for k, bb in (("bucketed", bucket_b), ("random", plain_b))}
-    full_epoch = {"bucketed": sum(len(x) * int(train.lengths[x].max()) for x in
-                                  LengthBucketSampler(train.lengths, 32, seed=1).batches()),
-                  "random": sum(len(x) * int(train.lengths[x].max()) for x in
-                                LengthBucketSampler(train.lengths, 32, seed=1, bucket=False).batches())}
+
+def padding(B: Bench) -> dict:
+    B.log("4. padding: length-bucketed vs random batches (3-layer ft, same examples)")
+    bb = {"bucketed": B.batches(True, seed=1), "random": B.batches(False, seed=1)}
+    trainers = {k: B.student() for k in bb}
+    t = interleave({k: (lambda k=k: trainers[k].steps(bb[k])) for k in bb}, B.reps)
+    pad = {k: {"padded_tokens": sum(b["attention_mask"].numel() for b in v),
+               "real_tokens": sum(int(b["attention_mask"].sum()) for b in v),
+               "examples": sum(len(b["labels"]) for b in v)} for k, v in bb.items()}
+    epoch = {k: sum(len(x) * int(B.train.lengths[x].max()) for x in
+                    LengthBucketSampler(B.train.lengths, 32, seed=1, bucket=k == "bucketed").batches()) for k in bb}
     spe = {k: t[k] / pad[k]["examples"] for k in t}  # seconds per example
-    res["padding"] = {"seconds_per_example": spe, "batches": pad, "epoch_padded_tokens": full_epoch,
-                      "speedup": spe["random"] / spe["bucketed"],
-                      "token_ratio": full_epoch["random"] / full_epoch["bucketed"]}
-    log(f"   padded tokens per epoch: random {full_epoch['random']}, bucketed {full_epoch['bucketed']} "
-        f"({full_epoch['random'] / full_epoch['bucketed']:.2f}x fewer); time per example "
-        f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed")
-    # ---- 5. precision: fp32 vs bf16 autocast (this CPU may have avx512_bf16)
-    log("5. precision: fp32 vs bf16 autocast, 3-layer PKD training steps and teacher inference")
-    tr32 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached)
-    tr16 = Trainer(build_student(PRETRAINED, 3, 2), Objective(0.5, 10.0, 100.0, True, lm), teacher=cached,
-                   amp=torch.bfloat16)
-    t = interleave({"fp32": lambda: tr32.steps(bs), "bf16": lambda: tr16.steps(bs)}, reps)
+    B.log(f"   padded tokens per epoch: random {epoch['random']}, bucketed {epoch['bucketed']} "
+          f"({epoch['random'] / epoch['bucketed']:.2f}x fewer); time per example "
+          f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed")
+    return {"seconds_per_example": spe, "batches": pad, "epoch_padded_tokens": epoch,
+            "speedup": spe["random"] / spe["bucketed"], "token_ratio": epoch["random"] / epoch["bucketed"]}
+
+
+def precision(B: Bench, inf: dict) -> dict:
+    B.log("5. precision: fp32 vs bf16 autocast, 3-layer PKD training steps and teacher inference")
+    tr = {"fp32": B.student(B.pkd(), B.cached), "bf16": B.student(B.pkd(), B.cached, amp=torch.bfloat16)}
+    t = interleave({k: (lambda k=k: tr[k].steps(B.bs)) for k in tr}, B.reps)
     inf16 = measure_inference(PRETRAINED, [3], 32, 128, repeats=3, warmup=1, precision="bf16", progress=False)
-    inf32 = {r["layers"]: r for r in inf["rows"]}
-    res["precision"] = {"train_step_s": t, "bf16_train_speedup": t["fp32"] / t["bf16"],
-                        "bf16_inference_ms_per_batch": {r["layers"]: r["ms_per_batch"] for r in inf16["rows"]},
-                        "bf16_vs_fp32_inference_teacher": inf32[6]["ms_per_batch"] / inf16["rows"][0]["ms_per_batch"]}
-    log(f"   training: bf16 {t['fp32'] / t['bf16']:.2f}x the fp32 speed; teacher inference: bf16 "
-        f"{res['precision']['bf16_vs_fp32_inference_teacher']:.2f}x (measured in separate rounds)")
-    res["provenance"] = provenance("cpu", 0, None)
+    teacher32 = {r["layers"]: r for r in inf["rows"]}[6]["ms_per_batch"]
+    res = {"train_step_s": t, "bf16_train_speedup": t["fp32"] / t["bf16"],
+           "bf16_inference_ms_per_batch": {r["layers"]: r["ms_per_batch"] for r in inf16["rows"]},
+           "bf16_vs_fp32_inference_teacher": teacher32 / inf16["rows"][0]["ms_per_batch"]}
+    B.log(f"   training: bf16 {res['bf16_train_speedup']:.2f}x the fp32 speed; teacher inference: bf16 "
+          f"{res['bf16_vs_fp32_inference_teacher']:.2f}x (measured in separate rounds)")
+    return res
+
+
+def run(quick=False, out="results/benchmarks", log=print) -> dict:
+    torch.manual_seed(0)
+    B = Bench(quick, log)
+    res = {"settings": {"quick": quick, "threads": torch.get_num_threads()}, "inference": inference(B)}
+    res.update(training=training(B), distillation=distillation(B), padding=padding(B),
+               precision=precision(B, res["inference"]), provenance=provenance("cpu", 0, None))
     if out:
-        name = "bench-quick.json" if quick else "bench.json"
-        atomic_write_json(Path(out) / name, res)
-        log(f"wrote {Path(out) / name}")
+        path = Path(out) / ("bench-quick.json" if quick else "bench.json")
+        atomic_write_json(path, res)
+        log(f"wrote {path}")
     return res
 
 

@@ -48,7 +48,7 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
     import transformers
     from transformers.utils import logging as tlog
     old = tlog.get_verbosity()
@@ -69,7 +69,7 @@ def load_config(name_or_path: str):
     from transformers import AutoConfig
     path = resolve_model_path(name_or_path)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             return AutoConfig.from_pretrained(path)
     except OSError as e:
         raise ModelError(f"cannot load a model config from {name_or_path!r}: {str(e).splitlines()[0]}") from e
@@ -81,7 +81,7 @@ def num_layers(name_or_path: str) -> int:
 
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
-    with _quiet_transformers():
+    with quiet_transformers():
         return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
 
 
@@ -93,7 +93,7 @@ def load_classifier(name_or_path: str, num_labels: int, num_hidden_layers: int |
     if num_hidden_layers is not None:
         kw["num_hidden_layers"] = num_hidden_layers
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if random_init:
                 cfg = AutoConfig.from_pretrained(path, **kw)
                 return AutoModelForSequenceClassification.from_config(cfg)

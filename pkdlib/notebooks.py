@@ -12,6 +12,9 @@ from pathlib import Path
 from .files import atomic_write
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+#: the kernel's own warnings (e.g. "Kernel is running over TCP without encryption", on a loopback socket
+#: of this machine) would print once per notebook; errors still show
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 class NotebookParameterError(ValueError):
@@ -96,5 +99,6 @@ def execute(name: str, output, params: dict, cwd=None, log_output=False, progres
     failed = output.with_name(output.stem + ".failed.ipynb")
     atomic_write(output, lambda tmp: pm.execute_notebook(str(src), tmp, parameters=params, cwd=str(cwd or Path.cwd()),
                                                          progress_bar=progress, log_output=log_output,
-                                                         kernel_name="python3"), keep_failed=failed)
+                                                         kernel_name="python3", extra_arguments=QUIET_KERNEL),
+                 keep_failed=failed)
     failed.unlink(missing_ok=True)

@@ -29,7 +29,8 @@ PROFILES: dict[str, dict] = {
         "description": "embedded teacher and 2- and 3-layer students on a 1,500-sentence slice of rt, 1 epoch "
                        "each (47 steps; students at lr 5e-4), 1 seed, 300 dev / 300 test sentences; speed-up of the "
                        "two student sizes",
-        "results": "results/quick",  # a smoke test: apart from the committed study, never committed
+        "results": "results/quick",  # apart from the committed study, never committed
+        "smoke_test": True,          # tables and figures say "smoke test, not results"
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": {"epochs": 1, "lr": 1e-4, "seed": 0, "max_train_examples": 1500, "max_eval_examples": 300},

@@ -209,67 +209,74 @@ def _save_fig(fig, path: Path):
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
 
 
-def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out: Path) -> dict:
+def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out: Path, banner: str = "") -> dict:
+    """Accuracy vs layers, accuracy vs measured speed-up, train vs dev per epoch; ``banner`` heads each title."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     sns.set_theme(style="whitegrid")
     figs = {}
-    students = df[df.method != "teacher"]
-    teacher = df[df.method == "teacher"]
     for task in sorted(df.task.unique()):
-        # accuracy vs student layers
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method, g in students[students.task == task].groupby("method"):
-            s = g.groupby("layers")[split].agg(["mean", "std", "count"]) * [100, 100, 1]
-            ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                        label=f"{METHOD_LABEL[method]}")
-        tt = teacher[teacher.task == task][split]
-        if len(tt):
-            ax.axhline(tt.mean() * 100, color="k", ls="--", label=f"teacher ({int(teacher.layers.iloc[0])} layers)")
-        ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers "
-               f"(mean ± std over seeds)")
-        ax.legend()
-        _save_fig(fig, out / f"accuracy_vs_layers_{task}.png")
-        figs[f"accuracy_vs_layers_{task}"] = fig
-        # accuracy vs measured speed-up
-        if speed:
-            sp = {r["layers"]: r["speedup"] for r in speed["rows"]}
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for method, g in students[students.task == task].groupby("method"):
-                s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
-                s = s[s.index.isin(sp)]
-                ax.errorbar([sp[k] for k in s.index], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                            label=METHOD_LABEL[method])
-                for k, y in zip(s.index, s["mean"]):
-                    ax.annotate(f"{k}L", (sp[k], y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-            if len(tt):
-                ax.plot([1.0], [tt.mean() * 100], "k*", ms=12, label="teacher")
-            ax.set(xlabel="measured inference speed-up over the teacher (x)", ylabel=f"{split} accuracy (%)",
-                   title=f"{task}: accuracy / speed trade-off")
-            ax.legend()
-            _save_fig(fig, out / f"accuracy_vs_speedup_{task}.png")
-            figs[f"accuracy_vs_speedup_{task}"] = fig
-        # train vs dev accuracy per epoch (the paper's overfitting figure)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for method in [n for n, m in METHODS.items() if m.uses_teacher]:
-            sub = students[(students.task == task) & (students.method == method)]
-            if sub.empty:
-                continue
-            k = int(sub.layers.max() if 3 not in set(sub.layers) else 3)
-            ep = []
-            for rid in sub[sub.layers == k].run_id:
-                for e in records[rid]["epochs"]:
-                    dk = [x for x in e if x.startswith("dev")][0]
-                    ep.append({"epoch": e["epoch"], "train": e["train_acc"] * 100, "dev": e[dk]["accuracy"] * 100})
-            e = pd.DataFrame(ep).groupby("epoch").mean()
-            line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train (running)")[0]
-            ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
-        ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)")
-        ax.legend(fontsize=8)
-        _save_fig(fig, out / f"train_vs_dev_{task}.png")
-        figs[f"train_vs_dev_{task}"] = fig
+        d = df[df.task == task]
+        students, teacher = d[d.method != "teacher"], d[d.method == "teacher"][split]
+        drawn = {"accuracy_vs_layers": _fig_layers(students, teacher, split, task),
+                 "accuracy_vs_speedup": _fig_speed(students, teacher, split, task, speed) if speed else None,
+                 "train_vs_dev": _fig_train_dev(students, records, task)}
+        for name, fig in drawn.items():
+            if fig is not None:
+                fig.axes[0].set_title(banner + fig.axes[0].get_title(), fontsize=10)
+                _save_fig(fig, out / f"{name}_{task}.png")
+                figs[f"{name}_{task}"] = fig
     plt.close("all")
     return figs
+
+
+def _fig_layers(students, teacher, split, task):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, g in students.groupby("method"):
+        s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
+        ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=METHOD_LABEL[method])
+    if len(teacher):
+        ax.axhline(teacher.mean() * 100, color="k", ls="--", label="teacher")
+    ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers (mean ± std)")
+    ax.legend()
+    return fig
+
+
+def _fig_speed(students, teacher, split, task, speed):
+    import matplotlib.pyplot as plt
+    sp = {r["layers"]: r["speedup"] for r in speed["rows"]}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, g in students.groupby("method"):
+        s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
+        s = s[s.index.isin(sp)]
+        ax.errorbar([sp[k] for k in s.index], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
+                    label=METHOD_LABEL[method])
+        for k, y in zip(s.index, s["mean"]):
+            ax.annotate(f"{k}L", (sp[k], y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if len(teacher):
+        ax.plot([1.0], [teacher.mean() * 100], "k*", ms=12, label="teacher")
+    ax.set(xlabel="measured inference speed-up over the teacher (x)", ylabel=f"{split} accuracy (%)",
+           title=f"{task}: accuracy / speed trade-off")
+    ax.legend()
+    return fig
+
+
+def _fig_train_dev(students, records, task):
+    """The paper's overfitting figure: train and dev accuracy per epoch, mean over seeds, 3-layer students."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, sub in students.groupby("method"):
+        k = 3 if 3 in set(sub.layers) else int(sub.layers.max())
+        ep = [{"epoch": e["epoch"], "train": e["train_acc"] * 100,
+               "dev": e[next(x for x in e if x.startswith("dev"))]["accuracy"] * 100}
+              for rid in sub[sub.layers == k].run_id for e in records[rid]["epochs"]]
+        e = pd.DataFrame(ep).groupby("epoch").mean()
+        line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train (running)")[0]
+        ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)")
+    ax.legend(fontsize=7)
+    return fig
 
 
 def build(results="results", profile="cpu") -> dict:
@@ -282,7 +289,9 @@ def build(results="results", profile="cpu") -> dict:
     split = "test" if has_test else "dev"
     tables = results / "tables" / profile
     figdir = results / "figures" / profile
-    note = (f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
+    smoke = manifest.get("smoke_test", False)
+    note = (("**Smoke test, not results**: a tiny slice and few steps, to check that everything runs. " if smoke else "")
+            + f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
             + ("Best epoch chosen on dev; test evaluated once for that epoch."
                if split == "test" else "GLUE test labels are hidden: dev accuracy (also used to pick the epoch)."))
     out = {"split": split}
@@ -322,7 +331,7 @@ def build(results="results", profile="cpu") -> dict:
     atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
     out["runs"] = df_all
     _write_table(df_all.set_index("run_id"), tables, "runs", "One row per run record of the study.")
-    out["figures"] = figures(df, split, speed, records, figdir)
+    out["figures"] = figures(df, split, speed, records, figdir, "SMOKE TEST, not results. " if smoke else "")
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
 

@@ -17,7 +17,7 @@ from .files import atomic_write_json, atomic_write_text, model_fingerprint, toke
 from .layer_maps import layer_map
 from .losses import Objective
 from .methods import METHODS
-from .models import build_student, count_parameters, load_classifier, load_tokenizer
+from .models import build_student, count_parameters, load_classifier, load_tokenizer, quiet_transformers
 from .paths import Workspace, portable
 from .records import portable_config, provenance, record_path, reusable_record, run_identity
 from .train import Hardware, evaluate, fit
@@ -149,8 +149,9 @@ def _save_model(model, tokenizer, model_dir: Path):
     """Write to a temporary folder, then rename: a killed run never leaves half a model under the final name."""
     tmp = model_dir.with_name(model_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with quiet_transformers():  # no library progress bar in an executed notebook
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     if model_dir.exists():
         shutil.rmtree(model_dir)
     tmp.rename(model_dir)

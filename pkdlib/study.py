@@ -11,11 +11,13 @@ before it stays. One study at a time per results/ folder (a lock names the holde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +199,19 @@ def _fmt(s: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+@contextlib.contextmanager
+def heartbeat(say, every: float = 60.0):
+    """Call ``say()`` every ``every`` seconds while the block runs: a log never stays silent for minutes."""
+    stop = threading.Event()
+    t = threading.Thread(target=lambda: [say() for _ in iter(lambda: stop.wait(every), True)], daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
 _interrupted = False  # set by main()'s SIGINT handler
 
 
@@ -230,6 +245,7 @@ class Study:
         parts = self.parts + [part]
         return {
             "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
+            "smoke_test": PROFILES[self.profile].get("smoke_test", False),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "duration_s": round(sum(p["duration_s"] for p in parts), 1), "parts": parts,
             "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),
@@ -288,7 +304,9 @@ class Study:
                  f"ETA {_fmt(eta)})")
         t1 = time.time()
         try:
-            notebooks.execute(it.notebook, self.ws.runs / f"{name}.ipynb", params)
+            with heartbeat(lambda: self.log(f"      ... {it.label}: {_fmt(time.time() - t1)} so far, study elapsed "
+                                            f"{_fmt(time.time() - self.t0)}")):
+                notebooks.execute(it.notebook, self.ws.runs / f"{name}.ipynb", params)
         except Exception as e:
             self.write_manifest("failed")
             raise StudyError(f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"

@@ -149,3 +149,34 @@ def test_teacher_record_is_reused_only_while_its_weights_exist(tiny_bert, tiny_c
     rec2 = run(cfg, ws, progress=False, log=lines.append)
     assert any("weights" in line and "are gone" in line for line in lines)
     assert Path(rec2["model_dir"]).is_dir() and out.stat().st_mtime_ns != stamp
+
+
+def test_run_identity_does_not_depend_on_where_the_clone_lives(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    """Two clones in different folders, each with the same teacher weights: the same run id; a record
+    finished in one (committed, then pulled into the other) is reused there, not retrained."""
+    import shutil
+
+    from pkdlib.runs import prepare
+    clones = {}
+    for name in ("clone_a", "clone_b"):
+        root = tmp_path / name
+        teacher = shutil.copytree(tiny_teacher[0]["model_dir"], root / "work" / "models" / "teacher")
+        clones[name] = (Workspace(root / "results", root / "work"),
+                        student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir=str(teacher), epochs=1))
+    (ws_a, cfg_a), (ws_b, cfg_b) = clones["clone_a"], clones["clone_b"]
+    pa, pb = prepare(cfg_a, ws_a, log=lambda *a: None), prepare(cfg_b, ws_b, log=lambda *a: None)
+    assert cfg_a.teacher_dir != cfg_b.teacher_dir
+    assert pa.identity == pb.identity and pa.out_path.name == pb.out_path.name
+    rec = run(cfg_a, ws_a, **QUIET)
+    assert str(tmp_path / "clone_a") not in json.dumps(rec["identity"])
+    shutil.copytree(ws_a.records, ws_b.records)
+    logs = []
+    assert run(cfg_b, ws_b, progress=False, log=logs.append) == rec and any("[skip]" in m for m in logs)
+
+
+def test_paths_inside_the_project_are_written_relative():
+    from conftest import ROOT
+
+    from pkdlib.paths import portable
+    assert portable(str(ROOT / "work" / "models" / "t")) == "work/models/t"
+    assert portable("/elsewhere/model") == "/elsewhere/model" and portable(None) is None
