@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import sys
 
@@ -31,16 +32,42 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
+def known_errors() -> tuple:
+    """Failures with a message that says what, where and what to do: printed as ``error: ...``, exit 2."""
+    from .data import DataError
+    from .models import ModelError
+    from .notebooks import NotebookParameterError
+    from .paths import WorkspaceError
+    from .study import StudyError
+    from .train import NumericalError
+    return ConfigError, DataError, ModelError, NotebookParameterError, WorkspaceError, StudyError, NumericalError
+
+
+#: file-system failures that are the machine's state, not a bug: said in one line
+KNOWN_ERRNO = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
+
+
+def guarded(fn) -> int:
+    """The one error boundary of the command line and the study: known failures print ``error: ...`` and return
+    2; anything unexpected keeps its traceback."""
+    try:
+        return fn()
+    except known_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:
+        if e.errno not in KNOWN_ERRNO:
+            raise
+        print(f"error: {e.strerror}: {e.filename}; free space or fix the folder's permissions, then rerun "
+              f"(finished runs are kept)", file=sys.stderr)
+    return 2
+
+
 def _train(args) -> int:
     from .paths import Workspace
     from .runs import run
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
-    try:
-        rec = run(RunConfig.from_dict(kw), Workspace(args.results, args.work), progress=not args.no_progress,
-                  force=args.force)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rec = run(RunConfig.from_dict(kw), Workspace(args.results, args.work), progress=not args.no_progress,
+              force=args.force)
     if rec:
         print(json.dumps({"run_id": rec["run_id"], "dev": rec["dev"], "test": rec["test"],
                           "best_epoch": rec["best_epoch"], "objective": rec["objective"]}))
@@ -72,14 +99,9 @@ def main(argv=None) -> int:
                                                       "speed files, predictions and manifests")
     args = ap.parse_args(argv)
     if args.cmd == "train":
-        return _train(args)
-    from .study import StudyError, clean
-    try:
-        clean(args.results, args.work, everything=args.all)
-    except StudyError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return guarded(lambda: _train(args))
+    from .study import clean
+    return guarded(lambda: clean(args.results, args.work, everything=args.all) and 0)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,10 @@ def load_embedded(task: str, split: str, csv_path=None) -> Split:
     if split not in parts:
         raise DataError(f"task {task!r} has splits {list(parts)}, not {split!r}")
     sel = parts[split]
+    if not sel:
+        raise DataError(f"{path}: its {len(by_id)} rows of task {task!r} leave the {split} split empty; the split "
+                        f"takes {EMBEDDED[task][1]:.1%} (dev) and {EMBEDDED[task][2]:.1%} (test) of each label, so give "
+                        f"at least {int(2 / min(EMBEDDED[task][1:])) + 1} rows per label")
     return Split(task, split, sel, [(by_id[i][0],) for i in sel], [by_id[i][1] for i in sel])
 
 

@@ -43,8 +43,22 @@ def resolve_model_path(name_or_path: str) -> str:
             raise ModelError(f"{name_or_path!r} is not a model folder: no config.json in it")
         if not any(p.glob("*.safetensors")) and not any(p.glob("pytorch_model*.bin")):
             raise ModelError(f"{name_or_path!r} is not a model folder: no *.safetensors or pytorch_model*.bin weights")
+        check_weights(p)
         return str(p.resolve())
     return name_or_path  # a Hub id
+
+
+def check_weights(model_dir) -> None:
+    """Every *.safetensors file of a folder opens and covers its header (a truncated or damaged file fails here,
+    named, instead of deep inside a training run)."""
+    from safetensors import safe_open
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        try:
+            with safe_open(str(f), "pt") as g:
+                g.keys()
+        except Exception as e:
+            raise ModelError(f"model weights {f} are damaged ({e}); restore the file, or delete the folder and "
+                             f"rerun so the model is trained again") from None
 
 
 @contextlib.contextmanager

@@ -41,3 +41,21 @@ class Workspace:
         self.results, self.work = Path(results), Path(work)
         self.records, self.runs = self.results / "records", self.results / "runs"
         self.cache, self.models = self.work / "cache", self.work / "models"
+
+    def check_writable(self) -> None:
+        """Fail before any training when results/ or work/ cannot take a file (a file in the way, read-only,
+        full disk), naming the folder."""
+        import tempfile
+        for d in (self.records, self.runs, self.cache, self.models):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=d) as f:
+                    f.write(b"x" * 4096)
+                    f.flush()
+            except OSError as e:
+                raise WorkspaceError(f"cannot write to {d}/ ({e.strerror or e}); make it writable, free space, "
+                                     f"or choose other --results / --work folders") from None
+
+
+class WorkspaceError(ValueError):
+    """results/ or work/ cannot be written."""

@@ -88,13 +88,20 @@ def load_records(records_dir, log=print) -> list[dict]:
 
 def reusable_record(path, method: str, log=print) -> dict | None:
     """The finished record at ``path`` if a run may reuse it: it exists, is intact, and (for a teacher)
-    its weights still exist, since students need them."""
+    its weights still exist and are intact, since students need them."""
     if not Path(path).is_file():
         return None
+    from .models import ModelError, check_weights
     r = read_record(path, log)
-    if r is not None and method == "teacher" and not saved_model_dir(r):
-        log(f"[rerun] {Path(path).name}: the teacher's weights ({r.get('model_dir')}) are gone")
-        return None
+    if r is not None and method == "teacher":
+        if not saved_model_dir(r):
+            log(f"[rerun] {Path(path).name}: the teacher's weights ({r.get('model_dir')}) are gone")
+            return None
+        try:
+            check_weights(saved_model_dir(r))
+        except ModelError as e:
+            log(f"[rerun] {Path(path).name}: {e}")
+            return None
     return r
 
 

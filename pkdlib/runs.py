@@ -81,6 +81,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
+    ws.check_writable()
     prep = prepare(cfg, ws, say)
     if not force and (existing := reusable_record(prep.out_path, cfg.method, say)):
         say(f"[skip] {prep.out_path.name}: a record with the same configuration exists")

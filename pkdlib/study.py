@@ -81,10 +81,10 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     items = []
     for task in P["tasks"]:
         t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"]}
-        _config(t, f"profile {profile!r}, teacher")
-        n = t.get("max_train_examples") or TRAIN_SIZES.get(task, 10_000)
+        rc = _config(t, f"profile {profile!r}, teacher")
+        n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
         items.append(Item("teacher", task, {"config": t, **common},
-                          _estimate(t["epochs"], n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
+                          _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
         items += _students(profile, P, task, grid, common, hidden)
     _disambiguate(items)
     if P.get("speedup"):
@@ -107,14 +107,15 @@ def _students(profile, P, task, grid, common, hidden) -> list[Item]:
             variants = [{**s, **g} for g in _grid(P["full_grid"])] if grid == "full" and "full_grid" in P else [s]
             for v in variants:
                 cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
-                key = json.dumps(_config(cfg, f"profile {profile!r}, student {v}").to_dict(), sort_keys=True)
+                rc = _config(cfg, f"profile {profile!r}, student {v}")
+                key = json.dumps(rc.to_dict(), sort_keys=True)
                 if key in seen:
                     continue
                 seen.add(key)
-                n = v.get("max_train_examples") or TRAIN_SIZES.get(task, 10_000)
-                label = f"{task} {v['method']} L{v['student_layers']} seed {v.get('seed', 0)}"
+                n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
+                label = f"{task} {rc.method} L{rc.student_layers} seed {rc.seed}"
                 items.append(Item("student", task, {"config": cfg, **common},
-                                  _estimate(v.get("epochs", 3), n, v["student_layers"], hidden), label))
+                                  _estimate(rc.epochs, n, rc.student_layers, hidden), label))
     return items
 
 
@@ -344,6 +345,7 @@ def _read_json(path) -> dict | None:
 
 def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print) -> dict:
     results = results or default_results(profile)
+    Workspace(results, work).check_writable()
     with StudyLock(results, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
@@ -415,32 +417,35 @@ def main(argv=None) -> int:
                                                     "quick -> results/quick, not committed)")
     ap.add_argument("--work", default="work", help="caches and teacher weights (default work/)")
     a = ap.parse_args(argv)
+    from .cli import guarded
     try:
-        if a.profile_file:
-            name = load_profile_file(a.profile_file)
-            if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
-                a.profile = name
-        items = plan(a.profile, a.grid, a.results, a.work)
-        print(describe(a.profile, items), flush=True)
-        if a.dry_run:
-            return 0
-        print(flush=True)
-        global _interrupted
-        _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
-        try:
-            execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True))
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        if _interrupted:
-            raise KeyboardInterrupt
-    except (StudyError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return guarded(lambda: _main(a, argv))
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; rerun to resume", file=sys.stderr)
         return 130
+
+
+def _main(a, argv) -> int:
+    global _interrupted
+    if a.profile_file:
+        name = load_profile_file(a.profile_file)
+        if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
+            a.profile = name
+    items = plan(a.profile, a.grid, a.results, a.work)
+    print(describe(a.profile, items), flush=True)
+    if a.dry_run:
+        return 0
+    print(flush=True)
+    _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if _interrupted:
+        raise KeyboardInterrupt
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # through the package, so that its exception classes are the ones the boundary knows
+    from pkdlib.study import main as package_main
+    sys.exit(package_main())

@@ -1,0 +1,105 @@
+"""Bad inputs and damaged files: each is named and rebuilt, skipped or refused with an ``error:`` line."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from pkdlib import RunConfig
+from pkdlib.models import ModelError, check_weights
+from pkdlib.paths import Workspace, WorkspaceError
+from pkdlib.records import load_records, reusable_record
+from pkdlib.runs import run
+
+QUIET = dict(progress=False, log=lambda *a: None)
+
+
+def student(tiny_bert, tiny_csv, teacher_dir, **kw):
+    return RunConfig(**{**dict(task="rt", method="kd", student_layers=2, pretrained=str(tiny_bert),
+                                data_dir=str(tiny_csv), teacher_dir=str(teacher_dir), epochs=1, lr=1e-3,
+                                batch_size=16, device="cpu"), **kw})
+
+
+def test_truncated_token_cache_is_named_and_rebuilt(tiny_bert, tiny_csv, tiny_teacher, ws):
+    cfg = student(tiny_bert, tiny_csv, tiny_teacher[0]["model_dir"])
+    first = run(cfg, ws, **QUIET)
+    for f in ws.cache.glob("tok-*.pt"):
+        f.write_bytes(f.read_bytes()[:40])
+    logs = []
+    again = run(cfg, ws, progress=False, log=logs.append)  # the run is reused, its tokens are rebuilt
+    assert again == first and any("token cache" in m and "unreadable" in m and "rebuilding" in m for m in logs)
+    run(cfg, ws, progress=False, log=logs.append)
+    assert sum("rebuilding" in m for m in logs) == 3  # train, dev, test once each, then intact
+
+
+@pytest.mark.parametrize("content", ["", '{"status": "compl', "[1, 2]", '{"status": "complete"}'])
+def test_damaged_record_is_named_and_its_run_redone(tiny_bert, tiny_csv, tiny_teacher, ws, content):
+    cfg = student(tiny_bert, tiny_csv, tiny_teacher[0]["model_dir"])
+    rec = run(cfg, ws, **QUIET)
+    path = ws.records / f"{rec['run_id']}.json"
+    path.write_text(content)
+    logs = []
+    assert reusable_record(path, "kd", logs.append) is None and str(path) in logs[0]
+    assert load_records(ws.records, log=logs.append) == []
+    redone = run(cfg, ws, **QUIET)
+    assert redone["run_id"] == rec["run_id"] and json.loads(path.read_text())["status"] == "complete"
+
+
+def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_study(tiny_bert, tiny_csv,
+                                                                                       tiny_teacher, tmp_path):
+    teacher = shutil.copytree(tiny_teacher[0]["model_dir"], tmp_path / "teacher")
+    weights = teacher / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match=f"model weights {weights} are damaged"):
+        check_weights(teacher)
+    ws = Workspace(tmp_path / "results", tmp_path / "work")
+    with pytest.raises(Exception, match="are damaged"):
+        run(student(tiny_bert, tiny_csv, teacher), ws, **QUIET)
+    assert not list(ws.records.glob("*.json"))
+    # a teacher record whose weights are damaged is not reused: the teacher reruns before any student
+    rec, tws = tiny_teacher
+    model = tmp_path / "copy"
+    shutil.copytree(rec["model_dir"], model)
+    fake = {**rec, "model_dir": str(model)}
+    (tmp_path / "r.json").write_text(json.dumps(fake))
+    assert reusable_record(tmp_path / "r.json", "teacher", lambda *a: None) is not None
+    (model / "model.safetensors").write_bytes(b"\0" * 10)
+    logs = []
+    assert reusable_record(tmp_path / "r.json", "teacher", logs.append) is None and "damaged" in logs[0]
+
+
+def test_read_only_or_blocked_results_fail_before_training(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    if os.geteuid() == 0:
+        blocked = tmp_path / "results"
+        blocked.write_text("a file where the results folder should be")
+    else:
+        blocked = tmp_path / "results"
+        (blocked / "records").mkdir(parents=True)
+        os.chmod(blocked / "records", 0o500)
+    ws = Workspace(blocked, tmp_path / "work")
+    with pytest.raises(WorkspaceError, match=f"cannot write to {blocked}"):
+        run(student(tiny_bert, tiny_csv, tiny_teacher[0]["model_dir"]), ws, **QUIET)
+    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "train", "--method", "teacher", "--pretrained",
+                          str(tiny_bert), "--data-dir", str(tiny_csv), "--results", str(blocked), "--work",
+                          str(tmp_path / "work")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: cannot write to") and "Traceback" not in out.stderr
+
+
+def test_tiny_csv_and_bad_profile_give_error_lines(tmp_path, tiny_bert):
+    csv = tmp_path / "three.csv"
+    csv.write_text("text,label,source\ngood,1,rotten_tomatoes\nbad,0,rotten_tomatoes\nfine,1,rotten_tomatoes\n")
+    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "train", "--method", "teacher", "--pretrained",
+                          str(tiny_bert), "--data-dir", str(csv), "--results", str(tmp_path / "r"), "--work",
+                          str(tmp_path / "w")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "leave the dev split empty" in out.stderr and "Traceback" not in out.stderr
+    for bad, msg in [({"tasks": ["sst-9"]}, "task='sst-9' is not accepted"),
+                     ({"students": [{"method": "kd", "student_layers": 0}]}, "student_layers=0")]:
+        spec = {"name": "bad", "description": "d", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
+                "teacher": {"epochs": 1}, "students": [{"method": "kd"}], "speedup": None, **bad}
+        (tmp_path / "bad.json").write_text(json.dumps(spec))
+        out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(tmp_path / "bad.json"),
+                              "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr, out.stderr
