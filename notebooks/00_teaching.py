@@ -38,6 +38,10 @@ student_layers = 3
 seed = 0
 
 # %%
+from pkdlib.notebooks import check_globals
+check_globals(globals(), ["results_dir", "work_dir", "train_seconds", "batch_size", "temperature", "alpha", "beta",
+                          "student_layers", "seed"])
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

@@ -35,6 +35,9 @@ results_dir = "results"
 work_dir = "work"
 
 # %%
+from pkdlib.notebooks import check_globals
+check_globals(globals(), ["pretrained", "layers", "batch_size", "seq_len", "repeats", "warmup", "precision", "device", "real_lengths_task", "real_lengths_examples", "profile", "results_dir", "work_dir"])
+
 from pathlib import Path
 
 import pandas as pd

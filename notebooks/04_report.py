@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -23,10 +25,13 @@ profile = "cpu"
 work_dir = "work"
 
 # %%
+from pkdlib.notebooks import check_globals
+check_globals(globals(), ["results_dir", "profile", "work_dir"])
+
 from IPython.display import Markdown, display
 
 from pkdlib.paths import in_project
-from pkdlib.report import build
+from pkdlib.report import build, markdown
 
 out = build(in_project(results_dir), profile)
 print(f"metric: {out['split']} accuracy (%), mean ± std over seeds")
@@ -35,7 +40,7 @@ print(f"metric: {out['split']} accuracy (%), mean ± std over seeds")
 # ## Table 1: teacher and students
 
 # %%
-display(Markdown(out["table1"].to_markdown()))
+display(Markdown(markdown(out["table1"])))
 
 # %% [markdown]
 # ## Hyper-parameter search (only for profiles that try several settings per cell)
@@ -43,7 +48,7 @@ display(Markdown(out["table1"].to_markdown()))
 
 # %%
 if "search" in out:
-    display(Markdown(out["search"].to_markdown(index=False, floatfmt=".1f")))
+    display(Markdown(markdown(out["search"].set_index("task"), ".1f")))
 else:
     print("one setting per cell: no search")
 
@@ -52,14 +57,14 @@ else:
 
 # %%
 if "table2" in out:
-    display(Markdown(out["table2"].to_markdown()))
+    display(Markdown(markdown(out["table2"])))
 
 # %% [markdown]
 # ## Table 3: size and inference speed (paper: 1.94x for 6 of 12 layers, 3.73x for 3 of 12)
 
 # %%
 if "table3" in out:
-    display(Markdown(out["table3"].to_markdown(floatfmt=".3g")))
+    display(Markdown(markdown(out["table3"])))
 
 # %% [markdown]
 # ## The paper's claims, tested here
