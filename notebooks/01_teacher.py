@@ -25,10 +25,12 @@ config = {"task": "rt", "method": "teacher", "epochs": 3, "lr": 5e-05}
 results_dir = "results"
 work_dir = "work"
 force = False
+threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives each run cores / N
 
 # %%
-from pkdlib.notebooks import check_globals
-check_globals(globals(), ["config", "results_dir", "work_dir", "force"])
+from pkdlib.notebooks import check_globals, set_threads
+check_globals(globals(), ["config", "results_dir", "work_dir", "force", "threads"])
+set_threads(threads)
 
 import pandas as pd
 

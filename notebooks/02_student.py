@@ -31,10 +31,12 @@ config = {"task": "rt", "method": "pkd-skip", "student_layers": 3}
 results_dir = "results"
 work_dir = "work"
 force = False
+threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives each run cores / N
 
 # %%
-from pkdlib.notebooks import check_globals
-check_globals(globals(), ["config", "results_dir", "work_dir", "force"])
+from pkdlib.notebooks import check_globals, set_threads
+check_globals(globals(), ["config", "results_dir", "work_dir", "force", "threads"])
+set_threads(threads)
 
 import matplotlib.pyplot as plt
 import pandas as pd

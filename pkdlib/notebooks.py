@@ -60,6 +60,13 @@ def check_globals(namespace: dict, declared) -> None:
                                      f"{', '.join(declared)}")
 
 
+def set_threads(threads: int) -> None:
+    """A notebook's share of the CPU when the study runs several at once (0: leave torch's default)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
 def _type_ok(default, value) -> bool:
     if default is None or value is None:
         return True

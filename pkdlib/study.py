@@ -1,12 +1,16 @@
-"""Plan and run a profile of the study: teacher -> students -> speed-up -> report, each one an
-executed notebook under results/runs/, each training run one record under results/records/.
+"""Run a profile of the study: teacher -> students -> speed-up -> report, each an executed notebook under
+results/runs/, each training run one record under results/records/.
 
-    python -m pkdlib.study --profile cpu [--dry-run] [--force]     (what ./run_all.sh and `pkd study` call)
+    python -m pkdlib.study --profile cpu [--workers N] [--dry-run] [--force]   (./run_all.sh, `pkd study`)
 
-Resumable: a run whose record exists for the same identity is skipped (``records.reusable_record``,
-the rule ``runs.run`` applies too). A failed run stops the study with its error; everything finished
-before it stays. One study at a time per results/ folder (a lock names the holder). A profile with a
-``results`` entry (``quick``) writes there, apart from the committed study.
+Resumable: a run whose record exists for the same identity is reused (``records.reusable_record``, the
+rule ``runs.run`` applies too). Phases run in order (teachers, then students, then the speed-up, then
+the report); within a phase, ``--workers`` runs execute at once: on CPU each gets cores / N torch
+threads, on CUDA machines each gets a GPU (``--workers-per-gpu`` to share one). ``--executor slurm``
+submits every run as a Slurm job through submitit instead; records stay the single source of truth, so
+a rerun anywhere reuses what finished anywhere. A failed run stops new work and keeps every finished
+one. One study at a time per results/ folder (a lock names the holder). A profile with a ``results``
+entry (``quick``) writes there, apart from the committed study.
 """
 from __future__ import annotations
 
@@ -19,149 +23,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .config import RunConfig
 from .files import atomic_write_json
-from .methods import METHODS
 from .paths import Workspace
+from .plan import Item, StudyError, default_results, describe, load_profile_file, plan, read_json
 from .profiles import PROFILES
 
-#: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
-#: one epoch = n_train * (EX_BASE + EX_LAYER * layers) * (hidden / 384)**2; plus a notebook's start-up.
-EX_BASE, EX_LAYER, NOTEBOOK_S, EVAL_FRACTION = 0.002, 0.0015, 18.0, 0.08
-TRAIN_SIZES = {"rt": 6398, "imdb": 20000, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "mnli": 392702,
-               "qnli": 104743, "rte": 2490}
+__all__ = ["execute", "plan", "describe", "StudyLock", "StudyError", "clean", "main"]
 
 
-class StudyError(RuntimeError):
-    """A known failure of the study; printed as ``error: ...`` with exit status 2."""
-
-
-@dataclass
-class Item:
-    kind: str                 # teacher | student | speedup | report
-    task: str
-    params: dict              # notebook parameters (for runs: {"config": {...}} and where to write)
-    estimate_s: float = 0.0
-    label: str = ""
-    result: dict = field(default_factory=dict)
-
-    @property
-    def notebook(self) -> str:
-        return {"teacher": "01_teacher", "student": "02_student", "speedup": "03_speedup", "report": "04_report"}[self.kind]
-
-
-def _grid(spec: dict):
-    """Cross every list-valued entry of a grid spec (scikit-learn's ParameterGrid)."""
-    from sklearn.model_selection import ParameterGrid
-    return ParameterGrid({k: v if isinstance(v, list) else [v] for k, v in spec.items()})
-
-
-def _estimate(epochs, n_train, layers, hidden=384):
-    scale = (hidden / 384) ** 2
-    return epochs * n_train * (EX_BASE + EX_LAYER * layers) * scale * (1 + EVAL_FRACTION) + NOTEBOOK_S
-
-
-def default_results(profile: str) -> str:
-    """Where a profile writes unless told: its own ``results`` entry (quick: results/quick, not committed)."""
-    return PROFILES[profile].get("results", "results") if profile in PROFILES else "results"
-
-
-def plan(profile: str, grid: str = "best", results=None, work="work") -> list[Item]:
-    """Expand a profile into an ordered list of items (teachers first, report last)."""
-    if profile not in PROFILES:
-        raise StudyError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
-    if grid not in ("best", "full"):
-        raise StudyError(f"unknown grid {grid!r}; accepted: best, full")
-    P = PROFILES[profile]
-    common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
-    hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
-    items = []
-    for task in P["tasks"]:
-        t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"]}
-        rc = _config(t, f"profile {profile!r}, teacher")
-        n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
-        items.append(Item("teacher", task, {"config": t, **common},
-                          _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
-        items += _students(profile, P, task, grid, common, hidden)
-    _disambiguate(items)
-    if P.get("speedup"):
-        sp = dict(P["speedup"])
-        items.append(Item("speedup", P["tasks"][0], {"pretrained": P["pretrained"], **sp, **common,
-                                                     "profile": profile},
-                          30.0 + 3 * len(sp["layers"]) * sp["repeats"], "inference speed-up"))
-    items.append(Item("report", P["tasks"][0], {**common, "profile": profile}, 25.0, "tables and figures"))
-    return items
-
-
-def _students(profile, P, task, grid, common, hidden) -> list[Item]:
-    items, seen = [], set()
-    for spec in P["students"]:
-        for s in _grid(spec):
-            s = dict(s)
-            if s.pop("best_official", False):
-                from .reference import best_official_config
-                s.update(best_official_config(task, s["student_layers"]))
-            variants = [{**s, **g} for g in _grid(P["full_grid"])] if grid == "full" and "full_grid" in P else [s]
-            for v in variants:
-                cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
-                rc = _config(cfg, f"profile {profile!r}, student {v}")
-                key = json.dumps(rc.to_dict(), sort_keys=True)
-                if key in seen:
-                    continue
-                seen.add(key)
-                n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
-                label = f"{task} {rc.method} L{rc.student_layers} seed {rc.seed}"
-                items.append(Item("student", task, {"config": cfg, **common},
-                                  _estimate(rc.epochs, n, rc.student_layers, hidden), label))
-    return items
-
-
-def _config(d: dict, where: str) -> RunConfig:
-    """Validate a profile's run now, before any training; the message says which entry is wrong."""
-    try:
-        return RunConfig.from_dict(d)
-    except (ValueError, TypeError) as e:
-        raise StudyError(f"{where}: {e}") from None
-
-
-def _disambiguate(items: list[Item]):
-    """Where a grid gives several runs the same label (a hyper-parameter search), add what differs."""
-    by_label: dict[str, list[Item]] = {}
-    for it in items:
-        by_label.setdefault(it.label, []).append(it)
-    short = {"lr": "lr", "epochs": "ep", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
-    for same in by_label.values():
-        if len(same) > 1:
-            varying = [k for k in short if len({str(it.params["config"].get(k)) for it in same}) > 1]
-            for it in same:
-                it.label += " " + " ".join(f"{short[k]} {it.params['config'].get(k)}" for k in varying)
-
-
-def describe(profile: str, items: list[Item]) -> str:
-    P = PROFILES[profile]
-    lines = [f"profile {profile}: {P['description']}", f"needs: {P['needs']}",
-             f"writes: {items[-1].params['results_dir']}/", ""]
-    for i, it in enumerate(items, 1):
-        extra = ""
-        if "config" in it.params:
-            c, m = it.params["config"], METHODS[it.params["config"]["method"]]
-            keys = (["epochs", "lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
-                    + (["beta", "normalize"] if m.uses_pt else []) + ["max_train_examples"])
-            extra = " ".join(f"{k}={c[k]}" for k in keys if c.get(k) is not None)
-        lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} ~{it.estimate_s / 60:5.1f} min  {extra}")
-    total = sum(it.estimate_s for it in items)
-    counts = {k: sum(1 for it in items if it.kind == k) for k in ("teacher", "student", "speedup", "report")}
-    lines += ["", f"{len(items)} notebooks ({counts['teacher']} teacher, {counts['student']} student, "
-                  f"{counts['speedup']} speed-up, {counts['report']} report); estimated {total / 60:.0f} min "
-                  f"on the 2-core reference CPU" + (" (GPU profile: the estimate is for CPU and only indicative)"
-                                                    if profile == "paper" else "")]
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------- lock
 class StudyLock:
     """An exclusive lock (filelock) on results/.lock; a second study, or ``pkd clean``, on the same folder is
     refused, naming the holder (written to results/.lock.holder). A holder file left by a killed study is
@@ -194,7 +67,6 @@ class StudyLock:
         self.lock.release()
 
 
-# ------------------------------------------------------------------------------------------- run
 def _fmt(s: float) -> str:
     s = int(s)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
@@ -224,26 +96,79 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
-class Study:
-    """One execution of a profile's items: runs or reuses each, keeps the manifest."""
+# ------------------------------------------------------------------------------------------- where runs execute
+class LocalRunner:
+    """Notebooks executed by papermill on this machine, ``workers`` at once. Each worker slot gets its own
+    share of the machine: a GPU (``workers_per_gpu`` slots per GPU) or cores / workers torch threads."""
 
-    def __init__(self, profile, items, results, work, force, log):
-        self.profile, self.items, self.force, self.log = profile, items, force, log
-        self.ws = Workspace(results, work)
+    def __init__(self, workers: int = 1, workers_per_gpu: int = 1):
+        import torch
+        self.workers, self.gpus, self.per_gpu = workers, torch.cuda.device_count(), workers_per_gpu
+
+    def __call__(self, notebook, output, params, slot: int, parallel: int = 1):
+        """``parallel``: how many runs share the machine now (a lone teacher gets all of it)."""
+        from . import notebooks
+        params = dict(params)
+        if "config" in params:
+            params["threads"] = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 and not self.gpus else 0
+            if self.gpus and parallel > 1:  # device is not part of a run's identity
+                params["config"] = {**params["config"], "device": f"cuda:{slot // self.per_gpu % self.gpus}"}
+        notebooks.execute(notebook, output, params)
+
+
+class SubmititRunner:
+    """Every run a job of a submitit executor (``slurm`` on a cluster; ``local`` or ``debug`` here). The results/
+    and work/ folders must be on a file system the nodes share."""
+
+    def __init__(self, cluster: str, folder, **parameters):
+        import submitit
+        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        self.executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
+        self.workers = 10_000
+
+    def __call__(self, notebook, output, params, slot: int, parallel: int = 1):
+        from . import notebooks
+        self.executor.submit(notebooks.execute, notebook, str(Path(output).resolve()), params,
+                             str(Path.cwd())).result()
+
+
+# ------------------------------------------------------------------------------------------- the study
+class Study:
+    """One execution of a profile's items: runs or reuses each, phase by phase, and keeps the manifest."""
+
+    def __init__(self, profile, items, results, work, force, log, runner=None):
+        self.profile, self.items, self.force, self.runner = profile, items, force, runner or LocalRunner()
+        self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
-        self.records: dict[str, float] = {}   # run id -> seconds inside the run (from its record)
-        self.ran, self.reused, self.t0 = [], [], time.time()
+        self.t0, self.failed = time.time(), None
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
-        prev = _read_json(self.ws.results / f"manifest-{profile}.json")
+        prev = read_json(self.ws.results / f"manifest-{profile}.json")
         # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts
         self.parts = prev.get("parts", []) if prev and prev.get("status") != "complete" else []
+
+    def log(self, message: str):
+        with self.lock:  # one line at a time from several workers
+            self._log(message)
+
+    @property
+    def ran(self):
+        return [it for it in self.items if "seconds" in it.result]
+
+    @property
+    def reused(self):
+        return [it for it in self.items if it.result.get("reused")]
+
+    def records(self) -> dict:
+        """run id -> seconds inside the run, in plan order (whatever order the workers finished in)."""
+        return {it.result["record"]: it.result["record_s"] for it in self.items if "record" in it.result}
 
     def manifest(self, status) -> dict:
         from .records import git_state, hardware, versions
         part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
-                "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused)}
-        parts = self.parts + [part]
+                "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused),
+                "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit"}
+        parts, records = self.parts + [part], self.records()
         return {
             "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
             "smoke_test": PROFILES[self.profile].get("smoke_test", False),
@@ -252,14 +177,75 @@ class Study:
             "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),
             "runs_reused": [it.label for it in self.reused if it.kind in ("teacher", "student")],
             "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
-            "records": list(self.records), "records_total_s": round(sum(self.records.values()), 1),
+            "records": list(records), "records_total_s": round(sum(records.values()), 1),
             "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
                        "reused": "seconds" not in it.result} for it in self.items],
         }
 
     def write_manifest(self, status):
-        atomic_write_json(self.ws.results / f"manifest-{self.profile}.json", self.manifest(status))
+        with self.lock:
+            atomic_write_json(self.ws.results / f"manifest-{self.profile}.json", self.manifest(status))
+
+    def execute(self) -> dict:
+        for kind in ("teacher", "student", "speedup", "report"):
+            phase = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == kind]
+            if kind in ("speedup", "report") and not self.ran and not self.force and self.finished_before():
+                for i, it in phase:
+                    self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
+                    it.result["reused"] = True
+                continue
+            self.run_phase(phase, self.runner.workers if kind in ("teacher", "student") else 1)
+        if self.ran or self.force or not self.finished_before():
+            self.write_manifest("complete")
+        self.log(f"done: {len(self.ran)} notebooks run, {len(self.reused)} reused, {_fmt(time.time() - self.t0)}")
+        return self.manifest("complete")
+
+    def run_phase(self, phase, workers: int):
+        """Run a phase's items, ``workers`` at once; the first failure stops new work, finished runs stay.
+        Ctrl-C stops new work at once; runs in flight finish (a second Ctrl-C abandons them: their kernels
+        exit with this process and no record is half-written)."""
+        workers = min(workers, len(phase))
+        if workers <= 1:  # in this thread: Ctrl-C interrupts the run itself
+            for i, it in phase:
+                if _interrupted:
+                    raise KeyboardInterrupt
+                self.item(i, it)
+            return
+        slots = list(range(workers))
+
+        def job(i, it):
+            if _interrupted or self.failed:
+                return
+            with self.lock:
+                slot = slots.pop()
+            try:
+                self.item(i, it, slot, workers)
+            except BaseException as e:
+                self.failed = self.failed or e
+                raise
+            finally:
+                with self.lock:
+                    slots.append(slot)
+        pool = ThreadPoolExecutor(max_workers=workers)
+        futures = [pool.submit(job, i, it) for i, it in phase]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+            pool.shutdown(wait=True, cancel_futures=True)
+        except KeyboardInterrupt:
+            self.log("interrupted: no new run starts; finishing the runs in flight (Ctrl-C again abandons them)")
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+            except KeyboardInterrupt:
+                print("interrupted: runs in flight abandoned; finished runs are kept", file=sys.stderr, flush=True)
+                os._exit(130)
+            raise
+        if self.failed:
+            raise self.failed
+
+    def finished_before(self) -> bool:
+        m = read_json(self.ws.results / f"manifest-{self.profile}.json")
+        return bool(m) and m.get("status") == "complete" and sorted(m.get("records", [])) == sorted(self.records())
 
     def run_config(self, it: Item) -> RunConfig:
         c = dict(it.params["config"])
@@ -267,26 +253,7 @@ class Study:
             c["teacher_dir"] = self.teachers[c["teacher_dir"].split(":", 1)[1]]["model_dir"]
         return RunConfig.from_dict(c)
 
-    def execute(self) -> dict:
-        for i, it in enumerate(self.items, 1):
-            if _interrupted:
-                raise KeyboardInterrupt
-            if it.kind in ("speedup", "report") and not self.ran and not self.force and self.finished_before():
-                self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
-                self.reused.append(it)
-                continue
-            self.item(i, it)
-        if self.ran or self.force or not self.finished_before():
-            self.write_manifest("complete")
-        self.log(f"done: {len(self.ran)} notebooks run, {len(self.reused)} reused, {_fmt(time.time() - self.t0)}")
-        return self.manifest("complete")
-
-    def finished_before(self) -> bool:
-        m = _read_json(self.ws.results / f"manifest-{self.profile}.json")
-        return bool(m) and m.get("status") == "complete" and sorted(m.get("records", [])) == sorted(self.records)
-
-    def item(self, i, it: Item):
-        from . import notebooks
+    def item(self, i, it: Item, slot: int = 0, parallel: int = 1):
         from .records import reusable_record
         from .runs import prepare
         params, name, out = dict(it.params), f"{it.notebook}-{self.profile}", None
@@ -295,61 +262,54 @@ class Study:
             out = prepare(cfg, self.ws, self.log).out_path
             record = None if self.force else reusable_record(out, cfg.method, self.log)
             if record:
-                return self.reuse(i, it, record)
+                self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
+                self.remaining -= it.estimate_s
+                return self.add_record(it, record, reused=True)
             params.update(config=cfg.to_dict(), force=True)  # the study decided to run it
             name = out.stem
         if it.kind == "report":  # the report reads exactly the records listed in the manifest
             self.write_manifest("report pending")
-        eta = self.remaining * (self.done_real / self.done_est if self.done_est else 1.0)
+        self.run_notebook(i, it, name, params, slot, parallel)
+        if out is not None:
+            self.add_record(it, json.loads(out.read_text()))
+            self.write_manifest("running")
+
+    def run_notebook(self, i, it, name, params, slot, parallel):
+        eta = self.remaining * (self.done_real / self.done_est if self.done_est else 1.0) / self.runner.workers
         self.log(f"[{i}/{len(self.items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - self.t0)}, "
                  f"ETA {_fmt(eta)})")
         t1 = time.time()
         try:
             with heartbeat(lambda: self.log(f"      ... {it.label}: {_fmt(time.time() - t1)} so far, study elapsed "
                                             f"{_fmt(time.time() - self.t0)}")):
-                notebooks.execute(it.notebook, self.ws.runs / f"{name}.ipynb", params)
+                self.runner(it.notebook, self.ws.runs / f"{name}.ipynb", params, slot, parallel)
         except Exception as e:
             self.write_manifest("failed")
             raise StudyError(f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"
                              f"  executed notebook: {self.ws.runs / (name + '.failed.ipynb')}\n"
                              f"  finished work before it is kept; rerun to resume") from e
-        it.result["seconds"] = time.time() - t1
-        self.ran.append(it)
-        self.remaining -= it.estimate_s
-        self.done_est += it.estimate_s
-        self.done_real += it.result["seconds"]
+        with self.lock:
+            it.result["seconds"] = time.time() - t1
+            self.remaining -= it.estimate_s
+            self.done_est += it.estimate_s
+            self.done_real += it.result["seconds"]
         self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(it.result['seconds'])}")
-        if out is not None:
-            self.add_record(it, json.loads(out.read_text()))
-            self.write_manifest("running")
 
-    def reuse(self, i, it, record):
-        self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
-        self.reused.append(it)
-        self.remaining -= it.estimate_s
-        self.add_record(it, record)
-
-    def add_record(self, it, record):
-        self.records[record["run_id"]] = record["timings"]["total_s"]
-        if it.kind == "teacher":
-            self.teachers[it.task] = record
+    def add_record(self, it, record, reused=False):
+        with self.lock:
+            it.result.update(record=record["run_id"], record_s=record["timings"]["total_s"], reused=reused)
+            if it.kind == "teacher":
+                self.teachers[it.task] = record
 
 
-def _read_json(path) -> dict | None:
-    try:
-        d = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return d if isinstance(d, dict) else None
-
-
-def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print) -> dict:
+def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,
+            runner=None) -> dict:
     results = results or default_results(profile)
     Workspace(results, work).check_writable()
     with StudyLock(results, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
-        return Study(profile, items, results, work, force, log).execute()
+        return Study(profile, items, results, work, force, log, runner).execute()
 
 
 def _short(e: Exception) -> str:
@@ -359,23 +319,6 @@ def _short(e: Exception) -> str:
     if ename:
         return f"{ename}: {evalue}"
     return msg[-1] if msg else repr(e)
-
-
-PROFILE_KEYS = {"description", "tasks", "pretrained", "teacher", "students", "speedup", "needs"}
-
-
-def load_profile_file(path) -> str:
-    """Register a profile defined in a JSON file; return its name."""
-    p = Path(path)
-    spec = _read_json(p)
-    if spec is None:
-        raise StudyError(f"cannot read profile file {p}: not a JSON object")
-    missing = PROFILE_KEYS - set(spec)
-    if missing:
-        raise StudyError(f"profile file {p} lacks keys {sorted(missing)}; a profile has {sorted(PROFILE_KEYS)}")
-    name = spec.pop("name", p.stem)
-    PROFILES[name] = spec
-    return name
 
 
 def clean(results="results", work="work", everything=False, log=print) -> list[Path]:
@@ -416,6 +359,15 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
                                                     "quick -> results/quick, not committed)")
     ap.add_argument("--work", default="work", help="caches and teacher weights (default work/)")
+    ap.add_argument("--workers", type=int, default=None, help="runs at once (default: 1 on CPU, one per GPU on "
+                                                              "CUDA machines); on CPU each gets cores/N threads")
+    ap.add_argument("--workers-per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
+    ap.add_argument("--executor", default="local", choices=("local", "slurm", "submitit-local", "submitit-debug"),
+                    help="local: this machine; slurm: one Slurm job per run through submitit")
+    ap.add_argument("--slurm-partition", default=None)
+    ap.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (slurm)")
+    ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
+    ap.add_argument("--slurm-timeout-min", type=int, default=240)
     a = ap.parse_args(argv)
     from .cli import guarded
     try:
@@ -423,6 +375,22 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; rerun to resume", file=sys.stderr)
         return 130
+
+
+def make_runner(a):
+    """The runner the command line asks for; bad values fail here, before any work."""
+    if a.executor == "local":
+        import torch
+        workers = a.workers or max(1, torch.cuda.device_count() * a.workers_per_gpu)
+        if workers < 1 or a.workers_per_gpu < 1:
+            raise StudyError(f"--workers={a.workers} --workers-per-gpu={a.workers_per_gpu}: both must be >= 1")
+        return LocalRunner(workers, a.workers_per_gpu)
+    cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[a.executor]
+    if cluster == "slurm" and not a.slurm_partition:
+        raise StudyError("--executor slurm needs --slurm-partition (the partition your jobs go to)")
+    extra = ({"slurm_partition": a.slurm_partition, "gpus_per_node": a.slurm_gpus, "cpus_per_task": a.slurm_cpus}
+             if cluster == "slurm" else {})
+    return SubmititRunner(cluster, Path(a.work) / "submitit", timeout_min=a.slurm_timeout_min, **extra)
 
 
 def _main(a, argv) -> int:
@@ -433,12 +401,13 @@ def _main(a, argv) -> int:
             a.profile = name
     items = plan(a.profile, a.grid, a.results, a.work)
     print(describe(a.profile, items), flush=True)
+    runner = make_runner(a)
     if a.dry_run:
         return 0
     print(flush=True)
     _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
     try:
-        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True))
+        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True), runner=runner)
     finally:
         signal.signal(signal.SIGINT, previous)
     if _interrupted:

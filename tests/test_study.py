@@ -157,3 +157,38 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     m2 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None)
     assert m2["notebooks_reused"] == n_runs + 2 and m2["notebooks_run"] == 0
     assert before == {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
+
+
+def test_parallel_study_gives_the_serial_records(tiny_profile, tmp_path):
+    """Two workers (one torch thread each) finish with the records of a serial study: same runs, same
+    identities, the same numbers up to the float rounding of another thread count."""
+    from pkdlib.study import LocalRunner
+    out = {}
+    for name, workers in (("serial", 1), ("parallel", 2)):
+        res, work = tmp_path / name, tmp_path / f"work-{name}"
+        m = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
+                    runner=LocalRunner(workers))
+        out[name] = {r: json.loads((res / "records" / f"{r}.json").read_text()) for r in m["records"]}
+        assert m["parts"][-1]["workers"] == workers
+    assert list(out["serial"]) == list(out["parallel"])  # the same run ids, in plan order
+    for rid, a in out["serial"].items():
+        b = out["parallel"][rid]
+        assert a["identity"] == b["identity"] and a["best_epoch"] == b["best_epoch"]
+        assert b["dev"]["dev"]["accuracy"] == pytest.approx(a["dev"]["dev"]["accuracy"], abs=0.03)
+
+
+def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, tiny_csv, monkeypatch, tmp_path):
+    from pkdlib.study import SubmititRunner
+    common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
+    monkeypatch.setitem(PROFILES, "tiny2", {
+        "description": "two runs", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "nothing",
+        "teacher": {"epochs": 1, **common}, "speedup": None,
+        "students": [{"method": "kd", "student_layers": 2, "epochs": 1, **common}]})
+    res, work = tmp_path / "results", tmp_path / "work"
+    m = execute("tiny2", plan("tiny2", results=res, work=work), res, work, log=lambda *a: None,
+                runner=SubmititRunner("local", work / "submitit", timeout_min=10))
+    assert m["notebooks_run"] == 3 and len(m["records"]) == 2
+    assert list((work / "submitit").glob("*_log.out"))  # the jobs went through submitit
+    logs = []
+    m2 = execute("tiny2", plan("tiny2", results=res, work=work), res, work, log=logs.append)
+    assert m2["notebooks_run"] == 0 and sum("] reuse " in x for x in logs) == 2

@@ -1,0 +1,173 @@
+"""A profile expanded into the study's items: teachers first, then students, the speed-up and the report.
+
+Every run's configuration is validated here, before anything trains; ``describe`` prints the plan.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import RunConfig
+from .methods import METHODS
+from .profiles import PROFILES
+
+#: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
+#: one epoch = n_train * (EX_BASE + EX_LAYER * layers) * (hidden / 384)**2; plus a notebook's start-up.
+EX_BASE, EX_LAYER, NOTEBOOK_S, EVAL_FRACTION = 0.002, 0.0015, 18.0, 0.08
+TRAIN_SIZES = {"rt": 6398, "imdb": 20000, "sst2": 67349, "mrpc": 3668, "qqp": 363846, "mnli": 392702,
+               "qnli": 104743, "rte": 2490}
+
+
+class StudyError(RuntimeError):
+    """A known failure of the study; printed as ``error: ...`` with exit status 2."""
+
+
+@dataclass
+class Item:
+    kind: str                 # teacher | student | speedup | report
+    task: str
+    params: dict              # notebook parameters (for runs: {"config": {...}} and where to write)
+    estimate_s: float = 0.0
+    label: str = ""
+    result: dict = field(default_factory=dict)
+
+    @property
+    def notebook(self) -> str:
+        return {"teacher": "01_teacher", "student": "02_student", "speedup": "03_speedup", "report": "04_report"}[self.kind]
+
+
+def _grid(spec: dict):
+    """Cross every list-valued entry of a grid spec (scikit-learn's ParameterGrid)."""
+    from sklearn.model_selection import ParameterGrid
+    return ParameterGrid({k: v if isinstance(v, list) else [v] for k, v in spec.items()})
+
+
+def _estimate(epochs, n_train, layers, hidden=384):
+    scale = (hidden / 384) ** 2
+    return epochs * n_train * (EX_BASE + EX_LAYER * layers) * scale * (1 + EVAL_FRACTION) + NOTEBOOK_S
+
+
+def default_results(profile: str) -> str:
+    """Where a profile writes unless told: its own ``results`` entry (quick: results/quick, not committed)."""
+    return PROFILES[profile].get("results", "results") if profile in PROFILES else "results"
+
+
+def plan(profile: str, grid: str = "best", results=None, work="work") -> list[Item]:
+    """Expand a profile into an ordered list of items (teachers first, report last)."""
+    if profile not in PROFILES:
+        raise StudyError(f"unknown profile {profile!r}; known profiles: {', '.join(PROFILES)}")
+    if grid not in ("best", "full"):
+        raise StudyError(f"unknown grid {grid!r}; accepted: best, full")
+    P = PROFILES[profile]
+    common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
+    hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
+    items = []
+    for task in P["tasks"]:
+        t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"]}
+        rc = _config(t, f"profile {profile!r}, teacher")
+        n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
+        items.append(Item("teacher", task, {"config": t, **common},
+                          _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
+        items += _students(profile, P, task, grid, common, hidden)
+    _disambiguate(items)
+    if P.get("speedup"):
+        sp = dict(P["speedup"])
+        items.append(Item("speedup", P["tasks"][0], {"pretrained": P["pretrained"], **sp, **common,
+                                                     "profile": profile},
+                          30.0 + 3 * len(sp["layers"]) * sp["repeats"], "inference speed-up"))
+    items.append(Item("report", P["tasks"][0], {**common, "profile": profile}, 25.0, "tables and figures"))
+    return items
+
+
+def _students(profile, P, task, grid, common, hidden) -> list[Item]:
+    items, seen = [], set()
+    for spec in P["students"]:
+        for s in _grid(spec):
+            s = dict(s)
+            if s.pop("best_official", False):
+                from .reference import best_official_config
+                s.update(best_official_config(task, s["student_layers"]))
+            variants = [{**s, **g} for g in _grid(P["full_grid"])] if grid == "full" and "full_grid" in P else [s]
+            for v in variants:
+                cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
+                rc = _config(cfg, f"profile {profile!r}, student {v}")
+                key = json.dumps(rc.to_dict(), sort_keys=True)
+                if key in seen:
+                    continue
+                seen.add(key)
+                n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
+                label = f"{task} {rc.method} L{rc.student_layers} seed {rc.seed}"
+                items.append(Item("student", task, {"config": cfg, **common},
+                                  _estimate(rc.epochs, n, rc.student_layers, hidden), label))
+    return items
+
+
+def _config(d: dict, where: str) -> RunConfig:
+    """Validate a profile's run now, before any training; the message says which entry is wrong."""
+    try:
+        return RunConfig.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise StudyError(f"{where}: {e}") from None
+
+
+def _disambiguate(items: list[Item]):
+    """Where a grid gives several runs the same label (a hyper-parameter search), add what differs."""
+    by_label: dict[str, list[Item]] = {}
+    for it in items:
+        by_label.setdefault(it.label, []).append(it)
+    short = {"lr": "lr", "epochs": "ep", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
+    for same in by_label.values():
+        if len(same) > 1:
+            varying = [k for k in short if len({str(it.params["config"].get(k)) for it in same}) > 1]
+            for it in same:
+                it.label += " " + " ".join(f"{short[k]} {it.params['config'].get(k)}" for k in varying)
+
+
+def describe(profile: str, items: list[Item]) -> str:
+    P = PROFILES[profile]
+    lines = [f"profile {profile}: {P['description']}", f"needs: {P['needs']}",
+             f"writes: {items[-1].params['results_dir']}/", ""]
+    for i, it in enumerate(items, 1):
+        extra = ""
+        if "config" in it.params:
+            c, m = it.params["config"], METHODS[it.params["config"]["method"]]
+            keys = (["epochs", "lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
+                    + (["beta", "normalize"] if m.uses_pt else []) + ["max_train_examples"])
+            extra = " ".join(f"{k}={c[k]}" for k in keys if c.get(k) is not None)
+        lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} ~{it.estimate_s / 60:5.1f} min  {extra}")
+    total = sum(it.estimate_s for it in items)
+    counts = {k: sum(1 for it in items if it.kind == k) for k in ("teacher", "student", "speedup", "report")}
+    lines += ["", f"{len(items)} notebooks ({counts['teacher']} teacher, {counts['student']} student, "
+                  f"{counts['speedup']} speed-up, {counts['report']} report); estimated {total / 60:.0f} min "
+                  f"on the 2-core reference CPU" + (" (GPU profile: the estimate is for CPU and only indicative)"
+                                                    if profile == "paper" else "")]
+    return "\n".join(lines)
+
+
+PROFILE_KEYS = {"description", "tasks", "pretrained", "teacher", "students", "speedup", "needs"}
+
+
+def load_profile_file(path) -> str:
+    """Register a profile defined in a JSON file; return its name."""
+    p = Path(path)
+    spec = read_json(p)
+    if spec is None:
+        raise StudyError(f"cannot read profile file {p}: not a JSON object")
+    missing = PROFILE_KEYS - set(spec)
+    if missing:
+        raise StudyError(f"profile file {p} lacks keys {sorted(missing)}; a profile has {sorted(PROFILE_KEYS)}")
+    name = spec.pop("name", p.stem)
+    PROFILES[name] = spec
+    return name
+
+
+
+
+def read_json(path) -> dict | None:
+    """A JSON object from a file, or None when it is missing, unreadable or not an object."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
