@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -69,7 +70,13 @@ def model_fingerprint(model_dir) -> str:
                    and p.name.startswith(("model", "pytorch_model", "config")))
     if not files:
         raise FileNotFoundError(f"no model weights in {d}")
-    return content_key([(p.name, file_sha256(p)) for p in files])
+    return _fingerprint(tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(stats: tuple) -> str:
+    """Hash the files once per process while their size and mtime stay (the study prepares every run)."""
+    return content_key([(Path(p).name, file_sha256(p)) for p, _, _ in stats])
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

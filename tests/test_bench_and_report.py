@@ -86,3 +86,18 @@ def test_measure_inference_rows_on_a_tiny_model(tiny_bert):
     assert rows[4]["fitted_speedup"] == pytest.approx(1.0) and "fixed_in_layers" in out["fit"]
     with pytest.raises(ValueError, match="must be in 1..3"):
         measure_inference(str(tiny_bert), [4], repeats=1, warmup=0, progress=False)
+
+
+def test_metrics_match_scikit_learn_on_fixed_inputs():
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from pkdlib.data import TASKS
+    from pkdlib.metrics import compute_metrics
+    y = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0, 1, 1])
+    p = torch.tensor([1, 1, 1, 0, 0, 0, 1, 1, 0, 1])
+    m = compute_metrics(TASKS["mrpc"], y, p)
+    assert m == {"accuracy": 0.6, "n": 10, "f1": 2 * 4 / (2 * 4 + 2 + 2)}
+    assert m["accuracy"] == accuracy_score(y, p) and m["f1"] == f1_score(y, p)
+    assert compute_metrics(TASKS["mrpc"], y, torch.zeros(10, dtype=torch.long))["f1"] == 0.0
+    assert "f1" not in compute_metrics(TASKS["rt"], y, p)
