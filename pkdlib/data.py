@@ -273,6 +273,10 @@ class TokenizedSplit:
     def __getitem__(self, i):
         return i
 
+    def head(self, n: int) -> "TokenizedSplit":
+        """The first n examples (splits are in a fixed, hash-based order: a fixed random subset)."""
+        return TokenizedSplit(self.input_ids[:n], self.token_type_ids[:n], self.labels[:n])
+
 
 def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log=print) -> TokenizedSplit:
     """Tokenise a split once (truncating to max_length); cached on disk under a content key. A cache

@@ -13,12 +13,14 @@ Rules, for ``N = n_teacher`` and ``k = n_student`` with ``1 <= k < N``:
   When it does not, the layers are spread as evenly as integer layers allow, rounding down:
   ``pkd_skip(6, 4) -> [1, 3, 4]``.
 * PKD-Last: the ``k-1`` teacher layers just below the top: ``pkd_last(12, 6) -> [7, 8, 9, 10, 11]``.
+* PKD-Bottom (not in the paper; the layer-choice question): the ``k-1`` lowest teacher layers,
+  ``pkd_bottom(12, 6) -> [1, 2, 3, 4, 5]``.
 
 A 1-layer student has no intermediate layer, so both maps are empty (PKD reduces to KD).
 """
 from __future__ import annotations
 
-__all__ = ["LayerMap", "pkd_skip", "pkd_last", "layer_map", "LAYER_MAPS", "check_student_layers"]
+__all__ = ["LayerMap", "pkd_skip", "pkd_last", "pkd_bottom", "layer_map", "LAYER_MAPS", "check_student_layers"]
 
 
 class LayerMap(list):
@@ -68,7 +70,13 @@ def pkd_last(n_teacher: int, n_student: int) -> LayerMap:
                     list(range(n_teacher - n_student + 1, n_teacher)))
 
 
-LAYER_MAPS = {"pkd_skip": pkd_skip, "pkd_last": pkd_last}
+def pkd_bottom(n_teacher: int, n_student: int) -> LayerMap:
+    """A third choice beside Skip and Last: student layer j <- teacher layer j, the k-1 lowest teacher layers."""
+    check_student_layers(n_teacher, n_student)
+    return LayerMap("pkd_bottom", n_teacher, n_student, list(range(1, n_student)))
+
+
+LAYER_MAPS = {"pkd_skip": pkd_skip, "pkd_last": pkd_last, "pkd_bottom": pkd_bottom}
 
 
 def layer_map(name: str, n_teacher: int, n_student: int) -> LayerMap:

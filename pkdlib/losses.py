@@ -121,6 +121,11 @@ class Objective:
             terms.append(f"{_fmt(self.beta)}*PT({self.layer_map!r}, {norm})")
         return " + ".join(terms) if terms else "0"
 
+    def weighted(self, parts: dict) -> dict:
+        """The terms as they enter the loss: {'ce': (1-alpha)*CE, 'kd': alpha*KD, 'pt': beta*PT} (those present)."""
+        w = {"ce": 1 - self.alpha, "kd": self.alpha, "pt": self.beta}
+        return {k: w[k] * v for k, v in parts.items() if k in w and w[k] > 0}
+
     def __call__(self, logits, labels, teacher_logits=None, student_cls=None, teacher_cls=None) -> dict:
         """Return a dict with 'loss' (to back-propagate) and the unweighted parts 'ce', 'kd', 'pt'.
 

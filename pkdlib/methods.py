@@ -26,6 +26,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("kd", "KD", uses_teacher=True),
     Method("pkd-last", "PKD-Last", uses_teacher=True, layer_map="pkd_last"),
     Method("pkd-skip", "PKD-Skip", uses_teacher=True, layer_map="pkd_skip"),
+    Method("pkd-bottom", "PKD-Bottom", uses_teacher=True, layer_map="pkd_bottom"),  # beyond the paper
 )}
 STUDENT_METHODS = tuple(n for n, m in METHODS.items() if m.student)
 LABELS = {n: m.label for n, m in METHODS.items()}

@@ -268,11 +268,11 @@ def _fig_train_dev(students, records, task):
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, sub in students.groupby("method"):
         k = 3 if 3 in set(sub.layers) else int(sub.layers.max())
-        ep = [{"epoch": e["epoch"], "train": e["train_acc"] * 100,
+        ep = [{"epoch": e["epoch"], "train": e.get("train_eval", {}).get("accuracy", e["train_acc"]) * 100,
                "dev": e[next(x for x in e if x.startswith("dev"))]["accuracy"] * 100}
               for rid in sub[sub.layers == k].run_id for e in records[rid]["epochs"]]
         e = pd.DataFrame(ep).groupby("epoch").mean()
-        line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train (running)")[0]
+        line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train")[0]
         ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
     ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)")
     ax.legend(fontsize=7)

@@ -24,6 +24,9 @@ from .train import Hardware, evaluate, fit
 
 __all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
 
+#: training accuracy is measured after every epoch, in eval mode, on this fixed subset of the training split
+TRAIN_EVAL_EXAMPLES = 1000
+
 
 @dataclass
 class Prepared:
@@ -54,6 +57,7 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
     for s in spec.dev_splits + spec.test_splits:
         splits[s] = load_task(cfg.task, s, cfg.data_dir).head(cfg.max_eval_examples)
     toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}
+    toks["train_eval"] = toks["train"].head(TRAIN_EVAL_EXAMPLES)
     checksums = {name: sp.checksum for name, sp in splits.items()}
     teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
@@ -114,9 +118,11 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
 def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw) -> dict:
     """Test once at the best dev epoch, keep the weights if asked (always for a teacher), and assemble the record."""
     cfg, spec, run_id = prep.cfg, prep.spec, prep.out_path.stem
-    test, predictions = {}, {}
+    test, predictions, correct = {}, {}, {}
     for s in spec.test_splits:
         predictions[s], test[s] = evaluate(result.model, prep.toks[s], spec, cfg.batch_size, hw.device, hw.amp)
+        if test[s]:  # labels known: which examples it got right, in split order (paired example-level tests)
+            correct[s] = "".join("01"[int(c)] for c in (predictions[s] == prep.toks[s].labels).tolist())
     pred_files = _write_predictions(ws, run_id, spec, prep.splits, predictions) if spec.source == "glue" else {}
     model_dir = None
     if cfg.method == "teacher" or cfg.save_model:
@@ -130,6 +136,7 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "epochs": result.epochs, "curve": result.curve, "best_epoch": result.best_epoch,
         "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
         "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits}, "test": test,
+        "test_correct": correct,
         "test_predictions": pred_files, "model_dir": portable(model_dir),
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
         "provenance": provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),

@@ -91,6 +91,7 @@ class Meter:
 
     def start_epoch(self):
         self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
+        self.grads = []
 
     def update(self, step, epoch, parts, logits, b):
         vals = {**{k: v.item() for k, v in parts.items()}, "n": 1,
@@ -108,11 +109,19 @@ class Meter:
                      "train_acc": w.pop("correct") / w.pop("seen")}
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
 
-    def epoch_row(self, epoch, seconds, part_names) -> dict:
+    def epoch_row(self, epoch, seconds, part_names, objective) -> dict:
         s, n = self.sums, max(1, self.sums["n"])
-        return {"epoch": epoch, "train_time_s": round(seconds, 3), "steps": s["n"], "train_tokens": s["tokens"],
-                "train_padded_tokens": s["padded"], "train_acc": s["correct"] / max(1, s["seen"]),
-                **{f"train_{k}": s[k] / n for k in ("loss", "ce", "kd", "pt") if k in part_names}}
+        row = {"epoch": epoch, "train_time_s": round(seconds, 3), "steps": s["n"], "train_tokens": s["tokens"],
+               "train_padded_tokens": s["padded"], "train_acc": s["correct"] / max(1, s["seen"]),
+               **{f"train_{k}": s[k] / n for k in ("loss", "ce", "kd", "pt") if k in part_names}}
+        weighted = objective.weighted({k: row[f"train_{k}"] for k in ("ce", "kd", "pt") if f"train_{k}" in row})
+        row["loss_share"] = {k: v / row["train_loss"] for k, v in weighted.items()} if row["train_loss"] else {}
+        if self.grads:  # each weighted term's gradient norm, mean over the sampled steps, and its share of their sum
+            mean = {k: sum(g[k] for g in self.grads) / len(self.grads) for k in self.grads[0]}
+            terms = {k: v for k, v in mean.items() if k != "total"}
+            row["grad_norm"] = {**mean, "sampled_steps": len(self.grads)}
+            row["grad_share"] = {k: v / sum(terms.values()) for k, v in terms.items()} if sum(terms.values()) else {}
+        return row
 
 
 @dataclass
@@ -121,6 +130,25 @@ class Fit:
     epochs: list
     curve: list
     best_epoch: int
+
+
+#: every this many steps, each loss term's gradient is measured on its own (extra backward passes, no effect on
+#: training: nothing is accumulated and no random number drawn)
+GRAD_EVERY = 50
+
+
+def term_grad_norms(model, parts: dict, objective) -> dict:
+    """L2 norm of the gradient of each weighted term ((1-alpha)*CE, alpha*KD, beta*PT) over the model's
+    parameters, and of their sum (the loss's gradient before clipping)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    out, total = {}, None
+    for k, term in objective.weighted({k: v for k, v in parts.items() if k != "loss"}).items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        out[k] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads)))
+        total = grads if total is None else [a + b for a, b in zip(total, grads)]
+    out["total"] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in total))) if total else 0.0
+    return out
 
 
 def _step(hw: Hardware, model, opt, sched, loss, max_grad_norm):
@@ -155,9 +183,11 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
                 detail = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())
                 raise NumericalError(f"non-finite loss at epoch {epoch}, step {step}: {detail}; objective "
                                      f"{objective}; no record written")
+            if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:
+                meter.grads.append(term_grad_norms(model, parts, objective))
             _step(hw, model, opt, sched, parts["loss"], cfg.max_grad_norm)
             meter.update(step, epoch, parts, out.logits, b)
-        row = meter.epoch_row(epoch, time.time() - t0, parts)
+        row = meter.epoch_row(epoch, time.time() - t0, parts, objective)
         if hw.main:
             best = _dev_epoch(row, hw.accelerator.unwrap_model(model), toks, spec, cfg, hw, best, log)
         epochs.append(row)
@@ -171,11 +201,11 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
 def _dev_epoch(row, model, toks, spec, cfg, hw, best, log):
     """Evaluate on the dev splits into ``row``; keep a copy of the weights if this epoch is the best so far."""
     t0 = time.time()
-    for s in spec.dev_splits:
+    for s in spec.dev_splits + ("train_eval",):  # train_eval: a fixed training subset, in eval mode
         row[s] = evaluate(model, toks[s], spec, cfg.batch_size, hw.device, hw.amp)[1]
     row["eval_time_s"] = round(time.time() - t0, 3)
     score = row[spec.dev_splits[0]][spec.metrics[0]]
-    log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} train_acc {row['train_acc']:.4f} "
+    log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} train {row['train_eval']['accuracy']:.4f} "
         f"{spec.dev_splits[0]} {score:.4f} ({row['train_time_s']:.0f}s)")
     if score > best[1]:
         return row["epoch"], score, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

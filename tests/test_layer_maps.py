@@ -52,3 +52,13 @@ def test_maps_are_valid_for_all_sizes():
                 assert len(m) == k - 1
                 assert all(1 <= t <= n - 1 for t in m)
                 assert list(m) == sorted(set(m))  # strictly increasing
+
+
+def test_bottom_map_and_the_method_table():
+    from pkdlib.layer_maps import pkd_bottom
+    from pkdlib.methods import METHODS
+    assert pkd_bottom(12, 6) == [1, 2, 3, 4, 5] and pkd_bottom(6, 3) == [1, 2] and pkd_bottom(6, 1) == []
+    assert repr(layer_map("pkd-bottom", 6, 3)) == "pkd_bottom(6, 3) -> [1, 2]"
+    for m in METHODS.values():  # every map a method names exists, for every student size
+        if m.uses_pt:
+            assert len(layer_map(m.layer_map, 6, 3)) == 2

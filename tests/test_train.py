@@ -46,6 +46,13 @@ def test_each_method_end_to_end(tiny_bert, tiny_csv, tiny_teacher, ws, method, o
     want = (1 - cfg_alpha(method)) * e["train_ce"] + cfg_alpha(method) * e.get("train_kd", 0) + 10.0 * e.get("train_pt", 0)
     assert e["train_loss"] == pytest.approx(want, rel=1e-5)
     assert rec["test"]["test"]["n"] == rec["data"]["test"]["n"] == 38
+    correct = rec["test_correct"]["test"]  # per example, in split order: what paired example-level tests read
+    assert len(correct) == 38 and correct.count("1") / 38 == rec["test"]["test"]["accuracy"]
+    assert e["train_eval"]["n"] == 224  # accuracy in eval mode on a fixed training subset (here: all 224)
+    assert sum(e["loss_share"].values()) == pytest.approx(1.0) and set(e["loss_share"]) == set(e["grad_share"])
+    assert set(e["grad_share"]) == {"ce", "kd", "pt"} - ({"kd", "pt"} if method == "ft" else set()) - (
+        {"pt"} if method == "kd" else set())
+    assert e["grad_norm"]["sampled_steps"] == 1 and min(e["grad_norm"].values()) > 0
     assert (rec["identity"]["cache_key"] is None) == (method == "ft")
     assert rec["model_dir"] is None  # student weights are not kept unless asked
     saved = json.loads((ws.records / f"{rec['run_id']}.json").read_text())
@@ -180,3 +187,20 @@ def test_paths_inside_the_project_are_written_relative():
     from pkdlib.paths import portable
     assert portable(str(ROOT / "work" / "models" / "t")) == "work/models/t"
     assert portable("/elsewhere/model") == "/elsewhere/model" and portable(None) is None
+
+
+def test_term_gradient_norms_add_up_to_the_loss_gradient():
+    from pkdlib.layer_maps import pkd_skip
+    from pkdlib.losses import Objective
+    from pkdlib.train import term_grad_norms
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 2)
+    x, cls_w = torch.randn(8, 4), torch.nn.Parameter(torch.randn(8, 2, 3))
+    model = torch.nn.ModuleDict({"lin": lin, "cls": torch.nn.ParameterList([cls_w])})
+    obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(6, 3))
+    parts = obj(lin(x), torch.randint(0, 2, (8,)), torch.randn(8, 2), cls_w, torch.randn(8, 2, 3))
+    norms = term_grad_norms(model, parts, obj)
+    parts["loss"].backward()
+    real = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+    assert norms["total"] == pytest.approx(float(real), rel=1e-5)
+    assert set(norms) == {"ce", "kd", "pt", "total"} and norms["pt"] > 0
