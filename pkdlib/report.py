@@ -16,11 +16,13 @@ import pandas as pd
 from .files import atomic_write, atomic_write_text
 from .methods import LABELS as METHOD_LABEL
 from .methods import METHODS
+from .stats import holm, mcnemar, paired_bootstrap, paired_t, replicates_needed
 
 #: the paper's Table 1 rows, and its claims as (a, b, name): "a beats b"
 TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
 CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
-          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"))
+          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"),
+          ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"))
 
 
 def manifest_path(results, profile) -> Path:
@@ -42,10 +44,17 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      "seed": c["seed"], "epochs": c["epochs"], "best_epoch": r["best_epoch"],
                      "dev": r["dev"][sel_split][metric], "test": test.get(metric, np.nan),
                      "train_acc_best": r["epochs"][r["best_epoch"] - 1]["train_acc"],
+                     **_shares(r["epochs"][r["best_epoch"] - 1]),
                      "train_s": r["timings"]["train_s"], "objective": r["objective"],
                      "lr": c["lr"], "temperature": c["temperature"], "alpha": c["alpha"], "beta": c["beta"],
                      "normalize": c["normalize"], "hparams": hparams_label(c)})
     return pd.DataFrame(rows), m
+
+
+def _shares(epoch: dict) -> dict:
+    """The patient and KD terms' shares of the loss and of the gradient norm in one epoch (NaN: not recorded)."""
+    return {f"{k}_{what}_share": epoch.get(f"{what}_share", {}).get(k, np.nan if f"{what}_share" not in epoch else 0.0)
+            for what in ("loss", "grad") for k in ("kd", "pt")}
 
 
 def hparams_label(c: dict) -> str:
@@ -65,8 +74,9 @@ def select_on_dev(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     keys = ["task", "method", "layers"]
     if (df.groupby(keys)["hparams"].nunique() <= 1).all():
         return df, None
-    s = (df.groupby(keys + ["hparams"]).agg(n_seeds=("seed", "count"), dev=("dev", "mean"), test=("test", "mean"))
-         .reset_index())
+    s = (df.groupby(keys + ["hparams"]).agg(n_seeds=("seed", "count"), dev=("dev", "mean"), test=("test", "mean"),
+                                             pt_grad_share=("pt_grad_share", "mean"),
+                                             pt_loss_share=("pt_loss_share", "mean")).reset_index())
     s["dev"], s["test"] = s["dev"] * 100, s["test"] * 100
     s = s.sort_values(keys + ["dev", "hparams"], ascending=[True, True, False, False, True], kind="stable")
     s["chosen"] = ~s.duplicated(keys)  # the first row of each cell: the best dev mean (ties: label order)
@@ -128,53 +138,120 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return t.sort_index(level="layers", ascending=False)
 
 
-def mean_ci95(d) -> tuple[float, float, float]:
-    """Mean of ``d`` and its 95% t-interval (NaN bounds with fewer than 2 values)."""
-    from scipy import stats
-    d = np.asarray(d, dtype=float)
-    mean, n = float(d.mean()), len(d)
-    if n < 2:
-        return mean, float("nan"), float("nan")
-    sd = d.std(ddof=1)
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n) if sd > 0 else 0.0
-    return mean, mean - half, mean + half
-
-
-def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str) -> dict | None:
-    """Paired difference a - b over common seeds (points), mean and 95% t-interval."""
-    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
-    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")[split]
+def _pairs(df, split, a, b, layers, task):
+    """Rows of methods a and b at one size, paired by seed (same init and data order)."""
+    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")
+    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")
     common = sorted(set(x.index) & set(y.index))
-    if len(common) < 2:
+    return x.loc[common], y.loc[common]
+
+
+def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None) -> dict | None:
+    """a - b in points over paired seeds: t-interval, detectable effect, and (where the records hold per-example
+    correctness) McNemar per replicate and a bootstrap over replicates and examples."""
+    x, y = _pairs(df, split, a, b, layers, task)
+    if len(x) < 2:
         return None
-    mean, low, high = mean_ci95((x[common] - y[common]).to_numpy() * 100)
-    return {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
-            "n_seeds": len(common), "mean_diff": mean, "ci_low": low, "ci_high": high}
+    t = paired_t((x[split] - y[split]).to_numpy() * 100)
+    row = {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "n_seeds": t["n"],
+           "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"], "detectable": t["detectable"],
+           "p": t["p"], "sd": t["sd"], "mcnemar_p05": None, "bootstrap_ci": None}
+    ca = [records.get(r, {}).get("test_correct", {}).get(split) for r in x.run_id] if records else [None]
+    cb = [records.get(r, {}).get("test_correct", {}).get(split) for r in y.run_id] if records else [None]
+    if split == "test" and all(ca) and all(cb):
+        row["mcnemar_p05"] = f"{sum(mcnemar(u, v)['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
+        low, high = paired_bootstrap([[int(c) for c in u] for u in ca], [[int(c) for c in v] for v in cb])
+        row["bootstrap_ci"] = f"[{low:+.2f}, {high:+.2f}]"
+    return row
 
 
-def claims(df: pd.DataFrame, split: str) -> tuple[pd.DataFrame, list[str]]:
-    rows, sentences = [], []
+def verdict(r: dict, bound: float = 1.5) -> str:
+    """Held / reversed when the 95% interval excludes 0; otherwise bounded (a narrow interval rules out any
+    effect beyond it) or undecided (too wide to say)."""
+    if r["ci_low"] > 0:
+        return "held: the 95% interval is above 0"
+    if r["ci_high"] < 0:
+        return "reversed: the 95% interval is below 0"
+    half = (r["ci_high"] - r["ci_low"]) / 2
+    if half <= bound:
+        return f"no effect shown; any true effect lies within [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
+    return f"undecided: the interval is ±{half:.1f} points; {replicates_needed(r['sd'], bound)} replicates would give ±{bound:g}"
+
+
+def _retention(df, split, task, k, speed) -> list[dict]:
+    """Claim 3: the k-layer PKD-Skip student keeps X% of the teacher's accuracy at the measured speed-up."""
+    s = df[(df.method == "pkd-skip") & (df.layers == k) & (df.task == task)][split].dropna()
+    t = df[(df.method == "teacher") & (df.task == task)][split].dropna()
+    if len(s) < 2 or not len(t):
+        return []
+    r = paired_t(s.to_numpy() / t.mean() * 100)
+    sp = {x["layers"]: x["speedup"] for x in (speed or {}).get("rows", [])}.get(k)
+    return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
+             "comparison": "PKD-Skip / teacher (%)", "n_seeds": r["n"], "mean_diff": r["mean"], "ci_low": r["low"],
+             "ci_high": r["high"], "verdict": f"keeps {r['mean']:.1f}% [{r['low']:.1f}, {r['high']:.1f}] of the "
+             f"teacher's accuracy" + (f" at a measured {sp:.2f}x inference speed-up" if sp else "")}]
+
+
+def _gap(df, task, k, records) -> list[dict]:
+    """Claim 4: the train - dev accuracy gap at the selected epoch, PKD-Skip - KD (does PKD overfit less?)."""
+    x, y = _pairs(df, "dev", "pkd-skip", "kd", k, task)
+    if len(x) < 2 or k == 1:
+        return []
+
+    def gap(rid):
+        e = (records or {}).get(rid, {}).get("epochs", [])
+        best = e[records[rid]["best_epoch"] - 1] if e else {}
+        dev = best.get(records[rid]["selection_metric"].split("/")[0], {}).get("accuracy") if best else None
+        return (best["train_eval"]["accuracy"] - dev) * 100 if "train_eval" in best and dev is not None else None
+    ga, gb = [gap(r) for r in x.run_id], [gap(r) for r in y.run_id]
+    row = {"claim": "4. PKD overfits less than KD (train - dev gap)", "task": task, "layers": k,
+           "comparison": "gap PKD-Skip - gap KD"}
+    if None in ga + gb:
+        return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
+    r = paired_t(np.array(ga) - np.array(gb))
+    r2 = {"n_seeds": r["n"], "mean_diff": r["mean"], "ci_low": r["low"], "ci_high": r["high"],
+          "detectable": r["detectable"], "p": r["p"], "sd": r["sd"]}
+    return [{**row, **r2, "verdict": verdict(r2, 1.0 if k >= 3 else 1.5).replace("above 0", "above 0 (PKD overfits more)")
+             .replace("below 0", "below 0 (PKD overfits less)")}]
+
+
+def _sentence(r, split) -> str:
+    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
+    if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
+        return f"{head}: {r['verdict']}."
+    return (f"{head}: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
+            f"{r['ci_high']:+.2f}], N={int(r['n_seeds'])} seeds, smallest detectable effect {r['detectable']:.2f}: "
+            f"{r['verdict']}.")
+
+
+def claims(df: pd.DataFrame, split: str, records=None, speed=None) -> tuple[pd.DataFrame, list[str]]:
+    """Every claim per task and size, a row each with effect, interval, N, detectable effect and verdict;
+    'n/a' (and why) where a claim cannot apply."""
+    rows = []
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
         for k in sizes:
-            for a, b, _ in CLAIMS:
-                r = paired(df, split, a, b, k, task)
-                if r:
-                    rows.append(r)
+            for a, b, name in CLAIMS:
+                if len(_pairs(df, split, a, b, k, task)[0]) < 2:
+                    continue
+                if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt):
+                    rows.append({"claim": name, "task": task, "layers": k, "comparison":
+                                 f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
+                                 "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
+                    continue
+                r = paired(df, split, a, b, k, task, records)
+                rows.append({"claim": name, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})
+            rows += _retention(df, split, task, k, speed) + _gap(df, task, k, records)
+    rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
+                 "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
     t = pd.DataFrame(rows)
-
-    def verdict(r):
-        if r["ci_low"] > 0:
-            return "held (the 95% interval is above 0)"
-        if r["ci_high"] < 0:
-            return "did not hold: the difference is negative (95% interval below 0)"
-        return "not shown: the 95% interval includes 0"
-    names = {f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}": name for a, b, name in CLAIMS}
-    for _, r in t.iterrows():
-        sentences.append(f"{names[r['comparison']]} ({r['task']}, {r['layers']}-layer student, {split}): "
-                         f"{r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
-                         f"{r['ci_high']:+.2f}], N={r['n_seeds']} seeds: {verdict(r)}.")
-    return t, sentences
+    if "p" in t:
+        t["p_holm"] = holm(t["p"].tolist())
+    sentences = [_sentence(r, split) for _, r in t.iterrows()]
+    if "p" in t and t["p"].notna().any():
+        sentences.append(f"{int(t['p'].notna().sum())} tested comparisons; p_holm in the claims table adjusts their "
+                         f"p-values for the family (Holm).")
+    return t.drop(columns=["sd"], errors="ignore"), sentences
 
 
 def table3(speed: dict) -> pd.DataFrame:
@@ -322,7 +399,7 @@ def build(results="results", profile="cpu") -> dict:
                      f"Inference on {s['device']} ({s['threads']} threads), batch {s['batch_size']} x length "
                      f"{s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin repeats; "
                      f"real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
-    ct, sentences = claims(df, split)
+    ct, sentences = claims(df, split, records, speed)
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     out["claims_table"], out["claims"] = ct, sentences

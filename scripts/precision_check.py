@@ -18,7 +18,7 @@ from pkdlib.files import atomic_write_json, atomic_write_text
 from pkdlib.config import RunConfig
 from pkdlib.profiles import CPU_STUDENT
 from pkdlib.records import provenance
-from pkdlib.report import mean_ci95
+from pkdlib.stats import paired_t
 from pkdlib.paths import Workspace
 from pkdlib.runs import run
 
@@ -54,8 +54,8 @@ def main(argv=None):
     wide = df.pivot(index="seed", columns="precision", values=["dev", "test", "train_s"])
     summary = {}
     for split in ("dev", "test"):
-        mean, low, high = mean_ci95((wide[(split, "bf16")] - wide[(split, "fp32")]).to_numpy())
-        summary[split] = {"bf16_minus_fp32": mean, "ci95": [low, high]}
+        t = paired_t((wide[(split, "bf16")] - wide[(split, "fp32")]).to_numpy())
+        summary[split] = {"bf16_minus_fp32": t["mean"], "ci95": [t["low"], t["high"]]}
     summary["train_speedup_bf16"] = float((wide[("train_s", "fp32")] / wide[("train_s", "bf16")]).median())
     res = {"method": a.method, "student_layers": a.student_layers, "settings": CPU_STUDENT, "n_seeds": len(a.seeds),
            "runs": rows, "summary": summary, "provenance": provenance("cpu", 0, None)}
