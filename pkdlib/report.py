@@ -74,9 +74,9 @@ def select_on_dev(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     keys = ["task", "method", "layers"]
     if (df.groupby(keys)["hparams"].nunique() <= 1).all():
         return df, None
+    shares = {c: (c, "mean") for c in ("pt_grad_share", "pt_loss_share") if c in df}
     s = (df.groupby(keys + ["hparams"]).agg(n_seeds=("seed", "count"), dev=("dev", "mean"), test=("test", "mean"),
-                                             pt_grad_share=("pt_grad_share", "mean"),
-                                             pt_loss_share=("pt_loss_share", "mean")).reset_index())
+                                             **shares).reset_index())
     s["dev"], s["test"] = s["dev"] * 100, s["test"] * 100
     s = s.sort_values(keys + ["dev", "hparams"], ascending=[True, True, False, False, True], kind="stable")
     s["chosen"] = ~s.duplicated(keys)  # the first row of each cell: the best dev mean (ties: label order)

@@ -159,14 +159,20 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     assert before == {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
 
 
-def test_parallel_study_gives_the_serial_records(tiny_profile, tmp_path):
+def test_parallel_study_gives_the_serial_records(tiny_bert, tiny_csv, monkeypatch, tmp_path):
     """Two workers (one torch thread each) finish with the records of a serial study: same runs, same
     identities, the same numbers up to the float rounding of another thread count."""
     from pkdlib.study import LocalRunner
+    common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
+    monkeypatch.setitem(PROFILES, "tiny4", {
+        "description": "teacher and 4 students", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
+        "teacher": {"epochs": 2, **common}, "speedup": None,
+        "students": [{"method": ["ft", "pkd-skip"], "student_layers": 2, "seed": [0, 1], "epochs": 1, "beta": 10.0,
+                      **common}]})
     out = {}
     for name, workers in (("serial", 1), ("parallel", 2)):
         res, work = tmp_path / name, tmp_path / f"work-{name}"
-        m = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
+        m = execute("tiny4", plan("tiny4", results=res, work=work), res, work, log=lambda *a: None,
                     runner=LocalRunner(workers))
         out[name] = {r: json.loads((res / "records" / f"{r}.json").read_text()) for r in m["records"]}
         assert m["parts"][-1]["workers"] == workers
