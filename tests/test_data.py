@@ -74,3 +74,20 @@ def test_bucket_sampler_covers_everything_and_groups_lengths():
     assert s.batches() == batches
     s.set_epoch(1)
     assert s.batches() != batches
+
+
+def test_collate_pads_like_padding_by_hand(tiny_bert, tiny_csv):
+    import torch
+
+    from pkdlib.data import collate, tokenize_split
+    from pkdlib.models import load_tokenizer
+    ts = tokenize_split(load_task("rt", "train", tiny_csv), load_tokenizer(str(tiny_bert)), 64)
+    idx = [3, 0, 7]
+    b = collate(ts, idx)
+    L = max(len(ts.input_ids[i]) for i in idx)
+    for r, i in enumerate(idx):
+        n = len(ts.input_ids[i])
+        assert b["input_ids"][r].tolist() == ts.input_ids[i] + [0] * (L - n)
+        assert b["token_type_ids"][r].tolist() == ts.token_type_ids[i] + [0] * (L - n)
+        assert b["attention_mask"][r].tolist() == [1] * n + [0] * (L - n)
+    assert torch.equal(b["index"], torch.tensor(idx)) and torch.equal(b["labels"], ts.labels[idx])
