@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import json
 import sys
 
-from .config import ConfigError, RunConfig, field_help
+from .config import RunConfig, field_help
+from .errors import guarded
 
 
 def _add_config_args(p: argparse.ArgumentParser):
@@ -30,36 +30,6 @@ def _bool(s: str) -> bool:
     if s.lower() in ("0", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
-
-
-def known_errors() -> tuple:
-    """Failures with a message that says what, where and what to do: printed as ``error: ...``, exit 2."""
-    from .data import DataError
-    from .models import ModelError
-    from .notebooks import NotebookParameterError
-    from .paths import WorkspaceError
-    from .study import StudyError
-    from .train import NumericalError
-    return ConfigError, DataError, ModelError, NotebookParameterError, WorkspaceError, StudyError, NumericalError
-
-
-#: file-system failures that are the machine's state, not a bug: said in one line
-KNOWN_ERRNO = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
-
-
-def guarded(fn) -> int:
-    """The one error boundary of the command line and the study: known failures print ``error: ...`` and return
-    2; anything unexpected keeps its traceback."""
-    try:
-        return fn()
-    except known_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-    except OSError as e:
-        if e.errno not in KNOWN_ERRNO:
-            raise
-        print(f"error: {e.strerror}: {e.filename}; free space or fix the folder's permissions, then rerun "
-              f"(finished runs are kept)", file=sys.stderr)
-    return 2
 
 
 def _train(args) -> int:
@@ -101,7 +71,7 @@ def main(argv=None) -> int:
     if args.cmd == "train":
         return guarded(lambda: _train(args))
     from .study import clean
-    return guarded(lambda: clean(args.results, args.work, everything=args.all) and 0)
+    return guarded(lambda: [clean(args.results, args.work, everything=args.all), 0][1])
 
 
 if __name__ == "__main__":

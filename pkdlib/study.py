@@ -369,7 +369,7 @@ def main(argv=None) -> int:
     ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
     ap.add_argument("--slurm-timeout-min", type=int, default=240)
     a = ap.parse_args(argv)
-    from .cli import guarded
+    from .errors import guarded
     try:
         return guarded(lambda: _main(a, argv))
     except KeyboardInterrupt:

@@ -1,0 +1,38 @@
+"""The one error boundary of ``pkd`` and the study: known failures print ``error: <what, where, what to do>``
+and exit 2; anything unexpected keeps its traceback."""
+from __future__ import annotations
+
+import errno
+import sys
+
+from .config import ConfigError
+
+
+def known_errors() -> tuple:
+    """Failures with a message that says what, where and what to do: printed as ``error: ...``, exit 2."""
+    from .data import DataError
+    from .models import ModelError
+    from .notebooks import NotebookParameterError
+    from .paths import WorkspaceError
+    from .plan import StudyError
+    from .train import NumericalError
+    return ConfigError, DataError, ModelError, NotebookParameterError, WorkspaceError, StudyError, NumericalError
+
+
+#: file-system failures that are the machine's state, not a bug: said in one line
+KNOWN_ERRNO = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR)
+
+
+def guarded(fn) -> int:
+    """The one error boundary of the command line and the study: known failures print ``error: ...`` and return
+    2; anything unexpected keeps its traceback."""
+    try:
+        return fn()
+    except known_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:
+        if e.errno not in KNOWN_ERRNO:
+            raise
+        print(f"error: {e.strerror}: {e.filename}; free space or fix the folder's permissions, then rerun "
+              f"(finished runs are kept)", file=sys.stderr)
+    return 2
