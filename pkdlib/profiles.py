@@ -65,7 +65,7 @@ PROFILES: dict[str, dict] = {
     # the paper: BERT-base teacher on GLUE, official recipe, best official configuration per task
     "paper": {
         "description": "bert-base-uncased teacher on six GLUE tasks, 6- and 3-layer students, official recipe "
-                       "with the best official configuration per task (PKD.md); --grid full for the paper's grid",
+                       "with the best official configuration per task (official dev results); --grid full for the paper's grid",
         "tasks": ["sst2", "mrpc", "qqp", "mnli", "qnli", "rte"],
         "pretrained": "bert-base-uncased",
         "teacher": {"epochs": 4, "lr": 2e-5, "seed": 0, "max_length": 128},
