@@ -44,6 +44,12 @@ def _train(args) -> int:
     return 0
 
 
+def _clean(args) -> int:
+    from .study import clean
+    clean(args.results, args.work, everything=args.all)
+    return 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["study"]:
@@ -70,8 +76,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "train":
         return guarded(lambda: _train(args))
-    from .study import clean
-    return guarded(lambda: [clean(args.results, args.work, everything=args.all), 0][1])
+    return guarded(lambda: _clean(args))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, fields
 from .layer_maps import check_student_layers
 from .losses import KD_REDUCTIONS, check_weights
 from .methods import METHODS
+from .models import PRECISIONS, STUDENT_INITS
 
 DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 class ConfigError(ValueError):
@@ -35,7 +35,7 @@ class RunConfig:
                          "Hub id, local folder, or embedded:all-MiniLM-L6-v2")
     teacher_dir: str | None = _f(None, "fine-tuned teacher's folder (students only)")
     init: str = _f("pretrained", "student init: first k layers of the pre-trained encoder, of the fine-tuned "
-                   "teacher, or random", ("pretrained", "teacher", "random"))
+                   "teacher, or random", STUDENT_INITS)
     temperature: float = _f(10.0, "KD temperature T, > 0")
     alpha: float = _f(0.5, "KD weight alpha in [0, 1]: (1-alpha)*CE + alpha*KD")
     beta: float = _f(100.0, "patient loss weight beta, >= 0 (> 0 for pkd-*)")
@@ -76,10 +76,7 @@ class RunConfig:
     def validate(self):
         _check_types(self)
         for f in fields(self):
-            choices = f.metadata.get("choices")
-            if choices == "TASKS":
-                from .data import TASKS
-                choices = tuple(TASKS)
+            choices = _choices(f)
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not accepted; accepted: {', '.join(choices)}")
         m = METHODS[self.method]
@@ -95,19 +92,20 @@ class RunConfig:
 
     def check_models(self) -> int:
         """Checks that need the model folders (cheap: configs only); returns the teacher's layer count."""
-        from .models import ModelError, load_config, resolve_model_path
+        from .models import ModelError, load_config
         try:
             n_teacher = int(load_config(self.pretrained).num_hidden_layers)
             if self.teacher_dir is not None:
-                resolve_model_path(self.teacher_dir)
                 n_ft = int(load_config(self.teacher_dir).num_hidden_layers)
                 if n_ft != n_teacher:
                     raise ConfigError(f"teacher_dir has {n_ft} layers but pretrained {self.pretrained!r} has {n_teacher}")
-            if METHODS[self.method].student:
+        except ModelError as e:
+            raise ConfigError(str(e)) from None
+        if METHODS[self.method].student:
+            try:
                 check_student_layers(n_teacher, self.student_layers)
-        except ValueError as e:
-            raise ConfigError(f"student_layers={self.student_layers}: {e}" if "student layers" in str(e)
-                              else str(e)) from None
+            except ValueError as e:
+                raise ConfigError(f"student_layers={self.student_layers}: {e}") from None
         return n_teacher
 
     def to_dict(self) -> dict:
@@ -172,11 +170,17 @@ def _device_ok(device: str) -> bool:
     return False
 
 
-def field_help(f) -> str:
-    """A field's help line for the CLI: what it is, its default and accepted values."""
+def _choices(f) -> tuple | None:
+    """A field's accepted values, if it has a closed set ("TASKS": the task table, read when asked)."""
     choices = f.metadata.get("choices")
     if choices == "TASKS":
         from .data import TASKS
         choices = tuple(TASKS)
+    return choices
+
+
+def field_help(f) -> str:
+    """A field's help line for the CLI: what it is, its default and accepted values."""
+    choices = _choices(f)
     acc = f"; accepted: {', '.join(choices)}" if choices else ""
     return f"{f.metadata.get('help', '')} (default: {f.default}{acc})"

@@ -17,6 +17,7 @@ import torch
 
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 class ModelError(ValueError):
@@ -43,12 +44,12 @@ def resolve_model_path(name_or_path: str) -> str:
             raise ModelError(f"{name_or_path!r} is not a model folder: no config.json in it")
         if not any(p.glob("*.safetensors")) and not any(p.glob("pytorch_model*.bin")):
             raise ModelError(f"{name_or_path!r} is not a model folder: no *.safetensors or pytorch_model*.bin weights")
-        check_weights(p)
+        check_weight_files(p)
         return str(p.resolve())
     return name_or_path  # a Hub id
 
 
-def check_weights(model_dir) -> None:
+def check_weight_files(model_dir) -> None:
     """Every *.safetensors file of a folder opens and covers its header (a truncated or damaged file fails here,
     named, instead of deep inside a training run)."""
     from safetensors import safe_open
@@ -158,8 +159,8 @@ def pick_device(device: str = "auto") -> torch.device:
 def autocast_dtype(device: torch.device, precision: str):
     """The autocast dtype for a precision setting: 'fp32' -> None, 'bf16', 'fp16', or 'auto'
     (bf16/fp16 on CUDA by support, fp32 elsewhere)."""
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"precision must be one of auto, fp32, bf16, fp16; got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

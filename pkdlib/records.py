@@ -91,14 +91,15 @@ def reusable_record(path, method: str, log=print) -> dict | None:
     its weights still exist and are intact, since students need them."""
     if not Path(path).is_file():
         return None
-    from .models import ModelError, check_weights
+    from .models import ModelError, check_weight_files
     r = read_record(path, log)
     if r is not None and method == "teacher":
-        if not saved_model_dir(r):
+        model_dir = saved_model_dir(r)
+        if not model_dir:
             log(f"[rerun] {Path(path).name}: the teacher's weights ({r.get('model_dir')}) are gone")
             return None
         try:
-            check_weights(saved_model_dir(r))
+            check_weight_files(model_dir)
         except ModelError as e:
             log(f"[rerun] {Path(path).name}: {e}")
             return None

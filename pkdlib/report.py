@@ -152,10 +152,8 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
     x, y = _pairs(df, split, a, b, layers, task)
     if len(x) < 2:
         return None
-    t = paired_t((x[split] - y[split]).to_numpy() * 100)
-    row = {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "n_seeds": t["n"],
-           "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"], "detectable": t["detectable"],
-           "p": t["p"], "sd": t["sd"], "mcnemar_p05": None, "bootstrap_ci": None}
+    row = {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+           **_t_fields(paired_t((x[split] - y[split]).to_numpy() * 100)), "mcnemar_p05": None, "bootstrap_ci": None}
     ca = [records.get(r, {}).get("test_correct", {}).get(split) for r in x.run_id] if records else [None]
     cb = [records.get(r, {}).get("test_correct", {}).get(split) for r in y.run_id] if records else [None]
     if split == "test" and all(ca) and all(cb):
@@ -163,6 +161,12 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
         low, high = paired_bootstrap([[int(c) for c in u] for u in ca], [[int(c) for c in v] for v in cb])
         row["bootstrap_ci"] = f"[{low:+.2f}, {high:+.2f}]"
     return row
+
+
+def _t_fields(t: dict) -> dict:
+    """A ``stats.paired_t`` result as the columns of a claims row."""
+    return {"n_seeds": t["n"], "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
+            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"]}
 
 
 def verdict(r: dict, bound: float = 1.5) -> str:
@@ -208,10 +212,8 @@ def _gap(df, task, k, records) -> list[dict]:
            "comparison": "gap PKD-Skip - gap KD"}
     if None in ga + gb:
         return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
-    r = paired_t(np.array(ga) - np.array(gb))
-    r2 = {"n_seeds": r["n"], "mean_diff": r["mean"], "ci_low": r["low"], "ci_high": r["high"],
-          "detectable": r["detectable"], "p": r["p"], "sd": r["sd"]}
-    return [{**row, **r2, "verdict": verdict(r2, 1.0 if k >= 3 else 1.5).replace("above 0", "above 0 (PKD overfits more)")
+    r = _t_fields(paired_t(np.array(ga) - np.array(gb)))
+    return [{**row, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5).replace("above 0", "above 0 (PKD overfits more)")
              .replace("below 0", "below 0 (PKD overfits less)")}]
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 from pkdlib import RunConfig
-from pkdlib.models import ModelError, check_weights
+from pkdlib.models import ModelError, check_weight_files
 from pkdlib.paths import Workspace, WorkspaceError
 from pkdlib.records import load_records, reusable_record
 from pkdlib.runs import run
@@ -54,7 +54,7 @@ def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_
     weights = teacher / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ModelError, match=f"model weights {weights} are damaged"):
-        check_weights(teacher)
+        check_weight_files(teacher)
     ws = Workspace(tmp_path / "results", tmp_path / "work")
     with pytest.raises(Exception, match="are damaged"):
         run(student(tiny_bert, tiny_csv, teacher), ws, **QUIET)
