@@ -47,7 +47,7 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      **_shares(r["epochs"][r["best_epoch"] - 1]),
                      "train_s": r["timings"]["train_s"], "objective": r["objective"],
                      "lr": c["lr"], "temperature": c["temperature"], "alpha": c["alpha"], "beta": c["beta"],
-                     "normalize": c["normalize"], "hparams": hparams_label(c)})
+                     "normalize": c["normalize"], "init": c.get("init", "pretrained"), "hparams": hparams_label(c)})
     return pd.DataFrame(rows), m
 
 
@@ -64,7 +64,7 @@ def hparams_label(c: dict) -> str:
         parts += [f"T {c['temperature']:g}", f"alpha {c['alpha']:g}"]
     if m.uses_pt:
         parts += [f"beta {c['beta']:g}", "normalised" if c["normalize"] else "unnormalised"]
-    return ", ".join(parts)
+    return ", ".join(parts + ([c["precision"]] if c.get("precision", "fp32") != "fp32" else []))
 
 
 def select_on_dev(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -146,13 +146,14 @@ def _pairs(df, split, a, b, layers, task):
     return x.loc[common], y.loc[common]
 
 
-def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None) -> dict | None:
+def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None,
+           comparison: str | None = None) -> dict | None:
     """a - b in points over paired seeds: t-interval, detectable effect, and (where the records hold per-example
     correctness) McNemar per replicate and a bootstrap over replicates and examples."""
     x, y = _pairs(df, split, a, b, layers, task)
     if len(x) < 2:
         return None
-    row = {"task": task, "layers": layers, "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+    row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
            **_t_fields(paired_t((x[split] - y[split]).to_numpy() * 100)), "mcnemar_p05": None, "bootstrap_ci": None}
     ca = [records.get(r, {}).get("test_correct", {}).get(split) for r in x.run_id] if records else [None]
     cb = [records.get(r, {}).get("test_correct", {}).get(split) for r in y.run_id] if records else [None]
@@ -217,6 +218,20 @@ def _gap(df, task, k, records) -> list[dict]:
              .replace("below 0", "below 0 (PKD overfits less)")}]
 
 
+def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None) -> list[dict]:
+    """Claim 6b (beyond the paper): a student whose k layers come from the fine-tuned teacher, or are random,
+    against the same method with the pre-trained first k layers (``df``: the main cells), paired by seed."""
+    rows = []
+    for (task, k, m, init), g in df_all[df_all.init != "pretrained"].groupby(["task", "layers", "method", "init"]):
+        base = df[(df.task == task) & (df.layers == k) & (df.method == m)]
+        both = pd.concat([g.assign(method="variant"), base])
+        name = f"{METHOD_LABEL[m]}: {init} init - pre-trained"
+        r = paired(both, split, "variant", m, k, task, records, comparison=name)
+        if r:
+            rows.append({"claim": "6b. student initialisation", **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})
+    return rows
+
+
 def _sentence(r, split) -> str:
     head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
     if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
@@ -226,9 +241,9 @@ def _sentence(r, split) -> str:
             f"{r['verdict']}.")
 
 
-def claims(df: pd.DataFrame, split: str, records=None, speed=None) -> tuple[pd.DataFrame, list[str]]:
+def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
     """Every claim per task and size, a row each with effect, interval, N, detectable effect and verdict;
-    'n/a' (and why) where a claim cannot apply."""
+    'n/a' (and why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims)."""
     rows = []
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
@@ -244,6 +259,7 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None) -> tuple[pd.D
                 r = paired(df, split, a, b, k, task, records)
                 rows.append({"claim": name, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})
             rows += _retention(df, split, task, k, speed) + _gap(df, task, k, records)
+    rows += list(extra)
     rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
                  "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
     t = pd.DataFrame(rows)
@@ -362,8 +378,9 @@ def build(results="results", profile="cpu") -> dict:
     """Write every table and figure of a profile's study; return them for display."""
     results = Path(results)
     df_all, manifest = load_study(results, profile)
-    df, search = select_on_dev(df_all)
-    records = {rid: json.loads((results / "records" / f"{rid}.json").read_text()) for rid in df.run_id}
+    df, search = select_on_dev(df_all[df_all.init == "pretrained"])  # other inits: claim 6b only
+    records = {rid: json.loads((results / "records" / f"{rid}.json").read_text())
+               for rid in set(df.run_id) | set(df_all[df_all.init != "pretrained"].run_id)}
     has_test = df[df.method != "teacher"]["test"].notna().all()
     split = "test" if has_test else "dev"
     tables = results / "tables" / profile
@@ -401,7 +418,7 @@ def build(results="results", profile="cpu") -> dict:
                      f"Inference on {s['device']} ({s['threads']} threads), batch {s['batch_size']} x length "
                      f"{s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin repeats; "
                      f"real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
-    ct, sentences = claims(df, split, records, speed)
+    ct, sentences = claims(df, split, records, speed, init_claims(df_all, df, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     out["claims_table"], out["claims"] = ct, sentences

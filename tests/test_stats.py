@@ -83,3 +83,19 @@ def test_claim_verdicts_bounded_undecided_and_example_level():
     assert table.iloc[0]["verdict"].startswith("undecided: the interval is ±")  # N=2 and a 25-point spread
     df2, _ = synthetic([0.800, 0.805, 0.800, 0.805], [0.805, 0.800, 0.800, 0.805])
     assert claims(df2, "test")[0].iloc[0]["verdict"].startswith("no effect shown; any true effect lies within")
+
+
+def test_init_claims_pair_each_variant_with_its_pretrained_cell():
+    from pkdlib.report import init_claims
+    rows = []
+    for seed, (pre, tea, rnd) in enumerate([(0.80, 0.82, 0.60), (0.81, 0.84, 0.62), (0.79, 0.80, 0.61)]):
+        for init, acc in (("pretrained", pre), ("teacher", tea), ("random", rnd)):
+            rows.append({"run_id": f"kd-{init}-{seed}", "task": "rt", "method": "kd", "layers": 3, "seed": seed,
+                         "init": init, "test": acc})
+    df_all = pd.DataFrame(rows)
+    out = {r["comparison"]: r for r in init_claims(df_all, df_all[df_all.init == "pretrained"], "test")}
+    assert set(out) == {"KD: teacher init - pre-trained", "KD: random init - pre-trained"}
+    assert out["KD: teacher init - pre-trained"]["mean_diff"] == pytest.approx(2.0)  # (2 + 3 + 1) / 3
+    assert out["KD: random init - pre-trained"]["mean_diff"] == pytest.approx(-19.0)  # (-20 - 19 - 18) / 3
+    assert out["KD: random init - pre-trained"]["verdict"] == "reversed: the 95% interval is below 0"
+    assert all(r["claim"] == "6b. student initialisation" and r["n_seeds"] == 3 for r in out.values())

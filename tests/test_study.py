@@ -28,10 +28,14 @@ def test_cpu_profile_plan_is_the_promised_grid():
     students = [i.params["config"] for i in items if i.kind == "student"]
     for k in (2, 3):
         for m in ("ft", "kd", "pkd-last", "pkd-skip"):
-            assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == [0, 1, 2]
-    for k in (1, 4, 5):
-        assert {p["method"] for p in students if p["student_layers"] == k} == {"ft", "kd", "pkd-skip"}
-    assert sum(i.estimate_s for i in items) <= 60 * 60
+            assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == list(range(10))
+    assert {(p["epochs"], p["precision"]) for p in students} == {(4, "bf16")}
+    assert {p["method"]: p["lr"] for p in students} == {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4}
+    # replicate order: every paired set (size, seed) is complete before the next one starts
+    sets = [(p["student_layers"], p["seed"]) for p in students]
+    assert sets == sorted(sets, key=lambda s: (-s[0], s[1]))
+    full = {json.dumps(i.params["config"], sort_keys=True) for i in plan("full") if i.kind == "student"}
+    assert {json.dumps(p, sort_keys=True) for p in students} < full  # full reuses every cpu record
 
 
 def test_paper_profile_uses_official_best_configs_and_full_grid():
@@ -45,7 +49,7 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
 
 
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, paper, search"):
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, paper, search, recipe"):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
