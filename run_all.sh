@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate the study: ./run_all.sh [--profile quick|cpu|paper|search] [--dry-run] [--force]
-# Default profile: cpu (the embedded study, about an hour on 2 cores). Bootstraps .venv first.
+# Regenerate the study: ./run_all.sh [--profile quick|cpu|full|paper|search|recipe] [--dry-run] [--force]
+# Default profile: cpu (the embedded study, about 2 hours on 2 cores, 2 workers). Bootstraps .venv first.
 set -euo pipefail
 cd "$(dirname "$0")"
 py=$(bash scripts/bootstrap.sh)

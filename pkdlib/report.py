@@ -134,7 +134,7 @@ def _paper_cell(paper: pd.DataFrame, method: str, layers: int, task: str) -> str
 
 def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
     sub = df[df.method.isin([n for n, m in METHODS.items() if m.uses_pt])]
-    t = sub.groupby(["task", "layers", "method"])[split].apply(_cell).unstack("method")
+    t = sub.groupby(["task", "layers", "method"])[split].apply(_cell).unstack("method").rename(columns=METHOD_LABEL)
     return t.sort_index(level="layers", ascending=False)
 
 
@@ -283,8 +283,10 @@ def table3(speed: dict) -> pd.DataFrame:
         t["speedup_range"] = [f"{lo:.2f}-{hi:.2f} ({r} repeats)" for lo, hi, r in
                               zip(t.speedup_low, t.speedup_high, t.repeats)]
         t["note"] = ["above the ideal: timing noise" if s > i * 1.005 else "" for s, i in zip(t.speedup, t.ideal_speedup)]
-    cols = ["layers", "role", "params_embedding", "params_transformer", "params_total", "compression", "speedup",
-            "ideal_speedup"] + [c for c in ("speedup_range", "note", "real_speedup") if c in t]
+    millions = {c: f"{c} (M)" for c in ("params_embedding", "params_transformer", "params_total")}
+    for c, name in millions.items():
+        t[name] = (t[c] / 1e6).round(2)
+    cols = ["layers", "role", *millions.values(), "compression", "speedup", "ideal_speedup"] + [c for c in ("speedup_range", "note", "real_speedup") if c in t]
     return t[cols + ["paper_speedup_same_fraction"]].set_index("layers")
 
 
@@ -432,18 +434,29 @@ def build(results="results", profile="cpu") -> dict:
     return out
 
 
+def before_report(m: dict) -> dict:
+    """The study's wall time and notebook counts before its report, the same while the report runs and after:
+    stored by the study, or (manifests made before it stored them) the totals less the report notebooks."""
+    if "before_report" in m:
+        return m["before_report"]
+    reports = [it for it in m.get("items", []) if it["kind"] == "report" and not it["reused"]]
+    return {"duration_s": m["duration_s"] - sum(it["seconds"] for it in reports),
+            "notebooks_run": m["notebooks_run"] - len(reports),
+            "notebooks_reused": m.get("notebooks_reused", m.get("notebooks_skipped"))}
+
+
 def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     """A Markdown page: how the study ran, Table 1, the claims, the figures."""
-    hw, git = manifest["hardware"], manifest["git"]
+    hw, git, before = manifest["hardware"], manifest["git"], before_report(manifest)
     df = out["runs"]
     lines = [f"# Study `{profile}`: {manifest['description']}", "",
              f"- {len(df)} runs from their records (git {str(git.get('commit'))[:10]}"
              f"{', uncommitted changes' if git.get('dirty') else ''}); seeds {manifest['seeds']}",
              f"- machine: {hw['cpu']}, {hw['cpu_count']} cores, {hw['torch_threads']} torch threads, "
              f"device {hw['device']}",
-             f"- wall time of the study before this report: {manifest['duration_s'] / 60:.1f} min in "
-             f"{len(manifest.get('parts', [1]))} part(s) ({manifest['notebooks_run']} notebooks run, "
-             f"{manifest.get('notebooks_reused', manifest.get('notebooks_skipped'))} reused, then this report); "
+             f"- wall time of the study before this report: {before['duration_s'] / 60:.1f} min in "
+             f"{len(manifest.get('parts', [1]))} part(s) ({before['notebooks_run']} notebooks run, "
+             f"{before['notebooks_reused']} reused, then this report); "
              f"training and evaluation inside the runs: {manifest['records_total_s'] / 60:.1f} min",
              "", "## Table 1", "", note, "", markdown(out["table1"]), ""]
     if "search" in out:

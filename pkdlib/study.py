@@ -140,7 +140,7 @@ class Study:
         self.profile, self.items, self.force, self.runner = profile, items, force, runner or LocalRunner()
         self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
-        self.t0, self.failed = time.time(), None
+        self.t0, self.failed, self.before_report = time.time(), None, None
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
         prev = read_json(self.ws.results / f"manifest-{profile}.json")
@@ -179,6 +179,7 @@ class Study:
             "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
             "records": list(records), "records_total_s": round(sum(records.values()), 1),
             "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
+            **({"before_report": self.before_report} if self.before_report else {}),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
                        "reused": "seconds" not in it.result} for it in self.items],
         }
@@ -195,6 +196,9 @@ class Study:
                     self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
                     it.result["reused"] = True
                 continue
+            if kind == "report":  # what the report states of the study: the same while it runs and after
+                m = self.manifest("running")
+                self.before_report = {k: m[k] for k in ("duration_s", "notebooks_run", "notebooks_reused")}
             self.run_phase(phase, self.runner.workers if kind in ("teacher", "student") else 1)
         if self.ran or self.force or not self.finished_before():
             self.write_manifest("complete")
@@ -359,8 +363,8 @@ def main(argv=None) -> int:
     ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
                                                     "quick -> results/quick, not committed)")
     ap.add_argument("--work", default="work", help="caches and teacher weights (default work/)")
-    ap.add_argument("--workers", type=int, default=None, help="runs at once (default: 1 on CPU, one per GPU on "
-                                                              "CUDA machines); on CPU each gets cores/N threads")
+    ap.add_argument("--workers", type=int, default=None, help="runs at once (default: one per GPU on CUDA "
+                    "machines, else 2 when the CPU has 2 or more cores); on CPU each gets cores/N threads")
     ap.add_argument("--workers-per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
     ap.add_argument("--executor", default="local", choices=("local", "slurm", "submitit-local", "submitit-debug"),
                     help="local: this machine; slurm: one Slurm job per run through submitit")
@@ -381,7 +385,8 @@ def make_runner(a):
     """The runner the command line asks for; bad values fail here, before any work."""
     if a.executor == "local":
         import torch
-        workers = a.workers or max(1, torch.cuda.device_count() * a.workers_per_gpu)
+        # on CPU, 2 workers x cores/2 threads: 0.81x the wall time of 1 x all cores on the 2-core reference machine
+        workers = a.workers or (torch.cuda.device_count() * a.workers_per_gpu or min(2, os.cpu_count() or 1))
         if workers < 1 or a.workers_per_gpu < 1:
             raise StudyError(f"--workers={a.workers} --workers-per-gpu={a.workers_per_gpu}: both must be >= 1")
         return LocalRunner(workers, a.workers_per_gpu)

@@ -30,7 +30,7 @@ from pkdlib.study import LocalRunner, execute, plan  # noqa: E402
 def grids() -> dict:
     quick = copy.deepcopy(PROFILES["quick"])
     cpu = copy.deepcopy(PROFILES["cpu"])
-    cpu["students"] = [{**cpu["students"][0], "student_layers": [3], "seed": [0, 1]}]
+    cpu["students"] = cpu["students"][:8]  # replicate order: 3-layer ft/kd/pkd-last/pkd-skip x seeds 0, 1
     for p in (quick, cpu):
         p.update(speedup=None, results="unused", smoke_test=True)
     return {"quick": quick, "cpu-slice": cpu}

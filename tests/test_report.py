@@ -18,6 +18,7 @@ def test_hparams_label_names_only_what_the_method_uses():
     assert hparams_label(c) == "lr 2e-04, 1 ep, T 10, alpha 0.5, beta 100, normalised"
     c["method"] = "kd"
     assert hparams_label(c) == "lr 2e-04, 1 ep, T 10, alpha 0.5"
+    assert hparams_label({**c, "precision": "bf16"}) == "lr 2e-04, 1 ep, T 10, alpha 0.5, bf16"
 
 
 def test_select_on_dev_keeps_the_best_dev_setting_and_never_looks_at_test():

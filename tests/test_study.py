@@ -156,6 +156,11 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     # the report notebook ran and shows no error
     nb = json.loads((res / "runs" / "04_report-tiny.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    # the tables the study wrote are the ones its records and final manifest give (the committed-results test)
+    from pkdlib.report import build
+    written = {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
+    build(res, tiny_profile)
+    assert written == {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
     # a rerun that redoes nothing rewrites nothing: every file under results/ byte-identical
     before = {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
     m2 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None)
