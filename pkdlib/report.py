@@ -330,13 +330,17 @@ def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out
 def _fig_layers(students, teacher, split, task):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, g in students.groupby("method"):
+    groups = list(students.groupby("method"))
+    for j, (method, g) in enumerate(groups):
         s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
-        ax.errorbar(s.index, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=METHOD_LABEL[method])
+        dodge = 0.06 * (j - (len(groups) - 1) / 2)  # side by side, so that error bars do not cover each other
+        ax.errorbar(s.index + dodge, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
+                    label=METHOD_LABEL[method])
     if len(teacher):
         ax.axhline(teacher.mean() * 100, color="k", ls="--", label="teacher")
-    ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers (mean ± std)")
-    ax.legend()
+    ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers (mean ± std)",
+           xticks=sorted(students.layers.unique()))
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -344,18 +348,21 @@ def _fig_speed(students, teacher, split, task, speed):
     import matplotlib.pyplot as plt
     sp = {r["layers"]: r["speedup"] for r in speed["rows"]}
     fig, ax = plt.subplots(figsize=(6, 4))
+    top = {}
     for method, g in students.groupby("method"):
         s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
         s = s[s.index.isin(sp)]
         ax.errorbar([sp[k] for k in s.index], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
                     label=METHOD_LABEL[method])
-        for k, y in zip(s.index, s["mean"]):
-            ax.annotate(f"{k}L", (sp[k], y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for k, y, e in zip(s.index, s["mean"], s["std"].fillna(0)):
+            top[k] = max(top.get(k, -1e9), y + e)
+    for k, y in top.items():  # one label per student size, above its highest error bar
+        ax.annotate(f"{k}L", (sp[k], y), textcoords="offset points", xytext=(6, 4), fontsize=8, ha="left")
     if len(teacher):
         ax.plot([1.0], [teacher.mean() * 100], "k*", ms=12, label="teacher")
     ax.set(xlabel="measured inference speed-up over the teacher (x)", ylabel=f"{split} accuracy (%)",
            title=f"{task}: accuracy / speed trade-off")
-    ax.legend()
+    ax.legend(fontsize=8, loc="lower left")
     return fig
 
 
@@ -371,8 +378,9 @@ def _fig_train_dev(students, records, task):
         e = pd.DataFrame(ep).groupby("epoch").mean()
         line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train")[0]
         ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)")
-    ax.legend(fontsize=7)
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)",
+           xticks=sorted(e.index))
+    ax.legend(fontsize=7, ncol=2)
     return fig
 
 
@@ -439,7 +447,7 @@ def before_report(m: dict) -> dict:
     stored by the study, or (manifests made before it stored them) the totals less the report notebooks."""
     if "before_report" in m:
         return m["before_report"]
-    reports = [it for it in m.get("items", []) if it["kind"] == "report" and not it["reused"]]
+    reports = [it for it in m.get("items", []) if it["kind"] == "report" and not it.get("reused", it.get("skipped"))]
     return {"duration_s": m["duration_s"] - sum(it["seconds"] for it in reports),
             "notebooks_run": m["notebooks_run"] - len(reports),
             "notebooks_reused": m.get("notebooks_reused", m.get("notebooks_skipped"))}
