@@ -52,9 +52,9 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
 
 
 def _shares(epoch: dict) -> dict:
-    """The patient and KD terms' shares of the loss and of the gradient norm in one epoch (NaN: not recorded)."""
+    """Each term's share of the loss and of the gradient norm in one epoch (NaN: not recorded)."""
     return {f"{k}_{what}_share": epoch.get(f"{what}_share", {}).get(k, np.nan if f"{what}_share" not in epoch else 0.0)
-            for what in ("loss", "grad") for k in ("kd", "pt")}
+            for what in ("loss", "grad") for k in ("ce", "kd", "pt")}
 
 
 def hparams_label(c: dict) -> str:
@@ -74,10 +74,11 @@ def select_on_dev(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     keys = ["task", "method", "layers"]
     if (df.groupby(keys)["hparams"].nunique() <= 1).all():
         return df, None
-    shares = {c: (c, "mean") for c in ("pt_grad_share", "pt_loss_share") if c in df}
+    shares = {f"{c} (%)": (c, "mean") for c in ("pt_grad_share", "pt_loss_share") if c in df}
     s = (df.groupby(keys + ["hparams"]).agg(n_seeds=("seed", "count"), dev=("dev", "mean"), test=("test", "mean"),
                                              **shares).reset_index())
-    s["dev"], s["test"] = s["dev"] * 100, s["test"] * 100
+    for c in ("dev", "test", *shares):
+        s[c] = s[c] * 100
     s = s.sort_values(keys + ["dev", "hparams"], ascending=[True, True, False, False, True], kind="stable")
     s["chosen"] = ~s.duplicated(keys)  # the first row of each cell: the best dev mean (ties: label order)
     chosen = s[s.chosen].set_index(keys)["hparams"]
@@ -120,6 +121,10 @@ def table1(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return t.drop(columns=["method"]).set_index("model")
 
 
+TERMS_NOTE = ("Each weighted term's share of the loss and of the gradient norm at the selected epoch, in %, mean ± std "
+              "over seeds (gradient: each term's gradient norm over the sum of the terms' norms, sampled every 50 "
+              "steps): a share near 0 means the term barely acts.")
+
 #: our task -> the paper's Table 1 columns (F1/accuracy for MRPC and QQP, matched/mismatched for MNLI)
 PAPER_COLUMNS = {"sst2": ["sst2"], "mrpc": ["mrpc_f1", "mrpc_acc"], "qqp": ["qqp_f1", "qqp_acc"],
                  "mnli": ["mnli_m", "mnli_mm"], "qnli": ["qnli"], "rte": ["rte"]}
@@ -130,6 +135,26 @@ def _paper_cell(paper: pd.DataFrame, method: str, layers: int, task: str) -> str
         return ""
     row = paper.loc[(method, layers)]
     return "/".join(f"{row[c]:.1f}" for c in PAPER_COLUMNS[task])
+
+
+def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
+    """What each term does: its share of the weighted loss and of the gradient norm at the selected epoch, in %,
+    mean ± std over seeds (the gradient share is each term's gradient norm over their sum, sampled in training)."""
+    d = df[df.method != "teacher"]
+    cols = [f"{k}_{w}_share" for w in ("loss", "grad") for k in ("ce", "kd", "pt")]
+    if d.empty or d[cols].isna().all().all():
+        return None
+    rows = []
+    for (task, k, m), g in d.groupby(["task", "layers", "method"]):
+        row = {"task": task, "layers": k, "method": METHOD_LABEL[m], "N": len(g)}
+        for c in cols:  # a term the method does not have: a dash
+            unused = (c.startswith("kd") and not METHODS[m].uses_teacher) or (c.startswith("pt") and not METHODS[m].uses_pt)
+            x = g[c].dropna() * 100 if not unused else g[c].iloc[:0]
+            row[f"{c.split('_')[0].upper()} {c.split('_')[1]} (%)"] = (
+                None if not len(x) else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["task", "layers"], ascending=[True, False], kind="stable") \
+        .set_index(["task", "layers", "method"])
 
 
 def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -272,6 +297,14 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> 
     return t.drop(columns=["sd"], errors="ignore"), sentences
 
 
+def speed_note(speed: dict) -> str:
+    s, prov = speed["settings"], speed.get("provenance", {})
+    where = prov.get("hardware", {}).get("cpu", "CPU") + ", " if s["device"] == "cpu" else ""
+    return (f"Inference on {s['device']} ({where}{s['threads']} threads; git {str(prov.get('git', {}).get('commit'))[:10]}),"
+            f" batch {s['batch_size']} x length {s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin "
+            f"repeats; real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
+
+
 def table3(speed: dict) -> pd.DataFrame:
     """Size and speed per depth; the speed-up with its range over the round-robin repeats, and a note where
     the median exceeds the ideal N/k (only timing noise can do that)."""
@@ -395,9 +428,8 @@ def build(results="results", profile="cpu") -> dict:
     split = "test" if has_test else "dev"
     tables = results / "tables" / profile
     figdir = results / "figures" / profile
-    smoke = manifest.get("smoke_test", False)
-    note = (("**Smoke test, not results**: a tiny slice and few steps, to check that everything runs. " if smoke else "")
-            + f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
+    head, banner = _headings(manifest)
+    note = (head + f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
             + ("Best epoch chosen on dev; test evaluated once for that epoch."
                if split == "test" else "GLUE test labels are hidden: dev accuracy (also used to pick the epoch)."))
     out = {"split": split}
@@ -406,7 +438,7 @@ def build(results="results", profile="cpu") -> dict:
                  "accuracy (table `search`).")
         out["search"] = search
         _write_table(search.set_index(["task", "layers", "method", "hparams"]), tables, "search",
-                     f"Profile `{profile}`: every hyper-parameter setting, dev and test accuracy in % (mean over "
+                     head + f"Profile `{profile}`: every hyper-parameter setting, dev and test accuracy in % (mean over "
                      f"n_seeds); `chosen` = best mean dev per task/method/size, the setting Table 1 uses. Test is "
                      f"shown for information only and plays no part in the choice. With one seed, differences "
                      f"under about 1.5 points are within seed noise (see the cpu study's std).")
@@ -423,11 +455,12 @@ def build(results="results", profile="cpu") -> dict:
     speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
     if speed:
         out["table3"] = table3(speed)
-        s = speed["settings"]
-        _write_table(out["table3"], tables, "table3_speed",
-                     f"Inference on {s['device']} ({s['threads']} threads), batch {s['batch_size']} x length "
-                     f"{s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin repeats; "
-                     f"real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
+        out["speed_note"] = speed_note(speed)
+        _write_table(out["table3"], tables, "table3_speed", head + out["speed_note"])
+    terms = table_terms(df)
+    if terms is not None:
+        out["terms"] = terms
+        _write_table(terms, tables, "table4_terms", note + " " + TERMS_NOTE)
     ct, sentences = claims(df, split, records, speed, init_claims(df_all, df, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
@@ -436,10 +469,30 @@ def build(results="results", profile="cpu") -> dict:
         _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims", note)
     atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
     out["runs"] = df_all
-    _write_table(df_all.set_index("run_id"), tables, "runs", "One row per run record of the study.")
-    out["figures"] = figures(df, split, speed, records, figdir, "SMOKE TEST, not results. " if smoke else "")
+    _write_table(df_all.set_index("run_id"), tables, "runs", head + "One row per run record of the study.")
+    out["figures"] = figures(df, split, speed, records, figdir, banner)
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
+
+
+def _headings(m: dict) -> tuple[str, str]:
+    """What every table's note and every figure's title start with: smoke test, interim study, or nothing."""
+    smoke, prog = m.get("smoke_test", False), progress(m)
+    note = (("**Smoke test, not results**: a tiny slice and few steps, to check that everything runs. " if smoke else "")
+            + (f"**Interim, not the finished study**: {prog['finished']} of {prog['planned']} runs have finished "
+               f"(manifest status '{prog['status']}'); `./run_all.sh` resumes it. Paired comparisons use the seeds "
+               f"that both methods finished. " if prog else ""))
+    title = (("SMOKE TEST, not results. " if smoke else "")
+             + (f"INTERIM ({prog['finished']} of {prog['planned']} runs). " if prog else ""))
+    return note, title
+
+
+def progress(m: dict) -> dict | None:
+    """How far an unfinished study got (None once its manifest says complete): runs finished of runs planned."""
+    if m.get("status") == "complete":
+        return None
+    planned = sum(it["kind"] in ("teacher", "student") for it in m.get("items", []))
+    return {"status": m.get("status"), "finished": len(m["records"]), "planned": planned}
 
 
 def before_report(m: dict) -> dict:
@@ -457,9 +510,13 @@ def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     """A Markdown page: how the study ran, Table 1, the claims, the figures."""
     hw, git, before = manifest["hardware"], manifest["git"], before_report(manifest)
     df = out["runs"]
+    prog = progress(manifest)
     lines = [f"# Study `{profile}`: {manifest['description']}", "",
-             f"- {len(df)} runs from their records (git {str(git.get('commit'))[:10]}"
-             f"{', uncommitted changes' if git.get('dirty') else ''}); seeds {manifest['seeds']}",
+             *([f"**Interim, not the finished study**: {prog['finished']} of {prog['planned']} runs have finished "
+                f"(manifest status '{prog['status']}'); `./run_all.sh` resumes it.", ""] if prog else []),
+             f"- {len(df)} runs from their records (study started at git {str(git.get('commit'))[:10]}"
+             f"{', uncommitted changes' if git.get('dirty') else ''}; each record names its own commit); seeds "
+             f"{sorted(int(x) for x in df[df.method != 'teacher'].seed.unique())}",
              f"- machine: {hw['cpu']}, {hw['cpu_count']} cores, {hw['torch_threads']} torch threads, "
              f"device {hw['device']}",
              f"- wall time of the study before this report: {before['duration_s'] / 60:.1f} min in "
@@ -472,7 +529,9 @@ def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     if "table2" in out:
         lines += ["## Table 2: PKD-Last vs PKD-Skip", "", markdown(out["table2"]), ""]
     if "table3" in out:
-        lines += ["## Table 3: size and speed", "", markdown(out["table3"]), ""]
+        lines += ["## Table 3: size and speed", "", out["speed_note"], "", markdown(out["table3"]), ""]
+    if "terms" in out:
+        lines += ["## Table 4: what each term does", "", TERMS_NOTE, "", markdown(out["terms"]), ""]
     lines += ["## The paper's claims, tested here", ""] + [f"- {s}" for s in out["claims"]] + [""]
     lines += ["## Figures", ""] + [f"![{k}](../../figures/{profile}/{k}.png)" for k in out["figures"]] + [""]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -330,7 +331,7 @@ def clean(results="results", work="work", everything=False, log=print) -> list[P
     records, executed notebooks, tables, figures, speed files, predictions and manifests. Takes the study
     lock: refused while a study runs on ``results``. Returns (and logs) what it removed."""
     r = Path(results)
-    targets = [Path(work), *r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
+    targets = [*_untracked(Path(work)), *r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
     if everything:
         targets += [r / d for d in ("records", "runs", "tables", "figures", "speed", "predictions")]
         targets += list(r.glob("manifest-*.json"))
@@ -348,6 +349,19 @@ def clean(results="results", work="work", everything=False, log=print) -> list[P
     if not removed:
         log("nothing to remove")
     return removed
+
+
+def _untracked(d: Path, tracked: set | None = None) -> list[Path]:
+    """``d``, or the parts of it that hold no file git tracks (so the committed study's teacher stays)."""
+    if tracked is None:
+        if not d.is_dir():
+            return [d]
+        ls = subprocess.run(["git", "ls-files", "-z", "."], cwd=d, capture_output=True, text=True)
+        tracked = {(d / f).resolve() for f in ls.stdout.split("\0") if f} if ls.returncode == 0 else set()
+    here = d.resolve()
+    if not any(here == t or here in t.parents for t in tracked):
+        return [d]
+    return [] if d.is_file() else [x for c in sorted(d.iterdir()) for x in _untracked(c, tracked)]
 
 
 def main(argv=None) -> int:

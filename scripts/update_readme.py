@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pkdlib.report import progress  # noqa: E402
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
 
 
 def results_block(root=ROOT) -> str:
     res = root / "results"
     m = json.loads((res / "manifest-cpu.json").read_text())
-    hw = m["hardware"]
+    hw, prog = m["hardware"], progress(m)
     table1 = (res / "tables" / "cpu" / "table1.md").read_text().strip()
     claims = (res / "tables" / "cpu" / "claims.txt").read_text().strip().splitlines()
     speed = (res / "tables" / "cpu" / "table3_speed.md").read_text().strip()
@@ -42,10 +44,12 @@ def results_block(root=ROOT) -> str:
                  f"{d['online_vs_cached_pkd']:.2f}x slower (FLOP bound {bound:.2f}x for {n}->3) | >= 1.8x |",
                  f"| length-bucketed vs random batches | {pad['speedup']:.2f}x faster | >= 1.5x |",
                  f"| bf16 autocast vs fp32: training / teacher inference (this CPU) | {prec['bf16_train_speedup']:.2f}x"
-                 f" / {prec['bf16_vs_fp32_inference_teacher']:.2f}x | option; fp32 default |"]
+                 f" / {prec['bf16_vs_fp32_inference_teacher']:.2f}x | the `cpu` profile's students train in bf16 |"]
     return "\n".join([
         BEGIN,
-        f"Latest `cpu` study: git {str(m['git']['commit'])[:10]}, {len(m['records'])} runs, seeds {m['seeds']}, "
+        (f"**Interim** `cpu` study, {prog['finished']} of {prog['planned']} runs finished (`./run_all.sh` resumes "
+         f"it): " if prog else "Latest `cpu` study: ") +
+        f"started at git {str(m['git']['commit'])[:10]}, {len(m['records'])} runs, planned seeds {m['seeds']}, "
         f"on {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads, no GPU); wall time "
         f"{m['duration_s'] / 60:.1f} min (`results/manifest-cpu.json`). Full page: "
         f"[results/tables/cpu/summary.md](results/tables/cpu/summary.md).",

@@ -58,3 +58,31 @@ def test_table1_puts_the_papers_glue_numbers_beside_each_task():
 def test_table1_has_no_paper_columns_for_the_embedded_task():
     df = _runs([("rt", "teacher", 6, 0, "T", 0.83, 0.84), ("rt", "kd", 3, 0, "K", 0.77, 0.78)])
     assert list(table1(df, "test").columns) == ["layers", "rt"]
+
+
+def test_table_terms_gives_each_terms_share_and_a_dash_for_terms_a_method_lacks():
+    from pkdlib.report import table_terms
+    rows = []
+    for seed, (kd, pt) in enumerate([(0.40, 0.10), (0.50, 0.20)]):
+        rows.append({"task": "rt", "layers": 3, "method": "pkd-skip", "seed": seed, "ce_loss_share": 1 - kd - pt,
+                     "kd_loss_share": kd, "pt_loss_share": pt, "ce_grad_share": 0.5, "kd_grad_share": 0.45,
+                     "pt_grad_share": 0.05})
+        rows.append({"task": "rt", "layers": 3, "method": "ft", "seed": seed, "ce_loss_share": 1.0, "kd_loss_share": 0.0,
+                     "pt_loss_share": 0.0, "ce_grad_share": 1.0, "kd_grad_share": 0.0, "pt_grad_share": 0.0})
+    t = table_terms(pd.DataFrame(rows))
+    pkd, ft = t.loc[("rt", 3, "PKD-Skip")], t.loc[("rt", 3, "FT")]
+    assert pkd["PT loss (%)"] == "15.0 ± 7.1" and pkd["KD loss (%)"] == "45.0 ± 7.1" and pkd["CE loss (%)"] == "40.0 ± 14.1"
+    assert pkd["PT grad (%)"] == "5.0 ± 0.0" and pkd["N"] == 2
+    assert ft["CE loss (%)"] == "100.0 ± 0.0" and pd.isna(ft["KD loss (%)"]) and pd.isna(ft["PT grad (%)"])
+
+
+def test_an_unfinished_study_is_labelled_interim_and_a_finished_one_is_not():
+    from pkdlib.report import _headings, progress
+    items = [{"kind": "teacher"}, *[{"kind": "student"}] * 4, {"kind": "speedup"}, {"kind": "report"}]
+    running = {"status": "running", "records": ["t", "s1", "s2"], "items": items}
+    assert progress(running) == {"status": "running", "finished": 3, "planned": 5}
+    note, title = _headings(running)
+    assert note.startswith("**Interim, not the finished study**: 3 of 5 runs") and title == "INTERIM (3 of 5 runs). "
+    assert progress({**running, "status": "complete"}) is None
+    assert _headings({**running, "status": "complete"}) == ("", "")
+    assert _headings({**running, "status": "complete", "smoke_test": True})[1] == "SMOKE TEST, not results. "

@@ -119,6 +119,23 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
     assert clean(res, work, log=seen.append) == [] and seen[-1] == "nothing to remove"
 
 
+def test_clean_keeps_the_weights_git_tracks_and_removes_the_rest_of_work(tmp_path):
+    from pkdlib.study import clean
+    work, res = tmp_path / "work", tmp_path / "results"
+    teacher = work / "models" / "rt-teacher-s0-x"
+    for d in (teacher, work / "models" / "other", work / "cache"):
+        d.mkdir(parents=True)
+    (teacher / "model.safetensors").write_bytes(b"weights")
+    (work / "models" / "other" / "model.safetensors").write_bytes(b"scratch")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(git + ["-C", str(tmp_path), "add", "-f", "work/models/rt-teacher-s0-x"], check=True)
+    removed = clean(res, work, log=lambda m: None)
+    assert sorted(p.relative_to(work).as_posix() for p in removed) == ["cache", "models/other"]
+    assert (teacher / "model.safetensors").read_bytes() == b"weights"
+    assert clean(res, work, log=lambda m: None) == []
+
+
 @pytest.fixture()
 def tiny_profile(tiny_bert, tiny_csv, monkeypatch):
     spec = {
