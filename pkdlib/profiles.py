@@ -3,7 +3,7 @@
 A profile names a task, a teacher recipe, student grids (every list is crossed with the others),
 the speed-up measurement and the report.
 
-Hyper-parameters of the ``cpu`` and ``full`` profiles, chosen on dev only by the ``recipe`` profile
+Hyper-parameters of the ``cpu``, ``full`` and ``beyond`` profiles, chosen on dev only by the ``recipe`` profile
 (3-layer students, seed 0; records and ``results/tables/recipe/search.md`` committed): the paper's
 4 epochs with the best epoch on dev; T=10, alpha=0.5 (the official code's best 6-layer SST-2 setting,
 ``pkd_6layer_all.csv``; Rotten Tomatoes sentences are SST-2's source); lr 5e-5 for ft (80.1 dev
@@ -39,11 +39,21 @@ def students(methods, layers, seeds, **extra) -> list[dict]:
             for k in layers for s in seeds for m in methods]
 
 
-#: the paper's four methods in paired replicates: 14 seeds at 3 layers, 8 at 2. The first 4 seeds at 3 layers gave a
+PAPER4 = ["ft", "kd", "pkd-last", "pkd-skip"]
+#: the default study: the largest paired design that fits about two hours on 2 cores (measured on an AMD EPYC:
+#: a 3-layer student 4.6 min and a 2-layer one about 3.3 min with 2 workers x 1 thread, the teacher 6.6 min)
+CPU_STUDY = students(PAPER4, [3], range(8)) + students(PAPER4, [2], range(4))
+#: the decisive design: 14 paired seeds at 3 layers, 8 at 2. The first 4 seeds at 3 layers (an earlier session) gave a
 #: paired-difference sd of 0.9-1.6 test points; 14 seeds bring a 95% half-width of 1.0 up to an sd of 1.73, 8 seeds
 #: 1.5 up to 1.79 (t-interval). The number of seeds was set from the sd alone, never from a difference's mean.
-STUDY = (students(["ft", "kd", "pkd-last", "pkd-skip"], [3], range(14))
-         + students(["ft", "kd", "pkd-last", "pkd-skip"], [2], range(8)))
+#: The cpu study's runs come first (the same records), then the rest, each block in replicate order.
+FULL_STUDY = CPU_STUDY + students(PAPER4, [3], range(8, 14)) + students(PAPER4, [2], range(4, 8))
+#: beyond the paper, on the same footing: which teacher layers to match (PKD-Bottom against PKD-Skip, paired with
+#: the full study's seeds), how to initialise the student, and the layer curve
+BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))
+                + students(["kd", "pkd-skip", "pkd-bottom"], [2], range(4))
+                + students(["kd", "pkd-skip"], [3], range(5), init=["teacher", "random"])
+                + students(["ft", "kd", "pkd-skip"], [1, 4, 5], range(3)))
 
 PROFILES: dict[str, dict] = {
     # a smoke test in a few minutes on 2 cores: a slice of rt, 1 seed. Its students' settings were chosen on
@@ -67,34 +77,45 @@ PROFILES: dict[str, dict] = {
                     "real_lengths_task": "rt", "real_lengths_examples": 256},
         "needs": "nothing (embedded model and data)",
     },
-    # the decisive embedded study: the paper's recipe (4 epochs, best epoch on dev) with paired seeds at the
-    # paper's 2:1 compression (3 layers) and at 2 layers, sized for about two hours on 2 cores with 2 workers
+    # the default: the paper's recipe (4 epochs, best epoch on dev) with paired seeds at the paper's 2:1 compression
+    # (3 layers) and at 2 layers, as many as fit about two hours on 2 cores with 2 workers
     "cpu": {
         "description": "embedded teacher on full rt (3 epochs); ft/kd/pkd-last/pkd-skip for 3- and 2-layer "
-                       "students over 14 and 8 paired seeds, 4 epochs each (best epoch on dev), bf16 autocast, "
+                       "students over 8 and 4 paired seeds, 4 epochs each (best epoch on dev), bf16 autocast, "
                        "hyper-parameters from the recipe profile; speed-up; report",
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": TEACHER,
-        "students": STUDY,
+        "students": CPU_STUDY,
         "speedup": SPEEDUP,
         "needs": "nothing (embedded model and data); about 2 hours on 2 cores with --workers 2",
     },
-    # everything of cpu, plus the layer curve (1, 4, 5 layers) and two questions beyond the paper: which teacher
-    # layers to match (PKD-Bottom) and how to initialise the student (pre-trained / teacher's layers / random)
+    # the decisive study: enough paired seeds that each paired difference's 95% interval is at most +-1.0 point at
+    # 3 layers and +-1.5 at 2 (cpu's records are reused)
     "full": {
-        "description": "the cpu study, plus ft/kd/pkd-skip for 1-, 4- and 5-layer students over 5 seeds; "
-                       "PKD-Bottom (the k-1 lowest teacher layers) at 3 and 2 layers over 14 and 8 seeds; kd and "
-                       "pkd-skip 3-layer students initialised from the fine-tuned teacher's layers or at random, "
-                       "over 5 seeds; speed-up; report",
+        "description": "the cpu study with 14 and 8 paired seeds for 3- and 2-layer ft/kd/pkd-last/pkd-skip students "
+                       "(its first 8 and 4 are the cpu study's runs), 4 epochs each (best epoch on dev), bf16 autocast; "
+                       "speed-up; report",
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": TEACHER,
-        "students": (STUDY + students(["pkd-bottom"], [3], range(14)) + students(["pkd-bottom"], [2], range(8))
-                     + students(["ft", "kd", "pkd-skip"], [1, 4, 5], range(5))
-                     + students(["kd", "pkd-skip"], [3], range(5), init=["teacher", "random"])),
+        "students": FULL_STUDY,
         "speedup": SPEEDUP,
-        "needs": "nothing (embedded model and data); about 4 hours on 2 cores with --workers 2",
+        "needs": "nothing (embedded model and data); about 3.5 hours on 2 cores with --workers 2 (cpu's runs: reused)",
+    },
+    # two questions beyond the paper, and the layer curve: which teacher layers to match (PKD-Bottom), how to
+    # initialise the student (pre-trained / the fine-tuned teacher's layers / random); kd and pkd-skip are cpu's runs
+    "beyond": {
+        "description": "PKD-Bottom (the k-1 lowest teacher layers) beside kd and pkd-skip at 3 and 2 layers over 8 "
+                       "and 4 paired seeds; kd and pkd-skip 3-layer students initialised from the fine-tuned "
+                       "teacher's layers or at random over 5 seeds; ft/kd/pkd-skip for 1-, 4- and 5-layer students "
+                       "over 3 seeds; speed-up; report",
+        "tasks": ["rt"],
+        "pretrained": "embedded:all-MiniLM-L6-v2",
+        "teacher": TEACHER,
+        "students": BEYOND_STUDY,
+        "speedup": SPEEDUP,
+        "needs": "nothing (embedded model and data); about 3 hours on 2 cores with --workers 2 (cpu's runs: reused)",
     },
     # the paper: BERT-base teacher on GLUE, official recipe, best official configuration per task
     "paper": {

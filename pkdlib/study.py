@@ -182,7 +182,8 @@ class Study:
             "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
             **({"before_report": self.before_report} if self.before_report else {}),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
-                       "reused": "seconds" not in it.result} for it in self.items],
+                       "reused": bool(it.result.get("reused")), **({} if it.result else {"pending": True})}
+                      for it in self.items],
         }
 
     def write_manifest(self, status):

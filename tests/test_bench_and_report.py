@@ -103,3 +103,26 @@ def test_metrics_match_scikit_learn_on_fixed_inputs():
     assert m["accuracy"] == accuracy_score(y, p) and m["f1"] == f1_score(y, p)
     assert compute_metrics(TASKS["mrpc"], y, torch.zeros(10, dtype=torch.long))["f1"] == 0.0
     assert "f1" not in compute_metrics(TASKS["rt"], y, p)
+
+
+def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("overhead", ROOT / "scripts" / "overhead.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "records").mkdir()
+    runs = [("teacher", None, 0, 100.0, 2, 110.0), ("ft", 3, 0, 90.0, 1, 100.0), ("kd", 3, 0, 80.0, 1, 90.0)]
+    items = []
+    for method, k, seed, inside, threads, nb in runs:
+        rec = {"config": {"task": "rt", "method": method, "student_layers": k, "seed": seed},
+               "timings": {"total_s": inside}, "provenance": {"hardware": {"torch_threads": threads}}}
+        (tmp_path / "records" / f"{method}.json").write_text(json.dumps(rec))
+        items.append({"kind": "teacher" if method == "teacher" else "student", "label": mod.label(rec), "seconds": nb})
+    items.append({"kind": "student", "label": "rt pkd-skip L3 seed 0", "seconds": 0.0})  # not run yet
+    (tmp_path / "manifest-cpu.json").write_text(json.dumps({
+        "status": "running", "records": ["teacher", "ft", "kd"], "items": items, "git": {"commit": "abc"},
+        "hardware": {"cpu": "x", "cpu_count": 2}, "parts": [{"duration_s": 250.0, "workers": 2}]}))
+    o = mod.overhead(tmp_path, "cpu")
+    assert o["student_notebooks"] == 2 and o["per_notebook_outside_s"] == 10.0
+    assert o["per_notebook_outside_share"] == pytest.approx(1 - 170 / 190, abs=1e-4)
+    assert o["machine_outside_share"] == pytest.approx(1 - (100 * 2 + 90 + 80) / (250 * 2), abs=1e-4)

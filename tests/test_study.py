@@ -23,19 +23,29 @@ def test_dry_run_of_every_profile(profile):
     assert items[0].kind == "teacher" and items[-1].kind == "report"
 
 
-def test_cpu_profile_plan_is_the_promised_grid():
-    items = plan("cpu")
-    students = [i.params["config"] for i in items if i.kind == "student"]
-    for k, n in ((3, 14), (2, 8)):
+def _students(profile):
+    return [i.params["config"] for i in plan(profile) if i.kind == "student"]
+
+
+@pytest.mark.parametrize("profile, seeds", [("cpu", {3: 8, 2: 4}), ("full", {3: 14, 2: 8})])
+def test_cpu_and_full_profiles_are_the_promised_paired_grids(profile, seeds):
+    students = _students(profile)
+    for k, n in seeds.items():
         for m in ("ft", "kd", "pkd-last", "pkd-skip"):
             assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == list(range(n))
     assert {(p["epochs"], p["precision"]) for p in students} == {(4, "bf16")}
     assert {p["method"]: p["lr"] for p in students} == {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4}
     # replicate order: every paired set (size, seed) is complete before the next one starts
     sets = [(p["student_layers"], p["seed"]) for p in students]
-    assert sets == sorted(sets, key=lambda s: (-s[0], s[1]))
-    full = {json.dumps(i.params["config"], sort_keys=True) for i in plan("full") if i.kind == "student"}
-    assert {json.dumps(p, sort_keys=True) for p in students} < full  # full reuses every cpu record
+    assert all(sets[i:i + 4] == [sets[i]] * 4 for i in range(0, len(sets), 4)) and len(set(sets)) == len(sets) // 4
+
+
+def test_full_and_beyond_reuse_the_cpu_studys_runs():
+    key = lambda ps: [json.dumps(p, sort_keys=True) for p in ps]  # noqa: E731
+    cpu, full, beyond = key(_students("cpu")), key(_students("full")), key(_students("beyond"))
+    assert full[:len(cpu)] == cpu  # full runs cpu's runs first, in cpu's order
+    shared = set(cpu) & set(beyond)
+    assert {json.loads(p)["method"] for p in shared} == {"kd", "pkd-skip"} and len(shared) == 2 * (8 + 4)
 
 
 def test_paper_profile_uses_official_best_configs_and_full_grid():
@@ -49,7 +59,7 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
 
 
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, paper, search, recipe"):
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, paper, search, recipe"):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
