@@ -263,7 +263,7 @@ def _sentence(r, split) -> str:
         return f"{head}: {r['verdict']}."
     return (f"{head}: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
             f"{r['ci_high']:+.2f}], N={int(r['n_seeds'])} seeds, smallest detectable effect {r['detectable']:.2f}: "
-            f"{r['verdict']}.")
+            f"{r['verdict']}" + (f" (Holm-adjusted p = {r['p_holm']:.3f})" if pd.notna(r.get("p_holm")) else "") + ".")
 
 
 def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
@@ -327,7 +327,10 @@ def markdown(t: pd.DataFrame, floatfmt=".3g") -> str:
     """A table as Markdown: one column per index level (no tuples), a dash for a missing value."""
     flat = isinstance(t.index, pd.MultiIndex)
     t = t.reset_index() if flat else t
-    return t.astype(object).where(t.notna(), "–").to_markdown(index=not flat, floatfmt=floatfmt)
+    def cell(x):  # floats formatted here, so that a column with a dash in it is formatted too
+        return "–" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else \
+            format(x, floatfmt) if isinstance(x, float) else x
+    return t.astype(object).map(cell).to_markdown(index=not flat, floatfmt=floatfmt)
 
 
 def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
