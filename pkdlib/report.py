@@ -147,11 +147,12 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
     rows = []
     for (task, k, m), g in d.groupby(["task", "layers", "method"]):
         row = {"task": task, "layers": k, "method": METHOD_LABEL[m], "N": len(g)}
-        for c in cols:  # a term the method does not have: a dash
-            unused = (c.startswith("kd") and not METHODS[m].uses_teacher) or (c.startswith("pt") and not METHODS[m].uses_pt)
-            x = g[c].dropna() * 100 if not unused else g[c].iloc[:0]
-            row[f"{c.split('_')[0].upper()} {c.split('_')[1]} (%)"] = (
-                None if not len(x) else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
+        for c in cols:
+            term, what = c.split("_")[:2]
+            has = {"ce": True, "kd": METHODS[m].uses_teacher, "pt": METHODS[m].uses_pt}[term]
+            x = g[c].dropna() * 100
+            row[f"{term.upper()} {what} (%)"] = (None if not has or not len(x)  # a term the method lacks: a dash
+                                                 else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["task", "layers"], ascending=[True, False], kind="stable") \
         .set_index(["task", "layers", "method"])
