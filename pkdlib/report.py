@@ -492,8 +492,9 @@ def _headings(m: dict) -> tuple[str, str]:
 
 
 def progress(m: dict) -> dict | None:
-    """How far an unfinished study got (None once its manifest says complete): runs finished of runs planned."""
-    if m.get("status") == "complete":
+    """How far an unfinished study got: runs finished of runs planned; None once every run is done (the study's
+    own report phase reads a manifest that says 'report pending')."""
+    if m.get("status") in ("complete", "report pending"):
         return None
     planned = sum(it["kind"] in ("teacher", "student") for it in m.get("items", []))
     return {"status": m.get("status"), "finished": len(m["records"]), "planned": planned}
