@@ -46,8 +46,9 @@ CPU_STUDY = students(PAPER4, [3], range(8)) + students(PAPER4, [2], range(4))
 #: the decisive design: 14 paired seeds at 3 layers, 8 at 2. The first 4 seeds at 3 layers (an earlier session) gave a
 #: paired-difference sd of 0.9-1.6 test points; 14 seeds bring a 95% half-width of 1.0 up to an sd of 1.73, 8 seeds
 #: 1.5 up to 1.79 (t-interval). The number of seeds was set from the sd alone, never from a difference's mean.
-#: The cpu study's runs come first (the same records), then the rest, each block in replicate order.
-FULL_STUDY = CPU_STUDY + students(PAPER4, [3], range(8, 14)) + students(PAPER4, [2], range(4, 8))
+#: The cpu study's runs come first (the same records), then the rest, each block in replicate order; the cheaper
+#: 2-layer seeds before the 3-layer ones, so a study stopped part-way has both sizes near their target.
+FULL_STUDY = CPU_STUDY + students(PAPER4, [2], range(4, 8)) + students(PAPER4, [3], range(8, 14))
 #: beyond the paper, on the same footing: which teacher layers to match (PKD-Bottom against PKD-Skip, paired with
 #: the full study's seeds), how to initialise the student, and the layer curve
 BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))

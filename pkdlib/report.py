@@ -147,11 +147,12 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
     rows = []
     for (task, k, m), g in d.groupby(["task", "layers", "method"]):
         row = {"task": task, "layers": k, "method": METHOD_LABEL[m], "N": len(g)}
-        for c in cols:  # a term the method does not have: a dash
-            unused = (c.startswith("kd") and not METHODS[m].uses_teacher) or (c.startswith("pt") and not METHODS[m].uses_pt)
-            x = g[c].dropna() * 100 if not unused else g[c].iloc[:0]
-            row[f"{c.split('_')[0].upper()} {c.split('_')[1]} (%)"] = (
-                None if not len(x) else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
+        for c in cols:
+            term, what = c.split("_")[:2]
+            has = {"ce": True, "kd": METHODS[m].uses_teacher, "pt": METHODS[m].uses_pt}[term]
+            x = g[c].dropna() * 100
+            row[f"{term.upper()} {what} (%)"] = (None if not has or not len(x)  # a term the method lacks: a dash
+                                                 else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["task", "layers"], ascending=[True, False], kind="stable") \
         .set_index(["task", "layers", "method"])
@@ -263,7 +264,7 @@ def _sentence(r, split) -> str:
         return f"{head}: {r['verdict']}."
     return (f"{head}: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
             f"{r['ci_high']:+.2f}], N={int(r['n_seeds'])} seeds, smallest detectable effect {r['detectable']:.2f}: "
-            f"{r['verdict']}.")
+            f"{r['verdict']}" + (f" (Holm-adjusted p = {r['p_holm']:.3f})" if pd.notna(r.get("p_holm")) else "") + ".")
 
 
 def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
@@ -327,7 +328,10 @@ def markdown(t: pd.DataFrame, floatfmt=".3g") -> str:
     """A table as Markdown: one column per index level (no tuples), a dash for a missing value."""
     flat = isinstance(t.index, pd.MultiIndex)
     t = t.reset_index() if flat else t
-    return t.astype(object).where(t.notna(), "–").to_markdown(index=not flat, floatfmt=floatfmt)
+    def cell(x):  # floats formatted here, so that a column with a dash in it is formatted too
+        return "–" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else \
+            format(x, floatfmt) if isinstance(x, float) else x
+    return t.astype(object).map(cell).to_markdown(index=not flat, floatfmt=floatfmt)
 
 
 def _write_table(t: pd.DataFrame, out: Path, name: str, note: str = ""):
@@ -488,8 +492,9 @@ def _headings(m: dict) -> tuple[str, str]:
 
 
 def progress(m: dict) -> dict | None:
-    """How far an unfinished study got (None once its manifest says complete): runs finished of runs planned."""
-    if m.get("status") == "complete":
+    """How far an unfinished study got: runs finished of runs planned; None once every run is done (the study's
+    own report phase reads a manifest that says 'report pending')."""
+    if m.get("status") in ("complete", "report pending"):
         return None
     planned = sum(it["kind"] in ("teacher", "student") for it in m.get("items", []))
     return {"status": m.get("status"), "finished": len(m["records"]), "planned": planned}

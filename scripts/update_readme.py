@@ -51,10 +51,25 @@ def results_block(root=ROOT) -> str:
          f"it): " if prog else "Latest `cpu` study: ") +
         f"started at git {str(m['git']['commit'])[:10]}, {len(m['records'])} runs, planned seeds {m['seeds']}, "
         f"on {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads, no GPU); wall time "
-        f"{m['duration_s'] / 60:.1f} min (`results/manifest-cpu.json`). Full page: "
-        f"[results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
+        f"{m['duration_s'] / 60:.1f} min with {m.get('notebooks_run', '?')} notebooks run and "
+        f"{m.get('notebooks_reused', '?')} reused, {m['records_total_s'] / 60:.1f} min inside its runs "
+        f"(`results/manifest-cpu.json`). Full page: [results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
         "", table1, "", "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)", "",
-        "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], "", speed, *bench, END])
+        "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], *full_block(res), "", speed,
+        *bench, END])
+
+
+def full_block(res: Path) -> list[str]:
+    """The decisive `full` study's claims, when one is committed (finished or interim)."""
+    if not (res / "manifest-full.json").is_file():
+        return []
+    m = json.loads((res / "manifest-full.json").read_text())
+    prog = progress(m)
+    claims = (res / "tables" / "full" / "claims.txt").read_text().strip().splitlines()
+    state = (f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile full` "
+             f"resumes it" if prog else "complete")
+    return ["", f"The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers; {state}; full page "
+            f"[results/tables/full/summary.md](results/tables/full/summary.md)):", "", *[f"- {c}" for c in claims]]
 
 
 def main():

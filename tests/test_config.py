@@ -83,7 +83,7 @@ def test_cli_help_is_generated_from_the_config_fields(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     top = capsys.readouterr().out
-    assert "{train,study,bench,clean}" in top
+    assert "{train,study,bench,report,clean}" in top
 
 
 def test_pkd_report_refuses_a_study_that_does_not_exist_and_rebuilds_one_that_does(tmp_path):

@@ -84,5 +84,6 @@ def test_an_unfinished_study_is_labelled_interim_and_a_finished_one_is_not():
     note, title = _headings(running)
     assert note.startswith("**Interim, not the finished study**: 3 of 5 runs") and title == "INTERIM (3 of 5 runs). "
     assert progress({**running, "status": "complete"}) is None
+    assert progress({**running, "status": "report pending"}) is None  # the study's own report: every run is done
     assert _headings({**running, "status": "complete"}) == ("", "")
     assert _headings({**running, "status": "complete", "smoke_test": True})[1] == "SMOKE TEST, not results. "
