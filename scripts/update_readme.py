@@ -61,7 +61,7 @@ def results_block(root=ROOT) -> str:
 
 def full_block(res: Path) -> list[str]:
     """The decisive `full` study's claims, when one is committed (finished or interim)."""
-    if not (res / "manifest-full.json").is_file():
+    if not (res / "manifest-full.json").is_file() or not (res / "tables" / "full" / "claims.txt").is_file():
         return []
     m = json.loads((res / "manifest-full.json").read_text())
     prog = progress(m)

@@ -99,3 +99,21 @@ def test_init_claims_pair_each_variant_with_its_pretrained_cell():
     assert out["KD: random init - pre-trained"]["mean_diff"] == pytest.approx(-19.0)  # (-20 - 19 - 18) / 3
     assert out["KD: random init - pre-trained"]["verdict"] == "reversed: the 95% interval is below 0"
     assert all(r["claim"] == "6b. student initialisation" and r["n_seeds"] == 3 for r in out.values())
+
+
+def test_claim_4_is_held_when_pkd_has_the_smaller_train_dev_gap():
+    from pkdlib.report import _gap
+    rows, records = [], {}
+    # (train_eval, dev) at the best epoch: gaps KD 10, 12, 11; PKD-Skip 8, 11, 9 -> KD - PKD = 2, 1, 2
+    for seed, (kd, pkd) in enumerate([((0.90, 0.80), (0.89, 0.81)), ((0.92, 0.80), (0.91, 0.80)),
+                                      ((0.91, 0.80), (0.90, 0.81))]):
+        for method, (train, dev) in (("kd", kd), ("pkd-skip", pkd)):
+            rid = f"{method}-{seed}"
+            rows.append({"run_id": rid, "task": "rt", "method": method, "layers": 3, "seed": seed, "dev": dev})
+            records[rid] = {"best_epoch": 2, "selection_metric": "dev/accuracy",
+                            "epochs": [{}, {"dev": {"accuracy": dev}, "train_eval": {"accuracy": train}}]}
+    (row,) = _gap(pd.DataFrame(rows), "rt", 3, records)
+    assert row["comparison"] == "gap KD - gap PKD-Skip" and row["n_seeds"] == 3
+    assert row["mean_diff"] == pytest.approx(5 / 3, rel=1e-6)  # PKD's gap is 1.67 points smaller
+    assert row["ci_high"] - row["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3 ** 0.5, rel=1e-4)
+    assert row["verdict"] == "held: the 95% interval is above 0"
