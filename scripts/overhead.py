@@ -26,8 +26,8 @@ def label(rec: dict) -> str:
         f"{c['task']} {c['method']} L{c['student_layers']} seed {c['seed']}"
 
 
-def overhead(results: Path, profile: str) -> dict:
-    m = json.loads((results / f"manifest-{profile}.json").read_text())
+def overhead(results: Path, profile: str, manifest: Path | None = None) -> dict:
+    m = json.loads((manifest or results / f"manifest-{profile}.json").read_text())
     recs = {label(r): r for r in (json.loads((results / "records" / f"{rid}.json").read_text()) for rid in m["records"])}
     ran = [it for it in m["items"] if it["kind"] in ("teacher", "student") and it["seconds"] > 0 and it["label"] in recs]
     if not ran:
@@ -41,6 +41,7 @@ def overhead(results: Path, profile: str) -> dict:
     cores = m["hardware"]["cpu_count"]
     core_inside = sum(r["inside_s"] * r["threads"] for r in rows)
     return {"profile": profile, "status": m["status"], "hardware": m["hardware"], "git": m["git"],
+            "part_started": part.get("started"),
             "workers": part["workers"], "wall_s": part["duration_s"], "runs": len(rows),
             "student_notebooks": len(students), "student_notebook_s": round(nb, 1), "student_inside_s": round(inside, 1),
             "per_notebook_outside_s": round((nb - inside) / max(len(students), 1), 2),
@@ -53,7 +54,8 @@ def markdown(o: dict) -> str:
     return "\n".join([
         f"# Overhead of the `{o['profile']}` study (manifest status '{o['status']}')", "",
         f"{hw['cpu']}, {hw['cpu_count']} cores, {o['workers']} workers; study at git {str(o['git']['commit'])[:10]}; "
-        f"{o['runs']} runs in {o['wall_s'] / 60:.1f} min of wall time (the manifest's last part).", "",
+        f"{o['runs']} runs in {o['wall_s'] / 60:.1f} min of wall time (the part of the study started "
+        f"{o['part_started']}).", "",
         "| measure | value |", "|---|---|",
         f"| student notebooks | {o['student_notebooks']} |",
         f"| mean time outside the run per student notebook (kernel start, imports, figure, write) | "
@@ -67,8 +69,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--results", default=str(ROOT / "results"))
+    ap.add_argument("--manifest", default=None, help="a copy of the manifest taken while the study ran (default: "
+                                                      "results/manifest-<profile>.json, whose last part is measured)")
     a = ap.parse_args()
-    o = overhead(Path(a.results), a.profile)
+    o = overhead(Path(a.results), a.profile, a.manifest and Path(a.manifest))
     out = Path(a.results) / "benchmarks"
     atomic_write_json(out / f"overhead-{a.profile}.json", o)
     atomic_write_text(out / f"overhead-{a.profile}.md", markdown(o))

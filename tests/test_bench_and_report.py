@@ -121,7 +121,7 @@ def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
     items.append({"kind": "student", "label": "rt pkd-skip L3 seed 0", "seconds": 0.0})  # not run yet
     (tmp_path / "manifest-cpu.json").write_text(json.dumps({
         "status": "running", "records": ["teacher", "ft", "kd"], "items": items, "git": {"commit": "abc"},
-        "hardware": {"cpu": "x", "cpu_count": 2}, "parts": [{"duration_s": 250.0, "workers": 2}]}))
+        "hardware": {"cpu": "x", "cpu_count": 2}, "parts": [{"duration_s": 250.0, "workers": 2, "started": "t"}]}))
     o = mod.overhead(tmp_path, "cpu")
     assert o["student_notebooks"] == 2 and o["per_notebook_outside_s"] == 10.0
     assert o["per_notebook_outside_share"] == pytest.approx(1 - 170 / 190, abs=1e-4)
