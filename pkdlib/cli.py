@@ -45,12 +45,12 @@ def _train(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import build, manifest_path, progress
+    from .report import build, manifest_path
     if not manifest_path(args.results, args.profile).is_file():
         raise ConfigError(f"no study '{args.profile}' in {args.results}/ (no {manifest_path(args.results, args.profile)}); "
                           f"run ./run_all.sh --profile {args.profile} first")
     out = build(args.results, args.profile)
-    prog = progress(json.loads(manifest_path(args.results, args.profile).read_text()))
+    prog = out["progress"]
     print(f"{args.results}/tables/{args.profile}/summary.md written"
           + (f" (interim: {prog['finished']} of {prog['planned']} runs finished)" if prog else ""))
     print("\n".join(out["claims"]))

@@ -436,7 +436,7 @@ def build(results="results", profile="cpu") -> dict:
     note = (head + f"Profile `{profile}`; cells: {split} accuracy in %, mean ± std over seeds (N). "
             + ("Best epoch chosen on dev; test evaluated once for that epoch."
                if split == "test" else "GLUE test labels are hidden: dev accuracy (also used to pick the epoch)."))
-    out = {"split": split}
+    out = {"split": split, "progress": progress(manifest)}
     if search is not None:
         note += (" Several hyper-parameter settings per cell: each cell uses the setting with the best mean dev "
                  "accuracy (table `search`).")
@@ -484,7 +484,8 @@ def _headings(m: dict) -> tuple[str, str]:
     smoke, prog = m.get("smoke_test", False), progress(m)
     note = (("**Smoke test, not results**: a tiny slice and few steps, to check that everything runs. " if smoke else "")
             + (f"**Interim, not the finished study**: {prog['finished']} of {prog['planned']} runs have finished "
-               f"(manifest status '{prog['status']}'); `./run_all.sh` resumes it. Paired comparisons use the seeds "
+               f"(manifest status '{prog['status']}'); `./run_all.sh --profile {m.get('profile')}` resumes it. "
+               f"Paired comparisons use the seeds "
                f"that both methods finished. " if prog else ""))
     title = (("SMOKE TEST, not results. " if smoke else "")
              + (f"INTERIM ({prog['finished']} of {prog['planned']} runs). " if prog else ""))
@@ -515,10 +516,8 @@ def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     """A Markdown page: how the study ran, Table 1, the claims, the figures."""
     hw, git, before = manifest["hardware"], manifest["git"], before_report(manifest)
     df = out["runs"]
-    prog = progress(manifest)
-    lines = [f"# Study `{profile}`: {manifest['description']}", "",
-             *([f"**Interim, not the finished study**: {prog['finished']} of {prog['planned']} runs have finished "
-                f"(manifest status '{prog['status']}'); `./run_all.sh` resumes it.", ""] if prog else []),
+    interim = _headings(manifest)[0] if progress(manifest) else ""
+    lines = [f"# Study `{profile}`: {manifest['description']}", "", *([interim, ""] if interim else []),
              f"- {len(df)} runs from their records (study started at git {str(git.get('commit'))[:10]}"
              f"{', uncommitted changes' if git.get('dirty') else ''}; each record names its own commit); seeds "
              f"{sorted(int(x) for x in df[df.method != 'teacher'].seed.unique())}",
