@@ -118,7 +118,8 @@ def _disambiguate(items: list[Item]):
     by_label: dict[str, list[Item]] = {}
     for it in items:
         by_label.setdefault(it.label, []).append(it)
-    short = {"lr": "lr", "epochs": "ep", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm"}
+    short = {"lr": "lr", "epochs": "ep", "temperature": "T", "alpha": "alpha", "beta": "beta", "normalize": "norm",
+             "init": "init"}
     for same in by_label.values():
         if len(same) > 1:
             varying = [k for k in short if len({str(it.params["config"].get(k)) for it in same}) > 1]

@@ -274,13 +274,14 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> 
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
         for k in sizes:
+            ran = set(df[(df.task == task) & (df.layers == k)].method)
             for a, b, name in CLAIMS:
-                if len(_pairs(df, split, a, b, k, task)[0]) < 2:
-                    continue
-                if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt):
+                if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt) and ran & {a, b}:
                     rows.append({"claim": name, "task": task, "layers": k, "comparison":
                                  f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
                                  "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
+                    continue
+                if len(_pairs(df, split, a, b, k, task)[0]) < 2:
                     continue
                 r = paired(df, split, a, b, k, task, records)
                 rows.append({"claim": name, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})

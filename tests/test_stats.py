@@ -85,6 +85,15 @@ def test_claim_verdicts_bounded_undecided_and_example_level():
     assert claims(df2, "test")[0].iloc[0]["verdict"].startswith("no effect shown; any true effect lies within")
 
 
+def test_a_1_layer_student_gets_n_a_for_pkd_claims_even_without_pkd_runs():
+    df, records = synthetic([0.70, 0.72, 0.71], [0.68, 0.70, 0.70])
+    df = df.assign(layers=1)  # 1-layer ft and kd only: PKD at 1 layer is KD, so no pkd-skip runs exist
+    table, _ = claims(df, "test", records)
+    by = {r["claim"][:2]: r for _, r in table.iterrows()}
+    assert by["1a"]["mean_diff"] == pytest.approx(5 / 3) and by["1b"]["verdict"].startswith("n/a: a 1-layer student")
+    assert not any(table.claim.str.startswith(("2.", "6a")))  # neither method of those ran at 1 layer
+
+
 def test_init_claims_pair_each_variant_with_its_pretrained_cell():
     from pkdlib.report import init_claims
     rows = []

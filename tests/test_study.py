@@ -45,7 +45,11 @@ def test_full_and_beyond_reuse_the_cpu_studys_runs():
     cpu, full, beyond = key(_students("cpu")), key(_students("full")), key(_students("beyond"))
     assert full[:len(cpu)] == cpu  # full runs cpu's runs first, in cpu's order
     shared = set(cpu) & set(beyond)
-    assert {json.loads(p)["method"] for p in shared} == {"kd", "pkd-skip"} and len(shared) == 2 * (8 + 4)
+    assert {json.loads(p)["method"] for p in shared} == {"kd", "pkd-skip"} and len(shared) == 2 * 8
+    assert {json.loads(p)["student_layers"] for p in shared} == {3}  # PKD-Bottom is paired with cpu's 8 seeds
+    # a 1-layer student has no layer to match: PKD would be KD, so beyond does not run it
+    assert not [p for p in beyond if json.loads(p)["student_layers"] == 1 and json.loads(p)["method"] != "ft"
+                and json.loads(p)["method"] != "kd"]
 
 
 def test_paper_profile_uses_official_best_configs_and_full_grid():
