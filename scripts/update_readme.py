@@ -1,4 +1,5 @@
-"""Copy the committed cpu study's Table 1, claims and timing into README.md (between the RESULTS markers).
+"""Copy the committed studies into README.md (between the RESULTS markers): the default cpu study's Table 1, claims
+and timing, then the full and beyond studies' Table 1, layer figure and claims where they are committed.
 
     .venv/bin/python scripts/update_readme.py        # after ./run_all.sh; tests check README matches
 """
@@ -55,21 +56,30 @@ def results_block(root=ROOT) -> str:
         f"{m.get('notebooks_reused', '?')} reused, {m['records_total_s'] / 60:.1f} min inside its runs "
         f"(`results/manifest-cpu.json`). Full page: [results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
         "", table1, "", "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)", "",
-        "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], *full_block(res), "", speed,
-        *bench, END])
+        "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], "", speed,
+        *study_block(res, "full"), *study_block(res, "beyond"), *bench, END])
 
 
-def full_block(res: Path) -> list[str]:
-    """The decisive `full` study's claims, when one is committed (finished or interim)."""
-    if not (res / "manifest-full.json").is_file() or not (res / "tables" / "full" / "claims.txt").is_file():
+#: the studies beyond the default whose results README shows, when committed (finished or interim)
+STUDIES = {"full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers",
+           "beyond": "Beyond the paper (`beyond`: PKD-Bottom, the student's initialisation, and the 1-, 4- and "
+                     "5-layer points of the layer curve"}
+
+
+def study_block(res: Path, profile: str) -> list[str]:
+    """A committed study's Table 1, layer figure and claims, with its state (complete, or interim and how to resume)."""
+    tables = res / "tables" / profile
+    if not (res / f"manifest-{profile}.json").is_file() or not (tables / "claims.txt").is_file():
         return []
-    m = json.loads((res / "manifest-full.json").read_text())
-    prog = progress(m)
-    claims = (res / "tables" / "full" / "claims.txt").read_text().strip().splitlines()
-    state = (f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile full` "
-             f"resumes it" if prog else "complete")
-    return ["", f"The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers; {state}; full page "
-            f"[results/tables/full/summary.md](results/tables/full/summary.md)):", "", *[f"- {c}" for c in claims]]
+    prog = progress(json.loads((res / f"manifest-{profile}.json").read_text()))
+    claims = (tables / "claims.txt").read_text().strip().splitlines()
+    state = (f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile "
+             f"{profile}` resumes it" if prog else "complete")
+    fig = res / "figures" / profile / "accuracy_vs_layers_rt.png"
+    return ["", f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
+            f"(results/tables/{profile}/summary.md)):", "", (tables / "table1.md").read_text().strip(), "",
+            *([f"![accuracy vs layers, {profile}](results/figures/{profile}/accuracy_vs_layers_rt.png)", ""]
+              if fig.is_file() else []), *[f"- {c}" for c in claims]]
 
 
 def main():
