@@ -1,7 +1,8 @@
 """Run a profile of the study: teacher -> students -> speed-up -> report, each an executed notebook under
 results/runs/, each training run one record under results/records/.
 
-    python -m pkdlib.study --profile cpu [--workers N] [--dry-run] [--force]   (./run_all.sh, `pkd study`)
+    python -m pkdlib.study --profile cpu [--workers N] [--dry-run] [--force] [--remeasure]
+    (./run_all.sh, `pkd study`)
 
 Resumable: a run whose record exists for the same identity is reused (``records.reusable_record``, the
 rule ``runs.run`` applies too). Phases run in order (teachers, then students, then the speed-up, then
@@ -137,8 +138,9 @@ class SubmititRunner:
 class Study:
     """One execution of a profile's items: runs or reuses each, phase by phase, and keeps the manifest."""
 
-    def __init__(self, profile, items, results, work, force, log, runner=None):
+    def __init__(self, profile, items, results, work, force, log, runner=None, remeasure=False):
         self.profile, self.items, self.force, self.runner = profile, items, force, runner or LocalRunner()
+        self.remeasure = remeasure  # the speed-up and the report again; a finished study's time still counts
         self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
         self.t0, self.failed, self.before_report = time.time(), None, None
@@ -146,7 +148,7 @@ class Study:
         self.done_est = self.done_real = 0.0
         prev = read_json(self.ws.results / f"manifest-{profile}.json")
         # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts
-        self.parts = prev.get("parts", []) if prev and prev.get("status") != "complete" else []
+        self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure) else []
 
     def log(self, message: str):
         with self.lock:  # one line at a time from several workers
@@ -193,7 +195,8 @@ class Study:
     def execute(self) -> dict:
         for kind in ("teacher", "student", "speedup", "report"):
             phase = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == kind]
-            if kind in ("speedup", "report") and not self.ran and not self.force and self.finished_before():
+            if (kind in ("speedup", "report") and not self.ran and not self.force and not self.remeasure
+                    and self.finished_before()):
                 for i, it in phase:
                     self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
                     it.result["reused"] = True
@@ -309,13 +312,13 @@ class Study:
 
 
 def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,
-            runner=None) -> dict:
+            runner=None, remeasure=False) -> dict:
     results = results or default_results(profile)
     Workspace(results, work).check_writable()
     with StudyLock(results, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
-        return Study(profile, items, results, work, force, log, runner).execute()
+        return Study(profile, items, results, work, force, log, runner, remeasure).execute()
 
 
 def _short(e: Exception) -> str:
@@ -373,6 +376,8 @@ def main(argv=None) -> int:
                                                    "or 'full' (the paper's grid)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan, run count and time estimate")
     ap.add_argument("--force", action="store_true", help="rerun everything, even runs with a matching record")
+    ap.add_argument("--remeasure", action="store_true", help="measure the speed-up again and rebuild the report "
+                    "(on a quiet machine: timings are noisy on a shared one); finished training runs are reused")
     ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdlib/profiles.py); "
                                          "its 'name' (or the file's stem) becomes a --profile value")
     ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
@@ -427,7 +432,8 @@ def _main(a, argv) -> int:
     print(flush=True)
     _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
     try:
-        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True), runner=runner)
+        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True), runner=runner,
+                remeasure=a.remeasure)
     finally:
         signal.signal(signal.SIGINT, previous)
     if _interrupted:

@@ -197,6 +197,15 @@ def test_tiny_study_end_to_end_then_resumes(tiny_profile, tmp_path):
     m2 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None)
     assert m2["notebooks_reused"] == n_runs + 2 and m2["notebooks_run"] == 0
     assert before == {p: p.read_bytes() for p in res.rglob("*") if p.is_file() and not p.name.startswith(".lock")}
+    # --remeasure (a quiet machine): the speed-up and the report run again, no training run does, and the manifest
+    # keeps the study's earlier time as a part of it
+    first = json.loads((res / "manifest-tiny.json").read_text())
+    m3 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
+                 remeasure=True)
+    assert (m3["notebooks_run"], m3["notebooks_reused"], m3["status"]) == (2, n_runs, "complete")
+    written = json.loads((res / "manifest-tiny.json").read_text())
+    assert written["parts"][:-1] == first["parts"] and len(written["parts"]) == 2
+    assert written["duration_s"] > first["duration_s"] and written["records"] == first["records"]
 
 
 def test_parallel_study_gives_the_serial_records(tiny_bert, tiny_csv, monkeypatch, tmp_path):
