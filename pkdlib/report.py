@@ -453,9 +453,10 @@ def build(results="results", profile="cpu") -> dict:
                  "(MRPC/QQP: F1/accuracy; MNLI: matched/mismatched).")
     _write_table(t1, tables, "table1", note)
     out["table1"] = t1
-    if (df.method == "pkd-last").any():
+    if df.method.isin(["pkd-last", "pkd-bottom"]).any():  # the layer maps side by side
         out["table2"] = table2(df, split)
-        _write_table(out["table2"], tables, "table2_last_vs_skip", note)
+        _write_table(out["table2"], tables, "table2_last_vs_skip" if (df.method == "pkd-last").any()
+                     else "table2_layer_maps", note)
     speed_path = results / "speed" / f"speedup-{profile}.json"
     speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
     if speed:
@@ -532,7 +533,7 @@ def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     if "search" in out:
         lines += ["## Hyper-parameter search (chosen on dev)", "", markdown(out["search"].set_index("task"), ".1f"), ""]
     if "table2" in out:
-        lines += ["## Table 2: PKD-Last vs PKD-Skip", "", markdown(out["table2"]), ""]
+        lines += [f"## Table 2: {' vs '.join(out['table2'].columns)}", "", markdown(out["table2"]), ""]
     if "table3" in out:
         lines += ["## Table 3: size and speed", "", out["speed_note"], "", markdown(out["table3"]), ""]
     if "terms" in out:
