@@ -49,12 +49,12 @@ CPU_STUDY = students(PAPER4, [3], range(8)) + students(PAPER4, [2], range(4))
 #: The cpu study's runs come first (the same records), then the rest, each block in replicate order; the cheaper
 #: 2-layer seeds before the 3-layer ones, so a study stopped part-way has both sizes near their target.
 FULL_STUDY = CPU_STUDY + students(PAPER4, [2], range(4, 8)) + students(PAPER4, [3], range(8, 14))
-#: beyond the paper, on the same footing, sized to about 80 minutes after the full study (it took 86 with 2 workers on
-#: an AMD EPYC: a student takes about 1.1, 2.5, 3.0 and 3.9 min of the machine at 1, 3, 4 and 5 layers), in the
-#: order of the questions' weight so that a study stopped part-way has whole blocks: which teacher layers to match (PKD-Bottom against PKD-Skip and KD, paired with the cpu study's 8 seeds at
-#: 3 layers), how to initialise the student (3 seeds), and the layer curve's other sizes (1 layer: ft and kd, 3
-#: seeds; a 1-layer student has no intermediate layer to match, so PKD is KD; 4 and 5 layers: 1 seed, a point on
-#: the curve, not a comparison)
+#: beyond the paper, on the same footing, sized to about 80 minutes after the full study (it took 86 with 2 workers
+#: on an AMD EPYC: a student takes about 1.1, 2.5, 3.0 and 3.9 min of the machine at 1, 3, 4 and 5 layers), in the
+#: order of the questions' weight so that a study stopped part-way has whole blocks: which teacher layers to match
+#: (PKD-Bottom against PKD-Skip and KD, paired with the cpu study's 8 seeds at 3 layers), how to initialise the
+#: student (3 seeds), and the layer curve's other sizes (1 layer: ft and kd, 3 seeds; a 1-layer student has no
+#: intermediate layer to match, so PKD is KD; 4 and 5 layers: 1 seed, a point on the curve, not a comparison)
 BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))
                 + students(["kd", "pkd-skip"], [3], range(3), init=["teacher", "random"])
                 + students(["ft", "kd"], [1], range(3))
