@@ -62,8 +62,8 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_
     records = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
     for r in (res / "records").glob("*.json"):
         assert json.loads(r.read_text())["status"] == "complete"  # nothing half-written under a final name
-    # the lock does not outlive its holder; the rerun redoes no finished run and completes
-    p2 = start(pf, res, work)
+    # the lock does not outlive its holder; the rerun (2 workers) redoes no finished run and completes
+    p2 = start(pf, res, work, workers=2)
     out2 = p2.communicate(timeout=600)[0]
     assert p2.returncode == 0, out2[-3000:]
     assert out2.count("] reuse ") >= len(records)

@@ -163,8 +163,8 @@ def tiny_spec(tiny_bert, tiny_csv) -> dict:
         "teacher": {"epochs": 3, "seed": 0, **common},
         "students": [{"method": ["ft", "kd", "pkd-last", "pkd-skip"], "student_layers": [2], "seed": [0, 1],
                       "epochs": 1, "temperature": 10.0, "alpha": 0.5, "beta": 10.0, "normalize": True, **common},
-                     {"method": ["ft", "kd"], "student_layers": [1], "seed": [0, 1], "epochs": 1, "beta": 10.0,
-                      **common}],
+                     {"method": ["ft", "kd"], "student_layers": [1], "seed": [0], "epochs": 1, "beta": 10.0,
+                      **common}],  # a second size for the layer figure and Table 3; its claims need no seeds
         "speedup": {"layers": [1, 2], "batch_size": 8, "seq_len": 16, "repeats": 2, "warmup": 1,
                     "real_lengths_task": None, "real_lengths_examples": 0},
     }
@@ -191,7 +191,7 @@ def tiny_study(tiny_bert, tiny_csv, tmp_path_factory):
 
 def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     res, work, m = tiny_study
-    n_runs = 1 + 2 * 4 + 2 * 2
+    n_runs = 1 + 2 * 4 + 2
     assert m["notebooks_run"] == n_runs + 2 and len(m["records"]) == n_runs
     assert len(list((res / "records").glob("*.json"))) == n_runs
     assert len(list((res / "runs").glob("*.ipynb"))) == n_runs + 2
