@@ -75,11 +75,11 @@ def study_block(res: Path, profile: str) -> list[str]:
     claims = (tables / "claims.txt").read_text().strip().splitlines()
     state = (f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile "
              f"{profile}` resumes it" if prog else "complete")
-    fig = res / "figures" / profile / "accuracy_vs_layers_rt.png"
+    fig = f"figures/{profile}/accuracy_vs_layers_rt.png"  # under results/
     return ["", f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
             f"(results/tables/{profile}/summary.md)):", "", (tables / "table1.md").read_text().strip(), "",
-            *([f"![accuracy vs layers, {profile}](results/figures/{profile}/accuracy_vs_layers_rt.png)", ""]
-              if fig.is_file() else []), *[f"- {c}" for c in claims]]
+            *([f"![accuracy vs layers, {profile}](results/{fig})", ""] if (res / fig).is_file() else []),
+            *[f"- {c}" for c in claims]]
 
 
 def main():
