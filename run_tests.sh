@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test suite: bootstraps .venv, then runs pytest (about 10 minutes on 2 cores). Extra args go to pytest.
+# The test suite: bootstraps .venv, then runs pytest (about 9 minutes on 2 cores). Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 py=$(bash scripts/bootstrap.sh)
