@@ -18,9 +18,6 @@ from .layer_maps import LayerMap
 
 __all__ = ["kd_loss", "patient_loss", "Objective", "compute_loss", "check_weights"]
 
-#: Bumped when the meaning of any loss changes; part of every run's configuration hash.
-OBJECTIVE_VERSION = 1
-
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
             reduction: str = "batchmean") -> torch.Tensor:

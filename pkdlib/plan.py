@@ -138,11 +138,17 @@ def describe(profile: str, items: list[Item]) -> str:
             keys = (["epochs", "lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
                     + (["beta", "normalize"] if m.uses_pt else []) + ["max_train_examples"])
             extra = " ".join(f"{k}={c[k]}" for k in keys if c.get(k) is not None)
-        lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} ~{it.estimate_s / 60:5.1f} min  {extra}")
-    total = sum(it.estimate_s for it in items)
+        when = "reuse     " if it.result.get("reusable") else f"~{it.estimate_s / 60:5.1f} min"
+        lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} {when}  {extra}")
+    to_run = [it for it in items if not it.result.get("reusable")]
+    total = sum(it.estimate_s for it in to_run)
     counts = {k: sum(1 for it in items if it.kind == k) for k in ("teacher", "student", "speedup", "report")}
+    n_reuse = len(items) - len(to_run)
     lines += ["", f"{len(items)} notebooks ({counts['teacher']} teacher, {counts['student']} student, "
-                  f"{counts['speedup']} speed-up, {counts['report']} report); estimated {total / 60:.0f} min "
+                  f"{counts['speedup']} speed-up, {counts['report']} report); "
+                  f"{n_reuse} reused (a record with the same identity; speed-up and report of an unchanged "
+                  f"finished study), {len(to_run)} to run; "
+                  f"estimated {total / 60:.0f} min "
                   f"on the 2-core reference CPU" + (" (GPU profile: the estimate is for CPU and only indicative)"
                                                     if profile == "paper" else "")]
     return "\n".join(lines)

@@ -1,15 +1,12 @@
-"""Run records: identity (what makes two runs the same), provenance, where records live, and which
-finished record a run may reuse.
+"""Run records: provenance, where records live, and which finished record a run may reuse.
 
-A record is reused only when its identity hash matches: the configuration (less where it runs and
-where its teacher lies: the teacher enters by its content fingerprint, paths inside the project as
-relative paths), the teacher cache key, the teacher and tokenizer fingerprints, the data split
-checksums and the version of the objective's code (hash of losses.py, layer_maps.py and methods.py
-plus OBJECTIVE_VERSION). Anything else that changes reruns; a moved or fresh clone reuses.
+A record is reused only when it proves it is the run asked for: its stored identity is intact (its hash
+recomputes and names the file) and means the same as the run's (``identity.meaning``: configuration,
+results version, teacher and tokenizer fingerprints, data checksums). Anything else reruns, named in the
+log; a moved or fresh clone reuses.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -19,36 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .files import content_key
-from .losses import OBJECTIVE_VERSION
-from .paths import in_project, portable
-
-#: config fields that do not change a run's result (where it runs, what is kept, where the teacher lies:
-#: its weights enter the identity by fingerprint)
-NON_IDENTITY = ("device", "save_model", "teacher_dir")
-
-
-@lru_cache(maxsize=1)
-def objective_code_version() -> str:
-    here = Path(__file__).parent
-    h = hashlib.sha256(str(OBJECTIVE_VERSION).encode())
-    for name in ("losses.py", "layer_maps.py", "methods.py"):
-        h.update((here / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def portable_config(cfg) -> dict:
-    """The configuration as a record stores it: paths inside the project relative to it."""
-    d = cfg.to_dict()
-    d["teacher_dir"], d["data_dir"] = portable(d["teacher_dir"]), portable(d["data_dir"])
-    return d
-
-
-def run_identity(cfg, **extra) -> dict:
-    conf = {k: v for k, v in portable_config(cfg).items() if k not in NON_IDENTITY}
-    ident = {"config": conf, "objective_code": objective_code_version(), **extra}
-    ident["hash"] = content_key(ident)
-    return ident
+from .identity import RESULTS_VERSION, intact, meaning
+from .paths import in_project
 
 
 def run_name(cfg) -> str:
@@ -59,6 +28,18 @@ def run_name(cfg) -> str:
 
 def record_path(records_dir, cfg, identity_hash: str) -> Path:
     return Path(records_dir) / f"{run_name(cfg)}-{identity_hash[:10]}.json"
+
+
+def locate_record(records_dir, cfg, identity: dict) -> Path:
+    """Where the run's record is: a record of the same run name whose identity means the same (also one written
+    before results versions, under its own file name), else the new path named by the identity's hash."""
+    new = record_path(records_dir, cfg, identity["hash"])
+    want = meaning(identity)
+    for p in [new] + sorted(set(Path(records_dir).glob(f"{run_name(cfg)}-*.json")) - {new}):
+        r = read_record(p, lambda *a: None) if p.is_file() else None
+        if r is not None and intact(r.get("identity")) and meaning(r["identity"]) == want:
+            return p
+    return new
 
 
 def saved_model_dir(record: dict) -> str | None:
@@ -86,13 +67,17 @@ def load_records(records_dir, log=print) -> list[dict]:
     return [r for p in sorted(Path(records_dir).glob("*.json")) if (r := read_record(p, log)) is not None]
 
 
-def reusable_record(path, method: str, log=print) -> dict | None:
-    """The finished record at ``path`` if a run may reuse it: it exists, is intact, and (for a teacher)
-    its weights still exist and are intact, since students need them."""
+def reusable_record(path, method: str, log=print, identity: dict | None = None) -> dict | None:
+    """The finished record at ``path`` if a run may reuse it: it exists, is readable, is the record of the run
+    its file name says (intact identity, matching ``identity`` when given), and (for a teacher) its weights
+    still exist and are intact, since students need them."""
     if not Path(path).is_file():
         return None
     from .models import ModelError, check_weight_files
     r = read_record(path, log)
+    if r is not None and (problem := _mismatch(Path(path), r, identity)):
+        log(f"[rerun] {Path(path).name}: {problem}; not reused")
+        return None
     if r is not None and method == "teacher":
         model_dir = saved_model_dir(r)
         if not model_dir:
@@ -104,6 +89,19 @@ def reusable_record(path, method: str, log=print) -> dict | None:
             log(f"[rerun] {Path(path).name}: {e}")
             return None
     return r
+
+
+def _mismatch(path: Path, r: dict, identity: dict | None) -> str | None:
+    ident = r.get("identity")
+    if not intact(ident):
+        return "its stored identity does not match its hash (edited or damaged)"
+    if r.get("run_id") != path.stem or not path.stem.endswith(ident["hash"][:10]):
+        return f"it is the record of run {r.get('run_id')!r}, not of {path.stem!r} (copied or renamed)"
+    if identity is not None and meaning(ident) != meaning(identity):
+        diff = sorted(k for k in set(meaning(ident)) | set(meaning(identity))
+                      if meaning(ident).get(k) != meaning(identity).get(k))
+        return f"it holds another run (its identity differs in {', '.join(diff)})"
+    return None
 
 
 def find_teacher(records_dir, task: str, pretrained: str) -> str:
@@ -166,4 +164,4 @@ def hardware(device) -> dict:
 def provenance(device, seed, cache_key, num_processes=1) -> dict:
     return {"git": git_state(), "versions": versions(), "hardware": hardware(device), "seed": seed,
             "teacher_cache_key": cache_key, "num_processes": num_processes,
-            "objective_code": objective_code_version()}
+            "results_version": RESULTS_VERSION}

@@ -19,7 +19,8 @@ from .losses import Objective
 from .methods import METHODS
 from .models import build_student, count_parameters, load_classifier, load_tokenizer, quiet_transformers
 from .paths import Workspace, portable
-from .records import portable_config, provenance, record_path, reusable_record, run_identity
+from .identity import portable_config, run_identity
+from .records import locate_record, provenance, record_path, reusable_record
 from .train import Hardware, evaluate, fit
 
 __all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
@@ -38,7 +39,8 @@ class Prepared:
     toks: dict
     cache_key: str | None
     identity: dict
-    out_path: Path
+    found: Path   # the record of this run if one exists (maybe written before results versions), else out_path
+    out_path: Path  # where a new record of this run goes: named by its identity hash
 
 
 def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
@@ -62,10 +64,9 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
     teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
                                    len(splits["train"])) if METHODS[cfg.method].uses_teacher else None)
-    identity = run_identity(cfg, cache_key=cache_key, teacher_fp=teacher_fp, tokenizer_fp=tok_fp,
-                            split_checksums=checksums)
+    identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums)
     return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
-                    record_path(ws.records, cfg, identity["hash"]))
+                    locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]))
 
 
 def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print):
@@ -87,8 +88,8 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     say = log if hw.main else (lambda *a, **k: None)
     ws.check_writable()
     prep = prepare(cfg, ws, say)
-    if not force and (existing := reusable_record(prep.out_path, cfg.method, say)):
-        say(f"[skip] {prep.out_path.name}: a record with the same configuration exists")
+    if not force and (existing := reusable_record(prep.found, cfg.method, say, prep.identity)):
+        say(f"[skip] {prep.found.name}: a record with the same identity exists")
         return existing
     say(f"run {prep.out_path.stem}: {objective}")
     teacher, t0 = None, time.time()
@@ -111,6 +112,8 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
                          "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
                          "per_epoch_train_s": [e["train_time_s"] for e in result.epochs]}
     atomic_write_json(prep.out_path, record)
+    if prep.found != prep.out_path:  # a forced rerun supersedes the run's record written under an older name
+        prep.found.unlink(missing_ok=True)
     say(f"wrote {portable(prep.out_path)}")
     return record
 

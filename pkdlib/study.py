@@ -268,8 +268,9 @@ class Study:
         params, name, out = dict(it.params), f"{it.notebook}-{self.profile}", None
         if "config" in params:
             cfg = self.run_config(it)
-            out = prepare(cfg, self.ws, self.log).out_path
-            record = None if self.force else reusable_record(out, cfg.method, self.log)
+            prep = prepare(cfg, self.ws, self.log)
+            out = prep.out_path
+            record = None if self.force else reusable_record(prep.found, cfg.method, self.log, prep.identity)
             if record:
                 self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
                 self.remaining -= it.estimate_s
@@ -319,6 +320,41 @@ def execute(profile: str, items: list[Item], results=None, work="work", force=Fa
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
         return Study(profile, items, results, work, force, log, runner, remeasure).execute()
+
+
+def mark_reuse(items, results, work, log=lambda *a: None) -> None:
+    """For ``--dry-run``: mark the runs a study would reuse (``it.result['reusable']``: the record's run id), by
+    the rule the study applies (``records.reusable_record`` on the run's identity); writes nothing. A student whose
+    teacher must run first runs too; a run that cannot be prepared here (no network for a Hub model) is counted
+    as one that runs."""
+    from .records import reusable_record, saved_model_dir
+    from .runs import prepare
+    ws, teachers = Workspace(results, work), {}
+    for it in items:
+        if "config" not in it.params or not ws.records.is_dir():
+            continue
+        c = dict(it.params["config"])
+        if str(c.get("teacher_dir", "")).startswith("@teacher:"):
+            c["teacher_dir"] = teachers.get(c["teacher_dir"].split(":", 1)[1])
+            if c["teacher_dir"] is None:
+                continue
+        try:
+            cfg = RunConfig.from_dict(c)
+            prep = prepare(cfg, ws, log)
+            record = reusable_record(prep.found, cfg.method, log, prep.identity)
+        except Exception as e:  # noqa: BLE001 -- a dry run reports, it does not fail on what the run would
+            log(f"dry run: cannot check {it.label} here ({type(e).__name__}); counted as a run")
+            record = None
+        if record:
+            it.result["reusable"] = record["run_id"]
+            if it.kind == "teacher":
+                teachers[it.task] = saved_model_dir(record)
+    runs = [it for it in items if "config" in it.params]
+    m = read_json(ws.results / f"manifest-{items[-1].params.get('profile')}.json")
+    if (m and m.get("status") == "complete" and all(it.result.get("reusable") for it in runs)
+            and sorted(m.get("records", [])) == sorted(it.result["reusable"] for it in runs)):
+        for it in items:  # the study keeps its speed-up and report when no run changed
+            it.result.setdefault("reusable", "kept")
 
 
 def _short(e: Exception) -> str:
@@ -425,8 +461,10 @@ def _main(a, argv) -> int:
         if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
             a.profile = name
     items = plan(a.profile, a.grid, a.results, a.work)
-    print(describe(a.profile, items), flush=True)
     runner = make_runner(a)
+    if a.dry_run and not a.force:
+        mark_reuse(items, a.results or default_results(a.profile), a.work)
+    print(describe(a.profile, items), flush=True)
     if a.dry_run:
         return 0
     print(flush=True)

@@ -64,11 +64,12 @@ def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_
     model = tmp_path / "copy"
     shutil.copytree(rec["model_dir"], model)
     fake = {**rec, "model_dir": str(model)}
-    (tmp_path / "r.json").write_text(json.dumps(fake))
-    assert reusable_record(tmp_path / "r.json", "teacher", lambda *a: None) is not None
+    path = tmp_path / f"{rec['run_id']}.json"
+    path.write_text(json.dumps(fake))
+    assert reusable_record(path, "teacher", lambda *a: None) is not None
     (model / "model.safetensors").write_bytes(b"\0" * 10)
     logs = []
-    assert reusable_record(tmp_path / "r.json", "teacher", logs.append) is None and "damaged" in logs[0]
+    assert reusable_record(path, "teacher", logs.append) is None and "damaged" in logs[0]
 
 
 def test_read_only_or_blocked_results_fail_before_training(tiny_bert, tiny_csv, tiny_teacher, tmp_path):

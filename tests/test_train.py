@@ -53,7 +53,7 @@ def test_each_method_end_to_end(tiny_bert, tiny_csv, tiny_teacher, ws, method, o
     assert set(e["grad_share"]) == {"ce", "kd", "pt"} - ({"kd", "pt"} if method == "ft" else set()) - (
         {"pt"} if method == "kd" else set())
     assert e["grad_norm"]["sampled_steps"] == 1 and min(e["grad_norm"].values()) > 0
-    assert (rec["identity"]["cache_key"] is None) == (method == "ft")
+    assert (rec["provenance"]["teacher_cache_key"] is None) == (method == "ft")
     assert rec["model_dir"] is None  # student weights are not kept unless asked
     saved = json.loads((ws.records / f"{rec['run_id']}.json").read_text())
     assert saved["run_id"] == rec["run_id"]
@@ -91,7 +91,8 @@ def test_changed_teacher_gives_new_cache_key(tiny_bert, tiny_csv, tiny_teacher, 
                        lr=1e-3, batch_size=16, device="cpu", seed=5), ws, **QUIET)
     a = run(student_cfg(tiny_bert, tiny_csv, rec, method="kd", epochs=1), ws, **QUIET)
     b = run(student_cfg(tiny_bert, tiny_csv, t2, method="kd", epochs=1), ws, **QUIET)
-    assert a["identity"]["cache_key"] != b["identity"]["cache_key"]
+    assert a["provenance"]["teacher_cache_key"] != b["provenance"]["teacher_cache_key"]
+    assert a["identity"]["teacher_fp"] != b["identity"]["teacher_fp"] and a["run_id"] != b["run_id"]
     assert len(list(ws.cache.glob("teacher-*.pt"))) == 2
 
 
