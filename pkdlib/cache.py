@@ -1,4 +1,4 @@
-"""The teacher cache: the teacher's logits and every layer's [CLS] state for a training split.
+"""The teacher cache: the teacher's logits and every layer's [CLS] and mean-pooled state for a training split.
 
 Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, task, split, max length)
 and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length)
@@ -13,9 +13,10 @@ import torch
 
 from .data import LengthBucketSampler, collate
 from .files import atomic_write, content_key
+from .losses import pool
 from .progress import progress as progress_bar
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: mean-pooled states beside [CLS] (the [CLS] values are those of format 1)
 
 
 def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str, split_checksum: str,
@@ -25,24 +26,25 @@ def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str,
 
 
 class TeacherOutputs:
-    """Teacher logits (n, C) and [CLS] states (n, L+1, H; index 0 = embeddings) for one split.
+    """Teacher logits (n, C), [CLS] states and mean-pooled states (n, L+1, H each; index 0 = embeddings) for one
+    split.
 
-    ``outputs(batch, layers)`` gives a batch's logits and the [CLS] states of the 1-based ``layers``:
+    ``outputs(batch, layers, pooling)`` gives a batch's logits and the pooled states of the 1-based ``layers``:
     the ``teacher`` argument of ``losses.compute_loss``."""
 
-    def __init__(self, logits: torch.Tensor, cls: torch.Tensor):
-        self.logits, self.cls = logits, cls
+    def __init__(self, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor):
+        self.logits, self.cls, self.mean = logits, cls, mean
 
     @property
     def n_layers(self) -> int:
         return self.cls.shape[1] - 1
 
     def to(self, device) -> "TeacherOutputs":
-        return TeacherOutputs(self.logits.to(device), self.cls.to(device))
+        return TeacherOutputs(self.logits.to(device), self.cls.to(device), self.mean.to(device))
 
-    def __call__(self, batch: dict, layers):
-        index = batch["index"]
-        return self.logits[index], self.cls[index][:, list(layers)] if layers else self.cls[index][:, :0]
+    def __call__(self, batch: dict, layers, pooling: str = "cls"):
+        states = (self.cls if pooling == "cls" else self.mean)[batch["index"]]
+        return self.logits[batch["index"]], states[:, list(layers)] if layers else states[:, :0]
 
 
 @torch.inference_mode()
@@ -52,7 +54,7 @@ def compute_teacher_outputs(model, ts, batch_size: int, device, progress: bool =
     n = len(ts)
     L, H = model.config.num_hidden_layers, model.config.hidden_size
     logits = torch.zeros(n, model.config.num_labels)
-    cls = torch.zeros(n, L + 1, H)
+    cls, mean = torch.zeros(n, L + 1, H), torch.zeros(n, L + 1, H)
     sampler = LengthBucketSampler(ts.lengths, batch_size, shuffle=False)
     for idx in progress_bar(sampler.batches(), desc="teacher cache", disable=not progress, unit="batch"):
         b = collate(ts, idx)
@@ -60,8 +62,10 @@ def compute_teacher_outputs(model, ts, batch_size: int, device, progress: bool =
             out = model(input_ids=b["input_ids"].to(device), token_type_ids=b["token_type_ids"].to(device),
                         attention_mask=b["attention_mask"].to(device), output_hidden_states=True)
         logits[b["index"]] = out.logits.float().cpu()
-        cls[b["index"]] = torch.stack([h[:, 0] for h in out.hidden_states], dim=1).float().cpu()
-    return TeacherOutputs(logits, cls)
+        mask = b["attention_mask"].to(device)
+        for pooling, dest in (("cls", cls), ("mean", mean)):
+            dest[b["index"]] = torch.stack([pool(h, mask, pooling) for h in out.hidden_states], dim=1).float().cpu()
+    return TeacherOutputs(logits, cls, mean)
 
 
 def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> TeacherOutputs:
@@ -71,11 +75,11 @@ def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> 
         try:
             d = torch.load(path, weights_only=True)
             if d.get("key") == key and d.get("format") == CACHE_FORMAT:
-                return TeacherOutputs(d["logits"], d["cls"])
+                return TeacherOutputs(d["logits"], d["cls"], d["mean"])
             log(f"teacher cache {path}: stored key does not match, recomputing")
         except Exception as e:  # unreadable / truncated file
             log(f"teacher cache {path} unreadable ({type(e).__name__}), recomputing")
     out = compute()
     atomic_write(path, lambda tmp: torch.save({"key": key, "format": CACHE_FORMAT, "logits": out.logits,
-                                               "cls": out.cls}, tmp))
+                                               "cls": out.cls, "mean": out.mean}, tmp))
     return out

@@ -39,8 +39,20 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     return kl * temperature ** 2
 
 
+POOLINGS = ("cls", "mean")
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per example from a layer's states (batch, tokens, hidden): the [CLS] state, or the mean over
+    the tokens the attention mask keeps ([CLS] and [SEP] included, as sentence-transformers' mean pooling)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    m = attention_mask.unsqueeze(-1).float()
+    return (hidden.float() * m).sum(1) / m.sum(1).clamp(min=1)
+
+
 def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """Patient loss on intermediate [CLS] states.
+    """Patient loss on intermediate states ([CLS], or each layer's mean-pooled state for PKD-Skip-Mean).
 
         PT = mean_{b, l, h} ( s'_{b,l,h} - t'_{b,l,h} )**2,   s' = s / ||s||_2  (if normalize)
 
@@ -92,9 +104,12 @@ class Objective:
     normalize: bool = True
     layer_map: LayerMap | None = None
     kd_reduction: str = "batchmean"
+    pooling: str = "cls"
 
     def __post_init__(self):
         check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling={self.pooling!r}; accepted: {', '.join(POOLINGS)}")
         if self.beta > 0 and self.layer_map is None:
             raise ValueError("beta > 0 needs a layer map (pkd-last or pkd-skip)")
 
@@ -114,7 +129,7 @@ class Objective:
             red = "" if self.kd_reduction == "batchmean" else f", {self.kd_reduction}"
             terms.append(f"{_fmt(self.alpha)}*KD(T={_fmt(self.temperature)}{red})")
         if self.beta > 0:
-            norm = "normalized" if self.normalize else "raw"
+            norm = ("" if self.pooling == "cls" else "mean-pooled, ") + ("normalized" if self.normalize else "raw")
             terms.append(f"{_fmt(self.beta)}*PT({self.layer_map!r}, {norm})")
         return " + ".join(terms) if terms else "0"
 
@@ -147,9 +162,9 @@ class Objective:
 def compute_loss(model, batch: dict, objective: Objective, teacher=None, amp=None):
     """One forward pass of ``model`` on ``batch`` and the objective's parts: ``(outputs, parts)``.
 
-    ``teacher(batch, layers) -> (logits, cls)`` gives the teacher's logits and the [CLS] states of the
-    1-based teacher ``layers`` (the cache's ``TeacherOutputs``, or a teacher run online). Student
-    layers 1..k-1 are matched to ``objective.layer_map`` (PT), the logits through KD.
+    ``teacher(batch, layers, pooling) -> (logits, states)`` gives the teacher's logits and the pooled states
+    ([CLS] or mean) of the 1-based teacher ``layers`` (the cache's ``TeacherOutputs``, or a teacher run online).
+    Student layers 1..k-1, pooled alike, are matched to ``objective.layer_map`` (PT), the logits through KD.
     """
     with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
         out = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
@@ -157,7 +172,8 @@ def compute_loss(model, batch: dict, objective: Objective, teacher=None, amp=Non
     t_logits = s_cls = t_cls = None
     layers = list(objective.layer_map) if objective.uses_pt else []
     if teacher is not None and objective.uses_teacher:
-        t_logits, t_cls = teacher(batch, layers)
+        t_logits, t_cls = teacher(batch, layers, objective.pooling)
     if objective.uses_pt:
-        s_cls = torch.stack([out.hidden_states[j][:, 0] for j in range(1, len(layers) + 1)], dim=1)
+        s_cls = torch.stack([pool(out.hidden_states[j], batch["attention_mask"], objective.pooling)
+                             for j in range(1, len(layers) + 1)], dim=1)
     return out, objective(out.logits, batch["labels"], t_logits, s_cls, t_cls)

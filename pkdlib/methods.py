@@ -14,6 +14,7 @@ class Method:
     uses_teacher: bool            # the KD term, read from the teacher cache
     layer_map: str | None = None  # the patient loss's map (layer_maps.LAYER_MAPS); None: no patient loss
     student: bool = True          # False: the teacher's own fine-tuning
+    pooling: str = "cls"          # what the patient loss matches per layer: "cls" (the paper's) or "mean" (tokens)
 
     @property
     def uses_pt(self) -> bool:
@@ -27,6 +28,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pkd-last", "PKD-Last", uses_teacher=True, layer_map="pkd_last"),
     Method("pkd-skip", "PKD-Skip", uses_teacher=True, layer_map="pkd_skip"),
     Method("pkd-bottom", "PKD-Bottom", uses_teacher=True, layer_map="pkd_bottom"),  # beyond the paper
+    # beyond the paper: PKD-Skip on each layer's mean over tokens (attention mask), the pooling a sentence-embedding
+    # teacher such as all-MiniLM-L6-v2 was trained with, whose intermediate [CLS] states are near constant
+    Method("pkd-mean", "PKD-Skip-Mean", uses_teacher=True, layer_map="pkd_skip", pooling="mean"),
 )}
 STUDENT_METHODS = tuple(n for n, m in METHODS.items() if m.student)
 LABELS = {n: m.label for n, m in METHODS.items()}

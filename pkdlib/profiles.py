@@ -26,7 +26,7 @@ SEARCH_BASE = {"student_layers": [3], "seed": [0], **CPU_STUDENT}
 RECIPE_BASE = {"student_layers": [3], "seed": [0], **OFFICIAL_SST2, "epochs": 4}
 TEACHER = {"epochs": 3, "lr": 5e-5, "seed": 0}
 #: the study's recipe, chosen on dev by the recipe profile: 4 epochs, bf16 autocast, lr per method
-STUDY_LR = {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4, "pkd-bottom": 1e-4}
+STUDY_LR = {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4, "pkd-bottom": 1e-4, "pkd-mean": 1e-4}
 STUDY_STUDENT = {"epochs": 4, "precision": "bf16", **OFFICIAL_SST2, "beta": 1000.0}
 SPEEDUP = {"layers": [1, 2, 3, 4, 5], "batch_size": 32, "seq_len": 128, "repeats": 5, "warmup": 2,
            "real_lengths_task": "rt", "real_lengths_examples": 1066}
@@ -61,13 +61,15 @@ BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))
                 + students(["ft", "kd", "pkd-skip"], [4, 5], range(1)))
 #: the verdicts study (the issue on the study's verdicts), on the full study's teacher and recipe, in the order of
 #: what a study stopped part-way can already answer: (1) a patient term that acts: pkd-skip on unnormalised [CLS]
-#: at beta 10 and 100 (the recipe measured 10-50% of the gradient there), paired with full's kd seeds 0-7;
-#: (2) power for the paper's +0.5-point PKD-Skip - KD gain at 3 layers: the paired sd of full's 14 seeds is 0.98
+#: at beta 10 and 100 (the recipe measured 10-50% of the gradient there), paired with full's kd seeds 0-7, and
+#: PKD-Skip on mean-pooled states (pkd-mean: the teacher's own pooling; its [CLS] at layers 0-4 is the same vector
+#: for every sentence) at the study's beta 1000, normalised, paired with pkd-skip seeds 0-7; (2) power for the paper's +0.5-point PKD-Skip - KD gain at 3 layers: the paired sd of full's 14 seeds is 0.98
 #: test points, so a two-sided paired t-test at 5% has 42% power at N=14 and 82% at N=34 (noncentral t; 80% needs
 #: 33): seeds 14-33 of kd and pkd-skip; (3) longer training: ft/kd/pkd-skip with 8 epochs (best epoch on dev),
 #: seeds 0-7. Full's 3-layer ft/kd/pkd-skip seeds 0-13 come first: reused, they make the study self-contained.
 VERDICTS_STUDY = (students(["ft", "kd", "pkd-skip"], [3], range(14))
                   + students(["pkd-skip"], [3], range(8), normalize=[False], beta=[10.0, 100.0])
+                  + students(["pkd-mean"], [3], range(8))
                   + students(["kd", "pkd-skip"], [3], range(14, 34))
                   + students(["ft", "kd", "pkd-skip"], [3], range(8), epochs=[8]))
 
@@ -136,7 +138,7 @@ PROFILES: dict[str, dict] = {
     # what the study's verdicts need (see VERDICTS_STUDY): an acting patient term, power, longer training
     "verdicts": {
         "description": "3-layer students on full rt against full's teacher: pkd-skip on unnormalised [CLS] at beta "
-                       "10 and 100 (8 seeds, paired with kd); kd and pkd-skip seeds 14-33 (34 paired seeds with "
+                       "10 and 100 and pkd-mean (mean-pooled states, beta 1000 normalised) over 8 paired seeds; kd and pkd-skip seeds 14-33 (34 paired seeds with "
                        "full's: 82% power for +0.5 points); ft/kd/pkd-skip with 8 epochs (8 seeds); full's 3-layer "
                        "ft/kd/pkd-skip seeds 0-13 reused; report",
         "tasks": ["rt"],
@@ -144,7 +146,7 @@ PROFILES: dict[str, dict] = {
         "teacher": TEACHER,
         "students": VERDICTS_STUDY,
         "speedup": None,
-        "needs": "nothing (embedded model and data); about 5 hours on 2 cores with --workers 2 (full's runs: reused)",
+        "needs": "nothing (embedded model and data); about 5.5 hours on 2 cores with --workers 2 (full's runs: reused)",
     },
     # the paper: BERT-base teacher on GLUE, official recipe, best official configuration per task
     "paper": {

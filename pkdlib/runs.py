@@ -47,7 +47,7 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
     m = METHODS[cfg.method]
     lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.uses_pt else None
     return Objective(alpha=cfg.alpha, temperature=cfg.temperature, beta=cfg.beta, normalize=cfg.normalize,
-                     layer_map=lm, kd_reduction=cfg.kd_reduction)
+                     layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling)
 
 
 def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:

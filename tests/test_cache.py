@@ -8,7 +8,7 @@ from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 
 def _fake(n=4, layers=3, h=5):
-    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h))
+    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h), torch.randn(n, layers + 1, h))
 
 
 def test_cache_reused_then_recomputed_on_any_change(tmp_path):

@@ -104,3 +104,36 @@ def test_no_gradient_reaches_teacher_inputs():
     obj(s, torch.tensor([1, 0]), t_logits, cls, t_cls)["loss"].backward()
     assert s.grad.abs().sum() > 0 and cls.grad.abs().sum() > 0
     assert t_logits.grad is None and t_cls.grad is None
+
+
+def test_mean_pooling_over_the_attention_mask_by_hand():
+    from pkdlib.losses import pool
+    h = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)  # batch 2, 3 tokens, hidden 2
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert torch.equal(pool(h, mask, "cls"), h[:, 0])
+    assert torch.allclose(pool(h, mask, "mean"), torch.tensor([[1.0, 2.0], [8.0, 9.0]]))
+
+
+def test_pkd_mean_matches_mean_pooled_states_and_says_so():
+    from pkdlib.layer_maps import pkd_skip
+    from pkdlib.losses import Objective, compute_loss
+    from pkdlib.methods import METHODS
+    assert METHODS["pkd-mean"].pooling == "mean" and METHODS["pkd-mean"].layer_map == "pkd_skip"
+    obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(4, 2), pooling="mean")
+    assert "mean-pooled" in str(obj)
+    torch.manual_seed(0)
+    hidden = [torch.randn(2, 3, 4) for _ in range(3)]
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    t_states = torch.randn(2, 5, 4)
+
+    class Out:
+        logits, hidden_states = torch.randn(2, 2), hidden
+
+    batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
+             "attention_mask": mask, "labels": torch.tensor([0, 1]), "index": torch.tensor([0, 1])}
+    teacher = lambda b, layers, pooling: (torch.randn(2, 2), t_states[:, layers])  # noqa: E731
+    _, parts = compute_loss(lambda **kw: Out, batch, obj, teacher)
+    s = torch.stack([(hidden[1] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)], dim=1)
+    t = t_states[:, [2]]
+    want = ((s / s.norm(dim=-1, keepdim=True) - t / t.norm(dim=-1, keepdim=True)) ** 2).mean()
+    assert torch.allclose(parts["pt"], want)

@@ -36,6 +36,7 @@ def test_teacher_record(tiny_teacher):
     ("kd", "0.5*CE + 0.5*KD(T=10)", None),
     ("pkd-last", "0.5*CE + 0.5*KD(T=10) + 10*PT(pkd_last(4, 2) -> [3], normalized)", [3]),
     ("pkd-skip", "0.5*CE + 0.5*KD(T=10) + 10*PT(pkd_skip(4, 2) -> [2], normalized)", [2]),
+    ("pkd-mean", "0.5*CE + 0.5*KD(T=10) + 10*PT(pkd_skip(4, 2) -> [2], mean-pooled, normalized)", [2]),
 ])
 def test_each_method_end_to_end(tiny_bert, tiny_csv, tiny_teacher, ws, method, objective, layer_map):
     rec = run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], method=method), ws, **QUIET)
