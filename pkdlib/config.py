@@ -99,8 +99,12 @@ class RunConfig:
                 n_ft = int(load_config(self.teacher_dir).num_hidden_layers)
                 if n_ft != n_teacher:
                     raise ConfigError(f"teacher_dir has {n_ft} layers but pretrained {self.pretrained!r} has {n_teacher}")
+            positions = int(getattr(load_config(self.pretrained), "max_position_embeddings", 0) or 0)
         except ModelError as e:
             raise ConfigError(str(e)) from None
+        if positions and self.max_length > positions:
+            raise ConfigError(f"max_length={self.max_length} exceeds the model's {positions} positions; "
+                              f"accepted: 3 to {positions}")
         if METHODS[self.method].student:
             try:
                 check_student_layers(n_teacher, self.student_layers)
@@ -150,7 +154,7 @@ def _check_ranges(cfg: RunConfig):
          f"max_length={cfg.max_length}: at least 3 ([CLS], one token, [SEP])")
     need(0 <= cfg.warmup < 1, f"warmup={cfg.warmup} must be a fraction in [0, 1)")
     need(cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay} must be >= 0")
-    need(cfg.seed >= 0, f"seed={cfg.seed} must be >= 0")
+    need(0 <= cfg.seed < 2**32, f"seed={cfg.seed} must be in [0, 2**32) (numpy's and torch's seed range)")
     for name in ("max_train_examples", "max_eval_examples"):
         v = getattr(cfg, name)
         need(v is None or v >= 1, f"{name}={v} must be >= 1 or None (all)")

@@ -291,15 +291,17 @@ def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log
         if path.is_file():
             try:
                 d = torch.load(path, weights_only=True)
-                return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels), tokenizer)
+                if d.get("key") == key:
+                    return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels), tokenizer)
+                log(f"token cache {path} holds another split or tokenizer (its stored key differs), rebuilding")
             except Exception as e:  # truncated or damaged
                 log(f"token cache {path} unreadable ({type(e).__name__}), rebuilding")
     cols = list(zip(*split.texts))
     enc = tokenizer(*cols, truncation=True, max_length=max_length, return_token_type_ids=True)
     ts = TokenizedSplit(enc["input_ids"], enc["token_type_ids"], torch.tensor(split.labels), tokenizer)
     if path is not None:
-        atomic_write(path, lambda tmp: torch.save({"input_ids": ts.input_ids, "token_type_ids": ts.token_type_ids},
-                                                  tmp))
+        atomic_write(path, lambda tmp: torch.save({"key": key, "input_ids": ts.input_ids,
+                                                   "token_type_ids": ts.token_type_ids}, tmp))
     return ts
 
 

@@ -33,19 +33,33 @@ def portable(path: str | None, root: str | Path | None = None) -> str | None:
         return str(path)
 
 
+#: written by pkd into every results/ and work/ folder it writes to; ``pkd clean`` touches only folders that have it
+MARKER = ".pkd-folder"
+
+
 class Workspace:
     """Where a study writes: ``results/`` (records, tables, figures, notebooks; committed) and
     ``work/`` (teacher weights, teacher caches, token caches; never committed)."""
 
     def __init__(self, results="results", work="work"):
+        for name, d in (("results", results), ("work", work)):
+            if not str(d).strip():
+                raise WorkspaceError(f"the {name} folder is empty ({d!r}); name a folder, e.g. {name}")
         self.results, self.work = Path(results), Path(work)
         self.records, self.runs = self.results / "records", self.results / "runs"
         self.cache, self.models = self.work / "cache", self.work / "models"
 
     def check_writable(self) -> None:
         """Fail before any training when results/ or work/ cannot take a file (a file in the way, read-only,
-        full disk), naming the folder."""
+        full disk), naming the folder. Marks both folders as pkd's (``MARKER``)."""
         import tempfile
+        for top in (self.results, self.work):
+            try:
+                top.mkdir(parents=True, exist_ok=True)
+                (top / MARKER).touch()
+            except OSError as e:
+                raise WorkspaceError(f"cannot write to {top}/ ({e.strerror or e}); make it writable, free space, "
+                                     f"or choose other --results / --work folders") from None
         for d in (self.records, self.runs, self.cache, self.models):
             try:
                 d.mkdir(parents=True, exist_ok=True)

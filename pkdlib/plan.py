@@ -5,6 +5,7 @@ Every run's configuration is validated here, before anything trains; ``describe`
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,12 +155,15 @@ def describe(profile: str, items: list[Item]) -> str:
     return "\n".join(lines)
 
 
+BUILTIN = tuple(PROFILES)
 PROFILE_KEYS = {"description", "tasks", "pretrained", "teacher", "students", "speedup", "needs"}
 
 
 def load_profile_file(path) -> str:
     """Register a profile defined in a JSON file; return its name."""
     p = Path(path)
+    if not p.is_file():
+        raise StudyError(f"profile file {p} does not exist")
     spec = read_json(p)
     if spec is None:
         raise StudyError(f"cannot read profile file {p}: not a JSON object")
@@ -167,6 +171,15 @@ def load_profile_file(path) -> str:
     if missing:
         raise StudyError(f"profile file {p} lacks keys {sorted(missing)}; a profile has {sorted(PROFILE_KEYS)}")
     name = spec.pop("name", p.stem)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+        raise StudyError(f"profile file {p}: name {name!r} is not accepted; a name is letters, digits, '-' and '_' "
+                         f"(it names files under results/)")
+    if name in BUILTIN:
+        raise StudyError(f"profile file {p}: name {name!r} is a built-in profile; choose another name (built-in: "
+                         f"{', '.join(BUILTIN)})")
+    for key, kind in (("tasks", list), ("students", list), ("teacher", dict)):
+        if not isinstance(spec[key], kind) or not spec[key]:
+            raise StudyError(f"profile file {p}: {key!r} must be a non-empty {kind.__name__}, got {spec[key]!r}")
     PROFILES[name] = spec
     return name
 

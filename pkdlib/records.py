@@ -49,6 +49,10 @@ def saved_model_dir(record: dict) -> str | None:
     return d if d and Path(d).is_dir() else None
 
 
+#: what every complete record holds (a record missing one is named and ignored, never a KeyError later)
+RECORD_FIELDS = ("run_id", "config", "identity", "epochs", "best_epoch", "dev", "test", "timings", "provenance")
+
+
 def read_record(path, log=print) -> dict | None:
     """A complete record, or None (named in the log) for a file that is damaged or not a record."""
     try:
@@ -59,7 +63,13 @@ def read_record(path, log=print) -> dict | None:
     if not isinstance(r, dict) or not isinstance(r.get("config"), dict):
         log(f"warning: {path} is not a run record (no config); ignored")
         return None
-    return r if r.get("status") == "complete" else None
+    if r.get("status") != "complete":
+        return None
+    missing = [k for k in RECORD_FIELDS if k not in r]
+    if missing:
+        log(f"warning: record {path} is marked complete but lacks {', '.join(missing)}; ignored, its run will rerun")
+        return None
+    return r
 
 
 def load_records(records_dir, log=print) -> list[dict]:
@@ -87,6 +97,12 @@ def reusable_record(path, method: str, log=print, identity: dict | None = None) 
             check_weight_files(model_dir)
         except ModelError as e:
             log(f"[rerun] {Path(path).name}: {e}")
+            return None
+        from .files import model_fingerprint
+        if r.get("weights_fp") and model_fingerprint(model_dir) != r["weights_fp"]:
+            log(f"[rerun] {Path(path).name}: the teacher's weights in {model_dir} are not the ones its record "
+                f"wrote (fingerprint {model_fingerprint(model_dir)[:12]}, recorded {r['weights_fp'][:12]}); "
+                f"it is trained again before any student uses it")
             return None
     return r
 

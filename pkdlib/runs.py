@@ -141,6 +141,7 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits}, "test": test,
         "test_correct": correct,
         "test_predictions": pred_files, "model_dir": portable(model_dir),
+        "weights_fp": model_fingerprint(model_dir) if model_dir else None,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
         "provenance": provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
     }

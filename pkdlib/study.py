@@ -38,9 +38,10 @@ __all__ = ["execute", "plan", "describe", "StudyLock", "StudyError", "clean", "m
 
 
 class StudyLock:
-    """An exclusive lock (filelock) on results/.lock; a second study, or ``pkd clean``, on the same folder is
-    refused, naming the holder (written to results/.lock.holder). A holder file left by a killed study is
-    reported and taken over (the operating system released its lock when the process died)."""
+    """An exclusive lock (filelock) on a folder's .lock (a study holds its results/ and its work/); a second
+    study, or ``pkd clean``, on either folder is refused, naming the holder (written to .lock.holder). A holder
+    file left by a killed study is reported and taken over (the operating system released its lock when the
+    process died)."""
 
     def __init__(self, results, log=print):
         from filelock import FileLock
@@ -54,12 +55,12 @@ class StudyLock:
         try:
             self.lock.acquire()
         except Timeout:
-            who = self.holder.read_text().strip() if self.holder.is_file() else "unknown process"
+            who = self._holder() or "unknown process"
             raise StudyError(f"another study is running on {self.dir}/ ({who}); wait for it to finish "
                              f"or use another --results folder") from None
-        if self.holder.is_file() and self.holder.read_text().strip():
+        if self._holder():
             self.log(f"note: a previous study on {self.dir}/ ended without releasing its lock "
-                     f"({self.holder.read_text().strip()}); taking it over")
+                     f"({self._holder()}); taking it over")
         self.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
                                f"command {' '.join(sys.argv)}\n")
         return self
@@ -67,6 +68,13 @@ class StudyLock:
     def __exit__(self, *exc):
         self.holder.unlink(missing_ok=True)
         self.lock.release()
+
+    def _holder(self) -> str:
+        """Who holds the lock, as its holder file says (damaged bytes shown as such, never a crash)."""
+        try:
+            return self.holder.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return ""
 
 
 def _fmt(s: float) -> str:
@@ -316,7 +324,7 @@ def execute(profile: str, items: list[Item], results=None, work="work", force=Fa
             runner=None, remeasure=False) -> dict:
     results = results or default_results(profile)
     Workspace(results, work).check_writable()
-    with StudyLock(results, log):
+    with StudyLock(results, log), StudyLock(work, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
         return Study(profile, items, results, work, force, log, runner, remeasure).execute()
@@ -366,17 +374,33 @@ def _short(e: Exception) -> str:
     return msg[-1] if msg else repr(e)
 
 
+#: the sub-folders pkd creates: ``pkd clean`` removes these (and manifests) and nothing else
+WORK_PARTS, RESULTS_PARTS = ("cache", "models", "submitit"), ("records", "runs", "tables", "figures", "speed",
+                                                                "predictions")
+
+
 def clean(results="results", work="work", everything=False, log=print) -> list[Path]:
     """Delete caches and model weights (work/), failed and temporary notebooks; with ``everything``, also the
-    records, executed notebooks, tables, figures, speed files, predictions and manifests. Takes the study
-    lock: refused while a study runs on ``results``. Returns (and logs) what it removed."""
-    r = Path(results)
-    targets = [*_untracked(Path(work)), *r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
+    records, executed notebooks, tables, figures, speed files, predictions and manifests. Only inside folders pkd
+    made (``paths.MARKER``) and only the sub-folders it creates (files git tracks stay); anything else is refused
+    before any file is removed. Takes the locks of both folders: refused while a study uses either. Returns (and
+    logs) what it removed."""
+    from .paths import MARKER
+    r, w = Path(results), Path(work)
+    for d, flag in ((r, "--results"), (w, "--work")):
+        if d.exists() and not (d / MARKER).is_file():
+            raise StudyError(f"{flag} {d}/ was not made by pkd (it has no {MARKER} marker); nothing removed. "
+                             f"pkd clean removes only {', '.join(WORK_PARTS if d == w else RESULTS_PARTS)} inside "
+                             f"the results/ and work/ folders that pkd itself wrote")
+    targets = [x for part in WORK_PARTS for x in _untracked(w / part) if x.exists()]
+    targets += [*r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
     if everything:
-        targets += [r / d for d in ("records", "runs", "tables", "figures", "speed", "predictions")]
-        targets += list(r.glob("manifest-*.json"))
+        targets += [r / d for d in RESULTS_PARTS] + list(r.glob("manifest-*.json"))
     removed = []
-    with StudyLock(r, log):
+    with contextlib.ExitStack() as locks:
+        for d in (r, w):
+            if d.exists():
+                locks.enter_context(StudyLock(d, log))
         for t in targets:
             if t.is_dir():
                 shutil.rmtree(t)
@@ -442,7 +466,8 @@ def make_runner(a):
     if a.executor == "local":
         import torch
         # on CPU, 2 workers x cores/2 threads: 0.81x the wall time of 1 x all cores on the 2-core reference machine
-        workers = a.workers or (torch.cuda.device_count() * a.workers_per_gpu or min(2, os.cpu_count() or 1))
+        workers = a.workers if a.workers is not None else (torch.cuda.device_count() * a.workers_per_gpu
+                                                           or min(2, os.cpu_count() or 1))
         if workers < 1 or a.workers_per_gpu < 1:
             raise StudyError(f"--workers={a.workers} --workers-per-gpu={a.workers_per_gpu}: both must be >= 1")
         return LocalRunner(workers, a.workers_per_gpu)

@@ -23,7 +23,8 @@ def test_find_teacher_resolves_a_run_all_record_from_notebooks(tmp_path, monkeyp
     (proj / "work" / "models" / "rt-teacher-x").mkdir(parents=True)
     (proj / "results" / "records").mkdir(parents=True)
     rec = {"run_id": "rt-teacher-x", "status": "complete", "model_dir": "work/models/rt-teacher-x",  # as run_all writes it
-           "config": {"method": "teacher", "task": "rt", "pretrained": "enc"}}
+           "config": {"method": "teacher", "task": "rt", "pretrained": "enc"}, "identity": {}, "epochs": [],
+           "best_epoch": 1, "dev": {}, "test": {}, "timings": {}, "provenance": {}}
     (proj / "results" / "records" / "rt-teacher-x.json").write_text(json.dumps(rec))
     monkeypatch.chdir(proj / "notebooks")  # where JupyterLab starts the kernel
     records = in_project("results") + "/records"

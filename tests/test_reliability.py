@@ -150,12 +150,15 @@ def test_bad_run_input_leaves_results_untouched(tmp_path, tiny_bert, capsys, mon
 
 def test_clean_removes_caches_and_failed_notebooks_only(tmp_path):
     res, work = tmp_path / "results", tmp_path / "work"
-    for p in (work / "cache" / "teacher-x.pt", work / "models" / "m" / "model.safetensors",
-              res / "runs" / "a.failed.ipynb", res / "runs" / "a.ipynb", res / "records" / "r.json"):
+    for p in (work / "cache" / "teacher-x.pt", work / "models" / "m" / "model.safetensors", work / ".pkd-folder",
+              res / "runs" / "a.failed.ipynb", res / "runs" / "a.ipynb", res / "records" / "r.json", res / ".pkd-folder",
+              work / "notes.txt"):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x")
     out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "clean", "--results", str(res), "--work", str(work)],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert not work.exists() and not (res / "runs" / "a.failed.ipynb").exists()
+    assert not (work / "cache").exists() and not (work / "models").exists()
+    assert (work / "notes.txt").exists()  # not a folder pkd creates: left
+    assert not (res / "runs" / "a.failed.ipynb").exists()
     assert (res / "runs" / "a.ipynb").exists() and (res / "records" / "r.json").exists()

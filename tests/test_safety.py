@@ -1,0 +1,139 @@
+"""Nothing lost, nothing silently wrong: pkd clean touches only pkd's folders, reused artefacts prove what they
+hold, paths from input stay inside their folder, bad values are refused before any work."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from pkdlib import RunConfig
+from pkdlib.config import ConfigError
+from pkdlib.paths import Workspace, WorkspaceError
+from pkdlib.records import read_record, reusable_record
+from pkdlib.study import StudyError, StudyLock, clean
+
+
+def files(d):
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+def test_clean_refuses_a_folder_pkd_did_not_make(tmp_path):
+    mine = tmp_path / "checkout"
+    for rel in (".git/HEAD", ".venv/bin/python", "cache/notes.txt", "models/m.bin", "records/r.json", "src/a.py"):
+        (mine / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mine / rel).write_text("mine")
+    before = files(mine)
+    for kw in ({"work": mine, "results": tmp_path / "none"}, {"results": mine, "work": tmp_path / "none2",
+                                                               "everything": True}):
+        with pytest.raises(StudyError, match="was not made by pkd"):
+            clean(log=lambda *a: None, **kw)
+    assert files(mine) == before
+
+
+def test_a_study_and_a_clean_on_the_same_work_exclude_each_other(tmp_path):
+    work = tmp_path / "work"
+    Workspace(tmp_path / "results", work).check_writable()
+    (work / "cache" / "teacher-x.pt").write_text("x")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pkdlib.study import StudyLock\n"
+                               f"with StudyLock({str(work)!r}):\n print('held', flush=True); time.sleep(60)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        other = tmp_path / "other-results"  # another --results, the same --work
+        with pytest.raises(StudyError, match="another study is running on"):
+            clean(other, work, log=lambda *a: None)
+        assert (work / "cache" / "teacher-x.pt").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_damaged_lock_holder_file_is_named_not_a_crash(tmp_path):
+    (tmp_path / ".lock.holder").write_bytes(b"\xff\xfe pid 1")
+    logs = []
+    with StudyLock(tmp_path, logs.append):
+        pass
+    assert "ended without releasing its lock" in logs[0]
+
+
+def test_teacher_weights_with_a_changed_middle_byte_are_not_reused(tiny_teacher):
+    rec, ws = tiny_teacher
+    path = ws.records / f"{rec['run_id']}.json"
+    assert reusable_record(path, "teacher", lambda *a: None) is not None and rec["weights_fp"]
+    weights = next(p for p in (ws.models / rec["run_id"]).glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    original = bytes(data)
+    data[len(data) // 2] ^= 0xFF
+    try:
+        weights.write_bytes(bytes(data))
+        logs = []
+        assert reusable_record(path, "teacher", logs.append) is None
+        assert "not the ones its record wrote" in logs[0]
+    finally:
+        weights.write_bytes(original)
+
+
+def test_a_token_cache_swapped_for_another_splits_is_rebuilt(tiny_bert, tiny_csv, tmp_path):
+    from pkdlib.data import load_task, tokenize_split
+    from pkdlib.models import load_tokenizer
+    tok = load_tokenizer(str(tiny_bert))
+    train, dev = (load_task("rt", s, str(tiny_csv)) for s in ("train", "dev"))
+    tokenize_split(train, tok, 64, tmp_path)
+    tokenize_split(dev, tok, 64, tmp_path)
+    t_file, d_file = (next(tmp_path.glob(f"tok-rt-{s}-*.pt")) for s in ("train", "dev"))
+    t_file.write_bytes(d_file.read_bytes())
+    logs = []
+    ts = tokenize_split(train, tok, 64, tmp_path, logs.append)
+    assert "holds another split" in logs[0] and len(ts) == len(train)
+
+
+def test_a_record_missing_fields_is_named_and_ignored(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"status": "complete", "config": {"method": "kd"}, "run_id": "r"}))
+    logs = []
+    assert read_record(p, logs.append) is None and "lacks" in logs[0] and str(p) in logs[0]
+
+
+@pytest.mark.parametrize("name, msg", [("../../../x", "is not accepted"), ("a/b", "is not accepted"),
+                                       ("cpu", "is a built-in profile"), ("", "is not accepted")])
+def test_a_profile_name_is_confined_and_never_shadows_a_built_in(tmp_path, name, msg):
+    from pkdlib.plan import load_profile_file
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"name": name, "description": "d", "tasks": ["rt"], "pretrained": "x",
+                             "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
+                             "needs": "n"}))
+    with pytest.raises(StudyError, match=msg):
+        load_profile_file(f)
+
+
+@pytest.mark.parametrize("bad, msg", [({"tasks": "rt"}, "'tasks' must be a non-empty list"),
+                                      ({"tasks": []}, "'tasks' must be a non-empty list"),
+                                      ({"teacher": "x"}, "'teacher' must be a non-empty dict")])
+def test_a_malformed_profile_file_is_refused_naming_the_key(tmp_path, bad, msg):
+    from pkdlib.plan import load_profile_file
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"name": "mine", "description": "d", "tasks": ["rt"], "pretrained": "x",
+                             "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
+                             "needs": "n", **bad}))
+    with pytest.raises(StudyError, match=msg):
+        load_profile_file(f)
+    assert not (tmp_path / "missing.json").exists()
+    with pytest.raises(StudyError, match="does not exist"):
+        load_profile_file(tmp_path / "missing.json")
+
+
+def test_values_beyond_what_the_libraries_and_model_accept_are_refused(tiny_bert):
+    with pytest.raises(ConfigError, match=r"seed=4294967296 must be in \[0, 2\*\*32\)"):
+        RunConfig(method="teacher", seed=2**32)
+    cfg = RunConfig(method="teacher", pretrained=str(tiny_bert), max_length=1_000_000_000)
+    with pytest.raises(ConfigError, match="exceeds the model's 128 positions; accepted: 3 to 128"):
+        cfg.check_models()
+    with pytest.raises(WorkspaceError, match="results folder is empty"):
+        Workspace("", "work")
+
+
+def test_zero_workers_is_refused(capsys):
+    from pkdlib.study import main
+    assert main(["--profile", "quick", "--dry-run", "--workers", "0"]) == 2
+    assert "--workers=0" in capsys.readouterr().err
