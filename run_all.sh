@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 py=$(bash scripts/bootstrap.sh)
 export TOKENIZERS_PARALLELISM=false
-exec "$py" -m pkdlib.study "$@"
+exec "$py" -m pkdstudy.study "$@"

@@ -38,9 +38,8 @@ student_layers = 3
 seed = 0
 
 # %%
-from pkdlib.notebooks import check_globals
-check_globals(globals(), ["results_dir", "work_dir", "train_seconds", "batch_size", "temperature", "alpha", "beta",
-                          "student_layers", "seed"])
+from pkdstudy.notebooks import check_globals
+check_globals(globals(), "00_teaching")
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,7 +54,7 @@ from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_
 from pkdlib.paths import Workspace, in_project
 from pkdlib.records import find_teacher
 from pkdlib.runs import run
-from pkdlib.teaching import cls_cosine, cls_states, layer_map_matrix, soft_targets, train_for
+from pkdstudy.teaching import cls_cosine, cls_states, layer_map_matrix, soft_targets, train_for
 
 results_dir, work_dir = in_project(results_dir), in_project(work_dir)
 

@@ -28,8 +28,8 @@ force = False
 threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives each run cores / N
 
 # %%
-from pkdlib.notebooks import check_globals, set_threads
-check_globals(globals(), ["config", "results_dir", "work_dir", "force", "threads"])
+from pkdstudy.notebooks import check_globals, set_threads
+check_globals(globals(), "01_teacher")
 set_threads(threads)
 
 import pandas as pd

@@ -34,14 +34,15 @@ force = False
 threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives each run cores / N
 
 # %%
-from pkdlib.notebooks import check_globals, set_threads
-check_globals(globals(), ["config", "results_dir", "work_dir", "force", "threads"])
+from pkdstudy.notebooks import check_globals, set_threads
+check_globals(globals(), "02_student")
 set_threads(threads)
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from pkdlib import RunConfig
+from pkdlib.losses import TERMS
 from pkdlib.paths import Workspace, in_project
 from pkdlib.records import find_teacher
 from pkdlib.runs import run
@@ -60,7 +61,7 @@ print(record["objective"])
 
 # %%
 curve = pd.DataFrame(record["curve"])
-parts = [c for c in ("loss", "ce", "kd", "pt") if c in curve]
+parts = [c for c in ("loss", *TERMS) if c in curve]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
 curve.plot(x="epoch", y=parts, ax=axes[0], logy=True, title="training loss (parts unweighted)")
 curve.plot(x="epoch", y="train_acc", ax=axes[1], label="train (running)")

@@ -35,8 +35,8 @@ results_dir = "results"
 work_dir = "work"
 
 # %%
-from pkdlib.notebooks import check_globals
-check_globals(globals(), ["pretrained", "layers", "batch_size", "seq_len", "repeats", "warmup", "precision", "device", "real_lengths_task", "real_lengths_examples", "profile", "results_dir", "work_dir"])
+from pkdstudy.notebooks import check_globals
+check_globals(globals(), "03_speedup")
 
 from pathlib import Path
 
@@ -45,7 +45,7 @@ import pandas as pd
 from pkdlib.files import atomic_write_json
 from pkdlib.paths import in_project
 from pkdlib.records import provenance
-from pkdlib.speed import measure_inference, real_length_batches
+from pkdstudy.speed import measure_inference, real_length_batches
 
 real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
         if real_lengths_task else None)

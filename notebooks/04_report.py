@@ -25,13 +25,13 @@ profile = "cpu"
 work_dir = "work"
 
 # %%
-from pkdlib.notebooks import check_globals
-check_globals(globals(), ["results_dir", "profile", "work_dir"])
+from pkdstudy.notebooks import check_globals
+check_globals(globals(), "04_report")
 
 from IPython.display import Markdown, display
 
 from pkdlib.paths import in_project
-from pkdlib.report import build, markdown
+from pkdstudy.report import build, markdown
 
 out = build(in_project(results_dir), profile)
 print(f"metric: {out['split']} accuracy (%), mean ± std over seeds")

@@ -7,6 +7,7 @@ import difflib
 import math
 from dataclasses import dataclass, field, fields
 
+from .errors import KnownError
 from .layer_maps import check_student_layers
 from .losses import KD_REDUCTIONS, check_weights
 from .methods import METHODS
@@ -15,7 +16,7 @@ from .models import PRECISIONS, STUDENT_INITS
 DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
 
 
-class ConfigError(ValueError):
+class ConfigError(KnownError, ValueError):
     """A configuration value that is not accepted; the message names it and what is accepted."""
 
 

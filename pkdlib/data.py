@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import KnownError
+
 __all__ = ["TASKS", "TaskSpec", "Split", "load_task", "tokenize_split", "LengthBucketSampler",
            "collate", "TokenizedSplit", "task_spec", "DataError"]
 
 
-class DataError(ValueError):
+class DataError(KnownError, ValueError):
     """Raised for bad or unavailable data, with a message saying what is wrong and what is accepted."""
 
 
@@ -185,6 +187,7 @@ def _glue_offline_error(task, err):
 def _hub_reachable(timeout=3.0) -> bool:
     import socket
     from urllib.parse import urlparse
+
     from huggingface_hub import constants
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
         return False
@@ -292,7 +295,8 @@ def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log
             try:
                 d = torch.load(path, weights_only=True)
                 if d.get("key") == key:
-                    return TokenizedSplit(d["input_ids"], d["token_type_ids"], torch.tensor(split.labels), tokenizer)
+                    ids, types = (_unflatten(d[k], d["lengths"]) for k in ("input_ids", "token_type_ids"))
+                    return TokenizedSplit(ids, types, torch.tensor(split.labels), tokenizer)
                 log(f"token cache {path} holds another split or tokenizer (its stored key differs), rebuilding")
             except Exception as e:  # truncated or damaged
                 log(f"token cache {path} unreadable ({type(e).__name__}), rebuilding")
@@ -300,9 +304,19 @@ def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log
     enc = tokenizer(*cols, truncation=True, max_length=max_length, return_token_type_ids=True)
     ts = TokenizedSplit(enc["input_ids"], enc["token_type_ids"], torch.tensor(split.labels), tokenizer)
     if path is not None:
-        atomic_write(path, lambda tmp: torch.save({"key": key, "input_ids": ts.input_ids,
-                                                   "token_type_ids": ts.token_type_ids}, tmp))
+        flat = {k: torch.tensor([t for x in getattr(ts, k) for t in x], dtype=torch.int32)
+                for k in ("input_ids", "token_type_ids")}
+        atomic_write(path, lambda tmp: torch.save({"key": key, **flat, "lengths": torch.tensor(ts.lengths)}, tmp))
     return ts
+
+
+def _unflatten(flat: torch.Tensor, lengths: torch.Tensor) -> list:
+    """The per-example token lists of a token cache (stored flat: loading 6,400 small lists is 50x slower)."""
+    values, out, i = flat.tolist(), [], 0
+    for n in lengths.tolist():
+        out.append(values[i:i + n])
+        i += n
+    return out
 
 
 class LengthBucketSampler(torch.utils.data.Sampler):

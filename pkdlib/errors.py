@@ -5,18 +5,10 @@ from __future__ import annotations
 import errno
 import sys
 
-from .config import ConfigError
 
-
-def known_errors() -> tuple:
-    """Failures with a message that says what, where and what to do: printed as ``error: ...``, exit 2."""
-    from .data import DataError
-    from .models import ModelError
-    from .notebooks import NotebookParameterError
-    from .paths import WorkspaceError
-    from .plan import StudyError
-    from .train import NumericalError
-    return ConfigError, DataError, ModelError, NotebookParameterError, WorkspaceError, StudyError, NumericalError
+class KnownError(Exception):
+    """A failure whose message says what, where and what to do (printed as ``error: ...``, exit 2). Each error
+    class lives beside the code that raises it and derives from this one (ConfigError, DataError, ...)."""
 
 
 #: file-system failures that are the machine's state, not a bug: said in one line
@@ -28,11 +20,12 @@ def guarded(fn) -> int:
     2; anything unexpected keeps its traceback."""
     try:
         return fn()
-    except known_errors() as e:
+    except KnownError as e:
         print(f"error: {e}", file=sys.stderr)
     except OSError as e:
         if e.errno not in KNOWN_ERRNO:
             raise
-        print(f"error: {e.strerror}: {e.filename}; free space or fix the folder's permissions, then rerun "
+        where = f": {e.filename}" if e.filename else " (writing a file of this run)"
+        print(f"error: {e.strerror}{where}; free space or fix the folder's permissions, then rerun "
               f"(finished runs are kept)", file=sys.stderr)
     return 2

@@ -16,7 +16,10 @@ import torch.nn.functional as F
 
 from .layer_maps import LayerMap
 
-__all__ = ["kd_loss", "patient_loss", "Objective", "compute_loss", "check_weights"]
+#: the loss terms, named once: key -> how it is written in the objective (read by training, records, report)
+TERMS = {"ce": "CE", "kd": "KD", "pt": "PT"}
+
+__all__ = ["TERMS", "kd_loss", "patient_loss", "Objective", "compute_loss", "check_weights"]
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
@@ -135,7 +138,7 @@ class Objective:
 
     def weighted(self, parts: dict) -> dict:
         """The terms as they enter the loss: {'ce': (1-alpha)*CE, 'kd': alpha*KD, 'pt': beta*PT} (those present)."""
-        w = {"ce": 1 - self.alpha, "kd": self.alpha, "pt": self.beta}
+        w = dict(zip(TERMS, (1 - self.alpha, self.alpha, self.beta)))
         return {k: w[k] * v for k, v in parts.items() if k in w and w[k] > 0}
 
     def __call__(self, logits, labels, teacher_logits=None, student_cls=None, teacher_cls=None) -> dict:

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import torch
 
+from .errors import KnownError
+
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
-class ModelError(ValueError):
+class ModelError(KnownError, ValueError):
     """A model path or id that cannot be used, with what is accepted."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import KnownError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,5 +73,5 @@ class Workspace:
                                      f"or choose other --results / --work folders") from None
 
 
-class WorkspaceError(ValueError):
+class WorkspaceError(KnownError, ValueError):
     """results/ or work/ cannot be written."""

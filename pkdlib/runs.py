@@ -10,16 +10,31 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import compute_teacher_outputs, load_or_compute_teacher_outputs, teacher_cache_key
+from .cache import (
+    compute_teacher_outputs,
+    load_or_compute_teacher_outputs,
+    teacher_cache_key,
+)
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_task, task_spec, tokenize_split
-from .files import atomic_write_json, atomic_write_text, model_fingerprint, tokenizer_fingerprint
+from .files import (
+    atomic_write_json,
+    atomic_write_text,
+    model_fingerprint,
+    tokenizer_fingerprint,
+)
+from .identity import portable_config, run_identity
 from .layer_maps import layer_map
 from .losses import Objective
 from .methods import METHODS
-from .models import build_student, count_parameters, load_classifier, load_tokenizer, quiet_transformers
+from .models import (
+    build_student,
+    count_parameters,
+    load_classifier,
+    load_tokenizer,
+    quiet_transformers,
+)
 from .paths import Workspace, portable
-from .identity import portable_config, run_identity
 from .records import locate_record, provenance, record_path, reusable_record
 from .train import Hardware, evaluate, fit
 

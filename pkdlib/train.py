@@ -14,15 +14,16 @@ from functools import partial
 import torch
 
 from .data import LengthBucketSampler, collate
-from .losses import compute_loss
+from .errors import KnownError
+from .losses import TERMS, compute_loss
 from .metrics import compute_metrics
 from .models import autocast_dtype, pick_device
 from .progress import progress as progress_bar
 
-__all__ = ["fit", "evaluate", "Hardware", "NumericalError", "make_optimizer"]
+__all__ = ["fit", "evaluate", "Hardware", "NumericalError", "make_optimizer", "optimizer_step"]
 
 
-class NumericalError(FloatingPointError):
+class NumericalError(KnownError, FloatingPointError):
     """A NaN or infinite loss; the message names the step and the loss parts."""
 
 
@@ -113,8 +114,8 @@ class Meter:
         s, n = self.sums, max(1, self.sums["n"])
         row = {"epoch": epoch, "train_time_s": round(seconds, 3), "steps": s["n"], "train_tokens": s["tokens"],
                "train_padded_tokens": s["padded"], "train_acc": s["correct"] / max(1, s["seen"]),
-               **{f"train_{k}": s[k] / n for k in ("loss", "ce", "kd", "pt") if k in part_names}}
-        weighted = objective.weighted({k: row[f"train_{k}"] for k in ("ce", "kd", "pt") if f"train_{k}" in row})
+               **{f"train_{k}": s[k] / n for k in ("loss", *TERMS) if k in part_names}}
+        weighted = objective.weighted({k: row[f"train_{k}"] for k in TERMS if f"train_{k}" in row})
         row["loss_share"] = {k: v / row["train_loss"] for k, v in weighted.items()} if row["train_loss"] else {}
         if self.grads:  # each weighted term's gradient norm, mean over the sampled steps, and its share of their sum
             mean = {k: sum(g[k] for g in self.grads) / len(self.grads) for k in self.grads[0]}
@@ -151,13 +152,23 @@ def term_grad_norms(model, parts: dict, objective) -> dict:
     return out
 
 
-def _step(hw: Hardware, model, opt, sched, loss, max_grad_norm):
-    hw.accelerator.backward(hw.scaler.scale(loss))
-    hw.scaler.unscale_(opt)
-    hw.accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-    hw.scaler.step(opt)
-    hw.scaler.update()
-    sched.step()
+def optimizer_step(model, opt, loss, max_grad_norm: float, sched=None, scaler=None, accelerator=None):
+    """One optimizer step, the one used by training, the teaching notebook and the benchmark: backward (through
+    the fp16 loss scaler and Accelerate when given), unscale, clip the gradient norm, step, advance the
+    schedule, zero the gradients."""
+    scaled = scaler.scale(loss) if scaler is not None else loss
+    accelerator.backward(scaled) if accelerator is not None else scaled.backward()
+    if scaler is not None:
+        scaler.unscale_(opt)
+    clip = accelerator.clip_grad_norm_ if accelerator is not None else torch.nn.utils.clip_grad_norm_
+    clip(model.parameters(), max_grad_norm)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    if sched is not None:
+        sched.step()
     opt.zero_grad(set_to_none=True)
 
 
@@ -185,7 +196,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
                                      f"{objective}; no record written")
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:
                 meter.grads.append(term_grad_norms(model, parts, objective))
-            _step(hw, model, opt, sched, parts["loss"], cfg.max_grad_norm)
+            optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
             meter.update(step, epoch, parts, out.logits, b)
         row = meter.epoch_row(epoch, time.time() - t0, parts, objective)
         if hw.main:

@@ -18,13 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pkdlib.files import atomic_write_json, atomic_write_text  # noqa: E402
-from pkdlib.profiles import PROFILES  # noqa: E402
-from pkdlib.records import hardware, git_state  # noqa: E402
-from pkdlib.study import LocalRunner, execute, plan  # noqa: E402
+from pkdlib.files import atomic_write_json, atomic_write_text
+from pkdlib.paths import ROOT
+from pkdlib.records import git_state, hardware
+from pkdstudy.profiles import PROFILES
+from pkdstudy.study import LocalRunner, execute, plan
 
 
 def grids() -> dict:

@@ -12,12 +12,10 @@ Two shares:
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from pkdlib.files import atomic_write_json, atomic_write_text  # noqa: E402
+from pkdlib.files import atomic_write_json, atomic_write_text
+from pkdlib.paths import ROOT
 
 
 def label(rec: dict) -> str:

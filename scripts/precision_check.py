@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.files import atomic_write_json, atomic_write_text
 from pkdlib.config import RunConfig
-from pkdlib.profiles import CPU_STUDENT
-from pkdlib.records import provenance
-from pkdlib.stats import paired_t
+from pkdlib.files import atomic_write_json, atomic_write_text
 from pkdlib.paths import Workspace
+from pkdlib.records import provenance
 from pkdlib.runs import run
+from pkdstudy.profiles import CPU_STUDENT
+from pkdstudy.stats import paired_t
 
 
 def main(argv=None):

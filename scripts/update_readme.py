@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from pkdlib.report import progress  # noqa: E402
+from pkdlib.paths import ROOT
+from pkdstudy.report import progress
+
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
 
 
@@ -28,7 +28,7 @@ def results_block(root=ROOT) -> str:
         n = max(rows)
         bound = 1 + n / (3 * 3)  # online: + teacher forward (2 FLOP/param-token x N) per student step (6 x 3)
         prec = b["precision"]
-        bench = ["", f"Speed, measured side by side by `python -m pkdlib.bench` on {b['provenance']['hardware']['cpu']} "
+        bench = ["", f"Speed, measured side by side by `python -m pkdstudy.bench` on {b['provenance']['hardware']['cpu']} "
                  f"({b['settings']['threads']} threads; `results/benchmarks/bench.json`; paper: BERT6 of 12 layers "
                  "1.94x, BERT3 3.73x):", "",
                  "| measurement | here | target (issue) |", "|---|---|---|",

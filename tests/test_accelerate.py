@@ -4,8 +4,9 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # minutes: left out of the fast subset (-m 'not slow')
 
 
 @pytest.mark.timeout(600)

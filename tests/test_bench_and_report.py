@@ -4,10 +4,11 @@ import json
 import shutil
 
 import pytest
-
 from conftest import ROOT
-from pkdlib.bench import gemm_peak, interleave, train_flops_per_token
-from pkdlib.report import build, paired
+
+from pkdstudy.bench import gemm_peak, interleave, train_flops_per_token
+from pkdstudy.claims import paired
+from pkdstudy.report import build
 
 
 def test_gemm_peak_and_flops_per_token(tiny_bert):
@@ -41,6 +42,7 @@ COMMITTED = ROOT / "results"
 
 
 @pytest.mark.parametrize("profile", ["cpu", "full", "beyond", "search", "recipe"])
+@pytest.mark.slow
 def test_committed_tables_recompute_from_records(tmp_path, profile):
     if not (COMMITTED / f"manifest-{profile}.json").is_file():
         pytest.skip(f"no committed {profile} study in results/")
@@ -73,14 +75,14 @@ def test_readme_results_match_the_committed_study():
 
 
 def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
-    from pkdlib.speed import fit_layer_cost
+    from pkdstudy.speed import fit_layer_cost
     fit = fit_layer_cost({k: 0.02 + 0.1 * k for k in (1, 2, 3, 6)})
     assert fit["fixed_s"] == pytest.approx(0.02) and fit["per_layer_s"] == pytest.approx(0.1)
     assert fit["fixed_in_layers"] == pytest.approx(0.2) and fit["max_residual_fraction"] < 1e-9
 
 
 def test_measure_inference_rows_on_a_tiny_model(tiny_bert):
-    from pkdlib.speed import measure_inference
+    from pkdstudy.speed import measure_inference
     out = measure_inference(str(tiny_bert), [1, 2], batch_size=4, seq_len=8, repeats=2, warmup=1, progress=False)
     rows = {r["layers"]: r for r in out["rows"]}
     assert sorted(rows) == [1, 2, 4] and rows[4]["role"] == "teacher" and rows[4]["speedup"] == 1.0

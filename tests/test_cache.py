@@ -3,7 +3,11 @@ import json
 import pytest
 import torch
 
-from pkdlib.cache import TeacherOutputs, load_or_compute_teacher_outputs, teacher_cache_key
+from pkdlib.cache import (
+    TeacherOutputs,
+    load_or_compute_teacher_outputs,
+    teacher_cache_key,
+)
 from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 

@@ -72,7 +72,7 @@ def test_cuda_refused_where_there_is_none():
 def test_cli_help_is_generated_from_the_config_fields(capsys):
     from dataclasses import fields
 
-    from pkdlib.cli import main
+    from pkdstudy.cli import main
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -86,15 +86,17 @@ def test_cli_help_is_generated_from_the_config_fields(capsys):
     assert "{train,study,bench,report,clean}" in top
 
 
+@pytest.mark.slow
 def test_pkd_report_refuses_a_study_that_does_not_exist_and_rebuilds_one_that_does(tmp_path):
     import shutil
+
     from conftest import ROOT
-    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "report", "--profile", "recipe", "--results",
+    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results",
                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "no study 'recipe'" in out.stderr and "run ./run_all.sh --profile recipe" in out.stderr
     shutil.copytree(ROOT / "results" / "records", tmp_path / "records")
     shutil.copy(ROOT / "results" / "manifest-recipe.json", tmp_path)
-    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "report", "--profile", "recipe", "--results",
+    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results",
                           str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "tables" / "recipe" / "summary.md").read_text() == \

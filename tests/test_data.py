@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import write_tiny_csv
+
 from pkdlib.data import DataError, LengthBucketSampler, load_task
 
 # sha256 of the ordered ids of each split of the packaged data (the split must never change)

@@ -7,6 +7,8 @@ from pkdlib.runs import run
 
 QUIET = dict(progress=False, log=lambda *a: None)
 
+pytestmark = pytest.mark.slow  # minutes: left out of the fast subset (-m 'not slow')
+
 
 def test_embedded_teacher_and_students_on_a_slice_of_rt(ws):
     common = dict(task="rt", max_train_examples=200, max_eval_examples=100, epochs=1, device="cpu")

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from pkdlib import RunConfig
 from pkdlib.models import ModelError, check_weight_files
 from pkdlib.paths import Workspace, WorkspaceError
@@ -101,6 +101,6 @@ def test_tiny_csv_and_bad_profile_give_error_lines(tmp_path, tiny_bert):
         spec = {"name": "bad", "description": "d", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
                 "teacher": {"epochs": 1}, "students": [{"method": "kd"}], "speedup": None, **bad}
         (tmp_path / "bad.json").write_text(json.dumps(spec))
-        out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(tmp_path / "bad.json"),
+        out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(tmp_path / "bad.json"),
                               "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr, out.stderr

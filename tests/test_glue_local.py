@@ -5,8 +5,8 @@ import random
 import time
 
 import pytest
-
 from conftest import make_review
+
 from pkdlib import RunConfig
 from pkdlib.data import DataError, load_task
 from pkdlib.runs import run

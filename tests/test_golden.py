@@ -23,6 +23,7 @@ def replay(tmp: Path) -> dict:
     """Teacher (3 epochs) and a 2-layer PKD-Skip student (5 epochs), dropout on, on 400 tiny reviews, fp32, 1 thread."""
     import torch
     from conftest import save_tiny_bert, write_tiny_csv
+
     from pkdlib import RunConfig
     from pkdlib.paths import Workspace
     from pkdlib.runs import run
@@ -78,7 +79,7 @@ def test_the_golden_comparison_catches_a_small_change():
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     import tempfile
-    sys.path.insert(0, str(HERE))
+
     from pkdlib.identity import RESULTS_VERSION
     with tempfile.TemporaryDirectory() as d:
         GOLDEN.write_text(json.dumps({"results_version": RESULTS_VERSION, "runs": replay(Path(d))}, indent=1) + "\n")

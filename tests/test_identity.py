@@ -4,12 +4,13 @@ import json
 import shutil
 
 from conftest import ROOT
+from test_train import QUIET, student_cfg
+
 from pkdlib import RunConfig
 from pkdlib.files import content_key
 from pkdlib.identity import FIELDS_V1, LEGACY_OBJECTIVE_CODE, meaning
 from pkdlib.records import locate_record, reusable_record
 from pkdlib.runs import prepare, run
-from test_train import QUIET, student_cfg
 
 
 def test_every_config_field_of_version_1_is_listed():
@@ -82,7 +83,7 @@ def test_the_committed_studies_are_found_by_the_current_code():
     """The committed full study's teacher and its first and last student are reused as they stand (the
     whole proof: `./run_all.sh --profile full --dry-run` says 0 to run)."""
     from pkdlib.paths import Workspace
-    from pkdlib.study import mark_reuse, plan
+    from pkdstudy.study import mark_reuse, plan
     items = plan("full", results=str(ROOT / "results"), work=str(ROOT / "work"))
     runs = [it for it in items if "config" in it.params]
     picked = [runs[0], runs[1], runs[-1]]

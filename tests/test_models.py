@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from pkdlib.models import ModelError, build_student, count_parameters, load_classifier, resolve_model_path
+from pkdlib.models import (
+    ModelError,
+    build_student,
+    count_parameters,
+    load_classifier,
+    resolve_model_path,
+)
 
 
 def test_student_holds_exactly_the_pretrained_first_k_layers(tiny_bert):

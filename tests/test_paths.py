@@ -1,5 +1,6 @@
 """Notebook paths mean the same folders under papermill (project root) and JupyterLab (notebooks/)."""
 from conftest import ROOT
+
 from pkdlib.paths import in_project
 
 

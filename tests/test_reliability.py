@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -24,7 +23,7 @@ def tiny_profile_file(path, tiny_bert, tiny_csv):
 
 
 def start(profile_file, res, work, workers=1):
-    return subprocess.Popen([sys.executable, "-m", "pkdlib.study", "--profile-file", str(profile_file),
+    return subprocess.Popen([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(profile_file),
                              "--results", str(res), "--work", str(work), "--workers", str(workers)], cwd=ROOT,
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -48,6 +47,7 @@ def all_files(res):
 @pytest.mark.timeout(900)
 # SIGKILL with one worker is the two-worker case with one run fewer in flight: not repeated (80 s)
 @pytest.mark.parametrize("sig, workers", [(signal.SIGINT, 1), (signal.SIGKILL, 2)])
+@pytest.mark.slow
 def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_bert, tiny_csv, sig, workers):
     pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
     res, work = tmp_path / "results", tmp_path / "work"
@@ -82,6 +82,7 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
     pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
     res, work = tmp_path / "results", tmp_path / "work"
@@ -91,7 +92,7 @@ def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
         while not (res / ".lock.holder").exists() or not (res / ".lock.holder").read_text():
             assert time.time() - t < 120 and p.poll() is None, p.stdout.read() if p.poll() is not None else ""
             time.sleep(0.2)
-        second = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(pf), "--results", str(res),
+        second = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(pf), "--results", str(res),
                                  "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         assert f"another study is running on {res}/ (pid {p.pid}" in second.stderr
@@ -103,7 +104,7 @@ def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
 def test_bad_profile_file(tmp_path):
     f = tmp_path / "p.json"
     f.write_text('{"tasks": ["rt"]}')
-    out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile-file", str(f), "--dry-run"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(f), "--dry-run"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "lacks keys" in out.stderr
 
@@ -155,7 +156,7 @@ def test_clean_removes_caches_and_failed_notebooks_only(tmp_path):
               work / "notes.txt"):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x")
-    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "clean", "--results", str(res), "--work", str(work)],
+    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "clean", "--results", str(res), "--work", str(work)],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert not (work / "cache").exists() and not (work / "models").exists()

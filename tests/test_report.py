@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pkdlib.report import hparams_label, select_on_dev, table1
+from pkdstudy.report import hparams_label, select_on_dev, table1
 
 
 def _runs(rows):
@@ -61,7 +61,7 @@ def test_table1_has_no_paper_columns_for_the_embedded_task():
 
 
 def test_table_terms_gives_each_terms_share_and_a_dash_for_terms_a_method_lacks():
-    from pkdlib.report import table_terms
+    from pkdstudy.report import table_terms
     rows = []
     for seed, (kd, pt) in enumerate([(0.40, 0.10), (0.50, 0.20)]):
         rows.append({"task": "rt", "layers": 3, "method": "pkd-skip", "seed": seed, "ce_loss_share": 1 - kd - pt,
@@ -77,7 +77,7 @@ def test_table_terms_gives_each_terms_share_and_a_dash_for_terms_a_method_lacks(
 
 
 def test_an_unfinished_study_is_labelled_interim_and_a_finished_one_is_not():
-    from pkdlib.report import _headings, progress
+    from pkdstudy.report import _headings, progress
     items = [{"kind": "teacher"}, *[{"kind": "student"}] * 4, {"kind": "speedup"}, {"kind": "report"}]
     running = {"status": "running", "records": ["t", "s1", "s2"], "items": items}
     assert progress(running) == {"status": "running", "finished": 3, "planned": 5}

@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from pkdlib import RunConfig
 from pkdlib.config import ConfigError
 from pkdlib.paths import Workspace, WorkspaceError
 from pkdlib.records import read_record, reusable_record
-from pkdlib.study import StudyError, StudyLock, clean
+from pkdstudy.study import StudyError, StudyLock, clean
 
 
 def files(d):
@@ -35,7 +35,7 @@ def test_a_study_and_a_clean_on_the_same_work_exclude_each_other(tmp_path):
     work = tmp_path / "work"
     Workspace(tmp_path / "results", work).check_writable()
     (work / "cache" / "teacher-x.pt").write_text("x")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pkdlib.study import StudyLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pkdstudy.study import StudyLock\n"
                                f"with StudyLock({str(work)!r}):\n print('held', flush=True); time.sleep(60)"],
                               cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
@@ -98,7 +98,7 @@ def test_a_record_missing_fields_is_named_and_ignored(tmp_path):
 @pytest.mark.parametrize("name, msg", [("../../../x", "is not accepted"), ("a/b", "is not accepted"),
                                        ("cpu", "is a built-in profile"), ("", "is not accepted")])
 def test_a_profile_name_is_confined_and_never_shadows_a_built_in(tmp_path, name, msg):
-    from pkdlib.plan import load_profile_file
+    from pkdstudy.plan import load_profile_file
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"name": name, "description": "d", "tasks": ["rt"], "pretrained": "x",
                              "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
@@ -111,7 +111,7 @@ def test_a_profile_name_is_confined_and_never_shadows_a_built_in(tmp_path, name,
                                       ({"tasks": []}, "'tasks' must be a non-empty list"),
                                       ({"teacher": "x"}, "'teacher' must be a non-empty dict")])
 def test_a_malformed_profile_file_is_refused_naming_the_key(tmp_path, bad, msg):
-    from pkdlib.plan import load_profile_file
+    from pkdstudy.plan import load_profile_file
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"name": "mine", "description": "d", "tasks": ["rt"], "pretrained": "x",
                              "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
@@ -134,6 +134,6 @@ def test_values_beyond_what_the_libraries_and_model_accept_are_refused(tiny_bert
 
 
 def test_zero_workers_is_refused(capsys):
-    from pkdlib.study import main
+    from pkdstudy.study import main
     assert main(["--profile", "quick", "--dry-run", "--workers", "0"]) == 2
     assert "--workers=0" in capsys.readouterr().err

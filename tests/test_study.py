@@ -5,28 +5,30 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
-from pkdlib import notebooks
-from pkdlib.profiles import PROFILES
-from pkdlib.study import StudyError, StudyLock, describe, execute, plan
+
+from pkdstudy import notebooks
+from pkdstudy.profiles import PROFILES
+from pkdstudy.study import StudyError, StudyLock, describe, execute, plan
 
 
 @pytest.mark.parametrize("profile", list(PROFILES))
-def test_dry_run_of_every_profile(profile, capsys, monkeypatch):
+def test_dry_run_of_every_profile(profile, capsys, monkeypatch, tmp_path):
+    # an empty results folder: every run is planned (reuse marking is tested on the committed study in test_identity)
+    args = ["--profile", profile, "--dry-run", "--results", str(tmp_path / "results")]
     if profile == "cpu":  # the command line itself, once (a new process imports torch: 5 s a profile)
-        out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile", profile, "--dry-run"],
+        out = subprocess.run([sys.executable, "-m", "pkdstudy.study", *args],
                              capture_output=True, text=True, cwd=ROOT, timeout=300)
         code, stdout, stderr = out.returncode, out.stdout, out.stderr
     else:
-        from pkdlib.study import main
+        from pkdstudy.study import main
         monkeypatch.chdir(ROOT)
-        code = main(["--profile", profile, "--dry-run"])
+        code = main(args)
         stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
     assert f"profile {profile}:" in stdout and "estimated" in stdout
     items = plan(profile)
-    assert f"{len(items)} notebooks" in stdout
+    assert f"{len(items)} notebooks" in stdout and " 0 reused" in stdout
     assert items[0].kind == "teacher" and items[-1].kind == "report"
 
 
@@ -73,7 +75,7 @@ def test_bad_profile_and_grid():
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
-    out = subprocess.run([sys.executable, "-m", "pkdlib.study", "--profile", "fast"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile", "fast"], capture_output=True, text=True,
                          cwd=ROOT, timeout=300)
     assert out.returncode == 2 and "unknown profile 'fast'" in out.stderr
 
@@ -87,6 +89,7 @@ def test_notebook_parameters_checked_before_running():
     assert notebooks.check_parameters(nb, {"config": {"temperature": 5}})["config"]["method"] == "pkd-skip"
 
 
+@pytest.mark.slow
 def test_notebook_refuses_parameters_it_does_not_declare_however_run(tmp_path):
     """papermill run directly injects any name; the notebook itself refuses it before any work."""
     import papermill as pm
@@ -94,7 +97,12 @@ def test_notebook_refuses_parameters_it_does_not_declare_however_run(tmp_path):
         pm.execute_notebook(str(notebooks.notebook_path("02_student")), str(tmp_path / "out.ipynb"),
                             parameters={"studnet_layers": 2}, progress_bar=False, kernel_name="python3")
     with pytest.raises(notebooks.NotebookParameterError, match="'lr_rate'"):
-        notebooks.check_globals({"config": {}, "lr_rate": 1, "json": json}, ["config"])
+        notebooks.check_globals({"config": {}, "lr_rate": 1, "json": json}, "02_student")
+    for bad, msg in (({"force": "false"}, "force='false' is a str; the notebook expects bool"),
+                     ({"threads": "2"}, "threads='2' is a str; the notebook expects int"),
+                     ({"results_dir": 3}, "results_dir=3 is a int; the notebook expects str")):
+        with pytest.raises(notebooks.NotebookParameterError, match=msg):  # -p force false: a string
+            notebooks.check_globals({"config": {}, **bad}, "02_student")
 
 
 def test_notebook_pairs_are_in_sync_and_output_free():
@@ -122,7 +130,7 @@ def test_lock_refuses_a_second_study(tmp_path):
 
 
 def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
-    from pkdlib.study import clean
+    from pkdstudy.study import clean
     res, work = tmp_path / "results", tmp_path / "work"
     (res / "records").mkdir(parents=True)
     (res / "records" / "a.json").write_text("{}")
@@ -140,7 +148,7 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
 
 
 def test_clean_keeps_the_weights_git_tracks_and_removes_the_rest_of_work(tmp_path):
-    from pkdlib.study import clean
+    from pkdstudy.study import clean
     work, res = tmp_path / "work", tmp_path / "results"
     teacher = work / "models" / "rt-teacher-s0-x"
     for d in (teacher, work / "models" / "other", work / "cache"):
@@ -189,6 +197,7 @@ def tiny_study(tiny_bert, tiny_csv, tmp_path_factory):
     return res, work, m
 
 
+@pytest.mark.slow
 def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     res, work, m = tiny_study
     n_runs = 1 + 2 * 4 + 2
@@ -207,7 +216,7 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     nb = json.loads((res / "runs" / "04_report-tiny.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     # the tables the study wrote are the ones its records and final manifest give (the committed-results test)
-    from pkdlib.report import build
+    from pkdstudy.report import build
     written = {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
     build(res, tiny_profile)
     assert written == {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
@@ -227,10 +236,11 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     assert written["duration_s"] > first["duration_s"] and written["records"] == first["records"]
 
 
+@pytest.mark.slow
 def test_parallel_study_gives_the_serial_records(tiny_study, tiny_bert, tiny_csv, monkeypatch, tmp_path):
     """Two workers (one torch thread each) finish with the records of the serial tiny study: same runs, same
     identities, the same numbers up to the float rounding of another thread count."""
-    from pkdlib.study import LocalRunner
+    from pkdstudy.study import LocalRunner
     spec = tiny_spec(tiny_bert, tiny_csv)
     spec["students"] = [{**spec["students"][0], "method": ["ft", "pkd-skip"]}]  # teacher and 4 of its students
     monkeypatch.setitem(PROFILES, "tiny4", {**spec, "speedup": None})
@@ -247,8 +257,9 @@ def test_parallel_study_gives_the_serial_records(tiny_study, tiny_bert, tiny_csv
         assert b["dev"]["dev"]["accuracy"] == pytest.approx(a["dev"]["dev"]["accuracy"], abs=0.03)
 
 
+@pytest.mark.slow
 def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, tiny_csv, monkeypatch, tmp_path):
-    from pkdlib.study import SubmititRunner
+    from pkdstudy.study import SubmititRunner
     common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
     monkeypatch.setitem(PROFILES, "tiny2", {
         "description": "two runs", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "nothing",

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
-from pkdlib.teaching import cls_cosine, layer_map_matrix, soft_targets
+
+from pkdstudy.teaching import cls_cosine, layer_map_matrix, soft_targets
 
 
 def test_soft_targets_flatten_with_temperature():
@@ -29,8 +29,9 @@ def test_cls_cosine():
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow
 def test_teaching_notebook_runs(tmp_path):
-    from pkdlib import notebooks
+    from pkdstudy import notebooks
     out = tmp_path / "00_teaching.ipynb"
     # the committed study's teacher (its weights are committed): the notebook's first branch, as a reader meets it;
     # the branch that fine-tunes a teacher when none exists is run() on a teacher config, tested in test_study

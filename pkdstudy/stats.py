@@ -77,3 +77,71 @@ def holm(pvalues) -> list[float]:
         running = max(running, min(1.0, (len(ok) - rank) * p[i]))
         out[i] = running
     return out.tolist()
+
+
+def power_paired(sd: float, n: int, effect: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test over ``n`` replicates to find a true mean difference ``effect`` when
+    the differences have this sd (noncentral t)."""
+    if n < 2 or not sd > 0:
+        return float("nan")
+    df, nc = n - 1, effect / (sd / math.sqrt(n))
+    t = stats.t.ppf(1 - alpha / 2, df)
+    return float(1 - stats.nct.cdf(t, df, nc) + stats.nct.cdf(-t, df, nc))
+
+
+def tost(d, margin: float, alpha: float = 0.05) -> dict:
+    """Paired equivalence test (two one-sided t-tests) of differences ``d`` against (-margin, +margin):
+    p = max(p of H0 mean <= -margin, p of H0 mean >= +margin); equivalent when p < alpha, i.e. when the
+    (1 - 2 alpha) t-interval lies inside the margin."""
+    d = np.asarray(d, dtype=float)
+    n = len(d)
+    if n < 2:
+        return {"p": float("nan"), "equivalent": False, "margin": margin}
+    lower = stats.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = stats.ttest_1samp(d, margin, alternative="less").pvalue
+    p = float(max(lower, upper))
+    return {"p": p, "equivalent": p < alpha, "margin": margin}
+
+
+def sign_flip_test(d, n_resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided permutation test of paired differences (each replicate's sign flipped): exact over all 2^n
+    flips up to n = 16, Monte Carlo beyond. With n pairs the smallest p is 2 / 2^n (0.25 for n = 3)."""
+    d = np.asarray(d, dtype=float)
+    n = len(d)
+    if n == 0:
+        return float("nan")
+    if n <= 16:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    else:
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(n_resamples, n))
+    means = np.abs((signs * d).mean(axis=1))
+    return float(np.mean(means >= abs(d.mean()) - 1e-12))
+
+
+def hierarchical_bootstrap(groups, n_boot: int = 4000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Interval of the grand mean of ``groups`` (one array of replicate values per teacher): resamples teachers,
+    then replicates within each drawn teacher, so the interval carries teacher-to-teacher variance."""
+    groups = [np.asarray(g, dtype=float) for g in groups]
+    rng = np.random.default_rng(seed)
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        drawn = [groups[j] for j in rng.integers(0, len(groups), len(groups))]
+        boots[i] = np.mean([g[rng.integers(0, len(g), len(g))].mean() for g in drawn])
+    q = (1 - level) / 2
+    return float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q))
+
+
+def retention_bootstrap(student, teacher, n_boot: int = 2000, seed: int = 0, level: float = 0.95):
+    """Retention (student accuracy / teacher accuracy, %) with both sampling errors: ``student`` (replicates x
+    examples) and ``teacher`` (teachers x examples) 0/1 correctness on the same test examples; resamples test
+    examples (shared by both), student replicates and teachers. Returns (estimate, low, high)."""
+    s, t = np.asarray(student, dtype=float), np.atleast_2d(np.asarray(teacher, dtype=float))
+    rng = np.random.default_rng(seed)
+    est = s.mean() / t.mean() * 100
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        e = rng.integers(0, s.shape[1], s.shape[1])
+        rs, rt = rng.integers(0, s.shape[0], s.shape[0]), rng.integers(0, t.shape[0], t.shape[0])
+        boots[i] = s[np.ix_(rs, e)].mean() / t[np.ix_(rt, e)].mean() * 100
+    q = (1 - level) / 2
+    return float(est), float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q))

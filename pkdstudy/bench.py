@@ -22,16 +22,22 @@ from pathlib import Path
 
 import torch
 
-from .cache import compute_teacher_outputs
-from .config import RunConfig
-from .data import LengthBucketSampler, collate, load_task, tokenize_split
-from .files import atomic_write_json
-from .layer_maps import pkd_skip
-from .losses import Objective, compute_loss
-from .models import build_student, count_parameters, load_classifier, load_tokenizer
-from .records import provenance
+from pkdlib.cache import compute_teacher_outputs
+from pkdlib.config import RunConfig
+from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
+from pkdlib.files import atomic_write_json
+from pkdlib.layer_maps import pkd_skip
+from pkdlib.losses import Objective, compute_loss
+from pkdlib.models import (
+    build_student,
+    count_parameters,
+    load_classifier,
+    load_tokenizer,
+)
+from pkdlib.records import provenance
+from pkdlib.train import make_optimizer, optimizer_step
+
 from .speed import measure_inference, real_length_batches
-from .train import make_optimizer
 
 PRETRAINED = "embedded:all-MiniLM-L6-v2"
 
@@ -67,11 +73,7 @@ class Trainer:
         t = time.perf_counter()
         for b in batches:
             _, parts = compute_loss(self.model, b, self.objective, self.teacher, amp=self.amp)
-            parts["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            self.opt.step()
-            self.sched.step()
-            self.opt.zero_grad(set_to_none=True)
+            optimizer_step(self.model, self.opt, parts["loss"], 1.0, self.sched)
         return time.perf_counter() - t
 
 

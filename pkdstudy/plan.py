@@ -9,8 +9,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import RunConfig
-from .methods import METHODS
+from pkdlib.config import RunConfig
+from pkdlib.errors import KnownError
+from pkdlib.methods import METHODS
+
 from .profiles import PROFILES
 
 #: cost model for --dry-run estimates, seconds on the 2-core reference machine (fp32, rt lengths):
@@ -22,7 +24,7 @@ TRAIN_SIZES = {"rt": 6398, "imdb": 20000, "sst2": 67349, "mrpc": 3668, "qqp": 36
                "qnli": 104743, "rte": 2490}
 
 
-class StudyError(RuntimeError):
+class StudyError(KnownError, RuntimeError):
     """A known failure of the study; printed as ``error: ...`` with exit status 2."""
 
 

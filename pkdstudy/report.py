@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write, atomic_write_text
-from .methods import LABELS as METHOD_LABEL
-from .methods import METHODS
-from .stats import holm, mcnemar, paired_bootstrap, paired_t, replicates_needed
+from pkdlib.files import atomic_write, atomic_write_text
+from pkdlib.losses import TERMS
+from pkdlib.methods import LABELS as METHOD_LABEL
+from pkdlib.methods import METHODS
 
-#: the paper's Table 1 rows, and its claims as (a, b, name): "a beats b"
+from .claims import claims, init_claims
+
+#: the paper's Table 1 rows
 TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
-CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
-          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"),
-          ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"))
 
 
 def manifest_path(results, profile) -> Path:
@@ -54,7 +53,7 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
 def _shares(epoch: dict) -> dict:
     """Each term's share of the loss and of the gradient norm in one epoch (NaN: not recorded)."""
     return {f"{k}_{what}_share": epoch.get(f"{what}_share", {}).get(k, np.nan if f"{what}_share" not in epoch else 0.0)
-            for what in ("loss", "grad") for k in ("ce", "kd", "pt")}
+            for what in ("loss", "grad") for k in TERMS}
 
 
 def hparams_label(c: dict) -> str:
@@ -141,7 +140,7 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
     """What each term does: its share of the weighted loss and of the gradient norm at the selected epoch, in %,
     mean ± std over seeds (the gradient share is each term's gradient norm over their sum, sampled in training)."""
     d = df[df.method != "teacher"]
-    cols = [f"{k}_{w}_share" for w in ("loss", "grad") for k in ("ce", "kd", "pt")]
+    cols = [f"{k}_{w}_share" for w in ("loss", "grad") for k in TERMS]
     if d.empty or d[cols].isna().all().all():
         return None
     rows = []
@@ -162,141 +161,6 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
     sub = df[df.method.isin([n for n, m in METHODS.items() if m.uses_pt])]
     t = sub.groupby(["task", "layers", "method"])[split].apply(_cell).unstack("method").rename(columns=METHOD_LABEL)
     return t.sort_index(level="layers", ascending=False)
-
-
-def _pairs(df, split, a, b, layers, task):
-    """Rows of methods a and b at one size, paired by seed (same init and data order)."""
-    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")
-    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")
-    common = sorted(set(x.index) & set(y.index))
-    return x.loc[common], y.loc[common]
-
-
-def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None,
-           comparison: str | None = None) -> dict | None:
-    """a - b in points over paired seeds: t-interval, detectable effect, and (where the records hold per-example
-    correctness) McNemar per replicate and a bootstrap over replicates and examples."""
-    x, y = _pairs(df, split, a, b, layers, task)
-    if len(x) < 2:
-        return None
-    row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
-           **_t_fields(paired_t((x[split] - y[split]).to_numpy() * 100)), "mcnemar_p05": None, "bootstrap_ci": None}
-    ca = [records.get(r, {}).get("test_correct", {}).get(split) for r in x.run_id] if records else [None]
-    cb = [records.get(r, {}).get("test_correct", {}).get(split) for r in y.run_id] if records else [None]
-    if split == "test" and all(ca) and all(cb):
-        row["mcnemar_p05"] = f"{sum(mcnemar(u, v)['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
-        low, high = paired_bootstrap([[int(c) for c in u] for u in ca], [[int(c) for c in v] for v in cb])
-        row["bootstrap_ci"] = f"[{low:+.2f}, {high:+.2f}]"
-    return row
-
-
-def _t_fields(t: dict) -> dict:
-    """A ``stats.paired_t`` result as the columns of a claims row."""
-    return {"n_seeds": t["n"], "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
-            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"]}
-
-
-def verdict(r: dict, bound: float = 1.5) -> str:
-    """Held / reversed when the 95% interval excludes 0; otherwise bounded (a narrow interval rules out any
-    effect beyond it) or undecided (too wide to say)."""
-    if r["ci_low"] > 0:
-        return "held: the 95% interval is above 0"
-    if r["ci_high"] < 0:
-        return "reversed: the 95% interval is below 0"
-    half = (r["ci_high"] - r["ci_low"]) / 2
-    if half <= bound:
-        return f"no effect shown; any true effect lies within [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]"
-    return f"undecided: the interval is ±{half:.1f} points; {replicates_needed(r['sd'], bound)} replicates would give ±{bound:g}"
-
-
-def _retention(df, split, task, k, speed) -> list[dict]:
-    """Claim 3: the k-layer PKD-Skip student keeps X% of the teacher's accuracy at the measured speed-up."""
-    s = df[(df.method == "pkd-skip") & (df.layers == k) & (df.task == task)][split].dropna()
-    t = df[(df.method == "teacher") & (df.task == task)][split].dropna()
-    if len(s) < 2 or not len(t):
-        return []
-    r = paired_t(s.to_numpy() / t.mean() * 100)
-    sp = {x["layers"]: x["speedup"] for x in (speed or {}).get("rows", [])}.get(k)
-    return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
-             "comparison": "PKD-Skip / teacher (%)", "n_seeds": r["n"], "mean_diff": r["mean"], "ci_low": r["low"],
-             "ci_high": r["high"], "verdict": f"keeps {r['mean']:.1f}% [{r['low']:.1f}, {r['high']:.1f}] of the "
-             f"teacher's accuracy" + (f" at a measured {sp:.2f}x inference speed-up" if sp else "")}]
-
-
-def _gap(df, task, k, records) -> list[dict]:
-    """Claim 4: does PKD overfit less than KD? The train - dev accuracy gap at the selected epoch, KD's minus
-    PKD-Skip's, so that 'held' (interval above 0) means PKD's gap is smaller."""
-    x, y = _pairs(df, "dev", "pkd-skip", "kd", k, task)
-    if len(x) < 2 or k == 1:
-        return []
-
-    def gap(rid):
-        e = (records or {}).get(rid, {}).get("epochs", [])
-        best = e[records[rid]["best_epoch"] - 1] if e else {}
-        dev = best.get(records[rid]["selection_metric"].split("/")[0], {}).get("accuracy") if best else None
-        return (best["train_eval"]["accuracy"] - dev) * 100 if "train_eval" in best and dev is not None else None
-    ga, gb = [gap(r) for r in x.run_id], [gap(r) for r in y.run_id]
-    row = {"claim": "4. PKD overfits less than KD (train - dev gap)", "task": task, "layers": k,
-           "comparison": "gap KD - gap PKD-Skip"}
-    if None in ga + gb:
-        return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
-    r = _t_fields(paired_t(np.array(gb) - np.array(ga)))
-    return [{**row, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)}]
-
-
-def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None) -> list[dict]:
-    """Claim 6b (beyond the paper): a student whose k layers come from the fine-tuned teacher, or are random,
-    against the same method with the pre-trained first k layers (``df``: the main cells), paired by seed."""
-    rows = []
-    for (task, k, m, init), g in df_all[df_all.init != "pretrained"].groupby(["task", "layers", "method", "init"]):
-        base = df[(df.task == task) & (df.layers == k) & (df.method == m)]
-        both = pd.concat([g.assign(method="variant"), base])
-        name = f"{METHOD_LABEL[m]}: {init} init - pre-trained"
-        r = paired(both, split, "variant", m, k, task, records, comparison=name)
-        if r:
-            rows.append({"claim": "6b. student initialisation", **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})
-    return rows
-
-
-def _sentence(r, split) -> str:
-    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
-    if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
-        return f"{head}: {r['verdict']}."
-    return (f"{head}: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI [{r['ci_low']:+.2f}, "
-            f"{r['ci_high']:+.2f}], N={int(r['n_seeds'])} seeds, smallest detectable effect {r['detectable']:.2f}: "
-            f"{r['verdict']}" + (f" (Holm-adjusted p = {r['p_holm']:.3f})" if pd.notna(r.get("p_holm")) else "") + ".")
-
-
-def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
-    """Every claim per task and size, a row each with effect, interval, N, detectable effect and verdict;
-    'n/a' (and why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims)."""
-    rows = []
-    sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
-    for task in sorted(df.task.unique()):
-        for k in sizes:
-            ran = set(df[(df.task == task) & (df.layers == k)].method)
-            for a, b, name in CLAIMS:
-                if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt) and ran & {a, b}:
-                    rows.append({"claim": name, "task": task, "layers": k, "comparison":
-                                 f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
-                                 "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
-                    continue
-                if len(_pairs(df, split, a, b, k, task)[0]) < 2:
-                    continue
-                r = paired(df, split, a, b, k, task, records)
-                rows.append({"claim": name, **r, "verdict": verdict(r, 1.0 if k >= 3 else 1.5)})
-            rows += _retention(df, split, task, k, speed) + _gap(df, task, k, records)
-    rows += list(extra)
-    rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
-                 "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
-    t = pd.DataFrame(rows)
-    if "p" in t:
-        t["p_holm"] = holm(t["p"].tolist())
-    sentences = [_sentence(r, split) for _, r in t.iterrows()]
-    if "p" in t and t["p"].notna().any():
-        sentences.append(f"{int(t['p'].notna().sum())} tested comparisons; p_holm in the claims table adjusts their "
-                         f"p-values for the family (Holm).")
-    return t.drop(columns=["sd"], errors="ignore"), sentences
 
 
 def speed_note(speed: dict) -> str:
@@ -365,33 +229,55 @@ def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out
     return figs
 
 
+def _color(method: str) -> str:
+    """One colour per method in every figure (its row in the method table)."""
+    return f"C{list(METHODS).index(method) % 10}"
+
+
+def _points(ax, x, s, color, label):
+    """Mean ± sd points; lines only between adjacent sizes a method ran at (never across a size it skipped);
+    N=1 points hollow, each point's N written beside it."""
+    runs = np.split(np.arange(len(x)), np.flatnonzero(np.diff(s.index.to_numpy()) != 1) + 1)
+    for i, idx in enumerate(runs):
+        ax.plot(np.asarray(x)[idx], s["mean"].to_numpy()[idx], "-", color=color, label=label if i == 0 else None)
+    for xi, (k, r) in zip(x, s.iterrows()):
+        ax.errorbar([xi], [r["mean"]], yerr=[0 if pd.isna(r["std"]) else r["std"]], fmt="o", capsize=3, color=color,
+                    mfc=color if r["n"] > 1 else "white")
+        ax.annotate(f"{int(r['n'])}", (xi, r["mean"]), textcoords="offset points", xytext=(4, -10), fontsize=6,
+                    color=color)
+
+
 def _fig_layers(students, teacher, split, task):
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     groups = list(students.groupby("method"))
     for j, (method, g) in enumerate(groups):
-        s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
-        dodge = 0.06 * (j - (len(groups) - 1) / 2)  # side by side, so that error bars do not cover each other
-        ax.errorbar(s.index + dodge, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                    label=METHOD_LABEL[method])
+        s = g.groupby("layers")[split].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+        s[["mean", "std"]] *= 100
+        dodge = 0.07 * (j - (len(groups) - 1) / 2)  # side by side, so that error bars do not cover each other
+        _points(ax, s.index + dodge, s, _color(method), METHOD_LABEL[method])
     if len(teacher):
         ax.axhline(teacher.mean() * 100, color="k", ls="--", label="teacher")
-    ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)", title=f"{task}: accuracy vs layers (mean ± std)",
+    ax.set(xlabel="student layers", ylabel=f"{split} accuracy (%)",
+           title=f"{task}: accuracy vs layers (mean ± sd over seeds; small numbers: N; hollow: N=1)",
            xticks=sorted(students.layers.unique()))
-    ax.legend(fontsize=8, loc="lower right")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the data
+    fig.tight_layout()
     return fig
 
 
 def _fig_speed(students, teacher, split, task, speed):
     import matplotlib.pyplot as plt
     sp = {r["layers"]: r["speedup"] for r in speed["rows"]}
-    fig, ax = plt.subplots(figsize=(6, 4))
-    top = {}
-    for method, g in students.groupby("method"):
-        s = g.groupby("layers")[split].agg(["mean", "std"]) * 100
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    top, groups = {}, list(students.groupby("method"))
+    for j, (method, g) in enumerate(groups):
+        s = g.groupby("layers")[split].agg(["mean", "std", "count"]).rename(columns={"count": "n"})
+        s[["mean", "std"]] *= 100
         s = s[s.index.isin(sp)]
-        ax.errorbar([sp[k] for k in s.index], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3,
-                    label=METHOD_LABEL[method])
+        dodge = 0.03 * (j - (len(groups) - 1) / 2)  # a shared offset per method: every bar visible
+        _points(ax, [sp[k] + dodge for k in s.index], s, _color(method), METHOD_LABEL[method])
         for k, y, e in zip(s.index, s["mean"], s["std"].fillna(0)):
             top[k] = max(top.get(k, -1e9), y + e)
     for k, y in top.items():  # one label per student size, above its highest error bar
@@ -399,26 +285,32 @@ def _fig_speed(students, teacher, split, task, speed):
     if len(teacher):
         ax.plot([1.0], [teacher.mean() * 100], "k*", ms=12, label="teacher")
     ax.set(xlabel="measured inference speed-up over the teacher (x)", ylabel=f"{split} accuracy (%)",
-           title=f"{task}: accuracy / speed trade-off")
-    ax.legend(fontsize=8, loc="lower left")
+           title=f"{task}: accuracy / speed trade-off (mean ± sd over seeds; small numbers: N)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
     return fig
 
 
 def _fig_train_dev(students, records, task):
-    """The paper's overfitting figure: train and dev accuracy per epoch, mean over seeds, 3-layer students."""
+    """The paper's overfitting figure: train and dev accuracy per epoch, mean over seeds, of one student size (3
+    layers where run, else the size most methods ran at), the same size for every curve."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, sub in students.groupby("method"):
-        k = 3 if 3 in set(sub.layers) else int(sub.layers.max())
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    k = 3 if 3 in set(students.layers) else int(students.groupby("layers").method.nunique().idxmax())
+    for method, sub in students[students.layers == k].groupby("method"):
         ep = [{"epoch": e["epoch"], "train": e.get("train_eval", {}).get("accuracy", e["train_acc"]) * 100,
                "dev": e[next(x for x in e if x.startswith("dev"))]["accuracy"] * 100}
               for rid in sub[sub.layers == k].run_id for e in records[rid]["epochs"]]
         e = pd.DataFrame(ep).groupby("epoch").mean()
-        line = ax.plot(e.index, e["train"], "o-", label=f"{METHOD_LABEL[method]} {k}L train")[0]
-        ax.plot(e.index, e["dev"], "s--", color=line.get_color(), label=f"{METHOD_LABEL[method]} {k}L dev")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{task}: train vs dev accuracy (mean over seeds)",
-           xticks=sorted(e.index))
-    ax.legend(fontsize=7, ncol=2)
+        n = sub[sub.layers == k].seed.nunique()
+        ax.plot(e.index, e["train"], "o-", color=_color(method), label=f"{METHOD_LABEL[method]} train (N={n})")
+        ax.plot(e.index, e["dev"], "s--", color=_color(method), label=f"{METHOD_LABEL[method]} dev")
+    ax.set(xlabel="epoch", ylabel="accuracy (%; train in eval mode)",
+           title=f"{task}: train vs dev accuracy, {k}-layer students (mean over seeds)", xticks=sorted(e.index))
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
     return fig
 
 

@@ -17,9 +17,9 @@ profile is the earlier one-epoch design's search, kept with its committed result
 """
 from __future__ import annotations
 
-from .methods import STUDENT_METHODS
+from pkdlib.methods import PAPER_STUDENT_METHODS
 
-METHODS4 = list(STUDENT_METHODS[:4])  # the paper's: ft, kd, pkd-last, pkd-skip
+PAPER4 = list(PAPER_STUDENT_METHODS)  # the paper's student methods: ft, kd, pkd-last, pkd-skip
 OFFICIAL_SST2 = {"temperature": 10.0, "alpha": 0.5, "beta": 100.0, "normalize": True}
 CPU_STUDENT = {"epochs": 1, "lr": 2e-4, **OFFICIAL_SST2}
 SEARCH_BASE = {"student_layers": [3], "seed": [0], **CPU_STUDENT}
@@ -39,7 +39,6 @@ def students(methods, layers, seeds, **extra) -> list[dict]:
             for k in layers for s in seeds for m in methods]
 
 
-PAPER4 = ["ft", "kd", "pkd-last", "pkd-skip"]
 #: the default study: the largest paired design that fits about two hours on 2 cores (measured on an AMD EPYC:
 #: a 3-layer student 4.6 min and a 2-layer one about 3.3 min with 2 workers x 1 thread, the teacher 6.6 min)
 CPU_STUDY = students(PAPER4, [3], range(8)) + students(PAPER4, [2], range(4))
@@ -88,7 +87,7 @@ PROFILES: dict[str, dict] = {
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": {"epochs": 1, "lr": 1e-4, "seed": 0, "max_train_examples": 1500, "max_eval_examples": 300},
         "students": [
-            {"method": METHODS4, "student_layers": [2, 3], "seed": [0], "max_train_examples": 1500,
+            {"method": PAPER4, "student_layers": [2, 3], "seed": [0], "max_train_examples": 1500,
              "max_eval_examples": 300, **{**CPU_STUDENT, "lr": 5e-4, "epochs": 2}},
         ],
         "speedup": {"layers": [2, 3], "batch_size": 32, "seq_len": 64, "repeats": 5, "warmup": 1,

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from .layer_maps import check_student_layers
-from .models import autocast_dtype, count_parameters, load_classifier, pick_device
+from pkdlib.layer_maps import check_student_layers
+from pkdlib.models import autocast_dtype, count_parameters, load_classifier, pick_device
 
 
 def _sync(device):
@@ -36,7 +36,7 @@ def _time(model, batches, device, amp) -> float:
 def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2, precision="fp32",
                       real_batches=None, device="auto", progress=True) -> dict:
     """Time the full model and its k-layer cuts; return a table of rows plus the settings."""
-    from .progress import progress as tqdm
+    from pkdlib.progress import progress as tqdm
     dev = pick_device(device)
     amp = autocast_dtype(dev, precision)
     full = load_classifier(pretrained, 2).eval().to(dev)
@@ -105,9 +105,15 @@ def fit_layer_cost(seconds: dict) -> dict:
 def real_length_batches(task: str, pretrained: str, n_examples: int, batch_size: int, max_length=None,
                         data_dir=None) -> list[dict]:
     """Length-bucketed, dynamically padded batches of the task's dev split (its real lengths)."""
-    from .config import DEFAULT_MAX_LENGTH
-    from .data import LengthBucketSampler, collate, load_task, task_spec, tokenize_split
-    from .models import load_tokenizer
+    from pkdlib.config import DEFAULT_MAX_LENGTH
+    from pkdlib.data import (
+        LengthBucketSampler,
+        collate,
+        load_task,
+        task_spec,
+        tokenize_split,
+    )
+    from pkdlib.models import load_tokenizer
     spec = task_spec(task)
     split = load_task(task, spec.dev_splits[0], data_dir).head(n_examples)
     ts = tokenize_split(split, load_tokenizer(pretrained), max_length or DEFAULT_MAX_LENGTH.get(task, 128))

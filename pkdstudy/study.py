@@ -28,10 +28,19 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from .config import RunConfig
-from .files import atomic_write_json
-from .paths import Workspace
-from .plan import Item, StudyError, default_results, describe, load_profile_file, plan, read_json
+from pkdlib.config import RunConfig
+from pkdlib.files import atomic_write_json
+from pkdlib.paths import Workspace
+
+from .plan import (
+    Item,
+    StudyError,
+    default_results,
+    describe,
+    load_profile_file,
+    plan,
+    read_json,
+)
 from .profiles import PROFILES
 
 __all__ = ["execute", "plan", "describe", "StudyLock", "StudyError", "clean", "main"]
@@ -175,7 +184,7 @@ class Study:
         return {it.result["record"]: it.result["record_s"] for it in self.items if "record" in it.result}
 
     def manifest(self, status) -> dict:
-        from .records import git_state, hardware, versions
+        from pkdlib.records import git_state, hardware, versions
         part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
                 "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused),
                 "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit"}
@@ -271,8 +280,8 @@ class Study:
         return RunConfig.from_dict(c)
 
     def item(self, i, it: Item, slot: int = 0, parallel: int = 1):
-        from .records import reusable_record
-        from .runs import prepare
+        from pkdlib.records import reusable_record
+        from pkdlib.runs import prepare
         params, name, out = dict(it.params), f"{it.notebook}-{self.profile}", None
         if "config" in params:
             cfg = self.run_config(it)
@@ -335,8 +344,8 @@ def mark_reuse(items, results, work, log=lambda *a: None) -> None:
     the rule the study applies (``records.reusable_record`` on the run's identity); writes nothing. A student whose
     teacher must run first runs too; a run that cannot be prepared here (no network for a Hub model) is counted
     as one that runs."""
-    from .records import reusable_record, saved_model_dir
-    from .runs import prepare
+    from pkdlib.records import reusable_record, saved_model_dir
+    from pkdlib.runs import prepare
     ws, teachers = Workspace(results, work), {}
     for it in items:
         if "config" not in it.params or not ws.records.is_dir():
@@ -385,7 +394,7 @@ def clean(results="results", work="work", everything=False, log=print) -> list[P
     made (``paths.MARKER``) and only the sub-folders it creates (files git tracks stay); anything else is refused
     before any file is removed. Takes the locks of both folders: refused while a study uses either. Returns (and
     logs) what it removed."""
-    from .paths import MARKER
+    from pkdlib.paths import MARKER
     r, w = Path(results), Path(work)
     for d, flag in ((r, "--results"), (w, "--work")):
         if d.exists() and not (d / MARKER).is_file():
@@ -453,7 +462,7 @@ def main(argv=None) -> int:
     ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
     ap.add_argument("--slurm-timeout-min", type=int, default=240)
     a = ap.parse_args(argv)
-    from .errors import guarded
+    from pkdlib.errors import guarded
     try:
         return guarded(lambda: _main(a, argv))
     except KeyboardInterrupt:

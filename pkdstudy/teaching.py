@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .layer_maps import layer_map
+from pkdlib.layer_maps import layer_map
 
 
 def soft_targets(logits: torch.Tensor, temperatures) -> dict:
@@ -46,19 +46,17 @@ def train_for(seconds: float, model, batches, objective, teacher, lr=2e-4, callb
     """Train ``model`` on ``batches`` (cycled) for about ``seconds``; ``callback(history)`` every ``every`` steps.
 
     Returns the history: one dict per step with the loss parts. A teaching loop: constant lr, no
-    schedule (the real loop is pkdlib.train.run).
+    schedule (the real loop is pkdlib.train.fit; the step is the same, ``train.optimizer_step``).
     """
-    from .losses import compute_loss
+    from pkdlib.losses import compute_loss
+    from pkdlib.train import optimizer_step
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     history, t0, step = [], time.time(), 0
     while time.time() - t0 < seconds:
         b = batches[step % len(batches)]
         _, parts = compute_loss(model, b, objective, teacher)
-        parts["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        optimizer_step(model, opt, parts["loss"], 1.0)
         step += 1
         history.append({"step": step, "seconds": time.time() - t0, **{k: v.item() for k, v in parts.items()}})
         if callback and step % every == 0:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from .files import atomic_write
+from pkdlib.errors import KnownError
+from pkdlib.files import atomic_write
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 #: the kernel's own warnings (e.g. "Kernel is running over TCP without encryption", on a loopback socket
@@ -17,7 +18,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
-class NotebookParameterError(ValueError):
+class NotebookParameterError(KnownError, ValueError):
     pass
 
 
@@ -31,33 +32,26 @@ def notebook_path(name: str) -> Path:
 
 
 def declared_parameters(path) -> dict:
-    """{name: default literal} from the cell tagged 'parameters'."""
+    """{name: default} of the cell tagged 'parameters' (papermill's ``inspect_notebook``; defaults are literals)."""
     import ast
 
-    import nbformat
-    nb = nbformat.read(str(path), as_version=4)
-    for cell in nb.cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            out = {}
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
-            return out
-    raise NotebookParameterError(f"{path} has no cell tagged 'parameters'")
+    import papermill as pm
+    found = pm.inspect_notebook(str(path))
+    if not found:
+        raise NotebookParameterError(f"{path} has no cell tagged 'parameters'")
+    return {k: ast.literal_eval(p["default"]) for k, p in found.items()}
 
 
-def check_globals(namespace: dict, declared) -> None:
-    """Called by a notebook right after its parameters: refuse any parameter the notebook does not declare,
-    however it was run (papermill injects unknown names silently; ``-p studnet_layers 2`` would be ignored)."""
+def check_globals(namespace: dict, name: str) -> None:
+    """Called by notebook ``name`` right after its parameters: refuse any parameter it does not declare, or of
+    another type than its default, however it was run (papermill injects unknown names silently, and
+    ``-p force false`` gives the string 'false')."""
     import types
+    declared = declared_parameters(notebook_path(name))
     ipython = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-    extra = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in declared
-                   and k not in ipython and not isinstance(v, (types.ModuleType, types.FunctionType, type)))
-    if extra:
-        hints = [f"{k!r}" + (f" (did you mean {c[0]!r}?)" if (c := difflib.get_close_matches(k, declared, 1)) else "")
-                 for k in extra]
-        raise NotebookParameterError(f"unknown parameter(s) {', '.join(hints)}; this notebook accepts: "
-                                     f"{', '.join(declared)}")
+    given = {k: v for k, v in namespace.items() if not k.startswith("_") and k not in ipython
+             and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+    _refuse_bad(name, given, declared)
 
 
 def set_threads(threads: int) -> None:
@@ -82,6 +76,11 @@ def _type_ok(default, value) -> bool:
 def check_parameters(path, params: dict) -> dict:
     """Raise NotebookParameterError naming any unknown or mistyped parameter; return the declared defaults."""
     declared = declared_parameters(path)
+    _refuse_bad(Path(path).name, params, declared)
+    return declared
+
+
+def _refuse_bad(name: str, params: dict, declared: dict) -> None:
     errors = []
     for k, v in params.items():
         if k not in declared:
@@ -91,9 +90,7 @@ def check_parameters(path, params: dict) -> dict:
             errors.append(f"parameter {k}={v!r} is a {type(v).__name__}; the notebook expects "
                           f"{type(declared[k]).__name__} (default {declared[k]!r})")
     if errors:
-        raise NotebookParameterError(f"{Path(path).name}: " + "; ".join(errors)
-                                     + f". Accepted parameters: {', '.join(declared)}")
-    return declared
+        raise NotebookParameterError(f"{name}: " + "; ".join(errors) + f". Accepted parameters: {', '.join(declared)}")
 
 
 def execute(name: str, output, params: dict, cwd=None, log_output=False, progress=False):

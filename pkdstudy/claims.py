@@ -1,0 +1,213 @@
+"""The paper's claims tested on a study's records, with decision rules declared before the results.
+
+Decision rules (README, "How the claims are decided"):
+
+* A comparison is a paired difference a - b in test points over seeds (same classifier init and data order).
+* **Primary family**: claims 1a (KD > FT), 1b (PKD-Skip > KD) and 2 (PKD-Skip vs PKD-Last) at the paper's 2:1
+  compression (a student with half the teacher's layers). Every other tested row is **secondary**. Holm's
+  adjustment runs within each family, and the verdicts use the adjusted p-values.
+* **held** / **reversed**: the paired t-test's Holm-adjusted p < 0.05, with the difference above / below 0.
+* **equivalent within ±m**: the paired TOST against the margin ``MARGIN`` (the paper's effect sizes on SST-2,
+  about 0.5 points), Holm-adjusted within the family, p < 0.05.
+* otherwise **undecided**, with the power the design had for the paper's effect.
+* N < 5 pairs: **descriptive**, no verdict (an exact sign-flip test of 3 pairs cannot go below p = 0.25).
+* Each verdict answers "on this test set" (seeds resampled: the t-interval); the interval "on sentences like these"
+  (seeds and test sentences resampled: the paired bootstrap) is printed beside it, and a verdict it does not
+  support is flagged.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pkdlib.methods import LABELS as METHOD_LABEL
+from pkdlib.methods import METHODS
+
+from .stats import holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost
+
+#: the claims as (a, b, name): "a beats b"; the first three are the primary family at the paper's compression
+CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
+          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"),
+          ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"),
+          ("pkd-mean", "pkd-skip", "7. PKD on mean-pooled states vs [CLS]"))
+PRIMARY = ("1a.", "1b.", "2.")
+#: the equivalence margin and the effect the power is computed for, in test points: the paper's SST-2 gains
+#: (BERT3: KD - FT +0.5, PKD - KD +0.6; BERT6: +0.8, +0.5)
+MARGIN = 0.5
+#: fewer pairs than this: descriptive only
+MIN_PAIRS = 5
+
+
+def _pairs(df, split, a, b, layers, task):
+    """Rows of methods a and b at one size, paired by seed (same init and data order)."""
+    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")
+    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")
+    common = sorted(set(x.index) & set(y.index))
+    return x.loc[common], y.loc[common]
+
+
+def _correct(records, runs: pd.DataFrame, split):
+    """The runs' per-example test correctness as 0/1 lists (None unless every record holds it)."""
+    if not records or "run_id" not in runs:
+        return None
+    found = [records.get(r, {}).get("test_correct", {}).get(split) for r in runs.run_id]
+    return [[int(c) for c in u] for u in found] if found and all(found) else None
+
+
+def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None,
+           comparison: str | None = None) -> dict | None:
+    """a - b in points over paired seeds: t-interval and p, TOST against the margin, power for the paper's effect,
+    exact sign-flip p, and (where the records hold per-example correctness) McNemar per replicate and a bootstrap
+    over replicates and test examples."""
+    x, y = _pairs(df, split, a, b, layers, task)
+    if len(x) < 2:
+        return None
+    d = (x[split] - y[split]).to_numpy() * 100
+    row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+           **_t_fields(paired_t(d)), "tost_p": tost(d, MARGIN)["p"], "sign_flip_p": sign_flip_test(d),
+           "mcnemar_p05": None, "bootstrap_ci": None}
+    row["power"] = power_paired(row["sd"], row["n_seeds"], MARGIN)
+    ca, cb = _correct(records, x, split), _correct(records, y, split)
+    if split == "test" and ca and cb:
+        row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
+        row["boot_low"], row["boot_high"] = paired_bootstrap(ca, cb)
+        row["bootstrap_ci"] = f"[{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
+    return row
+
+
+def _t_fields(t: dict) -> dict:
+    """A ``stats.paired_t`` result as the columns of a claims row."""
+    return {"n_seeds": t["n"], "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
+            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"]}
+
+
+def verdict(r) -> str:
+    """The verdict of one tested row, by the rules above (``p_holm``, ``tost_holm`` already in the row)."""
+    n = int(r["n_seeds"])
+    if n < MIN_PAIRS:
+        return f"descriptive: N={n} pairs (< {MIN_PAIRS}), no verdict; exact sign-flip p = {r['sign_flip_p']:.2f}"
+    if r["p_holm"] < 0.05:
+        word = "held" if r["mean_diff"] > 0 else "reversed"
+        low, high = r.get("boot_low"), r.get("boot_high")
+        shown = low is None or pd.isna(low) or (low > 0 if r["mean_diff"] > 0 else high < 0)
+        caveat = "" if shown else "; on sentences like these not shown (the seeds-and-sentences interval includes 0)"
+        return f"{word} on this test set (Holm p = {r['p_holm']:.3f}){caveat}"
+    if r["tost_holm"] < 0.05:
+        return f"equivalent within ±{MARGIN:g} points on this test set (TOST, Holm p = {r['tost_holm']:.3f})"
+    return (f"undecided (power for the paper's effect of {MARGIN:g} points: {r['power'] * 100:.0f}% at N={n}; "
+            f"neither shown nor excluded)")
+
+
+def _retention(df, split, task, k, speed, records) -> list[dict]:
+    """Claim 3: the k-layer PKD-Skip student keeps X% of the teacher's accuracy at the measured speed-up; the
+    interval resamples test sentences, student seeds and teachers (the teacher's own sampling error)."""
+    s = df[(df.method == "pkd-skip") & (df.layers == k) & (df.task == task)]
+    t = df[(df.method == "teacher") & (df.task == task)]
+    if len(s) < 2 or not len(t):
+        return []
+    sc, tc = _correct(records, s, split), _correct(records, t, split)
+    if split == "test" and sc and tc:
+        est, low, high = retention_bootstrap(sc, tc)
+        how = "seeds, teachers and test sentences resampled"
+    else:
+        r = paired_t(s[split].to_numpy() / t[split].mean() * 100)
+        est, low, high, how = r["mean"], r["low"], r["high"], "seeds resampled; the teacher's accuracy taken as exact"
+    sp = {x["layers"]: x["speedup"] for x in (speed or {}).get("rows", [])}.get(k)
+    return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
+             "comparison": "PKD-Skip / teacher (%)", "n_seeds": len(s), "mean_diff": est, "ci_low": low,
+             "ci_high": high, "verdict": f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}, "
+             f"{len(t)} teacher{'s' if len(t) > 1 else ''})" + (f" at a measured {sp:.2f}x inference speed-up" if sp else "")}]
+
+
+def _gap(df, task, k, records) -> list[dict]:
+    """Claim 4: does PKD overfit less than KD? The train - dev accuracy gap at the selected epoch, KD's minus
+    PKD-Skip's, so that 'held' (interval above 0) means PKD's gap is smaller."""
+    x, y = _pairs(df, "dev", "pkd-skip", "kd", k, task)
+    if len(x) < 2 or k == 1:
+        return []
+
+    def gap(rid):
+        e = (records or {}).get(rid, {}).get("epochs", [])
+        best = e[records[rid]["best_epoch"] - 1] if e else {}
+        dev = best.get(records[rid]["selection_metric"].split("/")[0], {}).get("accuracy") if best else None
+        return (best["train_eval"]["accuracy"] - dev) * 100 if "train_eval" in best and dev is not None else None
+    ga, gb = [gap(r) for r in x.run_id], [gap(r) for r in y.run_id]
+    row = {"claim": "4. PKD overfits less than KD (train - dev gap)", "task": task, "layers": k,
+           "comparison": "gap KD - gap PKD-Skip"}
+    if None in ga + gb:
+        return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
+    d = np.array(gb) - np.array(ga)
+    r = _t_fields(paired_t(d))
+    return [{**row, **r, "tost_p": tost(d, MARGIN)["p"], "sign_flip_p": sign_flip_test(d),
+             "power": power_paired(r["sd"], r["n_seeds"], MARGIN)}]
+
+
+def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None) -> list[dict]:
+    """Claim 6b (beyond the paper): a student whose k layers come from the fine-tuned teacher, or are random,
+    against the same method with the pre-trained first k layers (``df``: the main cells), paired by seed."""
+    rows = []
+    for (task, k, m, init), g in df_all[df_all.init != "pretrained"].groupby(["task", "layers", "method", "init"]):
+        base = df[(df.task == task) & (df.layers == k) & (df.method == m)]
+        both = pd.concat([g.assign(method="variant"), base])
+        name = f"{METHOD_LABEL[m]}: {init} init - pre-trained"
+        r = paired(both, split, "variant", m, k, task, records, comparison=name)
+        if r:
+            rows.append({"claim": "6b. student initialisation", **r})
+    return rows
+
+
+def _sentence(r, split) -> str:
+    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
+    if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
+        return f"{head}: {r['verdict']}."
+    boot = f"; seeds and sentences {r['bootstrap_ci']}" if isinstance(r.get("bootstrap_ci"), str) else ""
+    return (f"{head} [{r['family']}]: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI over seeds "
+            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{boot}, N={int(r['n_seeds'])}: {r['verdict']}.")
+
+
+def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
+    """Families, Holm within each, and the verdict of every tested row."""
+    tested = t["p"].notna() if "p" in t else pd.Series(False, index=t.index)
+    half = {task: n // 2 for task, n in n_teacher_layers.items()}
+    primary = [bool(tested[i]) and str(r["claim"]).startswith(PRIMARY) and r["layers"] == half.get(r["task"])
+               for i, r in t.iterrows()]
+    t["family"] = np.where(primary, "primary", np.where(tested, "secondary", ""))
+    t["p_holm"], t["tost_holm"] = np.nan, np.nan
+    for fam in ("primary", "secondary"):
+        idx = t.index[t.family == fam]
+        if len(idx):
+            t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist())
+            t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist())
+    for i in t.index[tested]:
+        t.loc[i, "verdict"] = verdict(t.loc[i])
+    return t
+
+
+def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
+    """Every claim per task and size, a row each with effect, both intervals, N, power and verdict; 'n/a' (and
+    why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims)."""
+    rows = []
+    sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
+    for task in sorted(df.task.unique()):
+        for k in sizes:
+            ran = set(df[(df.task == task) & (df.layers == k)].method)
+            for a, b, name in CLAIMS:
+                if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt) and ran & {a, b}:
+                    rows.append({"claim": name, "task": task, "layers": k, "comparison":
+                                 f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
+                                 "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
+                elif len(_pairs(df, split, a, b, k, task)[0]) >= 2:
+                    rows.append({"claim": name, **paired(df, split, a, b, k, task, records)})
+            rows += _retention(df, split, task, k, speed, records) + _gap(df, task, k, records)
+    rows += list(extra)
+    rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
+                 "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
+    teachers = df[df.method == "teacher"].groupby("task")["layers"].max().to_dict()
+    t = _decide(pd.DataFrame(rows), teachers)
+    sentences = [_sentence(r, split) for _, r in t.iterrows()]
+    if t["family"].ne("").any():
+        sentences.append(f"{int((t.family == 'primary').sum())} primary and {int((t.family == 'secondary').sum())} "
+                         f"secondary comparisons; Holm's adjustment within each family decides the verdicts "
+                         f"(rules: README, 'How the claims are decided').")
+    drop = ["sd", "boot_low", "boot_high"]
+    return t.drop(columns=drop, errors="ignore"), sentences
