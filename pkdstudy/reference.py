@@ -1,4 +1,4 @@
-"""The paper's numbers and the official code's dev results, shipped in pkdlib/reference/."""
+"""The paper's numbers and the official code's dev results, shipped in pkdstudy/reference/."""
 from __future__ import annotations
 
 import re

@@ -514,5 +514,5 @@ def _main(a, argv) -> int:
 
 
 if __name__ == "__main__":  # through the package, so that its exception classes are the ones the boundary knows
-    from pkdlib.study import main as package_main
+    from pkdstudy.study import main as package_main
     sys.exit(package_main())

@@ -7,6 +7,7 @@ import sys
 import pytest
 from conftest import ROOT
 
+from pkdlib.paths import MARKER
 from pkdstudy import notebooks
 from pkdstudy.profiles import PROFILES
 from pkdstudy.study import StudyError, StudyLock, describe, execute, plan
@@ -71,7 +72,7 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
 
 
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, paper, search, recipe"):
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, paper, search, recipe"):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
@@ -136,14 +137,16 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
     (res / "records" / "a.json").write_text("{}")
     (res / "manifest-cpu.json").write_text("{}")
     (work / "cache").mkdir(parents=True)
+    for d in (res, work):  # folders a study made carry pkd's marker
+        (d / MARKER).touch()
     with StudyLock(res):
         with pytest.raises(StudyError, match="another study is running"):
             clean(res, work, everything=True)
     assert (work / "cache").is_dir()
     seen = []
     removed = clean(res, work, everything=True, log=seen.append)
-    assert sorted(p.name for p in removed) == ["manifest-cpu.json", "records", "work"]
-    assert not (res / "manifest-cpu.json").exists() and len(seen) == 3
+    assert sorted(p.name for p in removed) == ["cache", "manifest-cpu.json", "records"]
+    assert not (res / "manifest-cpu.json").exists() and len(seen) == 3 and (work / MARKER).is_file()
     assert clean(res, work, log=seen.append) == [] and seen[-1] == "nothing to remove"
 
 
@@ -155,6 +158,7 @@ def test_clean_keeps_the_weights_git_tracks_and_removes_the_rest_of_work(tmp_pat
         d.mkdir(parents=True)
     (teacher / "model.safetensors").write_bytes(b"weights")
     (work / "models" / "other" / "model.safetensors").write_bytes(b"scratch")
+    (work / MARKER).touch()
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     subprocess.run(git + ["-C", str(tmp_path), "add", "-f", "work/models/rt-teacher-s0-x"], check=True)
