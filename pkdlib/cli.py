@@ -37,12 +37,27 @@ def _train(args) -> int:
     from .paths import Workspace
     from .runs import run
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
-    rec = run(RunConfig.from_dict(kw), Workspace(args.results, args.work), progress=not args.no_progress,
-              force=args.force)
+    ws = Workspace(args.results, args.work)
+    rec = run(RunConfig.from_dict(kw), ws, progress=not args.no_progress, force=args.force)
     if rec:
-        print(json.dumps({"run_id": rec["run_id"], "dev": rec["dev"], "test": rec["test"],
-                          "best_epoch": rec["best_epoch"], "objective": rec["objective"]}))
+        print(json.dumps(summary(rec, ws)) if args.json else summary_text(summary(rec, ws)))
     return 0
+
+
+def summary(rec: dict, ws) -> dict:
+    """What a person wants from a finished run: where it is, what it trained, its scores by split and metric."""
+    return {"run_id": rec["run_id"], "record": str(ws.records / f"{rec['run_id']}.json"),
+            "weights": rec.get("model_dir"), "objective": rec["objective"], "best_epoch": rec["best_epoch"],
+            "epochs": len(rec["epochs"]), "metrics": {**rec["dev"], **{s: m for s, m in rec["test"].items() if m}}}
+
+
+def summary_text(s: dict) -> str:
+    rows = [("run", s["run_id"]), ("objective", s["objective"]),
+            ("best epoch", f"{s['best_epoch']} of {s['epochs']} (chosen on dev)")]
+    rows += [(f"{split} {metric}", f"{value:.4f}") for split, m in s["metrics"].items() for metric, value in m.items()]
+    rows += [("record", s["record"]), ("weights", s["weights"] or "not kept (--save-model true keeps them)")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def parser() -> tuple[argparse.ArgumentParser, object, dict]:
@@ -55,6 +70,7 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     tr.add_argument("--work", default="work", help="caches and weights (default: work)")
     tr.add_argument("--force", action="store_true", help="rerun even if a matching record exists")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return ap, sub, {"train": _train}
 
 

@@ -188,4 +188,6 @@ def field_help(f) -> str:
     """A field's help line for the CLI: what it is, its default and accepted values."""
     choices = _choices(f)
     acc = f"; accepted: {', '.join(choices)}" if choices else ""
-    return f"{f.metadata.get('help', '')} (default: {f.default}{acc})"
+    text = f.metadata.get("help", "")
+    default = "" if "(default" in text else f"default: {f.default}"  # a help that names its default says it once
+    return f"{text} ({default}{acc})" if default or acc else text

@@ -216,8 +216,9 @@ def _dev_epoch(row, model, toks, spec, cfg, hw, best, log):
         row[s] = evaluate(model, toks[s], spec, cfg.batch_size, hw.device, hw.amp)[1]
     row["eval_time_s"] = round(time.time() - t0, 3)
     score = row[spec.dev_splits[0]][spec.metrics[0]]
-    log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} train {row['train_eval']['accuracy']:.4f} "
-        f"{spec.dev_splits[0]} {score:.4f} ({row['train_time_s']:.0f}s)")
+    log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train accuracy (eval mode) "
+        f"{row['train_eval']['accuracy']:.4f}, {spec.dev_splits[0]} {spec.metrics[0]} {score:.4f} "
+        f"({row['train_time_s']:.0f}s)")
     if score > best[1]:
         return row["epoch"], score, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return best

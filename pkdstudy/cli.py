@@ -15,7 +15,12 @@ from pkdlib.errors import guarded
 
 
 def _report(args) -> int:
-    from .report import build, manifest_path
+    from .plan import default_results
+    from .report import build, manifest_path, records_table
+    if args.records:
+        print(records_table(args.records))
+        return 0
+    args.results = args.results or default_results(args.profile)
     if not manifest_path(args.results, args.profile).is_file():
         raise ConfigError(f"no study '{args.profile}' in {args.results}/ (no {manifest_path(args.results, args.profile)}); "
                           f"run ./run_all.sh --profile {args.profile} first")
@@ -45,12 +50,20 @@ def main(argv=None) -> int:
     ap.description = __doc__
     sub.add_parser("study", help="run a profile of the study (./run_all.sh); pkd study --help", add_help=False)
     sub.add_parser("bench", help="the benchmarks (python -m pkdstudy.bench); pkd bench --help", add_help=False)
-    rp = sub.add_parser("report", help="rebuild a study's tables and figures from its records (interim while it runs)")
-    rp.add_argument("--profile", default="cpu", help="the study (default cpu)")
-    rp.add_argument("--results", default="results")
-    cl = sub.add_parser("clean", help="delete caches, model weights, failed notebooks (refused while a study runs)")
-    cl.add_argument("--results", default="results")
-    cl.add_argument("--work", default="work")
+    from .profiles import PROFILES
+    rp = sub.add_parser("report", help="rebuild a study's tables and figures from its records (interim while it runs), "
+                        "or summarise any folder of records (--records)")
+    rp.add_argument("--profile", default="cpu", help=f"the study: one of {', '.join(PROFILES)} (default cpu)")
+    rp.add_argument("--results", default=None, help="the study's results folder, holding manifest-<profile>.json and "
+                    "records/ (default: the profile's own: results/, quick: results/quick)")
+    rp.add_argument("--records", default=None, help="instead: a folder of run records (e.g. of pkd train runs) to "
+                    "summarise as one table, no manifest needed")
+    cl = sub.add_parser("clean", help="delete caches, model weights, failed notebooks (refused while a study runs); "
+                        "only inside folders pkd made")
+    cl.add_argument("--results", default="results", help="results folder: failed notebooks; with --all also records, "
+                    "executed notebooks, tables, figures, speed files, predictions, manifests (default results)")
+    cl.add_argument("--work", default="work", help="work folder: its cache/, models/ (less what git tracks) and "
+                    "submitit/ (default work)")
     cl.add_argument("--all", action="store_true", help="also delete records, executed notebooks, tables, figures, "
                                                       "speed files, predictions and manifests")
     args = ap.parse_args(argv)

@@ -42,7 +42,8 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      "layers": r["n_teacher_layers"] if c["method"] == "teacher" else c["student_layers"],
                      "seed": c["seed"], "epochs": c["epochs"], "best_epoch": r["best_epoch"],
                      "dev": r["dev"][sel_split][metric], "test": test.get(metric, np.nan),
-                     "train_acc_best": r["epochs"][r["best_epoch"] - 1]["train_acc"],
+                     "train_acc_running": r["epochs"][r["best_epoch"] - 1]["train_acc"],
+                     "train_acc_eval": r["epochs"][r["best_epoch"] - 1].get("train_eval", {}).get("accuracy", np.nan),
                      **_shares(r["epochs"][r["best_epoch"] - 1]),
                      "train_s": r["timings"]["train_s"], "objective": r["objective"],
                      "lr": c["lr"], "temperature": c["temperature"], "alpha": c["alpha"], "beta": c["beta"],
@@ -123,6 +124,21 @@ def table1(df: pd.DataFrame, split: str) -> pd.DataFrame:
 TERMS_NOTE = ("Each weighted term's share of the loss and of the gradient norm at the selected epoch, in %, mean ± std "
               "over seeds (gradient: each term's gradient norm over the sum of the terms' norms, sampled every 50 "
               "steps): a share near 0 means the term barely acts.")
+
+CLAIMS_NOTE = (
+    "Columns: `mean_diff` a - b in points (for claim 3: the student's accuracy as % of the teacher's); `ci_low`, "
+    "`ci_high` its 95% t-interval over seeds (the question 'on this test set'); `bootstrap_ci` the 95% interval "
+    "resampling seeds and test sentences ('on sentences like these'); `n_seeds` the pairs; `detectable` the smallest "
+    "difference this design finds with 80% power; `power` its power for the paper's 0.5-point effect; `p` the paired "
+    "t-test's p, `p_holm` Holm-adjusted within its `family` (primary: claims 1a, 1b, 2 at half the teacher's layers; "
+    "secondary: every other tested row); `tost_p` / `tost_holm` the equivalence test against ±0.5 points; "
+    "`sign_flip_p` the exact permutation test over seeds; `mcnemar_p05` k/N: in k of the N seeds the McNemar test of "
+    "the two runs on the same test sentences has p < 0.05. Verdict rules: README, 'How the claims are decided'.")
+RUNS_NOTE = ("Accuracies and shares in %. dev, test: accuracy at the epoch chosen on dev; `*_loss_share`, `*_grad_share`: each "
+             "weighted term's share of the loss and of the gradient norm at that epoch; `train_acc_running`: the running training accuracy "
+             "of that epoch (training mode, dropout on, averaged over its steps); `train_acc_eval`: accuracy on a fixed "
+             "1,000-example training subset in eval mode after that epoch (the train-vs-dev figure's); NaN: not "
+             "recorded by older runs.")
 
 #: our task -> the paper's Table 1 columns (F1/accuracy for MRPC and QQP, matched/mismatched for MNLI)
 PAPER_COLUMNS = {"sst2": ["sst2"], "mrpc": ["mrpc_f1", "mrpc_acc"], "qqp": ["qqp_f1", "qqp_acc"],
@@ -358,19 +374,34 @@ def build(results="results", profile="cpu") -> dict:
     terms = table_terms(df)
     if terms is not None:
         out["terms"] = terms
-        _write_table(terms, tables, "table4_terms", note + " " + TERMS_NOTE)
+        _write_table(terms, tables, "table4_terms", head + f"Profile `{profile}`. " + TERMS_NOTE)
     ct, sentences = claims(df, split, records, speed, init_claims(df_all, df, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     out["claims_table"], out["claims"] = ct, sentences
     if len(ct):
-        _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims", note)
+        _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims",
+                     head + f"Profile `{profile}`; {split} accuracy. " + CLAIMS_NOTE)
     atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
     out["runs"] = df_all
-    _write_table(df_all.set_index("run_id"), tables, "runs", head + "One row per run record of the study.")
+    pct = ["dev", "test", "train_acc_running", "train_acc_eval", *[c for c in df_all if c.endswith("_share")]]
+    runs = df_all.assign(**{c: df_all[c] * 100 for c in pct})
+    _write_table(runs.set_index("run_id"), tables, "runs", head + "One row per run record of the study. " + RUNS_NOTE)
     out["figures"] = figures(df, split, speed, records, figdir, banner)
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
+
+
+def records_table(records_dir) -> str:
+    """Every complete record in a folder (ad-hoc ``pkd train`` runs too) as one Markdown table, accuracy in %."""
+    from pkdlib.records import load_records
+    rows = [{"run_id": r["run_id"], "method": r["config"]["method"], "layers": r["config"].get("student_layers"),
+             "seed": r["config"]["seed"], "best_epoch": r["best_epoch"],
+             **{f"{s} {m} (%)": 100 * v for s, ms in {**r["dev"], **r["test"]}.items() for m, v in (ms or {}).items()
+                if m != "n"}} for r in load_records(records_dir)]
+    if not rows:
+        raise FileNotFoundError(f"no complete run record in {records_dir}")
+    return markdown(pd.DataFrame(rows).set_index("run_id"), ".1f")
 
 
 def _headings(m: dict) -> tuple[str, str]:

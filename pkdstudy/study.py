@@ -438,7 +438,7 @@ def _untracked(d: Path, tracked: set | None = None) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="run_all.sh", description=__doc__,
+    ap = argparse.ArgumentParser(prog="pkd study (or ./run_all.sh)", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
     ap.add_argument("--grid", default="best", help="paper profile: 'best' official configuration per task, "

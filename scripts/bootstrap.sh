@@ -10,11 +10,12 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 stamp="$venv/.pkd-installed"
-want=$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16)
+want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing pkdlib and its dependencies into $venv (first time: a few minutes)" >&2
   # torch is pinned to the CPU wheel (torch==2.13.0); GPU users install their CUDA torch first (README)
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[dev]" >&2
+  # constraints.txt: the exact versions of the committed studies (scripts/reproducibility.py writes it)
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/constraints.txt" -e "$root[dev]" >&2
   echo "$want" > "$stamp"
 fi
 echo "$venv/bin/python"

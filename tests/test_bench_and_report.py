@@ -128,3 +128,13 @@ def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
     assert o["student_notebooks"] == 2 and o["per_notebook_outside_s"] == 10.0
     assert o["per_notebook_outside_share"] == pytest.approx(1 - 170 / 190, abs=1e-4)
     assert o["machine_outside_share"] == pytest.approx(1 - (100 * 2 + 90 + 80) / (250 * 2), abs=1e-4)
+
+
+def test_reproducibility_checklist_and_constraints_match_the_committed_studies():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("reproducibility", ROOT / "scripts" / "reproducibility.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    md, cons = mod.build()
+    assert (ROOT / "REPRODUCIBILITY.md").read_text() == md and (ROOT / "constraints.txt").read_text() == cons
+    assert "torch==2.13.0" in cons.splitlines()  # the pin pyproject.toml makes

@@ -5,7 +5,8 @@ figures rendered, no error, a screenshot saved.
 Skipped in the default run (it needs Debian's chromium and takes minutes); run it with
     PKD_BROWSER_TEST=1 ./run_tests.sh tests/test_browser.py
 which installs what it needs (apt chromium, pip playwright) when it can, and skips with the reason
-when it cannot. Screenshots go to results/browser/.
+when it cannot. Screenshots go to a scratch folder; PKD_BROWSER_REFRESH=1 replaces the committed ones in
+results/browser/.
 """
 import os
 import shutil
@@ -131,10 +132,12 @@ def test_teaching_notebook_runs_in_jupyterlab(tmp_path):
         assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "a code cell did not run"
         assert n_images >= 4, f"only {n_images} figures rendered in the page"
         assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
-        dest = ROOT / "results" / "browser"
+        # the committed screenshots change only when asked (PKD_BROWSER_REFRESH=1); else they stay in a scratch folder
+        dest = ROOT / "results" / "browser" if os.environ.get("PKD_BROWSER_REFRESH") == "1" else tmp_path / "kept"
         dest.mkdir(parents=True, exist_ok=True)
         for s in shots.iterdir():
             shutil.copy(s, dest / s.name)
+        print(f"screenshots in {dest}")
     finally:
         lab.terminate()
         lab.wait(timeout=30)

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -101,3 +102,37 @@ def test_pkd_report_refuses_a_study_that_does_not_exist_and_rebuilds_one_that_do
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "tables" / "recipe" / "summary.md").read_text() == \
         (ROOT / "results" / "tables" / "recipe" / "summary.md").read_text()
+
+
+def test_pkd_train_says_where_it_wrote_and_names_each_metric(tiny_bert, tiny_csv, tmp_path, capsys):
+    from pkdstudy.cli import main
+    common = ["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
+              "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
+              "--results", str(tmp_path / "r"), "--work", str(tmp_path / "w")]
+    assert main(common) == 0
+    out = capsys.readouterr().out
+    assert "dev accuracy" in out and "test accuracy" in out and "epoch 1: loss" in out
+    assert "train accuracy (eval mode)" in out and str(tmp_path / "r" / "records") in out
+    assert main(common + ["--json"]) == 0  # reused: same record, summary as JSON with one level per split
+    s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(s["metrics"]) == {"dev", "test"} and "accuracy" in s["metrics"]["dev"] and s["weights"]
+    assert (tmp_path / "r" / "records" / f"{s['run_id']}.json").exists() and s["record"].endswith(f"{s['run_id']}.json")
+
+
+def test_help_shows_each_default_once(capsys):
+    from pkdstudy.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: rt 64, imdb 256, GLUE 128)" in out and "GLUE 128) (default" not in out
+
+
+def test_pkd_report_finds_a_profiles_own_folder_and_summarises_any_folder_of_records(tmp_path, capsys, monkeypatch):
+    from conftest import ROOT
+    from pkdstudy.cli import main
+    monkeypatch.chdir(tmp_path)  # no results/quick here: the message names the profile's own folder
+    assert main(["report", "--profile", "quick"]) == 2
+    assert "no study 'quick' in results/quick/" in capsys.readouterr().err
+    assert main(["report", "--records", str(ROOT / "results" / "records")]) == 0
+    out = capsys.readouterr().out
+    assert "| run_id" in out and "rt-teacher-s0-9fbe25826b" in out and "test accuracy (%)" in out
