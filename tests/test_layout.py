@@ -34,3 +34,13 @@ def test_no_function_is_over_60_lines():
                     if n > 60:
                         long.append(f"{folder}/{p.name}:{node.lineno} {node.name} ({n} lines)")
     assert not long, long
+
+
+def test_readme_describes_every_module_in_its_place():
+    readme = (ROOT / "README.md").read_text()
+    lib = readme[readme.index("**`pkdlib/`**"):readme.index("**`pkdstudy/`**")]
+    study = readme[readme.index("**`pkdstudy/`**"):readme.index("One run from the command line")]
+    for folder, text in (("pkdlib", lib), ("pkdstudy", study)):
+        for p in sorted((ROOT / folder).glob("*.py")):
+            if p.name != "__init__.py":
+                assert f"`{p.name}`" in text, f"README's {folder} table does not describe {p.name}"
