@@ -50,6 +50,7 @@ from IPython.display import clear_output, display
 import pkdlib
 from pkdlib.cache import compute_teacher_outputs
 from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
+from pkdlib.losses import TERMS
 from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_tokenizer
 from pkdlib.paths import Workspace, in_project
 from pkdlib.records import find_teacher
@@ -167,10 +168,11 @@ fig_handle = display(None, display_id=True)
 
 def live(history):
     steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3))
-    for a, key in zip(ax, ("ce", "kd", "pt")):
+    terms = [k for k in TERMS if k in history[0]]  # the objective leaves out terms with weight 0
+    fig, ax = plt.subplots(1, len(terms), figsize=(4.4 * len(terms), 3), squeeze=False)
+    for a, key in zip(ax[0], terms):
         a.plot(steps, [h[key] for h in history])
-        a.set(title=key.upper(), xlabel="step")
+        a.set(title=f"{TERMS[key]} (unweighted)", xlabel="step", ylabel=f"{TERMS[key]} loss")
     plt.tight_layout()
     fig_handle.update(fig)
     plt.close(fig)
@@ -203,7 +205,7 @@ for ax, m, title in zip(axes, (fresh, after), ("before PKD", "after PKD")):
     ax.set(xlabel="teacher layer", ylabel="student layer", title=title)
     for j, t in lm.pairs():
         ax.add_patch(plt.Rectangle((t - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2))
-fig.colorbar(im, ax=axes)
+fig.colorbar(im, ax=axes, label="cosine of student and teacher [CLS]")
 plt.show()
 with torch.inference_mode():
     acc = (student(**{k: dev_batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")}).logits.argmax(-1)

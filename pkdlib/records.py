@@ -170,8 +170,9 @@ def cpu_model() -> str:
 
 def hardware(device) -> dict:
     dev = torch.device(device)
+    from .models import native_bf16_cpu
     info = {"device": str(dev), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform(), "native_bf16": native_bf16_cpu()}
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
     return info

@@ -292,6 +292,7 @@ class Study:
                 self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
                 self.remaining -= it.estimate_s
                 return self.add_record(it, record, reused=True)
+            _check_bf16(cfg, self.runner)
             params.update(config=cfg.to_dict(), force=True)  # the study decided to run it
             name = out.stem
         if it.kind == "report":  # the report reads exactly the records listed in the manifest
@@ -327,6 +328,19 @@ class Study:
             it.result.update(record=record["run_id"], record_s=record["timings"]["total_s"], reused=reused)
             if it.kind == "teacher":
                 self.teachers[it.task] = record
+
+
+def _check_bf16(cfg: RunConfig, runner) -> None:
+    """A bf16 run on a CPU without native bf16 is emulated (about 15x slower than fp32): refused before it starts,
+    unless PKD_ALLOW_EMULATED_BF16=1. Finished runs stay; the study resumes on a CPU with native bf16."""
+    from pkdlib.models import native_bf16_cpu
+    on_cpu = cfg.device == "cpu" or (isinstance(runner, LocalRunner) and not runner.gpus)
+    if (cfg.precision == "bf16" and on_cpu and native_bf16_cpu() is False
+            and os.environ.get("PKD_ALLOW_EMULATED_BF16") != "1"):
+        raise StudyError("this run trains in bf16, but this CPU has no native bf16 (no AVX512-BF16 or AMX): "
+                         "emulated bf16 is about 15x slower than fp32 here. Resume the study on a CPU with native "
+                         "bf16 (the committed studies' records say which), or set PKD_ALLOW_EMULATED_BF16=1 to "
+                         "run it anyway; finished runs are kept")
 
 
 def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,

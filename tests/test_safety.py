@@ -137,3 +137,19 @@ def test_zero_workers_is_refused(capsys):
     from pkdstudy.study import main
     assert main(["--profile", "quick", "--dry-run", "--workers", "0"]) == 2
     assert "--workers=0" in capsys.readouterr().err
+
+
+def test_a_bf16_run_on_a_cpu_without_native_bf16_is_refused_before_it_starts(monkeypatch):
+    import pkdlib.models as M
+    from pkdstudy.study import LocalRunner, _check_bf16
+    monkeypatch.setattr(M, "native_bf16_cpu", lambda: False)
+    monkeypatch.delenv("PKD_ALLOW_EMULATED_BF16", raising=False)
+    cfg = RunConfig(method="teacher", precision="bf16", device="cpu")
+    with pytest.raises(StudyError, match="no native bf16"):
+        _check_bf16(cfg, LocalRunner(1))
+    _check_bf16(cfg.replace(precision="fp32"), LocalRunner(1))  # fp32: nothing to say
+    monkeypatch.setenv("PKD_ALLOW_EMULATED_BF16", "1")
+    _check_bf16(cfg, LocalRunner(1))
+    monkeypatch.setattr(M, "native_bf16_cpu", lambda: True)
+    monkeypatch.delenv("PKD_ALLOW_EMULATED_BF16")
+    _check_bf16(cfg, LocalRunner(1))

@@ -213,7 +213,7 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     for f in ("accuracy_vs_layers_rt", "accuracy_vs_speedup_rt", "train_vs_dev_rt"):
         assert (res / "figures" / "tiny" / f"{f}.png").stat().st_size > 10_000
     claims = (res / "tables" / "tiny" / "claims.txt").read_text()
-    assert "1a. KD beats fine-tuning (rt, 2-layer student, test)" in claims and "N=2 seeds" in claims
+    assert "1a. KD beats fine-tuning (rt, 2-layer student, test)" in claims and "N=2: descriptive" in claims
     table1 = (res / "tables" / "tiny" / "table1.md").read_text()
     assert "student2-PKD-Skip" in table1 and "(N=2)" in table1
     # the report notebook ran and shows no error
