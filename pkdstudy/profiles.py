@@ -145,7 +145,20 @@ PROFILES: dict[str, dict] = {
         "teacher": TEACHER,
         "students": VERDICTS_STUDY,
         "speedup": None,
-        "needs": "nothing (embedded model and data); about 5.5 hours on 2 cores with --workers 2 (full's runs: reused)",
+        "needs": "a CPU with native bf16 (AVX512-BF16 or AMX: the study refuses emulated bf16); about 5.5 hours on "
+                 "2 cores with --workers 2 (full's runs: reused)",
+    },
+    # a first, descriptive look at the mean-pooled patient term in fp32 (any CPU): does it act at the study's beta?
+    "mean-pilot": {
+        "description": "PILOT, descriptive (N=2, no verdict): 3-layer kd, pkd-skip and pkd-mean (PKD-Skip on "
+                       "mean-pooled states) in fp32 over seeds 0-1 on full's teacher, 4 epochs, beta 1000 normalised: "
+                       "each patient term's share of the loss and of the gradient",
+        "tasks": ["rt"],
+        "pretrained": "embedded:all-MiniLM-L6-v2",
+        "teacher": TEACHER,
+        "students": students(["kd", "pkd-skip", "pkd-mean"], [3], range(2), precision=["fp32"]),
+        "speedup": None,
+        "needs": "nothing (embedded model and data); about 30 minutes on 2 cores with --workers 2",
     },
     # the paper: BERT-base teacher on GLUE, official recipe, best official configuration per task
     "paper": {
