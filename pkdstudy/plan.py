@@ -130,7 +130,7 @@ def _disambiguate(items: list[Item]):
                 it.label += " " + " ".join(f"{short[k]} {it.params['config'].get(k)}" for k in varying)
 
 
-def describe(profile: str, items: list[Item]) -> str:
+def describe(profile: str, items: list[Item], reuse_checked: bool = False) -> str:
     P = PROFILES[profile]
     lines = [f"profile {profile}: {P['description']}", f"needs: {P['needs']}",
              f"writes: {items[-1].params['results_dir']}/", ""]
@@ -149,11 +149,10 @@ def describe(profile: str, items: list[Item]) -> str:
     n_reuse = len(items) - len(to_run)
     lines += ["", f"{len(items)} notebooks ({counts['teacher']} teacher, {counts['student']} student, "
                   f"{counts['speedup']} speed-up, {counts['report']} report); "
-                  f"{n_reuse} reused (a record with the same identity; speed-up and report of an unchanged "
-                  f"finished study), {len(to_run)} to run; "
-                  f"estimated {total / 60:.0f} min "
-                  f"on the 2-core reference CPU" + (" (GPU profile: the estimate is for CPU and only indicative)"
-                                                    if profile == "paper" else "")]
+                  + (f"{n_reuse} reused (a record with the same identity; speed-up and report of an unchanged "
+                     f"finished study), {len(to_run)} to run; " if reuse_checked else "reuse is checked as it runs; ")
+                  + f"estimated {total / 60:.0f} min on the 2-core reference CPU"
+                  + (" (GPU profile: the estimate is for CPU and only indicative)" if profile == "paper" else "")]
     return "\n".join(lines)
 
 

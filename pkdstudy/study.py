@@ -510,9 +510,10 @@ def _main(a, argv) -> int:
             a.profile = name
     items = plan(a.profile, a.grid, a.results, a.work)
     runner = make_runner(a)
-    if a.dry_run and not a.force:
+    checked = a.dry_run and not a.force
+    if checked:
         mark_reuse(items, a.results or default_results(a.profile), a.work)
-    print(describe(a.profile, items), flush=True)
+    print(describe(a.profile, items, reuse_checked=checked), flush=True)
     if a.dry_run:
         return 0
     print(flush=True)
