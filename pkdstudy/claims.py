@@ -64,9 +64,7 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
         return None
     d = (x[split] - y[split]).to_numpy() * 100
     row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
-           **_t_fields(paired_t(d)), "tost_p": tost(d, MARGIN)["p"], "sign_flip_p": sign_flip_test(d),
-           "mcnemar_p05": None, "bootstrap_ci": None}
-    row["power"] = power_paired(row["sd"], row["n_seeds"], MARGIN)
+           **_difference(d), "mcnemar_p05": None, "bootstrap_ci": None}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
         row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
@@ -75,10 +73,13 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
     return row
 
 
-def _t_fields(t: dict) -> dict:
-    """A ``stats.paired_t`` result as the columns of a claims row."""
+def _difference(d) -> dict:
+    """The columns of a claims row for paired differences ``d`` (points): t-interval and p, TOST against the
+    margin, exact sign-flip p, power for the paper's effect."""
+    t = paired_t(d)
     return {"n_seeds": t["n"], "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
-            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"]}
+            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"], "tost_p": tost(d, MARGIN)["p"],
+            "sign_flip_p": sign_flip_test(d), "power": power_paired(t["sd"], t["n"], MARGIN)}
 
 
 def verdict(r) -> str:
@@ -136,10 +137,7 @@ def _gap(df, task, k, records) -> list[dict]:
            "comparison": "gap KD - gap PKD-Skip"}
     if None in ga + gb:
         return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
-    d = np.array(gb) - np.array(ga)
-    r = _t_fields(paired_t(d))
-    return [{**row, **r, "tost_p": tost(d, MARGIN)["p"], "sign_flip_p": sign_flip_test(d),
-             "power": power_paired(r["sd"], r["n_seeds"], MARGIN)}]
+    return [{**row, **_difference(np.array(gb) - np.array(ga))}]
 
 
 def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None) -> list[dict]:

@@ -274,10 +274,7 @@ class Study:
         return bool(m) and m.get("status") == "complete" and sorted(m.get("records", [])) == sorted(self.records())
 
     def run_config(self, it: Item) -> RunConfig:
-        c = dict(it.params["config"])
-        if str(c.get("teacher_dir", "")).startswith("@teacher:"):
-            c["teacher_dir"] = self.teachers[c["teacher_dir"].split(":", 1)[1]]["model_dir"]
-        return RunConfig.from_dict(c)
+        return RunConfig.from_dict(with_teacher(it.params["config"], {t: r["model_dir"] for t, r in self.teachers.items()}))
 
     def item(self, i, it: Item, slot: int = 0, parallel: int = 1):
         from pkdlib.records import reusable_record
@@ -353,6 +350,14 @@ def execute(profile: str, items: list[Item], results=None, work="work", force=Fa
         return Study(profile, items, results, work, force, log, runner, remeasure).execute()
 
 
+def with_teacher(config: dict, teachers: dict) -> dict:
+    """A student's configuration with ``@teacher:<task>`` replaced by that task's teacher folder (None: not known)."""
+    c = dict(config)
+    if str(c.get("teacher_dir", "")).startswith("@teacher:"):
+        c["teacher_dir"] = teachers.get(c["teacher_dir"].split(":", 1)[1])
+    return c
+
+
 def mark_reuse(items, results, work, log=lambda *a: None) -> None:
     """For ``--dry-run``: mark the runs a study would reuse (``it.result['reusable']``: the record's run id), by
     the rule the study applies (``records.reusable_record`` on the run's identity); writes nothing. A student whose
@@ -364,11 +369,9 @@ def mark_reuse(items, results, work, log=lambda *a: None) -> None:
     for it in items:
         if "config" not in it.params or not ws.records.is_dir():
             continue
-        c = dict(it.params["config"])
-        if str(c.get("teacher_dir", "")).startswith("@teacher:"):
-            c["teacher_dir"] = teachers.get(c["teacher_dir"].split(":", 1)[1])
-            if c["teacher_dir"] is None:
-                continue
+        c = with_teacher(it.params["config"], teachers)
+        if c.get("teacher_dir") is None and it.kind == "student":  # its teacher must run first: so must it
+            continue
         try:
             cfg = RunConfig.from_dict(c)
             prep = prepare(cfg, ws, log)
