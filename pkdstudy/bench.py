@@ -205,7 +205,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m pkdlib.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke test, ~2 min)")
-    ap.add_argument("--out", default="results/benchmarks")
+    ap.add_argument("--out", default="results/benchmarks", help="folder for bench.json and its table (default results/benchmarks)")
     a = ap.parse_args(argv)
     t = time.time()
     run(a.quick, a.out)

@@ -474,10 +474,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers-per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
     ap.add_argument("--executor", default="local", choices=("local", "slurm", "submitit-local", "submitit-debug"),
                     help="local: this machine; slurm: one Slurm job per run through submitit")
-    ap.add_argument("--slurm-partition", default=None)
+    ap.add_argument("--slurm-partition", default=None, help="the Slurm partition jobs go to (needed with --executor slurm)")
     ap.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (slurm)")
     ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
-    ap.add_argument("--slurm-timeout-min", type=int, default=240)
+    ap.add_argument("--slurm-timeout-min", type=int, default=240, help="time limit of each Slurm job, minutes (default 240)")
     a = ap.parse_args(argv)
     from pkdlib.errors import guarded
     try:

@@ -136,3 +136,34 @@ def test_pkd_report_finds_a_profiles_own_folder_and_summarises_any_folder_of_rec
     assert main(["report", "--records", str(ROOT / "results" / "records")]) == 0
     out = capsys.readouterr().out
     assert "| run_id" in out and "rt-teacher-s0-9fbe25826b" in out and "test accuracy (%)" in out
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    import argparse
+
+    from pkdstudy import bench, study
+    from pkdstudy.cli import main
+    for cmd in (["train"], ["report"], ["clean"]):
+        with pytest.raises(SystemExit):
+            main([*cmd, "--help"])
+    seen = []
+    orig = argparse.ArgumentParser.parse_args
+
+    def capture(self, args=None, namespace=None):
+        seen.append(self)
+        return orig(self, args, namespace)
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        for m in (bench.main, study.main):
+            with pytest.raises(SystemExit):
+                m(["--help"])
+        with pytest.raises(SystemExit):
+            main(["clean", "--help"])
+    finally:
+        argparse.ArgumentParser.parse_args = orig
+    for parser in seen:
+        for sub in [parser] + [a for act in parser._actions if isinstance(act, argparse._SubParsersAction)
+                               for a in act.choices.values()]:
+            for a in sub._actions:
+                if not isinstance(a, argparse._SubParsersAction):  # the command list: each command has its help
+                    assert a.help, f"{sub.prog}: option {a.option_strings or a.dest} has no help"
