@@ -311,7 +311,8 @@ def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log
 
 
 def _unflatten(flat: torch.Tensor, lengths: torch.Tensor) -> list:
-    """The per-example token lists of a token cache (stored flat: loading 6,400 small lists is 50x slower)."""
+    """The per-example token lists of a token cache, stored flat: loading rt's train split took 0.33 s flat against
+    0.65 s as 6,398 small lists (one measurement each, on a loaded machine)."""
     values, out, i = flat.tolist(), [], 0
     for n in lengths.tolist():
         out.append(values[i:i + n])
