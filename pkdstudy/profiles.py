@@ -160,6 +160,19 @@ PROFILES: dict[str, dict] = {
         "speedup": None,
         "needs": "nothing (embedded model and data); about 30 minutes on 2 cores with --workers 2",
     },
+    # the key experiment (DEVELOPERS: this teacher's intermediate [CLS] is one vector for every sentence): the
+    # pilot's design over 8 paired seeds, fp32 so that any CPU runs it; the pilot's 6 records are its first runs
+    "mean": {
+        "description": "3-layer kd, pkd-skip and pkd-mean (PKD-Skip on mean-pooled states) in fp32 over 8 paired "
+                       "seeds on full's teacher, 4 epochs, beta 1000 normalised (mean-pilot's runs are seeds 0-1): does "
+                       "a patient term on states that differ between sentences change the student?",
+        "tasks": ["rt"],
+        "pretrained": "embedded:all-MiniLM-L6-v2",
+        "teacher": TEACHER,
+        "students": students(["kd", "pkd-skip", "pkd-mean"], [3], range(8), precision=["fp32"]),
+        "speedup": None,
+        "needs": "nothing (embedded model and data); about 2 hours on 2 cores with --workers 2 (mean-pilot's runs: reused)",
+    },
     # the paper: BERT-base teacher on GLUE, official recipe, best official configuration per task
     "paper": {
         "description": "bert-base-uncased teacher on six GLUE tasks, 6- and 3-layer students, official recipe "

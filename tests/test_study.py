@@ -72,7 +72,7 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
 
 
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, mean-pilot, paper, search, recipe"):
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, mean-pilot, mean, paper, search, recipe"):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
