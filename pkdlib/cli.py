@@ -2,6 +2,8 @@
 commands to this parser (``pkdstudy.cli``: study, report, clean, bench); ``python -m pkdlib.cli`` is the
 library's alone.
 
+    pkd distill --train my.csv --text-columns review --label-column sentiment --layers 3   # your data -> a student
+    pkd export results/records/<run>.json --out my-student --onnx --int8
     pkd train --method teacher --task rt --epochs 3
     pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
     accelerate launch --multi_gpu --num_processes 2 -m pkdlib.cli train ...  # several GPUs (CPU processes without GPUs)
@@ -71,7 +73,77 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     tr.add_argument("--force", action="store_true", help="rerun even if a matching record exists")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    return ap, sub, {"train": _train}
+    _add_distill(sub)
+    ex = sub.add_parser("export", help="export a finished run (weights kept) as a Hugging Face folder, ONNX, int8")
+    ex.add_argument("record", help="the run's record: a path, or a run id under --results/records")
+    ex.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
+    ex.add_argument("--results", default="results", help="where records are (default: results)")
+    ex.add_argument("--onnx", action="store_true", help="also export ONNX (onnxruntime), checked on the test split")
+    ex.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused if it loses > 0.5 points")
+    return ap, sub, {"train": _train, "distill": _distill, "export": _export}
+
+
+def _add_distill(sub):
+    d = sub.add_parser("distill", help="your data -> teacher -> student -> exported model, with a summary",
+                       description="Fine-tune a teacher on your data (unless --teacher), distil a student from its first "
+                                   "--layers layers, test both on the same split, export, and print a summary.")
+    d.add_argument("--train", required=True, help="training data: .csv .tsv .jsonl .parquet, a datasets folder, "
+                                                  "or hub:owner/name")
+    d.add_argument("--dev", help="dev split (default: 10%% of --train, stratified)")
+    d.add_argument("--test", help="test split (default: 10%% of --train, stratified)")
+    d.add_argument("--text-columns", help="text column, or two for pairs: a,b (default: text)")
+    d.add_argument("--label-column", help="label column, integers or strings (default: label)")
+    d.add_argument("--task", help="a name for your task (default: the training file's name)")
+    d.add_argument("--layers", type=int, default=3, help="student layers (default 3)")
+    d.add_argument("--teacher", help="a fine-tuned teacher's folder (default: fine-tune --pretrained on --train)")
+    d.add_argument("--pretrained", help="encoder to fine-tune and take the student's layers from "
+                                        "(default: embedded:all-MiniLM-L6-v2; with --teacher: the teacher's own layers)")
+    d.add_argument("--method", help="student method (default pkd-skip)")
+    d.add_argument("--epochs", type=int, help="student epochs (default 4, more on small data)")
+    d.add_argument("--teacher-epochs", type=int, help="teacher epochs (default 3, more on small data)")
+    d.add_argument("--max-length", type=int, help="max tokens per example (default 128)")
+    d.add_argument("--seed", type=int, help="seed (default 0)")
+    d.add_argument("--max-train-examples", type=int, help="use the first n training rows")
+    d.add_argument("--precision", help="fp32 (default), bf16, fp16, auto")
+    d.add_argument("--out", help="export folder (default: exports/<task>-<method>-L<layers>)")
+    d.add_argument("--onnx", action="store_true", help="also export ONNX, checked on the test split")
+    d.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused if it loses > 0.5 points")
+    d.add_argument("--results", default="results", help="records (default: results)")
+    d.add_argument("--work", default="work", help="caches and weights (default: work)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def _distill(args) -> int:
+    from .distill import distill, plan, summary_text
+    from .paths import Workspace
+    shared = {k: getattr(args, k) for k in ("max_length", "seed", "max_train_examples", "precision")
+              if getattr(args, k) is not None}
+    student = {**shared, **({"method": args.method} if args.method else {}),
+               **({"epochs": args.epochs} if args.epochs else {})}
+    teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs else {})}
+    data = {"train_file": args.train, "dev_file": args.dev, "test_file": args.test, "task": args.task,
+            "text_columns": args.text_columns, "label_column": args.label_column}
+    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher)
+    s = distill(p, Workspace(args.results, args.work), onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
+    print(json.dumps(s) if args.json else "\n" + summary_text(s))
+    return 0
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from .export import ExportError, export_run
+    from .records import read_record
+    path = Path(args.record)
+    if not path.is_file():
+        path = Path(args.results) / "records" / (args.record.removesuffix(".json") + ".json")
+    rec = read_record(path) if path.is_file() else None
+    if rec is None:
+        raise ExportError(f"no complete run record at {args.record} (nor {path}); give a record file or a run id")
+    m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8)
+    print(json.dumps({k: m[k] for k in ("folder", "test", "checks", "latency_ms_per_example", "size_mb")}, indent=1))
+    return 0
 
 
 def main(argv=None) -> int:

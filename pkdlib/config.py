@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field, fields
 
 from .errors import KnownError
@@ -29,7 +30,8 @@ class RunConfig:
     """Everything that decides a run's result. ``method='teacher'`` fine-tunes the teacher itself;
     the others train a ``student_layers``-layer student against the fine-tuned teacher in
     ``teacher_dir``. Defaults: the official recipe (AdamW, 10% warm-up, wd 0.01, clip 1.0, batch 32)."""
-    task: str = _f("rt", "task: embedded data or a GLUE task", "TASKS")
+    task: str = _f("rt", "task: embedded data (rt, imdb), a GLUE task, or with train_file your task's name "
+                   "(letters, digits, - _ .)")
     method: str = _f("pkd-skip", "training method", tuple(METHODS))
     student_layers: int = _f(3, "student layers k, 1 <= k < teacher layers")
     pretrained: str = _f("embedded:all-MiniLM-L6-v2", "pre-trained encoder (teacher and student init): "
@@ -55,6 +57,12 @@ class RunConfig:
     precision: str = _f("fp32", "autocast precision (auto: bf16/fp16 on CUDA, fp32 elsewhere)", PRECISIONS)
     device: str = _f("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps; must exist on this machine")
     data_dir: str | None = _f(None, "local data: a CSV for rt/imdb, a folder of GLUE-shaped files for GLUE")
+    train_file: str | None = _f(None, "your training data: .csv .tsv .jsonl .parquet, a datasets folder, or "
+                                "hub:owner/name (dev/test are split off when not given)")
+    dev_file: str | None = _f(None, "your dev split (same formats; default: 10% of train_file, stratified)")
+    test_file: str | None = _f(None, "your test split (same formats; default: 10% of train_file, stratified)")
+    text_columns: str | None = _f(None, "the text column, or two for sentence pairs: a,b (default: text)")
+    label_column: str | None = _f(None, "the label column: integers or strings (default: label)")
     bucket: bool = _f(True, "length-bucketed batches")
     save_model: bool = _f(False, "keep the student's weights (a teacher's are always kept)")
 
@@ -80,6 +88,7 @@ class RunConfig:
             choices = _choices(f)
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{f.name}={getattr(self, f.name)!r} is not accepted; accepted: {', '.join(choices)}")
+        _check_task(self)
         m = METHODS[self.method]
         if m.student and self.teacher_dir is None:
             raise ConfigError(f"method {self.method!r} needs teacher_dir, the fine-tuned teacher's folder")
@@ -93,8 +102,9 @@ class RunConfig:
 
     def check_models(self) -> int:
         """Checks that need the model folders (cheap: configs only); returns the teacher's layer count."""
-        from .models import ModelError, load_config
+        from .models import ModelError, check_architecture, load_config
         try:
+            check_architecture(self.pretrained, load_config(self.pretrained))
             n_teacher = int(load_config(self.pretrained).num_hidden_layers)
             if self.teacher_dir is not None:
                 n_ft = int(load_config(self.teacher_dir).num_hidden_layers)
@@ -113,6 +123,13 @@ class RunConfig:
                 raise ConfigError(f"student_layers={self.student_layers}: {e}") from None
         return n_teacher
 
+    def check_labels(self, num_labels: int):
+        """A given teacher's head must have the data's label count."""
+        from .models import load_config
+        if self.teacher_dir is not None and (n := int(load_config(self.teacher_dir).num_labels)) != num_labels:
+            raise ConfigError(f"the teacher in {self.teacher_dir} has {n} labels, the data {num_labels}; give a teacher "
+                              f"fine-tuned on these labels, or none (pkd distill fine-tunes one)")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -129,6 +146,25 @@ class RunConfig:
 
     def replace(self, **kw) -> "RunConfig":
         return RunConfig.from_dict({**self.to_dict(), **kw})
+
+
+def _check_task(cfg: RunConfig):
+    """A built-in task, or with train_file a task name of the user's (it names records and caches)."""
+    from .data import TASKS
+    own = ("train_file", "dev_file", "test_file", "text_columns", "label_column")
+    if cfg.train_file is None:
+        given = [f for f in own if getattr(cfg, f) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} need train_file, your training data")
+        if cfg.task not in TASKS:
+            raise ConfigError(f"task={cfg.task!r} is not accepted; accepted: {', '.join(TASKS)}, or your own data "
+                              f"with train_file= and a task name")
+        return
+    if cfg.task in TASKS or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", cfg.task):
+        raise ConfigError(f"task={cfg.task!r}: with train_file, name your task (1-64 letters, digits, - _ ., not "
+                          f"one of the built-in {', '.join(TASKS)}); it names the run's records and caches")
+    if cfg.data_dir is not None:
+        raise ConfigError("data_dir is for the built-in tasks; with train_file give dev_file and test_file")
 
 
 def _check_types(cfg: RunConfig):
@@ -176,12 +212,8 @@ def _device_ok(device: str) -> bool:
 
 
 def _choices(f) -> tuple | None:
-    """A field's accepted values, if it has a closed set ("TASKS": the task table, read when asked)."""
-    choices = f.metadata.get("choices")
-    if choices == "TASKS":
-        from .data import TASKS
-        choices = tuple(TASKS)
-    return choices
+    """A field's accepted values, if it has a closed set."""
+    return f.metadata.get("choices")
 
 
 def field_help(f) -> str:

@@ -27,7 +27,7 @@ import torch
 
 from .errors import KnownError
 
-__all__ = ["TASKS", "TaskSpec", "Split", "load_task", "tokenize_split", "LengthBucketSampler",
+__all__ = ["TASKS", "TaskSpec", "Split", "load_task", "load_data", "stratified_split", "tokenize_split", "LengthBucketSampler",
            "collate", "TokenizedSplit", "task_spec", "DataError"]
 
 
@@ -86,19 +86,21 @@ class Split:
     ids: list
     texts: list
     labels: list
+    by_content: bool = False  # a user's table: the checksum covers texts and labels too, not only the row ids
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest()
+        ids = hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest()
+        return hashlib.sha256(repr((ids, self.texts, self.labels)).encode()).hexdigest() if self.by_content else ids
 
     def head(self, n: int | None) -> "Split":
         """The first n examples (a reproducible slice: the split order is itself deterministic)."""
         if n is None or n >= len(self):
             return self
-        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n])
+        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content)
 
 
 def embedded_csv_path() -> Path:
@@ -109,17 +111,10 @@ def embedded_csv_path() -> Path:
 
 
 def read_review_csv(path, source: str, num_labels: int = 2):
-    """Read (text, label, source) rows of one source, validating columns, rows, encoding and labels."""
-    import pandas as pd
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    try:
-        df = pd.read_csv(path, encoding="utf-8", dtype={"text": str, "source": str}, keep_default_na=False)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not valid UTF-8 ({e}); re-encode it as UTF-8") from e
-    except pd.errors.EmptyDataError as e:
-        raise DataError(f"{path} is empty; expected a CSV with columns text,label,source") from e
+    """The (row, text, label) of one source of a movie-review CSV (columns text,label,source), read by the same
+    table reader as a user's files (``tables.py``); labels 0..num_labels-1."""
+    from .tables import frame_split, read_table
+    df = read_table(path)
     missing = {"text", "label", "source"} - set(df.columns)
     if missing:
         raise DataError(f"{path} lacks columns {sorted(missing)}; expected columns text,label,source "
@@ -127,15 +122,14 @@ def read_review_csv(path, source: str, num_labels: int = 2):
     df = df[df["source"] == source]
     if len(df) == 0:
         raise DataError(f"{path} has no rows with source == {source!r}")
-    labels = pd.to_numeric(df["label"], errors="coerce")
-    bad = df[~labels.isin(range(num_labels))]
-    if len(bad):
-        raise DataError(f"{path}: {len(bad)} rows of source {source!r} have labels outside "
-                        f"{list(range(num_labels))}, e.g. {bad['label'].iloc[0]!r} (row {bad.index[0]})")
-    return list(df.index), list(df["text"]), [int(x) for x in labels]
+    try:
+        ids, texts, labels, _ = frame_split(df, ("text",), "label", tuple(map(str, range(num_labels))), str(path))
+    except DataError as e:
+        raise DataError(f"{path}: rows of source {source!r} have labels outside {list(range(num_labels))}: {e}") from None
+    return ids, [t[0] for t in texts], labels
 
 
-def _stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
+def stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
     """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
     classes = sorted(set(labels))
     out = {"train": [], "dev": [], "test": []}
@@ -156,7 +150,7 @@ def _stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
 def _embedded_parts(task: str, csv_path: str, mtime: float):
     source, dev_frac, test_frac = EMBEDDED[task]
     ids, texts, labels = read_review_csv(csv_path, source, TASKS[task].num_labels)
-    return {i: (t, y) for i, t, y in zip(ids, texts, labels)}, _stratified_split(ids, labels, dev_frac, test_frac)
+    return {i: (t, y) for i, t, y in zip(ids, texts, labels)}, stratified_split(ids, labels, dev_frac, test_frac)
 
 
 def load_embedded(task: str, split: str, csv_path=None) -> Split:
@@ -255,6 +249,18 @@ def load_task(task: str, split: str, data_dir=None) -> Split:
     if data_dir is None and not _hub_reachable():
         _go_offline()  # read the local cache only: a clear error at once instead of a minute of retries
     return load_glue(task, split, data_dir)
+
+
+def load_data(cfg) -> tuple[TaskSpec, dict]:
+    """A configuration's task spec and its train, dev and test splits (sliced as the configuration says): a
+    user's tables (``train_file``, see ``tables.py``) or a built-in task."""
+    if getattr(cfg, "train_file", None):
+        from .tables import load_tables
+        spec, full = load_tables(cfg)
+    else:
+        spec = task_spec(cfg.task)
+        full = {s: load_task(cfg.task, s, cfg.data_dir) for s in ("train",) + spec.dev_splits + spec.test_splits}
+    return spec, {s: sp.head(cfg.max_train_examples if s == "train" else cfg.max_eval_examples) for s, sp in full.items()}
 
 
 # ---------------------------------------------------------------- tokenisation

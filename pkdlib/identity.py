@@ -28,9 +28,10 @@ RESULTS_VERSION = 1
 #: one-epoch design's (search profile, superseded study), whose loop differed: version 0, never reused
 LEGACY_OBJECTIVE_CODE = {"a4d2cfc1489812c4": 1, "b4c614650e587335": 0}
 
-#: config fields that do not change a run's result (where it runs, what is kept, where the teacher lies:
-#: its weights enter by fingerprint)
-NON_IDENTITY = ("device", "save_model", "teacher_dir")
+#: config fields that do not change a run's result (where it runs, what is kept, where the teacher and a user's
+#: files lie: the teacher's weights enter by fingerprint, the files' rows by the splits' content checksums)
+NON_IDENTITY = ("device", "save_model", "teacher_dir", "train_file", "dev_file", "test_file")
+PATHS = ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file")
 
 #: the configuration fields of results version 1; a field added since enters the identity only when it is
 #: set away from its default, so adding one never changes an existing run's identity
@@ -43,7 +44,7 @@ FIELDS_V1 = ("task", "method", "student_layers", "pretrained", "teacher_dir", "i
 def portable_config(cfg) -> dict:
     """The configuration as a record stores it: paths inside the project relative to it."""
     d = cfg.to_dict()
-    d["teacher_dir"], d["data_dir"] = portable(d["teacher_dir"]), portable(d["data_dir"])
+    d.update({k: portable(d[k]) if d[k] and not str(d[k]).startswith("hub:") else d[k] for k in PATHS})
     return d
 
 

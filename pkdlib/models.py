@@ -19,6 +19,9 @@ from .errors import KnownError
 
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
+#: encoder families whose students pkdlib builds (embeddings + the first k layers of ``encoder.layer``; token
+#: type ids accepted) and tests on tiny random-weight models: tests/test_architectures.py
+ARCHITECTURES = ("bert", "roberta", "electra")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
@@ -92,6 +95,14 @@ def load_config(name_or_path: str):
         raise ModelError(f"cannot load a model config from {name_or_path!r}: {str(e).splitlines()[0]}") from e
 
 
+def check_architecture(name_or_path: str, config=None) -> None:
+    """Refuse an encoder whose student pkdlib cannot build, naming the supported families."""
+    kind = getattr(config or load_config(name_or_path), "model_type", None)
+    if kind not in ARCHITECTURES:
+        raise ModelError(f"{name_or_path!r} is a {kind!r} model; pkdlib builds students of {', '.join(ARCHITECTURES)} "
+                         f"encoders (their first k layers), so give one of those")
+
+
 def num_layers(name_or_path: str) -> int:
     return int(load_config(name_or_path).num_hidden_layers)
 
@@ -132,7 +143,9 @@ def build_student(pretrained: str, n_layers: int, num_labels: int, init: str = "
         if finetuned_teacher is None:
             raise ValueError("init='teacher' needs the fine-tuned teacher's folder")
         model = load_classifier(finetuned_teacher, num_labels, n_layers)
-        model.classifier.reset_parameters()
+        for m in model.classifier.modules():  # a fresh head (BERT: one Linear; RoBERTa, ELECTRA: dense + out_proj)
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
     else:
         model = load_classifier(pretrained, num_labels, n_layers, random_init=(init == "random"))
     return model

@@ -16,7 +16,7 @@ from .cache import (
     teacher_cache_key,
 )
 from .config import ConfigError, RunConfig
-from .data import TaskSpec, load_task, task_spec, tokenize_split
+from .data import TaskSpec, load_data, tokenize_split
 from .files import (
     atomic_write_json,
     atomic_write_text,
@@ -26,6 +26,7 @@ from .files import (
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
 from .losses import Objective
+from .metrics import learning_warnings, majority_baseline
 from .methods import METHODS
 from .models import (
     build_student,
@@ -67,12 +68,10 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
 
 def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
     """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity."""
-    spec = task_spec(cfg.task)
+    spec, splits = load_data(cfg)
+    cfg.check_labels(spec.num_labels)
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
     tok_fp = tokenizer_fingerprint(tokenizer)
-    splits = {"train": load_task(cfg.task, "train", cfg.data_dir).head(cfg.max_train_examples)}
-    for s in spec.dev_splits + spec.test_splits:
-        splits[s] = load_task(cfg.task, s, cfg.data_dir).head(cfg.max_eval_examples)
     toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}
     toks["train_eval"] = toks["train"].head(TRAIN_EVAL_EXAMPLES)
     checksums = {name: sp.checksum for name, sp in splits.items()}
@@ -142,6 +141,7 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         if test[s]:  # labels known: which examples it got right, in split order (paired example-level tests)
             correct[s] = "".join("01"[int(c)] for c in (predictions[s] == prep.toks[s].labels).tolist())
     pred_files = _write_predictions(ws, run_id, spec, prep.splits, predictions) if spec.source == "glue" else {}
+    baseline, warnings = learned(prep, predictions, test, hw)
     model_dir = None
     if cfg.method == "teacher" or cfg.save_model:
         model_dir = ws.models / run_id
@@ -154,12 +154,27 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "epochs": result.epochs, "curve": result.curve, "best_epoch": result.best_epoch,
         "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
         "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits}, "test": test,
-        "test_correct": correct,
+        "test_correct": correct, "majority_baseline": baseline, "warnings": warnings,
+        "label_names": list(spec.label_names), "text_columns": list(spec.text_keys),
         "test_predictions": pred_files, "model_dir": portable(model_dir),
         "weights_fp": model_fingerprint(model_dir) if model_dir else None,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
         "provenance": provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
     }
+
+
+def learned(prep: Prepared, predictions: dict, test: dict, hw) -> tuple[dict, list]:
+    """The majority-class baseline of each labelled test split, and the warnings of a model that did not learn
+    (said loudly in the log, kept in the record)."""
+    baseline, warnings = {}, []
+    for s, metrics in test.items():
+        if metrics:
+            baseline[s] = majority_baseline(prep.splits["train"].labels, prep.splits[s].labels)
+            warnings += learning_warnings(f"{prep.cfg.method} ({s})", metrics["accuracy"], baseline[s],
+                                          predictions[s], prep.spec.num_labels)
+    for w in warnings if hw.main else []:
+        print(f"\n*** WARNING: {w} ***\n", flush=True)
+    return baseline, warnings
 
 
 def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log=print) -> str:

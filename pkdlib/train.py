@@ -16,7 +16,7 @@ import torch
 from .data import LengthBucketSampler, collate
 from .errors import KnownError
 from .losses import TERMS, compute_loss
-from .metrics import compute_metrics
+from .metrics import compute_metrics, majority_baseline
 from .models import autocast_dtype, pick_device
 from .progress import progress as progress_bar
 
@@ -215,10 +215,11 @@ def _dev_epoch(row, model, toks, spec, cfg, hw, best, log):
     for s in spec.dev_splits + ("train_eval",):  # train_eval: a fixed training subset, in eval mode
         row[s] = evaluate(model, toks[s], spec, cfg.batch_size, hw.device, hw.amp)[1]
     row["eval_time_s"] = round(time.time() - t0, 3)
-    score = row[spec.dev_splits[0]][spec.metrics[0]]
+    score, dev = row[spec.dev_splits[0]][spec.metrics[0]], toks[spec.dev_splits[0]]
+    majority = majority_baseline(toks["train"].labels, dev.labels)["accuracy"] if bool((dev.labels >= 0).all()) else None
     log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train accuracy (eval mode) "
-        f"{row['train_eval']['accuracy']:.4f}, {spec.dev_splits[0]} {spec.metrics[0]} {score:.4f} "
-        f"({row['train_time_s']:.0f}s)")
+        f"{row['train_eval']['accuracy']:.4f}, {spec.dev_splits[0]} {spec.metrics[0]} {score:.4f}"
+        + (f" (majority class {majority:.4f})" if majority is not None else "") + f" ({row['train_time_s']:.0f}s)")
     if score > best[1]:
         return row["epoch"], score, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return best

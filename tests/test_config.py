@@ -84,7 +84,7 @@ def test_cli_help_is_generated_from_the_config_fields(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     top = capsys.readouterr().out
-    assert "{train,study,bench,report,clean}" in top
+    assert "{train,distill,export,study,bench,report,clean}" in top
 
 
 @pytest.mark.slow

@@ -1,0 +1,323 @@
+"""A finished run as a model someone can ship: a Hugging Face folder that ``transformers.pipeline`` loads as it is,
+optionally ONNX and dynamic int8 (onnxruntime), each checked against the PyTorch model on the run's test split.
+
+    out/  config.json (id2label), model.safetensors, tokenizer (model_max_length = the run's max_length),
+          README.md (model card), test_split.jsonl (the rows it was scored on), pkd-export.json (what was
+          checked), onnx/model.onnx, onnx/model_int8.onnx (kept only when its accuracy is within 0.5 points)
+
+Load it with ``pipeline("text-classification", model=out, truncation=True)``: transformers' pipeline truncates only
+when asked, and then at the tokenizer's maximum length, which the export sets to the run's.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import KnownError
+from .files import atomic_write_json, atomic_write_text
+
+__all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
+
+#: an int8 model that loses more test accuracy than this (points) is refused (not written)
+INT8_MAX_DROP = 0.5
+MANIFEST = "pkd-export.json"
+
+
+class ExportError(KnownError, ValueError):
+    """A run that cannot be exported, or an output folder pkd may not write, with what to do."""
+
+
+@dataclass
+class Exported:
+    """The exported folder's test split: texts, label ids and the tokenizer that makes model inputs."""
+    texts: list
+    labels: torch.Tensor
+    tokenizer: object
+    max_length: int
+
+    def batches(self, size=32):
+        for i in range(0, len(self.texts), size):
+            cols = list(zip(*self.texts[i:i + size]))
+            enc = self.tokenizer(*cols, truncation=True, max_length=self.max_length, padding=True,
+                                 return_token_type_ids=True, return_tensors="pt")
+            yield i, {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+def check_out_dir(out: Path) -> None:
+    """An output folder is new, empty, or an earlier export of pkd's (it holds ``pkd-export.json``)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
+        raise ExportError(f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, pkd "
+                          f"replaces only its own exports")
+
+
+def _label_names(record: dict) -> list:
+    from .data import TASKS
+    names = record.get("label_names") or list(TASKS[record["config"]["task"]].label_names)
+    return [str(n) for n in names]
+
+
+def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
+    """The student's weights with id2label and the run's max_length, written to a temporary folder then renamed."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .models import quiet_transformers
+    names = _label_names(record)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        tok.model_max_length = record["config"]["max_length"]
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+
+
+def test_rows(record: dict, log=print):
+    """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
+    from .config import RunConfig
+    from .data import load_data
+    from .paths import in_project
+    conf = dict(record["config"])
+    for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
+        if conf.get(k) and not str(conf[k]).startswith("hub:"):
+            conf[k] = in_project(conf[k])
+    if conf.get("method") != "teacher" and not Path(str(conf.get("teacher_dir"))).is_dir():
+        conf["teacher_dir"] = record.get("model_dir")  # the data is all that is read here; any folder passes
+    cfg = RunConfig.from_dict(conf)
+    spec, splits = load_data(cfg)
+    name = spec.test_splits[0]
+    split = splits[name]
+    if split.checksum != record["data"][name]["checksum"]:
+        raise ExportError(f"the test split read now ({len(split)} rows) is not the one the run was scored on "
+                          f"(checksum differs): the data files changed since; rerun")
+    return split, spec
+
+
+def write_test_split(split, spec, out: Path) -> None:
+    cols = spec.text_keys
+    lines = [json.dumps({"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]})
+             for i, text, y in zip(split.ids, split.texts, split.labels)]
+    atomic_write_text(out / "test_split.jsonl", "\n".join(lines) + "\n")
+
+
+@torch.inference_mode()
+def torch_logits(model, data: Exported) -> torch.Tensor:
+    model.eval()
+    out = [model(**b).logits.float() for _, b in data.batches()]
+    return torch.cat(out)
+
+
+def onnx_export(model, data: Exported, path: Path) -> None:
+    """Legacy TorchScript ONNX export (no onnxscript needed), dynamic batch and sequence axes."""
+    import warnings
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    _, sample = next(data.batches(4))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), tuple(sample[k] for k in names), str(path), input_names=names,
+                          output_names=["logits"], opset_version=17, dynamo=False,
+                          dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}})
+
+
+def onnx_logits(path: Path, data: Exported) -> torch.Tensor:
+    import onnxruntime as ort
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = [torch.from_numpy(sess.run(None, {k: v.numpy() for k, v in b.items()})[0]) for _, b in data.batches()]
+    return torch.cat(out).float()
+
+
+def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
+    """Counted as pkdlib's evaluation counts it (correct / n in Python floats), so equal predictions give equal numbers."""
+    return int((preds == labels).sum()) / len(labels)
+
+
+def parity(reference: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    acc, ref = accuracy(logits.argmax(-1), labels), accuracy(reference.argmax(-1), labels)
+    return {"max_abs_logit_diff": float((logits - reference).abs().max()), "accuracy": acc,
+            "accuracy_change_points": round(100 * (acc - ref), 4),
+            "same_predictions": float((logits.argmax(-1) == reference.argmax(-1)).float().mean())}
+
+
+def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) -> dict:
+    """Median ms per example at batch size 1, the predictors interleaved example by example (side by side), after
+    ``warmup`` untimed calls each."""
+    times = {k: [] for k in predictors}
+    _, first = next(data.batches(1))
+    for f in predictors.values():
+        for _ in range(warmup):
+            f(first)
+    for i, b in data.batches(1):
+        if i >= n:
+            break
+        for k, f in predictors.items():
+            t0 = time.perf_counter()
+            f(b)
+            times[k].append(1000 * (time.perf_counter() - t0))
+    return {k: round(sorted(v)[len(v) // 2], 3) for k, v in times.items() if v}
+
+
+def folder_size_mb(path, pattern="*.safetensors") -> float:
+    return round(sum(p.stat().st_size for p in Path(path).glob(pattern)) / 2**20, 2)
+
+
+def pipeline_accuracy(out: Path, data: Exported) -> float:
+    """Accuracy of the folder loaded as a person would: ``pipeline(..., truncation=True)``, one example at a time."""
+    from transformers import pipeline
+
+    from .models import quiet_transformers
+    with quiet_transformers():
+        clf = pipeline("text-classification", model=str(out), truncation=True, device="cpu")
+    inputs = [t[0] if len(t) == 1 else {"text": t[0], "text_pair": t[1]} for t in data.texts]
+    label2id = clf.model.config.label2id
+    first = [r[0] if isinstance(r, list) else r for r in map(clf, inputs)]
+    preds = torch.tensor([label2id[r["label"]] for r in first])
+    return accuracy(preds, data.labels)
+
+
+def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool, log=print) -> tuple[dict, dict]:
+    """ONNX (and int8) files, their parity with PyTorch on the test split, and their predictors for latency."""
+    import onnxruntime as ort
+    path = out / "onnx" / "model.onnx"
+    onnx_export(model, data, path)
+    checks = {"onnx": parity(ref, onnx_logits(path, data), data.labels)}
+    runs = {"onnx": path}
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        q = out / "onnx" / "model_int8.onnx"
+        quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
+        checks["int8"] = parity(ref, onnx_logits(q, data), data.labels)
+        drop = -checks["int8"]["accuracy_change_points"]
+        checks["int8"]["kept"] = drop <= INT8_MAX_DROP
+        if drop > INT8_MAX_DROP:
+            q.unlink()
+            log(f"*** WARNING: int8 loses {drop:.2f} accuracy points (> {INT8_MAX_DROP}): refused, not written ***")
+        else:
+            runs["int8"] = q
+    predictors = {}
+    for k, p in runs.items():
+        sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        predictors[k] = (lambda s: lambda b: s.run(None, {n: v.numpy() for n, v in b.items()}))(sess)
+    return checks, predictors
+
+
+def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=print) -> dict:
+    """Export a finished run whose weights were kept; returns (and writes as ``pkd-export.json``) what was checked."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .models import load_classifier, quiet_transformers
+    from .records import saved_model_dir
+    model_dir, out = saved_model_dir(record), Path(out)
+    if not model_dir:
+        raise ExportError(f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "
+                          f"save_model=True (pkd train --save-model true; pkd distill keeps them)")
+    check_out_dir(out)
+    split, spec = test_rows(record, log)
+    save_hf_folder(record, model_dir, out)
+    write_test_split(split, spec, out)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+        data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(out),
+                        record["config"]["max_length"])
+    ref = torch_logits(model, data)
+    name = spec.test_splits[0]
+    checks = {"pytorch": {"accuracy": accuracy(ref.argmax(-1), data.labels),
+                          "record_accuracy": record["test"][name]["accuracy"],
+                          "pipeline_accuracy": pipeline_accuracy(out, data)}}
+    predictors = {"student": lambda b: model(**b)}
+    teacher_dir = saved_teacher(record)
+    if teacher_dir:
+        teacher = load_classifier(teacher_dir, spec.num_labels).eval()
+        predictors = {"teacher": lambda b: teacher(**b), **predictors}
+    if onnx or int8:
+        more, runs = onnx_checks(model, data, ref, out, int8, log)
+        checks.update(more)
+        predictors.update(runs)
+    with torch.inference_mode():
+        latency = latency_ms(predictors, data)
+    manifest = export_manifest(record, checks, latency, teacher_dir, out)
+    atomic_write_json(out / MANIFEST, manifest)
+    atomic_write_text(out / "README.md", model_card(manifest))
+    return manifest
+
+
+def saved_teacher(record: dict) -> str | None:
+    from .paths import in_project
+    d = in_project(record["config"].get("teacher_dir"))
+    return d if d and Path(d).is_dir() else None
+
+
+def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
+    cfg = record["config"]
+    return {"run_id": record["run_id"], "folder": str(out), "method": cfg["method"], "objective": record.get("objective"),
+            "pretrained": cfg["pretrained"], "student_layers": cfg["student_layers"],
+            "teacher_layers": record.get("n_teacher_layers"), "teacher_dir": cfg.get("teacher_dir"),
+            "task": cfg["task"], "label_names": _label_names(record), "max_length": cfg["max_length"],
+            "data": record["data"], "label_counts": label_counts(out / "test_split.jsonl"),
+            "dev": record["dev"], "test": record["test"], "majority_baseline": record.get("majority_baseline"),
+            "warnings": record.get("warnings", []), "parameters": record.get("parameters"),
+            "size_mb": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
+            "checks": checks, "latency_ms_per_example": latency,
+            "latency_setting": f"batch 1, median over up to 100 test examples, CPU, {torch.get_num_threads()} threads, "
+                               f"models interleaved example by example",
+            "provenance": {"commit": record["provenance"]["git"].get("commit"),
+                           "hardware": record["provenance"]["hardware"].get("cpu")}}
+
+
+def label_counts(path: Path) -> dict:
+    counts: dict = {}
+    for line in path.read_text().splitlines():
+        y = json.loads(line)["label"]
+        counts[y] = counts.get(y, 0) + 1
+    return counts
+
+
+def model_card(m: dict) -> str:
+    """The exported folder's README: what the model is, how it was made, how good and how fast it is, how to load it."""
+    test = next(iter(m["test"].values()))
+    base = next(iter((m["majority_baseline"] or {}).values()), None)
+    lat = m["latency_ms_per_example"]
+    rows = [("base model", m["pretrained"]), ("layers kept", f"{m['student_layers']} of {m['teacher_layers']} "
+             f"(embeddings and the first {m['student_layers']} transformer layers)"),
+            ("method", f"{m['method']}: {m['objective']}"), ("teacher", m["teacher_dir"] or "-"),
+            ("labels", ", ".join(f"{i}: {n}" for i, n in enumerate(m["label_names"]))),
+            ("max length", f"{m['max_length']} tokens (longer inputs are truncated with truncation=True)"),
+            ("data", "; ".join(f"{s} {d['n']} rows, sha256 {d['checksum'][:16]}" for s, d in m["data"].items())),
+            ("test label counts", json.dumps(m["label_counts"])),
+            ("dev", json.dumps(m["dev"])), ("test", json.dumps(m["test"])),
+            ("majority-class baseline (test)", f"{base['accuracy']:.4f}" if base else "-"),
+            ("parameters", json.dumps(m["parameters"])), ("size (MB)", json.dumps(m["size_mb"])),
+            ("latency (ms per example)", f"{json.dumps(lat)} ({m['latency_setting']})"),
+            ("checks", json.dumps(m["checks"])), ("made by", f"pkdlib, run {m['run_id']}, commit "
+                                                  f"{m['provenance']['commit']}, on {m['provenance']['hardware']}")]
+    warn = "".join(f"\n> **Warning:** {w}\n" for w in m["warnings"])
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+---
+# {m['task']}: a {m['student_layers']}-layer student distilled with pkdlib
+
+Test accuracy {test.get('accuracy', float('nan')):.4f} on the {test.get('n', 0)} rows of `test_split.jsonl`.
+{warn}
+```python
+from transformers import pipeline
+clf = pipeline("text-classification", model="PATH/TO/THIS/FOLDER", truncation=True)
+clf("a text to classify")
+```
+(`truncation=True` cuts inputs at {m['max_length']} tokens, as in training; without it a long input fails.)
+{"ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)." if "onnx" in m["checks"] else ""}
+
+| | |
+|---|---|
+{table}
+"""
