@@ -168,6 +168,9 @@ def _check_task(cfg: RunConfig):
 
 
 def _check_types(cfg: RunConfig):
+    for f in fields(cfg):  # numpy scalars (a pandas grid, a notebook) are their Python numbers
+        if type(getattr(cfg, f.name)).__module__ == "numpy" and hasattr(getattr(cfg, f.name), "item"):
+            setattr(cfg, f.name, getattr(cfg, f.name).item())
     checks = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
               "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
               "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str)}

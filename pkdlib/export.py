@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .errors import KnownError
-from .files import atomic_write_json, atomic_write_text
+from .files import atomic_write_json, atomic_write_text, umask_modes
 
 __all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
 
@@ -76,6 +76,7 @@ def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
         tok.model_max_length = record["config"]["max_length"]
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+    umask_modes(tmp)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

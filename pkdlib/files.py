@@ -40,10 +40,19 @@ def atomic_write(path, write, keep_failed: Path | None = None) -> Path:
         os.replace(tmp, path)
     except BaseException:
         if keep_failed is not None and Path(tmp).exists():
+            os.chmod(tmp, 0o666 & ~_umask())  # a failed notebook kept for inspection is readable like the others
             os.replace(tmp, keep_failed)
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def umask_modes(folder) -> None:
+    """Give the files of a folder the modes the umask says (libraries write some through 0600 temporary files:
+    transformers 5's model.safetensors)."""
+    for p in Path(folder).rglob("*"):
+        if p.is_file():
+            os.chmod(p, 0o666 & ~_umask())
 
 
 def atomic_write_text(path, text: str) -> Path:

@@ -22,6 +22,7 @@ from .files import (
     atomic_write_text,
     model_fingerprint,
     tokenizer_fingerprint,
+    umask_modes,
 )
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
@@ -100,6 +101,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
+    cfg.check_labels(load_data(cfg)[0].num_labels)  # the data's errors before any folder is made (cached: read once)
     ws.check_writable()
     prep = prepare(cfg, ws, say)
     if not force and (existing := reusable_record(prep.found, cfg.method, say, prep.identity)):
@@ -194,6 +196,7 @@ def _save_model(model, tokenizer, model_dir: Path):
     with quiet_transformers():  # no library progress bar in an executed notebook
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+    umask_modes(tmp)
     if model_dir.exists():
         shutil.rmtree(model_dir)
     tmp.rename(model_dir)

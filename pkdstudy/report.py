@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pkdlib.errors import KnownError
 from pkdlib.files import atomic_write, atomic_write_text
 from pkdlib.losses import TERMS
 from pkdlib.methods import LABELS as METHOD_LABEL
@@ -24,16 +25,36 @@ from .claims import claims, init_claims
 TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
 
 
+class ReportError(KnownError, ValueError):
+    """A manifest or record the report cannot read, named with what to do."""
+
+
+def _read(path: Path, what: str, todo: str) -> dict:
+    try:
+        d = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{what} {path} does not exist; {todo}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{what} {path} is damaged ({type(e).__name__}: {e}); {todo}") from None
+    if not isinstance(d, dict):
+        raise ReportError(f"{what} {path} is not a JSON object; {todo}")
+    return d
+
+
 def manifest_path(results, profile) -> Path:
     return Path(results) / f"manifest-{profile}.json"
 
 
 def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
     """One row per run of the profile (from its manifest's record list), and the manifest."""
-    m = json.loads(manifest_path(results, profile).read_text())
+    m = _read(manifest_path(results, profile), "the study's manifest", f"rerun ./run_all.sh --profile {profile}")
+    if not isinstance(m.get("records"), list):
+        raise ReportError(f"{manifest_path(results, profile)} has no list of records; rerun ./run_all.sh --profile "
+                          f"{profile} (finished runs are reused) to rebuild it")
     rows = []
     for rid in m["records"]:
-        r = json.loads((Path(results) / "records" / f"{rid}.json").read_text())
+        r = _read(Path(results) / "records" / f"{rid}.json", "a record the manifest lists",
+                  f"rerun ./run_all.sh --profile {profile}: the run is redone")
         c = r["config"]
         sel_split = r["selection_metric"].split("/")[0]
         metric = r["selection_metric"].split("/")[1]

@@ -163,9 +163,19 @@ class Study:
         self.t0, self.failed, self.before_report = time.time(), None, None
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
-        prev = read_json(self.ws.results / f"manifest-{profile}.json")
+        prev = self._previous_manifest(self.ws.results / f"manifest-{profile}.json")
         # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts
         self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure) else []
+
+    def _previous_manifest(self, path: Path) -> dict | None:
+        """The manifest of an earlier execution; a damaged one is named, kept aside as ``.damaged`` and rebuilt
+        from the records (they are the source of truth), never silently replaced."""
+        prev = read_json(path)
+        if prev is None and path.exists():
+            kept = path.with_name(path.name + f".damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, kept)
+            self.log(f"warning: {path} is damaged (not a JSON object); kept as {kept.name}, rebuilt from the records")
+        return prev
 
     def log(self, message: str):
         with self.lock:  # one line at a time from several workers
@@ -285,9 +295,14 @@ class Study:
             prep = prepare(cfg, self.ws, self.log)
             out = prep.out_path
             record = None if self.force else reusable_record(prep.found, cfg.method, self.log, prep.identity)
-            if record:
+            if record and (self.ws.runs / f"{record['run_id']}.ipynb").is_file():
                 self.log(f"[{i}/{len(self.items)}] reuse {it.label}: record {record['run_id']}.json exists")
                 self.remaining -= it.estimate_s
+                return self.add_record(it, record, reused=True)
+            if record:  # finished, but killed before its notebook was written: render it (the run is reused)
+                self.log(f"[{i}/{len(self.items)}] {it.label}: record {record['run_id']}.json exists, its executed "
+                         f"notebook does not; rendering it (no training)")
+                self.run_notebook(i, it, record["run_id"], {**params, "config": cfg.to_dict(), "force": False}, slot, parallel)
                 return self.add_record(it, record, reused=True)
             _check_bf16(cfg, self.runner)
             params.update(config=cfg.to_dict(), force=True)  # the study decided to run it

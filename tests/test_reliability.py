@@ -163,3 +163,26 @@ def test_clean_removes_caches_and_failed_notebooks_only(tmp_path):
     assert (work / "notes.txt").exists()  # not a folder pkd creates: left
     assert not (res / "runs" / "a.failed.ipynb").exists()
     assert (res / "runs" / "a.ipynb").exists() and (res / "records" / "r.json").exists()
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.slow
+def test_a_run_killed_before_its_notebook_is_rendered_and_a_damaged_manifest_is_kept_aside(tmp_path, tiny_bert, tiny_csv):
+    pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
+    res, work = tmp_path / "results", tmp_path / "work"
+    out = start(pf, res, work).communicate(timeout=600)[0]
+    manifest = res / "manifest-tinyproc.json"
+    assert json.loads(manifest.read_text())["status"] == "complete", out[-3000:]
+    records = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
+    victim = sorted(records)[0].removesuffix(".json")
+    (res / "runs" / f"{victim}.ipynb").unlink()  # as if killed between the record and the notebook's end
+    manifest.write_text('{"records": [')  # and the manifest damaged
+    p = start(pf, res, work)
+    out = p.communicate(timeout=600)[0]
+    assert p.returncode == 0, out[-3000:]
+    assert f"record {victim}.json exists, its executed notebook does not; rendering it (no training)" in out
+    assert "manifest-tinyproc.json is damaged (not a JSON object); kept as manifest-tinyproc.json.damaged-" in out
+    assert (res / "runs" / f"{victim}.ipynb").is_file()
+    assert {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")} == records  # nothing retrained
+    assert json.loads(manifest.read_text())["status"] == "complete"
+    assert len(list(res.glob("manifest-tinyproc.json.damaged-*"))) == 1

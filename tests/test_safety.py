@@ -1,6 +1,7 @@
 """Nothing lost, nothing silently wrong: pkd clean touches only pkd's folders, reused artefacts prove what they
 hold, paths from input stay inside their folder, bad values are refused before any work."""
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -153,3 +154,65 @@ def test_a_bf16_run_on_a_cpu_without_native_bf16_is_refused_before_it_starts(mon
     monkeypatch.setattr(M, "native_bf16_cpu", lambda: True)
     monkeypatch.delenv("PKD_ALLOW_EMULATED_BF16")
     _check_bf16(cfg, LocalRunner(1))
+
+
+def test_report_on_a_truncated_manifest_or_record_names_the_file(tmp_path):
+    from pkdstudy.report import ReportError, load_study
+    (tmp_path / "records").mkdir()
+    (tmp_path / "manifest-x.json").write_text('{"records": ["a"')
+    with pytest.raises(ReportError, match=r"manifest-x.json is damaged \(JSONDecodeError"):
+        load_study(tmp_path, "x")
+    (tmp_path / "manifest-x.json").write_text('{"records": ["a"]}')
+    (tmp_path / "records" / "a.json").write_text('{"run_id": "a", "conf')
+    with pytest.raises(ReportError, match=r"a record the manifest lists .*a.json is damaged.*the run is redone"):
+        load_study(tmp_path, "x")
+
+
+def test_a_refused_run_makes_no_folder(tmp_path, tiny_bert):
+    import csv
+
+    from pkdlib.data import DataError
+    from pkdlib.runs import run
+    with open(tmp_path / "one.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["text", "label"]] + [[f"a fine film {i}", "pos"] for i in range(40)])
+    ws = Workspace(tmp_path / "results", tmp_path / "work")
+    with pytest.raises(DataError, match="one label only"):
+        run(RunConfig(task="mine", method="teacher", pretrained=str(tiny_bert), train_file=str(tmp_path / "one.csv")),
+            ws, progress=False, log=lambda *a: None)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
+
+
+def test_numpy_numbers_are_read_as_python_numbers():
+    import numpy as np
+    cfg = RunConfig(method="teacher", seed=np.int64(7), lr=np.float32(1e-4), epochs=np.int32(2))
+    assert cfg.seed == 7 and type(cfg.seed) is int and type(cfg.lr) is float and type(cfg.epochs) is int
+    with pytest.raises(ConfigError, match=r"seed=-1 must be in \[0, 2\*\*32\)"):  # named as a number, not np.int64(-1)
+        RunConfig(method="teacher", seed=np.int64(-1))
+
+
+def test_saved_weights_and_failed_notebooks_follow_the_umask(tiny_teacher, tmp_path):
+    import os
+    import stat
+
+    from pkdlib.files import atomic_write
+    from pkdlib.records import saved_model_dir
+    rec, _ = tiny_teacher
+    mask = os.umask(0)
+    os.umask(mask)
+    want = 0o666 & ~mask
+    for p in Path(saved_model_dir(rec)).iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == want, p.name  # transformers 5 writes model.safetensors 0600
+
+    def fail(tmp):
+        Path(tmp).write_text("half a notebook")
+        raise RuntimeError("kernel died")
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "run.ipynb", fail, keep_failed=tmp_path / "run.failed.ipynb")
+    assert stat.S_IMODE((tmp_path / "run.failed.ipynb").stat().st_mode) == want
+
+
+def test_a_binary_data_file_is_refused_naming_it(tmp_path):
+    from pkdlib.data import DataError, load_data
+    (tmp_path / "reviews.csv").write_bytes(b"text,label,source\n\x89PNG\r\n\x1a\n\x00\xff,1,rotten_tomatoes\n")
+    with pytest.raises(DataError, match=r"reviews.csv is not UTF-8 text"):
+        load_data(RunConfig(method="teacher", data_dir=str(tmp_path / "reviews.csv")))
