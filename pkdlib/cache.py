@@ -1,4 +1,6 @@
 """The teacher cache: the teacher's logits and every layer's [CLS] and mean-pooled state for a training split.
+It stays on the host, memory-mapped: each batch gathers its rows (and only the tensors its method uses) onto the
+device, so neither a GPU nor a process's memory holds the whole cache (MNLI's is 14.6 GiB for BERT-base).
 
 Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, task, split, max length)
 and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length)
@@ -40,11 +42,20 @@ class TeacherOutputs:
         return self.cls.shape[1] - 1
 
     def to(self, device) -> "TeacherOutputs":
-        return TeacherOutputs(self.logits.to(device), self.cls.to(device), self.mean.to(device))
+        """Where a batch's rows go; the cache itself stays on the host (memory-mapped when read from disk), so a GPU
+        holds one batch of it, and a method reads only the tensors it uses (kd: the logits)."""
+        self.device = torch.device(device)
+        return self
+
+    device = torch.device("cpu")
 
     def __call__(self, batch: dict, layers, pooling: str = "cls"):
-        states = (self.cls if pooling == "cls" else self.mean)[batch["index"]]
-        return self.logits[batch["index"]], states[:, list(layers)] if layers else states[:, :0]
+        idx = batch["index"].cpu()
+        logits = self.logits[idx].to(self.device, non_blocking=True)
+        if not layers:
+            return logits, torch.zeros(len(idx), 0, self.cls.shape[-1], device=self.device)
+        states = (self.cls if pooling == "cls" else self.mean)[idx][:, list(layers)]
+        return logits, states.to(self.device, non_blocking=True)
 
 
 @torch.inference_mode()
@@ -73,7 +84,7 @@ def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> 
     path = Path(cache_dir) / f"teacher-{key[:24]}.pt"
     if path.is_file():
         try:
-            d = torch.load(path, weights_only=True)
+            d = torch.load(path, weights_only=True, mmap=True)  # pages are read when a batch needs them
             if d.get("key") == key and d.get("format") == CACHE_FORMAT:
                 return TeacherOutputs(d["logits"], d["cls"], d["mean"])
             log(f"teacher cache {path}: stored key does not match, recomputing")

@@ -329,12 +329,14 @@ def _unflatten(flat: torch.Tensor, lengths: torch.Tensor) -> list:
 class LengthBucketSampler(torch.utils.data.Sampler):
     """Batches of similar length: shuffle, cut into chunks of ``chunk`` batches, sort each chunk by
     length, cut into batches, shuffle the batches. ``shuffle=False`` (evaluation): sort everything by
-    length. Each epoch draws from ``seed + epoch`` so runs are reproducible."""
+    length. Each epoch draws from ``seed + epoch`` so runs are reproducible. With ``shards`` processes each
+    iterates over its share of every global batch of ``batch_size`` (several GPUs: the same global batches)."""
 
     def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, chunk: int = 50,
-                 bucket: bool = True):
+                 bucket: bool = True, shards: int = 1, shard: int = 0):
         self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
         self.seed, self.chunk, self.bucket, self.epoch = seed, chunk, bucket, 0
+        self.shards, self.shard = shards, shard
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
@@ -357,10 +359,21 @@ class LengthBucketSampler(torch.utils.data.Sampler):
         return [out[i] for i in rng.permutation(len(out))]
 
     def __iter__(self):
-        return iter(self.batches())
+        if self.shards == 1:
+            return iter(self.batches())
+        return iter([_shard(b, self.shards, self.shard) for b in self.batches()])
 
     def __len__(self):
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+
+def _shard(batch: list, shards: int, shard: int) -> list:
+    """Process ``shard``'s part of a global batch (every process steps once per global batch, so the number of
+    optimizer steps and the schedule do not depend on the process count); a batch smaller than the process count
+    is repeated to give every process an example."""
+    while len(batch) < shards:
+        batch = batch + batch
+    return batch[shard::shards]
 
 
 def collate(ts: TokenizedSplit, idx: list) -> dict:

@@ -184,12 +184,12 @@ def native_bf16_cpu() -> bool | None:
 
 
 def autocast_dtype(device: torch.device, precision: str):
-    """The autocast dtype for a precision setting: 'fp32' -> None, 'bf16', 'fp16', or 'auto'
-    (bf16/fp16 on CUDA by support, fp32 elsewhere)."""
+    """The autocast dtype for a precision setting: 'fp32' -> None, 'bf16', 'fp16', or 'auto' (bf16 on GPUs with
+    native bf16, compute capability >= 8; fp16 with loss scaling on older GPUs; fp32 elsewhere)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cuda":  # native bf16 from Ampere (compute capability 8) on; is_bf16_supported() also
+            return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16  # counts emulation
         return None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -175,6 +175,7 @@ def hardware(device) -> dict:
             "torch_threads": torch.get_num_threads(), "platform": platform.platform(), "native_bf16": native_bf16_cpu()}
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
+        info["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
     return info
 
 

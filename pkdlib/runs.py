@@ -67,8 +67,9 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
                      layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling)
 
 
-def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
-    """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity."""
+def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1) -> Prepared:
+    """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity (the
+    process count enters it when above 1: several processes shard each global batch, which changes the numbers)."""
     spec, splits = load_data(cfg)
     cfg.check_labels(spec.num_labels)
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
@@ -79,7 +80,8 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print) -> Prepared:
     teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
                                    len(splits["train"])) if METHODS[cfg.method].uses_teacher else None)
-    identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums)
+    identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
+                            **({"processes": processes} if processes > 1 else {}))
     return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
                     locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]))
 
@@ -103,7 +105,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     say = log if hw.main else (lambda *a, **k: None)
     cfg.check_labels(load_data(cfg)[0].num_labels)  # the data's errors before any folder is made (cached: read once)
     ws.check_writable()
-    prep = prepare(cfg, ws, say)
+    prep = prepare(cfg, ws, say, hw.accelerator.num_processes)
     if not force and (existing := reusable_record(prep.found, cfg.method, say, prep.identity)):
         say(f"[skip] {prep.found.name}: a record with the same identity exists")
         return existing
@@ -161,7 +163,8 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "test_predictions": pred_files, "model_dir": portable(model_dir),
         "weights_fp": model_fingerprint(model_dir) if model_dir else None,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
-        "provenance": provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
+        "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
+                       "accelerate_mixed_precision": str(hw.accelerator.mixed_precision)},
     }
 
 

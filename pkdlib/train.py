@@ -43,13 +43,26 @@ class Hardware:
         if device.type == "cpu" and amp is torch.float16:
             from .config import ConfigError
             raise ConfigError("precision='fp16' is for CUDA; on CPU use bf16 or fp32")
-        # autocast is applied by compute_loss, not through Accelerate's (process-wide, fixed once) mixed_precision
-        acc = Accelerator(cpu=device.type == "cpu")
+        if device.type == "cuda":
+            use_gpu(device, amp)
+        # autocast is applied by compute_loss; Accelerate is told "no" whatever `accelerate launch` or its config
+        # file say, so the run computes in its own precision and has one loss scaler
+        acc = Accelerator(cpu=device.type == "cpu", mixed_precision="no")
         return cls(acc.device, amp, acc, torch.amp.GradScaler(acc.device.type, enabled=amp is torch.float16))
 
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
+
+
+def use_gpu(device: torch.device, amp) -> None:
+    """Make ``device`` (a study worker's ``cuda:i``) the current GPU, which is where Accelerate's single-process
+    device (a bare ``cuda``) puts the model and batches; fp32 runs use TF32 matmuls on Ampere or newer (recorded
+    in the run's hardware as ``tf32``)."""
+    if device.index is not None:
+        torch.cuda.set_device(device.index)
+    tf32 = amp is None and torch.cuda.get_device_capability(device)[0] >= 8
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
 
 
 def make_optimizer(model, cfg, steps: int):
@@ -94,7 +107,17 @@ class Meter:
         self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
         self.grads = []
 
-    def update(self, step, epoch, parts, logits, b):
+    def gather(self, accelerator):
+        """Several processes: the epoch's sums over all of them (loss parts: the mean of the processes' means)."""
+        keys = sorted(self.sums)
+        total = accelerator.reduce(torch.tensor([float(self.sums[k]) for k in keys], device=accelerator.device), "sum")
+        means = {"loss", *TERMS}
+        n = accelerator.num_processes
+        self.sums = {k: (v / n if k in means else v) for k, v in zip(keys, total.tolist())}
+        self.sums["n"] = int(round(self.sums["n"] / n))
+        self.sums.update({k: int(round(self.sums[k])) for k in ("correct", "seen", "tokens", "padded")})
+
+    def update(self, step, epoch, parts, logits, b, lr=None):
         vals = {**{k: v.item() for k, v in parts.items()}, "n": 1,
                 "correct": (logits.argmax(-1) == b["labels"]).sum().item(), "seen": len(b["labels"])}
         for k, v in vals.items():
@@ -107,7 +130,7 @@ class Meter:
             w, self.window = self.window, {}
             n = w.pop("n")
             point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
-                     "train_acc": w.pop("correct") / w.pop("seen")}
+                     "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
 
     def epoch_row(self, epoch, seconds, part_names, objective) -> dict:
@@ -174,20 +197,25 @@ def optimizer_step(model, opt, loss, max_grad_norm: float, sched=None, scaler=No
 
 def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, progress=True) -> Fit:
     """Train for ``cfg.epochs``; after each epoch evaluate on dev; return the model at the best dev epoch."""
+    acc = hw.accelerator
+    # every process steps once per global batch of cfg.batch_size (its share of it): the schedule, the number of
+    # optimizer steps and the global batch do not depend on the process count (the schedule is ours, not
+    # Accelerate's, which would advance it once per process)
     sampler = LengthBucketSampler(toks["train"].lengths, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                  bucket=cfg.bucket)
+                                  bucket=cfg.bucket, shards=acc.num_processes, shard=acc.process_index)
     loader = torch.utils.data.DataLoader(toks["train"], batch_sampler=sampler, collate_fn=partial(collate, toks["train"]),
                                          pin_memory=hw.device.type == "cuda")
-    opt, sched = make_optimizer(model, cfg, cfg.epochs * math.ceil(len(sampler) / hw.accelerator.num_processes))
-    model, opt, loader, sched = hw.accelerator.prepare(model, opt, loader, sched)
+    opt, sched = make_optimizer(model, cfg, cfg.epochs * len(sampler))
+    model, opt = acc.prepare(model, opt)
     meter, epochs, best, step = Meter(len(loader)), [], (None, -math.inf, None), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch - 1)  # epochs draw from seed + 0, 1, ... (as Accelerate's loader set it before)
         meter.start_epoch()
         t0 = time.time()
         for b in progress_bar(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and hw.main),
                               unit="batch", leave=False):
+            b = {k: v.to(acc.device, non_blocking=True) for k, v in b.items()}
             out, parts = compute_loss(model, b, objective, teacher, hw.amp)
             step += 1
             if not torch.isfinite(parts["loss"]):
@@ -197,7 +225,9 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:
                 meter.grads.append(term_grad_norms(model, parts, objective))
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
-            meter.update(step, epoch, parts, out.logits, b)
+            meter.update(step, epoch, parts, out.logits, b, sched.get_last_lr()[0])
+        if acc.num_processes > 1:
+            meter.gather(acc)
         row = meter.epoch_row(epoch, time.time() - t0, parts, objective)
         if hw.main:
             best = _dev_epoch(row, hw.accelerator.unwrap_model(model), toks, spec, cfg, hw, best, log)

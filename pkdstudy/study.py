@@ -492,6 +492,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slurm-partition", default=None, help="the Slurm partition jobs go to (needed with --executor slurm)")
     ap.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (slurm)")
     ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
+    ap.add_argument("--slurm-mem-gb", type=int, default=64, help="host memory per job, GiB (slurm; default 64: a "
+                    "BERT-base run with its memory-mapped teacher cache)")
     ap.add_argument("--slurm-timeout-min", type=int, default=240, help="time limit of each Slurm job, minutes (default 240)")
     a = ap.parse_args(argv)
     from pkdlib.errors import guarded
@@ -515,7 +517,8 @@ def make_runner(a):
     cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[a.executor]
     if cluster == "slurm" and not a.slurm_partition:
         raise StudyError("--executor slurm needs --slurm-partition (the partition your jobs go to)")
-    extra = ({"slurm_partition": a.slurm_partition, "gpus_per_node": a.slurm_gpus, "cpus_per_task": a.slurm_cpus}
+    extra = ({"slurm_partition": a.slurm_partition, "gpus_per_node": a.slurm_gpus, "cpus_per_task": a.slurm_cpus,
+              "mem_gb": a.slurm_mem_gb}
              if cluster == "slurm" else {})
     return SubmititRunner(cluster, Path(a.work) / "submitit", timeout_min=a.slurm_timeout_min, **extra)
 

@@ -84,3 +84,37 @@ def test_select_layers():
     logits, cls = t({"index": torch.tensor([2, 0])}, [1, 3])
     assert torch.equal(logits, t.logits[[2, 0]])
     assert torch.equal(cls, t.cls[[2, 0]][:, [1, 3]])
+
+
+def test_the_cache_stays_on_the_host_memory_mapped_and_kd_reads_only_logits():
+    """A synthetic BERT-base-shaped cache (scripts/cache_memory.py): reading it costs almost no memory, KD's batches
+    touch only the logits, PKD's only the rows they gather; the device gets one batch."""
+    import ast
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "cache_memory.py"), "--examples", "2000",
+                          "--batches", "20"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    m = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    file_mb = m["file_gb"] * 1024
+    assert file_mb > 140
+    assert m["rss_mb_after_load"] - m["rss_mb_before_load"] < 0.05 * file_mb
+    assert m["rss_mb_after_kd"] - m["rss_mb_before_load"] < 0.05 * file_mb
+    assert m["pkd-skip_device_batch_mb"] == round((32 * 3 + 32 * 5 * 768) * 4 / 2**20, 3)
+
+
+def test_a_memory_mapped_cache_gives_the_values_written(tmp_path):
+    import torch
+
+    from pkdlib.cache import CACHE_FORMAT, TeacherOutputs, load_or_compute_teacher_outputs
+    torch.manual_seed(0)
+    made = TeacherOutputs(torch.randn(50, 2), torch.randn(50, 4, 8), torch.randn(50, 4, 8))
+    first = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
+    again = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0)  # read, not computed
+    idx = torch.tensor([3, 1, 49])
+    for pooling in ("cls", "mean"):
+        a, b = first({"index": idx}, [1, 3], pooling), again({"index": idx}, [1, 3], pooling)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert torch.equal(again({"index": idx}, [2])[1][:, 0], made.cls[idx, 2]) and CACHE_FORMAT == 2

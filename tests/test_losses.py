@@ -137,3 +137,35 @@ def test_pkd_mean_matches_mean_pooled_states_and_says_so():
     t = t_states[:, [2]]
     want = ((s / s.norm(dim=-1, keepdim=True) - t / t.norm(dim=-1, keepdim=True)) ** 2).mean()
     assert torch.allclose(parts["pt"], want)
+
+
+def test_the_paper_profile_trains_the_official_objective():
+    """Every student of `--profile paper` (best official configuration per task) computes the official code's loss:
+    (1-alpha) CE + alpha T^2 KLDivLoss(reduction='mean')(log_softmax(s/T), softmax(t/T)) + beta MSE-mean of the
+    L2-normalised [CLS] states of the PKD-Skip layers (or unnormalised, as the configuration says)."""
+    import torch.nn.functional as F
+
+    from pkdlib import RunConfig
+    from pkdlib.runs import build_objective
+    from pkdstudy.plan import _students
+    from pkdstudy.profiles import PROFILES
+    torch.manual_seed(0)
+    s, t, y = torch.randn(8, 3), torch.randn(8, 3), torch.randint(0, 3, (8,))
+    s_cls, t_cls = torch.randn(8, 5, 16), torch.randn(8, 5, 16)
+    checked = 0
+    for task in ("sst2", "mnli", "rte"):
+        for it in _students("paper", PROFILES["paper"], task, "best", {}, 768):
+            c = {**it.params["config"], "teacher_dir": "teacher"}
+            assert c["kd_reduction"] == "mean" and c["precision"] == "auto"
+            cfg = RunConfig.from_dict(c)
+            if cfg.method != "pkd-skip":
+                continue
+            obj = build_objective(cfg, 12)
+            T, a, b = cfg.temperature, cfg.alpha, cfg.beta
+            kd = torch.nn.KLDivLoss(reduction="mean")(F.log_softmax(s / T, -1), F.softmax(t / T, -1)) * T * T
+            sn, tn = (F.normalize(s_cls, dim=-1), F.normalize(t_cls, dim=-1)) if cfg.normalize else (s_cls, t_cls)
+            official = (1 - a) * F.cross_entropy(s, y) + a * kd + b * F.mse_loss(sn, tn)
+            got = obj(s, y, t, s_cls, t_cls)["loss"]
+            assert torch.allclose(got, official, rtol=1e-5), (task, cfg.student_layers, got, official)
+            checked += 1
+    assert checked == 18  # 3 tasks x 2 sizes x 3 seeds

@@ -206,3 +206,42 @@ def test_term_gradient_norms_add_up_to_the_loss_gradient():
     real = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
     assert norms["total"] == pytest.approx(float(real), rel=1e-5)
     assert set(norms) == {"ce", "kd", "pt", "total"} and norms["pt"] > 0
+
+
+def test_each_study_worker_gets_its_own_gpu_and_the_gpu_becomes_current(monkeypatch):
+    """CUDA mocked: the study gives worker slot i cuda:i, and the run makes it the current GPU (where Accelerate's
+    bare 'cuda' device lands); fp32 on Ampere or newer turns TF32 on, bf16/fp16 autocast leaves it off; 'auto'
+    picks bf16 only on native-bf16 GPUs."""
+    import torch
+
+    from pkdlib.models import autocast_dtype
+    from pkdlib.train import use_gpu
+    from pkdstudy import notebooks
+    from pkdstudy.study import LocalRunner
+    calls = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(("set_device", i)))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 0))
+    use_gpu(torch.device("cuda:1"), None)
+    assert calls == [("set_device", 1)] and torch.backends.cuda.matmul.allow_tf32
+    use_gpu(torch.device("cuda:1"), torch.bfloat16)
+    assert not torch.backends.cuda.matmul.allow_tf32
+    assert autocast_dtype(torch.device("cuda:0"), "auto") is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (7, 0))  # V100: emulated bf16
+    assert autocast_dtype(torch.device("cuda:0"), "auto") is torch.float16
+    seen = []
+    monkeypatch.setattr(notebooks, "execute", lambda nb, out, params: seen.append(params["config"]["device"]))
+    runner = LocalRunner(workers=2)
+    runner.gpus = 2
+    for slot in (0, 1):
+        runner("02_student", "x.ipynb", {"config": {"method": "kd"}}, slot, parallel=2)
+    assert seen == ["cuda:0", "cuda:1"]
+
+
+def test_the_gpu_check_says_when_there_is_no_gpu_and_exits_0(tmp_path):
+    import subprocess
+
+    from conftest import ROOT
+    out = subprocess.run([str(ROOT / "scripts" / "gpu_check.sh"), "--out", str(tmp_path / "g")], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "no CUDA GPU on this machine" in out.stdout and not (tmp_path / "g").exists()
