@@ -107,7 +107,7 @@ from transformers import pipeline
 
 clf = pipeline("text-classification", model=str(p.out), truncation=True)
 rows = pd.read_json(p.out / "test_split.jsonl", lines=True, dtype=False).head(5)
-cols = text_columns.split(",")
+cols = [c.strip() for c in text_columns.split(",")]
 inputs = [r[cols[0]] if len(cols) == 1 else {"text": r[cols[0]], "text_pair": r[cols[1]]} for _, r in rows.iterrows()]
 answers = [clf(x) for x in inputs]
 rows["student says"] = [(a[0] if isinstance(a, list) else a)["label"] for a in answers]

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import re
+from pathlib import Path
 from dataclasses import dataclass, field, fields
 
 from .errors import KnownError
@@ -73,6 +74,9 @@ class RunConfig:
     def canonicalize(self):
         """Fill task defaults and zero out what a method does not use, so equal runs have equal configurations."""
         m = METHODS[self.method]
+        for name in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):  # ~/... as the shell means it
+            if isinstance(getattr(self, name), str) and getattr(self, name).startswith("~"):
+                setattr(self, name, str(Path(getattr(self, name)).expanduser()))
         if self.max_length is None:
             self.max_length = DEFAULT_MAX_LENGTH.get(self.task, 128)
         if not m.uses_teacher:
@@ -123,12 +127,20 @@ class RunConfig:
                 raise ConfigError(f"student_layers={self.student_layers}: {e}") from None
         return n_teacher
 
-    def check_labels(self, num_labels: int):
-        """A given teacher's head must have the data's label count."""
+    def check_labels(self, num_labels: int, names: tuple = ()):
+        """A given teacher's head must have the data's label count, and its label names (when it has its own, not
+        LABEL_0...) in the data's order."""
         from .models import load_config
-        if self.teacher_dir is not None and (n := int(load_config(self.teacher_dir).num_labels)) != num_labels:
+        if self.teacher_dir is None:
+            return
+        tc = load_config(self.teacher_dir)
+        if (n := int(tc.num_labels)) != num_labels:
             raise ConfigError(f"the teacher in {self.teacher_dir} has {n} labels, the data {num_labels}; give a teacher "
                               f"fine-tuned on these labels, or none (pkd distill fine-tunes one)")
+        theirs = [str(tc.id2label[i]) for i in range(n)] if getattr(tc, "id2label", None) else []
+        if names and theirs and theirs != [f"LABEL_{i}" for i in range(n)] and theirs != [str(x) for x in names]:
+            raise ConfigError(f"the teacher in {self.teacher_dir} labels its outputs {theirs}, the data {list(names)} "
+                              f"(label id = position in sorted order); give a teacher with the data's label order")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -86,7 +86,8 @@ class Split:
     ids: list
     texts: list
     labels: list
-    by_content: bool = False  # a user's table: the checksum covers texts and labels too, not only the row ids
+    by_content: bool = False  # a user's table: the checksum covers texts, labels and label names, not only the ids
+    label_names: tuple = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -94,13 +95,16 @@ class Split:
     @property
     def checksum(self) -> str:
         ids = hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest()
-        return hashlib.sha256(repr((ids, self.texts, self.labels)).encode()).hexdigest() if self.by_content else ids
+        if not self.by_content:
+            return ids
+        return hashlib.sha256(repr((ids, self.texts, self.labels, tuple(self.label_names))).encode()).hexdigest()
 
     def head(self, n: int | None) -> "Split":
         """The first n examples (a reproducible slice: the split order is itself deterministic)."""
         if n is None or n >= len(self):
             return self
-        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content)
+        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content,
+                     self.label_names)
 
 
 def embedded_csv_path() -> Path:

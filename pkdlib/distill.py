@@ -43,7 +43,8 @@ def _grown(recipe: dict, overrides: dict | None, n_train: int) -> dict:
     """The recipe with the user's overrides; epochs grown for small data unless the user set them."""
     out = {**recipe, **(overrides or {})}
     if "epochs" not in (overrides or {}):
-        out["epochs"] = auto_epochs(n_train, out.get("batch_size", 32), out["epochs"])
+        n = min(n_train, out.get("max_train_examples") or n_train)
+        out["epochs"] = auto_epochs(n, out.get("batch_size", 32), out["epochs"])
     return out
 
 
@@ -80,7 +81,7 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
                                  "save_model": True, "teacher_dir": teacher_dir or "(the teacher this plan trains)"})
     if teacher_dir:
         s_cfg.check_models()
-        s_cfg.check_labels(spec.num_labels)
+        s_cfg.check_labels(spec.num_labels, spec.label_names)
     out = Path(out) if out else Path("exports") / f"{data['task']}-{s_cfg.method}-L{layers}"
     from .export import check_out_dir
     check_out_dir(out)
@@ -90,7 +91,7 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
 def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, progress: bool = True, log=print) -> dict:
     """Run the plan: teacher (unless given), student (weights kept), export; returns the summary."""
     from .export import export_run
-    from .paths import Workspace, in_project
+    from .paths import Workspace, from_record
     from .records import saved_model_dir
     from .runs import run
     ws = ws or Workspace()
@@ -98,7 +99,7 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
     if p.teacher is not None:
         log("== 1/3 teacher: fine-tune " + p.teacher.pretrained)
         t_rec = run(p.teacher, ws, progress=progress, log=log)
-        teacher_dir = in_project(t_rec["model_dir"])
+        teacher_dir = from_record(t_rec["model_dir"])
     student = p.student.replace(teacher_dir=teacher_dir)
     log(f"== 2/3 student: {student.student_layers} layers, {student.method}")
     s_rec = run(student, ws, progress=progress, log=log)

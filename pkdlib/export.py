@@ -48,11 +48,23 @@ class Exported:
             yield i, {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def check_out_dir(out: Path) -> None:
-    """An output folder is new, empty, or an earlier export of pkd's (it holds ``pkd-export.json``)."""
+def check_out_dir(out: Path, record: dict | None = None) -> None:
+    """An output folder is new, empty, or an earlier export of pkd's (it holds ``pkd-export.json``) of the same task
+    and training data (another task's export is not replaced: a second file named like the first)."""
+    out = Path(out).expanduser().resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
         raise ExportError(f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, pkd "
                           f"replaces only its own exports")
+    if record is not None and (out / MANIFEST).is_file():
+        try:
+            old = json.loads((out / MANIFEST).read_text())
+        except (OSError, ValueError):
+            old = {}
+        same = old.get("task") == record["config"]["task"] and (old.get("data") or {}).get("train") == \
+            record["data"].get("train")
+        if not same:
+            raise ExportError(f"{out} holds the export of another task or training data ({old.get('task')!r}, run "
+                              f"{old.get('run_id')}); choose another --out, or remove it yourself")
 
 
 def _label_names(record: dict) -> list:
@@ -62,35 +74,30 @@ def _label_names(record: dict) -> list:
 
 
 def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
-    """The student's weights with id2label and the run's max_length, written to a temporary folder then renamed."""
+    """The student's weights with id2label and the run's max_length, written into ``out`` (a new folder)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .models import quiet_transformers
     names = _label_names(record)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
         tok = AutoTokenizer.from_pretrained(model_dir)
         tok.model_max_length = record["config"]["max_length"]
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-    umask_modes(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+        model.save_pretrained(out)
+        tok.save_pretrained(out)
+    umask_modes(out)
 
 
 def test_rows(record: dict, log=print):
     """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
     from .config import RunConfig
     from .data import load_data
-    from .paths import in_project
-    conf = dict(record["config"])
+    from .paths import from_record
+    conf = {**record["config"], "device": "cpu"}  # only the data is read here
     for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
         if conf.get(k) and not str(conf[k]).startswith("hub:"):
-            conf[k] = in_project(conf[k])
+            conf[k] = from_record(conf[k])
     if conf.get("method") != "teacher" and not Path(str(conf.get("teacher_dir"))).is_dir():
         conf["teacher_dir"] = record.get("model_dir")  # the data is all that is read here; any folder passes
     cfg = RunConfig.from_dict(conf)
@@ -167,8 +174,10 @@ def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) 
     return {k: round(sorted(v)[len(v) // 2], 3) for k, v in times.items() if v}
 
 
-def folder_size_mb(path, pattern="*.safetensors") -> float:
-    return round(sum(p.stat().st_size for p in Path(path).glob(pattern)) / 2**20, 2)
+def folder_size_mb(path) -> float:
+    """The weights' size on disk (safetensors or pytorch_model*.bin)."""
+    files = [p for pat in ("*.safetensors", "pytorch_model*.bin") for p in Path(path).glob(pat)]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 2)
 
 
 def pipeline_accuracy(out: Path, data: Exported) -> float:
@@ -212,48 +221,69 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
 
 
 def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=print) -> dict:
-    """Export a finished run whose weights were kept; returns (and writes as ``pkd-export.json``) what was checked."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Export a finished run whose weights were kept; returns (and writes as ``pkd-export.json``) what was checked.
+    Everything is built in a new temporary folder beside ``out`` and renamed onto it at the end, so a failed or
+    interrupted export leaves ``out`` as it was."""
+    import tempfile
 
-    from .models import load_classifier, quiet_transformers
     from .records import saved_model_dir
-    model_dir, out = saved_model_dir(record), Path(out)
+    model_dir, out = saved_model_dir(record), Path(out).expanduser().resolve()
     if not model_dir:
         raise ExportError(f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "
                           f"save_model=True (pkd train --save-model true; pkd distill keeps them)")
-    check_out_dir(out)
+    check_out_dir(out, record)
     split, spec = test_rows(record, log)
-    save_hf_folder(record, model_dir, out)
-    write_test_split(split, spec, out)
+    if not record["test"].get(spec.test_splits[0]):
+        raise ExportError(f"run {record['run_id']} has no test labels (a GLUE test split is scored by the GLUE server); "
+                          f"pkd export checks a model on a labelled test split")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = _build(record, model_dir, split, spec, tmp, out, onnx, int8, log)
+        if out.exists():  # an earlier export of pkd's (check_out_dir)
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log) -> dict:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .models import load_classifier, quiet_transformers
+    save_hf_folder(record, model_dir, tmp)
+    write_test_split(split, spec, tmp)
     with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(out).eval()
-        data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(out),
+        model = AutoModelForSequenceClassification.from_pretrained(tmp).eval()
+        data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(tmp),
                         record["config"]["max_length"])
     ref = torch_logits(model, data)
-    name = spec.test_splits[0]
     checks = {"pytorch": {"accuracy": accuracy(ref.argmax(-1), data.labels),
-                          "record_accuracy": record["test"][name]["accuracy"],
-                          "pipeline_accuracy": pipeline_accuracy(out, data)}}
+                          "record_accuracy": record["test"][spec.test_splits[0]]["accuracy"],
+                          "pipeline_accuracy": pipeline_accuracy(tmp, data)}}
     predictors = {"student": lambda b: model(**b)}
     teacher_dir = saved_teacher(record)
     if teacher_dir:
         teacher = load_classifier(teacher_dir, spec.num_labels).eval()
         predictors = {"teacher": lambda b: teacher(**b), **predictors}
     if onnx or int8:
-        more, runs = onnx_checks(model, data, ref, out, int8, log)
+        more, runs = onnx_checks(model, data, ref, tmp, int8, log)
         checks.update(more)
         predictors.update(runs)
     with torch.inference_mode():
         latency = latency_ms(predictors, data)
-    manifest = export_manifest(record, checks, latency, teacher_dir, out)
-    atomic_write_json(out / MANIFEST, manifest)
-    atomic_write_text(out / "README.md", model_card(manifest))
+    manifest = export_manifest(record, checks, latency, teacher_dir, tmp)
+    manifest["folder"] = str(out)
+    atomic_write_json(tmp / MANIFEST, manifest)
+    atomic_write_text(tmp / "README.md", model_card(manifest))
     return manifest
 
 
 def saved_teacher(record: dict) -> str | None:
-    from .paths import in_project
-    d = in_project(record["config"].get("teacher_dir"))
+    from .paths import from_record
+    d = from_record(record["config"].get("teacher_dir"))
     return d if d and Path(d).is_dir() else None
 
 
@@ -306,7 +336,7 @@ def model_card(m: dict) -> str:
 library_name: transformers
 pipeline_tag: text-classification
 ---
-# {m['task']}: a {m['student_layers']}-layer student distilled with pkdlib
+# {m['task']}: a {m['student_layers'] or m['teacher_layers']}-layer {"student distilled" if m['student_layers'] else "model fine-tuned"} with pkdlib
 
 Test accuracy {test.get('accuracy', float('nan')):.4f} on the {test.get('n', 0)} rows of `test_split.jsonl`.
 {warn}

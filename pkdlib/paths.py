@@ -24,6 +24,14 @@ def in_project(path: str | None, cwd: str | Path | None = None) -> str | None:
     return str(base / path)
 
 
+def from_record(path: str | None) -> str | None:
+    """A path read from a record: ``portable`` wrote it relative to the project root, so it is read against the
+    root whatever the working directory (a command run from a sub-folder of the clone)."""
+    if path is None or Path(path).is_absolute():
+        return path
+    return str(ROOT / path)
+
+
 def portable(path: str | None, root: str | Path | None = None) -> str | None:
     """``path`` relative to the project root (or ``root``) when it lies inside it; else unchanged."""
     if path is None:

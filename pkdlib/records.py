@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .identity import RESULTS_VERSION, intact, meaning
-from .paths import in_project
+from .paths import from_record
 
 
 def run_name(cfg) -> str:
@@ -45,7 +45,7 @@ def locate_record(records_dir, cfg, identity: dict) -> Path:
 def saved_model_dir(record: dict) -> str | None:
     """The record's model folder if it still exists (weights are not committed; ``pkd clean`` removes them).
     A relative model_dir is relative to the project root (``in_project``)."""
-    d = in_project(record.get("model_dir"))
+    d = from_record(record.get("model_dir"))
     return d if d and Path(d).is_dir() else None
 
 

@@ -15,9 +15,13 @@ file of the same length is another run.
 """
 from __future__ import annotations
 
+import csv
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
+
+import pandas as pd
 
 from .data import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
 
@@ -43,9 +47,13 @@ def read_table(path: str, split: str = "train"):
     suffix = p.suffix.lower()
     try:
         if suffix in (".csv", ".tsv"):
-            df = pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",", encoding="utf-8", dtype=str, keep_default_na=False)
+            tsv = {"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}  # TSV: quotes are text
+            df = pd.read_csv(p, encoding="utf-8", dtype=str, keep_default_na=False, **tsv)
         elif suffix in (".jsonl", ".json"):
-            df = pd.read_json(p, lines=suffix == ".jsonl", dtype=False)
+            try:
+                df = pd.read_json(p, lines=suffix == ".jsonl", dtype=False)
+            except ValueError:  # a .json file holding JSON Lines
+                df = pd.read_json(p, lines=True, dtype=False)
         elif suffix == ".parquet":
             df = pd.read_parquet(p)
         else:
@@ -99,7 +107,8 @@ def _label_values(df, column: str, where: str) -> list:
     if column not in df.columns:
         raise DataError(f"{where} has no label column {column!r}; its columns: {', '.join(map(str, df.columns))}")
     values = df[column].tolist()
-    bad = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and math.isnan(v)) or v == ""]
+    bad = [i for i, v in enumerate(values) if v is None or (not isinstance(v, str) and bool(pd.isna(v)))
+           or (isinstance(v, str) and not v.strip())]
     if bad:
         raise DataError(f"{where}: {len(bad)} rows have no label (first: row {bad[0]})")
     return [_label_key(v) for v in values]
@@ -114,7 +123,9 @@ def _label_key(v) -> str:
 
 def label_names_of(keys: list, where: str) -> tuple:
     """The sorted distinct labels (numbers in numeric order), at least two."""
-    distinct = sorted(set(keys), key=lambda k: (0, int(k), k) if k.lstrip("-").isdigit() else (1, 0, k))
+    distinct = sorted(set(keys), key=lambda k: (0, int(k), k) if re.fullmatch(r"-?[0-9]+", k) else (1, 0, k))
+    if not distinct:
+        raise DataError(f"{where} has no rows")
     if len(distinct) < 2:
         raise DataError(f"{where} has one label only ({distinct[0]!r}); a classifier needs at least two")
     return tuple(distinct)
@@ -132,7 +143,7 @@ def frame_split(df, text_columns: tuple, label_column: str, names: tuple | None,
     return list(df.index), texts, [index[k] for k in keys], names
 
 
-def _cut(task, ids, texts, labels, fractions: dict, where: str) -> dict:
+def _cut(task, ids, texts, labels, names, fractions: dict, where: str) -> dict:
     """Stratified, deterministic dev/test cut of the training rows (only the splits in ``fractions``)."""
     counts = {c: labels.count(c) for c in set(labels)}
     need = 1 + sum(1 for f in fractions.values() if f)
@@ -143,32 +154,37 @@ def _cut(task, ids, texts, labels, fractions: dict, where: str) -> dict:
                         f"{math.ceil(1 / min(fractions.values()))} rows per label, or give the splits as files")
     parts = stratified_split(ids, labels, fractions.get("dev", 0.0), fractions.get("test", 0.0), SPLIT_SEED)
     by_id = {i: (t, y) for i, t, y in zip(ids, texts, labels)}
-    return {name: _make_split(task, name, sel, [by_id[i][0] for i in sel], [by_id[i][1] for i in sel])
+    return {name: _make_split(task, name, sel, [by_id[i][0] for i in sel], [by_id[i][1] for i in sel], names)
             for name, sel in parts.items() if name == "train" or name in fractions}
 
 
-def _make_split(task, name, ids, texts, labels) -> Split:
-    return Split(task, name, list(ids), list(texts), list(labels), by_content=True)
+def _make_split(task, name, ids, texts, labels, names) -> Split:
+    return Split(task, name, list(ids), list(texts), list(labels), by_content=True, label_names=tuple(names))
 
 
 @lru_cache(maxsize=8)
 def _load(task, files: tuple, text_columns: tuple, label_column: str, stamps: tuple):
     given = dict(files)
     frames = {s: read_table(f, s) for s, f in given.items() if f}
+    for s, df in frames.items():
+        if df is None:
+            raise DataError(f"{given[s]} has no {' or '.join(DICT_SPLITS[s])} split to use as {s}; give a file or a "
+                            f"dataset with that split")
     train = frames["train"]
-    for s in ("dev", "test"):  # a DatasetDict folder given as train brings its own dev and test
-        if s not in frames and not given.get(s) and Path(str(given["train"])).is_dir():
+    for s in ("dev", "test"):  # a DatasetDict folder (or Hub dataset) given as train brings its own dev and test
+        if s not in frames and not given.get(s) and (Path(str(given["train"])).is_dir()
+                                                     or str(given["train"]).startswith("hub:")):
             if (df := read_table(given["train"], s)) is not None:
                 frames[s] = df
     where = {s: f"{given.get(s) or given['train']} ({s})" for s in ("train", "dev", "test")}
     ids, texts, labels, names = frame_split(train, text_columns, label_column, None, where["train"])
     missing = {s: SPLIT_OFF[s] for s in ("dev", "test") if s not in frames}
-    splits = _cut(task, ids, texts, labels, missing, where["train"]) if missing else {
-        "train": _make_split(task, "train", ids, texts, labels)}
+    splits = _cut(task, ids, texts, labels, names, missing, where["train"]) if missing else {
+        "train": _make_split(task, "train", ids, texts, labels, names)}
     for s in ("dev", "test"):
         if s in frames:
             i, t, y, _ = frame_split(frames[s], text_columns, label_column, names, where[s])
-            splits[s] = _make_split(task, s, i, t, y)
+            splits[s] = _make_split(task, s, i, t, y, names)
     spec = TaskSpec(task, len(names), text_columns, ("accuracy", "macro_f1"), "files", label_names=names)
     return spec, splits
 

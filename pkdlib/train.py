@@ -110,7 +110,8 @@ class Meter:
     def gather(self, accelerator):
         """Several processes: the epoch's sums over all of them (loss parts: the mean of the processes' means)."""
         keys = sorted(self.sums)
-        total = accelerator.reduce(torch.tensor([float(self.sums[k]) for k in keys], device=accelerator.device), "sum")
+        total = accelerator.reduce(torch.tensor([float(self.sums[k]) for k in keys], dtype=torch.float64,
+                                                device=accelerator.device), "sum")
         means = {"loss", *TERMS}
         n = accelerator.num_processes
         self.sums = {k: (v / n if k in means else v) for k, v in zip(keys, total.tolist())}
@@ -224,8 +225,9 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
                                      f"{objective}; no record written")
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:
                 meter.grads.append(term_grad_norms(model, parts, objective))
+            lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
-            meter.update(step, epoch, parts, out.logits, b, sched.get_last_lr()[0])
+            meter.update(step, epoch, parts, out.logits, b, lr)
         if acc.num_processes > 1:
             meter.gather(acc)
         row = meter.epoch_row(epoch, time.time() - t0, parts, objective)

@@ -252,3 +252,33 @@ def test_your_data_notebook_runs_the_journey(tables, encoders, tmp_path):
     text = out.read_text()
     assert "majority-class baseline" in text and "speed-up" in text and "student says" in text
     assert (tmp_path / "export" / "onnx" / "model.onnx").is_file()
+
+
+def test_renamed_labels_json_lines_named_json_and_macro_f1(tables, tmp_path):
+    import torch
+
+    from pkdlib.data import TaskSpec
+    from pkdlib.metrics import compute_metrics
+    df = pd.read_csv(tables / "reviews.csv")
+    df.assign(sentiment=df.sentiment.map({"negative": "neg", "positive": "pos"})).to_json(
+        tmp_path / "renamed.json", orient="records", lines=True)  # JSON Lines under a .json name
+    a = load_data(RunConfig.from_dict({"task": "m", "method": "teacher", **data(tables / "reviews.csv", "review", "sentiment")}))
+    b = load_data(RunConfig.from_dict({"task": "m", "method": "teacher", **data(tmp_path / "renamed.json", "review", "sentiment")}))
+    assert b[0].label_names == ("neg", "pos") and a[1]["train"].labels == b[1]["train"].labels
+    assert all(a[1][s].checksum != b[1][s].checksum for s in a[1])  # same rows, other label names: another run
+    spec = TaskSpec("m", 3, ("t",), ("accuracy", "macro_f1"), "files", label_names=("a", "b", "c"))
+    m = compute_metrics(spec, torch.tensor([0, 0, 1, 1]), torch.tensor([0, 0, 1, 1]))
+    assert m["macro_f1"] == 1.0  # label c in neither the gold nor the predicted labels is no error
+
+
+def test_export_refuses_another_tasks_export_and_record_paths_are_read_from_the_project_root(tmp_path, monkeypatch):
+    from pkdlib.export import ExportError, check_out_dir
+    from pkdlib.paths import ROOT, from_record
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "pkd-export.json").write_text(json.dumps({"task": "a", "run_id": "a-1", "data": {"train": {"n": 1}}}))
+    rec = {"config": {"task": "b"}, "data": {"train": {"n": 1}}}
+    with pytest.raises(ExportError, match="holds the export of another task"):
+        check_out_dir(tmp_path / "e", rec)
+    check_out_dir(tmp_path / "e", {"config": {"task": "a"}, "data": {"train": {"n": 1}}})  # its own: replaced
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert from_record("work/models/x") == str(ROOT / "work" / "models" / "x")
