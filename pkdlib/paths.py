@@ -29,7 +29,7 @@ def from_record(path: str | None) -> str | None:
     root whatever the working directory (a command run from a sub-folder of the clone)."""
     if path is None or Path(path).is_absolute():
         return path
-    return str(ROOT / path)
+    return str(ROOT / path) if (ROOT / path).exists() else in_project(path)  # else: a project of its own (cwd)
 
 
 def portable(path: str | None, root: str | Path | None = None) -> str | None:
