@@ -64,6 +64,13 @@ def between_sentences(x: torch.Tensor, centred: bool = False) -> np.ndarray:
     return ((sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))).numpy()
 
 
+def varying_share(x: torch.Tensor) -> np.ndarray:
+    """Per layer, the share of a state's squared norm that differs between sentences: mean ||x - mean_x||^2 over
+    mean ||x||^2 ((layers+1, batch, hidden) in). 0: one vector for every sentence."""
+    centred = x - x.mean(1, keepdim=True)
+    return (centred.pow(2).sum(-1).mean(1) / x.pow(2).sum(-1).mean(1)).numpy()
+
+
 def train_steps(model, batches, objective, teacher, steps: int, lr: float = 2e-4) -> list[dict]:
     """``steps`` optimizer steps on ``batches`` (cycled, the same order for every method): constant lr, the real
     loop's step (``train.optimizer_step``). Returns each step's weighted loss terms."""
@@ -101,9 +108,10 @@ def paper_vs_study(results, profile: str = "full", layers: int = 3) -> pd.DataFr
     rows = []
     for _, c in claims.iterrows():
         if c["comparison"] in said:
+            sign = "" if c["comparison"].endswith("(%)") else "+"
             rows.append({"claim": c["claim"], "paper (SST-2, test)": round(float(said[c["comparison"]]), 1),
-                         f"this study ({int(c['n_seeds'])} seeds)": f"{float(c['mean_diff']):+.2f} "
-                         f"[{float(c['ci_low']):+.2f}, {float(c['ci_high']):+.2f}]", "verdict": c["verdict"]})
+                         f"this study ({int(c['n_seeds'])} seeds)": f"{float(c['mean_diff']):{sign}.2f} "
+                         f"[{float(c['ci_low']):{sign}.2f}, {float(c['ci_high']):{sign}.2f}]", "verdict": c["verdict"]})
     return pd.DataFrame(rows)
 
 

@@ -76,3 +76,9 @@ def test_teaching_notebook_runs_with_each_knob(tmp_path, knobs, present, absent)
         assert p in text, p
     for a in absent:
         assert a not in text, a
+
+
+def test_varying_share_is_zero_for_one_vector_and_large_for_random_states():
+    from pkdstudy.teaching import varying_share
+    assert varying_share(torch.ones(2, 6, 4))[0] == 0
+    assert varying_share(torch.randn(2, 50, 16)).min() > 0.9
