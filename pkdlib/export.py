@@ -137,9 +137,18 @@ def onnx_export(model, data: Exported, path: Path) -> None:
                           dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}})
 
 
-def onnx_logits(path: Path, data: Exported) -> torch.Tensor:
+def ort_session(path: Path):
+    """An onnxruntime session whose threads do not spin after a run: spinning threads would take the CPU from the
+    model timed next (measured: the teacher looked 3.8x slower than the student beside spinning sessions)."""
     import onnxruntime as ort
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(path: Path, data: Exported) -> torch.Tensor:
+    sess = ort_session(path)
     out = [torch.from_numpy(sess.run(None, {k: v.numpy() for k, v in b.items()})[0]) for _, b in data.batches()]
     return torch.cat(out).float()
 
@@ -196,7 +205,6 @@ def pipeline_accuracy(out: Path, data: Exported) -> float:
 
 def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool, log=print) -> tuple[dict, dict]:
     """ONNX (and int8) files, their parity with PyTorch on the test split, and their predictors for latency."""
-    import onnxruntime as ort
     path = out / "onnx" / "model.onnx"
     onnx_export(model, data, path)
     checks = {"onnx": parity(ref, onnx_logits(path, data), data.labels)}
@@ -215,8 +223,7 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
             runs["int8"] = q
     predictors = {}
     for k, p in runs.items():
-        sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-        predictors[k] = (lambda s: lambda b: s.run(None, {n: v.numpy() for n, v in b.items()}))(sess)
+        predictors[k] = (lambda s: lambda b: s.run(None, {n: v.numpy() for n, v in b.items()}))(ort_session(p))
     return checks, predictors
 
 

@@ -302,7 +302,9 @@ class Study:
             if record:  # finished, but killed before its notebook was written: render it (the run is reused)
                 self.log(f"[{i}/{len(self.items)}] {it.label}: record {record['run_id']}.json exists, its executed "
                          f"notebook does not; rendering it (no training)")
-                self.run_notebook(i, it, record["run_id"], {**params, "config": cfg.to_dict(), "force": False}, slot, parallel)
+                self.runner(it.notebook, self.ws.runs / f"{record['run_id']}.ipynb",
+                            {**params, "config": cfg.to_dict(), "force": False}, slot, parallel)
+                self.remaining -= it.estimate_s  # a reused run: no time of its own in the ETA's statistics
                 return self.add_record(it, record, reused=True)
             _check_bf16(cfg, self.runner)
             params.update(config=cfg.to_dict(), force=True)  # the study decided to run it

@@ -66,7 +66,8 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_
     p2 = start(pf, res, work, workers=2)
     out2 = p2.communicate(timeout=600)[0]
     assert p2.returncode == 0, out2[-3000:]
-    assert out2.count("] reuse ") >= len(records)
+    # each finished run is reused; one killed after its record but before its notebook is rendered, not retrained
+    assert out2.count("] reuse ") + out2.count("rendering it (no training)") >= len(records)
     after = {r.name: r.stat().st_mtime for r in (res / "records").glob("*.json")}
     assert all(after[name] == m for name, m in records.items())
     assert len(after) == 1 + 2 * 2
