@@ -127,12 +127,13 @@ class RunConfig:
                 raise ConfigError(f"student_layers={self.student_layers}: {e}") from None
         return n_teacher
 
-    def check_labels(self, num_labels: int, names: tuple = ()):
-        """A given teacher's head must have the data's label count, and its label names (when it has its own, not
-        LABEL_0...) in the data's order."""
+    def check_labels(self, spec):
+        """A given teacher's head must have the data's label count (``spec``: the task's), and for a user's tables its
+        label names (when it has its own, not LABEL_0...) in the data's order."""
         from .models import load_config
         if self.teacher_dir is None:
             return
+        num_labels, names = spec.num_labels, (spec.label_names if spec.source == "files" else ())
         tc = load_config(self.teacher_dir)
         if (n := int(tc.num_labels)) != num_labels:
             raise ConfigError(f"the teacher in {self.teacher_dir} has {n} labels, the data {num_labels}; give a teacher "

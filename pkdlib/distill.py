@@ -81,7 +81,7 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
                                  "save_model": True, "teacher_dir": teacher_dir or "(the teacher this plan trains)"})
     if teacher_dir:
         s_cfg.check_models()
-        s_cfg.check_labels(spec.num_labels, spec.label_names)
+        s_cfg.check_labels(spec)
     out = Path(out) if out else Path("exports") / f"{data['task']}-{s_cfg.method}-L{layers}"
     from .export import check_out_dir
     check_out_dir(out)

@@ -71,7 +71,7 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1) -> Pre
     """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity (the
     process count enters it when above 1: several processes shard each global batch, which changes the numbers)."""
     spec, splits = load_data(cfg)
-    cfg.check_labels(spec.num_labels, spec.label_names if spec.source == "files" else ())
+    cfg.check_labels(spec)
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
     tok_fp = tokenizer_fingerprint(tokenizer)
     toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}
@@ -103,8 +103,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
-    spec = load_data(cfg)[0]  # the data's errors before any folder is made (cached: read once)
-    cfg.check_labels(spec.num_labels, spec.label_names if spec.source == "files" else ())
+    cfg.check_labels(load_data(cfg)[0])  # the data's errors before any folder is made (embedded, tables: read once)
     ws.check_writable()
     prep = prepare(cfg, ws, say, hw.accelerator.num_processes)
     if not force and (existing := reusable_record(prep.found, cfg.method, say, prep.identity)):
