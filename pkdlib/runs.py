@@ -67,10 +67,11 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
                      layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling)
 
 
-def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1) -> Prepared:
-    """Load and tokenise the data (cached), fingerprint teacher and tokenizer, derive the run's identity (the
-    process count enters it when above 1: several processes shard each global batch, which changes the numbers)."""
-    spec, splits = load_data(cfg)
+def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=None) -> Prepared:
+    """Load (unless ``data``: load_data's result) and tokenise the data (cached), fingerprint teacher and tokenizer,
+    derive the run's identity (the process count enters it when above 1: several processes shard each global batch,
+    which changes the numbers)."""
+    spec, splits = data or load_data(cfg)
     cfg.check_labels(spec)
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
     tok_fp = tokenizer_fingerprint(tokenizer)
@@ -103,9 +104,10 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
-    cfg.check_labels(load_data(cfg)[0])  # the data's errors before any folder is made (embedded, tables: read once)
+    data = load_data(cfg)  # the data's errors before any folder is made
+    cfg.check_labels(data[0])
     ws.check_writable()
-    prep = prepare(cfg, ws, say, hw.accelerator.num_processes)
+    prep = prepare(cfg, ws, say, hw.accelerator.num_processes, data)
     if not force and (existing := reusable_record(prep.found, cfg.method, say, prep.identity)):
         say(f"[skip] {prep.found.name}: a record with the same identity exists")
         return existing
