@@ -7,7 +7,9 @@ preparation, reuse of finished runs and the record.
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -58,11 +60,33 @@ class Hardware:
 def use_gpu(device: torch.device, amp) -> None:
     """Make ``device`` (a study worker's ``cuda:i``) the current GPU, which is where Accelerate's single-process
     device (a bare ``cuda``) puts the model and batches; fp32 runs use TF32 matmuls on Ampere or newer (recorded
-    in the run's hardware as ``tf32``)."""
+    in the run's hardware as ``tf32``); CUDA's determinism settings (``cuda_determinism``) are turned on."""
+    cuda_determinism()
     if device.index is not None:
         torch.cuda.set_device(device.index)
     tf32 = amp is None and torch.cuda.get_device_capability(device)[0] >= 8
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+
+
+#: cuBLAS's fixed workspace, which its deterministic results need (PyTorch's reproducibility notes)
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def cuda_determinism() -> None:
+    """Every run has a fixed seed, so a CUDA run asks for the same numbers on a rerun: cuDNN uses deterministic
+    algorithms and does not benchmark, torch's deterministic algorithms are on (``warn_only``: an op with no
+    deterministic CUDA implementation warns instead of stopping the run), and cuBLAS gets the workspace config its
+    determinism needs (``CUBLAS_WORKSPACE_CONFIG``, unless already set; read when the process first uses cuBLAS,
+    so it is set before any of the run's CUDA work). What is set is recorded as the run hardware's
+    ``deterministic``. Cost: deterministic algorithms can be slower (not measured here: no GPU)."""
+    if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
+        if torch.cuda.is_initialized():
+            warnings.warn("CUDA was used in this process before the run set CUBLAS_WORKSPACE_CONFIG: cuBLAS may "
+                          "already have its workspace; set the variable before starting Python to be sure")
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def make_optimizer(model, cfg, steps: int):
@@ -97,18 +121,28 @@ def evaluate(model, ts, spec, batch_size, device, amp_dtype):
 
 @dataclass
 class Meter:
-    """Per-epoch sums of the loss parts and about 20 points of the loss curve per epoch."""
+    """Per-epoch sums of the loss parts and about 20 points of the loss curve per epoch.
+
+    No host sync per step: a step's loss parts and correct predictions stay on the device (one small float64
+    vector, exact: float32, bf16 and fp16 values and counts below 2**53 convert without rounding) and the host reads
+    the steps since the last curve point in one copy at the point, then sums them in Python in step order, so every
+    number is the one a per-step ``.item()`` gave. The loss's finiteness is checked there too (every curve point,
+    i.e. every ``max(1, n_batches // 20)`` steps and at the epoch's end, and at the steps whose gradient norms are
+    sampled, which read the device anyway), naming the first non-finite step. Token counts come from the host
+    batch."""
     n_batches: int
     sums: dict = field(default_factory=dict)
     window: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
+    context: str = ""  # appended to a NumericalError's message (the objective)
 
     def start_epoch(self):
         self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
-        self.grads = []
+        self.grads, self.pending, self.i = [], [], 0
 
     def gather(self, accelerator):
         """Several processes: the epoch's sums over all of them (loss parts: the mean of the processes' means)."""
+        self.flush(None)
         keys = sorted(self.sums)
         total = accelerator.reduce(torch.tensor([float(self.sums[k]) for k in keys], dtype=torch.float64,
                                                 device=accelerator.device), "sum")
@@ -118,23 +152,55 @@ class Meter:
         self.sums["n"] = int(round(self.sums["n"] / n))
         self.sums.update({k: int(round(self.sums[k])) for k in ("correct", "seen", "tokens", "padded")})
 
-    def update(self, step, epoch, parts, logits, b, lr=None):
-        vals = {**{k: v.item() for k, v in parts.items()}, "n": 1,
-                "correct": (logits.argmax(-1) == b["labels"]).sum().item(), "seen": len(b["labels"])}
-        for k, v in vals.items():
-            self.window[k] = self.window.get(k, 0) + v
-            self.sums[k] = self.sums.get(k, 0) + v
-        self.sums["tokens"] += int(b["attention_mask"].sum())
-        self.sums["padded"] += b["attention_mask"].numel()
-        i = self.sums["n"]
+    def update(self, step, epoch, parts, logits, labels, lr=None, tokens=0, padded=0):
+        """One step: ``parts`` and ``logits``/``labels`` on the device (kept there), ``tokens``/``padded`` the
+        host batch's real and padded token counts."""
+        self.keys = tuple(parts)
+        correct = (logits.detach().argmax(-1) == labels).sum()
+        vec = torch.stack([*(parts[k].detach().to(torch.float64) for k in self.keys), correct.to(torch.float64)])
+        self.pending.append((step, vec, len(labels)))
+        self.sums["tokens"] += tokens
+        self.sums["padded"] += padded
+        self.i += 1
+        i = self.i
         if i % max(1, self.n_batches // 20) == 0 or i == self.n_batches:
+            self.flush(epoch)
             w, self.window = self.window, {}
             n = w.pop("n")
             point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
                      "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
 
+    def flush(self, epoch):
+        """Read the pending steps' values (the one host sync, at the curve's cadence), check the loss is finite and
+        add them, in step order, to the window and the epoch's sums."""
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, []
+        rows = torch.stack([vec for _, vec, _ in pending]).tolist()
+        for (step, _, seen), row in zip(pending, rows):
+            parts = dict(zip(self.keys, row[:-1]))
+            if not math.isfinite(parts["loss"]):
+                self._non_finite(epoch, step, parts, f"found when steps {pending[0][0]}-{pending[-1][0]} were "
+                                 f"checked: finiteness is checked at every curve point")
+            for k, v in {**parts, "n": 1, "correct": int(row[-1]), "seen": seen}.items():
+                self.window[k] = self.window.get(k, 0) + v
+                self.sums[k] = self.sums.get(k, 0) + v
+
+    def check(self, step, epoch, parts):
+        """At a step that reads the device anyway (the sampled gradient norms): the pending steps and this one's
+        loss are checked now, before anything (the gradient norms) uses it."""
+        self.flush(epoch)
+        if not math.isfinite(parts["loss"].item()):
+            self._non_finite(epoch, step, {k: v.item() for k, v in parts.items()}, "checked before its gradient norms")
+
+    def _non_finite(self, epoch, step, parts, when):
+        detail = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
+        raise NumericalError(f"non-finite loss at epoch {epoch}, step {step}: {detail} ({when}); {self.context}; "
+                             f"no record written")
+
     def epoch_row(self, epoch, seconds, part_names, objective) -> dict:
+        self.flush(epoch)
         s, n = self.sums, max(1, self.sums["n"])
         row = {"epoch": epoch, "train_time_s": round(seconds, 3), "steps": s["n"], "train_tokens": s["tokens"],
                "train_padded_tokens": s["padded"], "train_acc": s["correct"] / max(1, s["seen"]),
@@ -208,7 +274,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
                                          pin_memory=hw.device.type == "cuda")
     opt, sched = make_optimizer(model, cfg, cfg.epochs * len(sampler))
     model, opt = acc.prepare(model, opt)
-    meter, epochs, best, step = Meter(len(loader)), [], (None, -math.inf, None), 0
+    meter, epochs, best, step = Meter(len(loader), context=f"objective {objective}"), [], (None, -math.inf, None), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         sampler.set_epoch(epoch - 1)  # epochs draw from seed + 0, 1, ... (as Accelerate's loader set it before)
@@ -216,18 +282,18 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
         t0 = time.time()
         for b in progress_bar(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and hw.main),
                               unit="batch", leave=False):
-            b = {k: v.to(acc.device, non_blocking=True) for k, v in b.items()}
+            mask = b["attention_mask"]  # token counts from the host batch; the index stays there (cache gather)
+            tokens, padded = int(mask.sum()), mask.numel()
+            b = {k: v if k == "index" else v.to(acc.device, non_blocking=True) for k, v in b.items()}
             out, parts = compute_loss(model, b, objective, teacher, hw.amp)
             step += 1
-            if not torch.isfinite(parts["loss"]):
-                detail = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())
-                raise NumericalError(f"non-finite loss at epoch {epoch}, step {step}: {detail}; objective "
-                                     f"{objective}; no record written")
-            if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:
+            if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:  # reads the device anyway
+                meter.check(step, epoch, parts)
                 meter.grads.append(term_grad_norms(model, parts, objective))
             lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
-            meter.update(step, epoch, parts, out.logits, b, lr)
+            # no host sync: the parts stay on the device until the next curve point, where finiteness is checked
+            meter.update(step, epoch, parts, out.logits, b["labels"], lr, tokens, padded)
         if acc.num_processes > 1:
             meter.gather(acc)
         row = meter.epoch_row(epoch, time.time() - t0, parts, objective)

@@ -12,7 +12,7 @@ from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 
 def _fake(n=4, layers=3, h=5):
-    return TeacherOutputs(torch.randn(n, 2), torch.randn(n, layers + 1, h), torch.randn(n, layers + 1, h))
+    return TeacherOutputs.from_rows(torch.randn(n, 2), torch.randn(n, layers + 1, h), torch.randn(n, layers + 1, h))
 
 
 def test_cache_reused_then_recomputed_on_any_change(tmp_path):
@@ -80,15 +80,16 @@ def test_records_are_strict_json(tmp_path):
 
 
 def test_select_layers():
-    t = _fake(n=4, layers=3)
+    rows = torch.randn(4, 4, 5)  # example-major (n, L+1, H); stored layer-major
+    t = TeacherOutputs.from_rows(torch.randn(4, 2), rows, torch.randn(4, 4, 5))
     logits, cls = t({"index": torch.tensor([2, 0])}, [1, 3])
     assert torch.equal(logits, t.logits[[2, 0]])
-    assert torch.equal(cls, t.cls[[2, 0]][:, [1, 3]])
+    assert torch.equal(cls, rows[[2, 0]][:, [1, 3]]) and torch.equal(t.cls, rows.transpose(0, 1))
 
 
 def test_the_cache_stays_on_the_host_memory_mapped_and_kd_reads_only_logits():
     """A synthetic BERT-base-shaped cache (scripts/cache_memory.py): reading it costs almost no memory, KD's batches
-    touch only the logits, PKD's only the rows they gather; the device gets one batch."""
+    touch only the logits, PKD's only its 5 layers of [CLS] (stored layer-major); the device gets one batch."""
     import ast
     import subprocess
     import sys
@@ -102,6 +103,11 @@ def test_the_cache_stays_on_the_host_memory_mapped_and_kd_reads_only_logits():
     assert file_mb > 140
     assert m["rss_mb_after_load"] - m["rss_mb_before_load"] < 0.05 * file_mb
     assert m["rss_mb_after_kd"] - m["rss_mb_before_load"] < 0.05 * file_mb
+    assert m["file_mb_mapped_after_kd"] < 1 and m["file_mb_used_kd"] < 0.1
+    # 5 of the file's 26 layers (13 [CLS], 13 mean) and the logits, each layer with at most 4 MB of its neighbours
+    # (the kernel maps file pages in blocks of up to 2 MB); format 2 mapped all 13 layers of [CLS], half the file
+    assert m["file_mb_used_pkd-skip"] <= m["file_mb_mapped_after_pkd-skip"] < m["file_mb_used_pkd-skip"] + 5 * 4 + 1
+    assert m["file_mb_used_pkd-skip"] + 5 * 4 + 1 < 0.4 * file_mb
     assert m["pkd-skip_device_batch_mb"] == round((32 * 3 + 32 * 5 * 768) * 4 / 2**20, 3)
 
 
@@ -110,11 +116,12 @@ def test_a_memory_mapped_cache_gives_the_values_written(tmp_path):
 
     from pkdlib.cache import CACHE_FORMAT, TeacherOutputs, load_or_compute_teacher_outputs
     torch.manual_seed(0)
-    made = TeacherOutputs(torch.randn(50, 2), torch.randn(50, 4, 8), torch.randn(50, 4, 8))
+    rows = torch.randn(50, 4, 8)
+    made = TeacherOutputs.from_rows(torch.randn(50, 2), rows, torch.randn(50, 4, 8))
     first = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
     again = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0)  # read, not computed
     idx = torch.tensor([3, 1, 49])
     for pooling in ("cls", "mean"):
         a, b = first({"index": idx}, [1, 3], pooling), again({"index": idx}, [1, 3], pooling)
         assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert torch.equal(again({"index": idx}, [2])[1][:, 0], made.cls[idx, 2]) and CACHE_FORMAT == 2
+    assert torch.equal(again({"index": idx}, [2])[1][:, 0], rows[idx, 2]) and CACHE_FORMAT == 3

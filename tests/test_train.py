@@ -221,6 +221,8 @@ def test_each_study_worker_gets_its_own_gpu_and_the_gpu_becomes_current(monkeypa
     calls = []
     monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(("set_device", i)))
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 0))
+    # use_gpu also turns CUDA determinism on (tests/test_gpu_path_more.py): kept out of this process's global state
+    monkeypatch.setattr("pkdlib.train.cuda_determinism", lambda: None)
     use_gpu(torch.device("cuda:1"), None)
     assert calls == [("set_device", 1)] and torch.backends.cuda.matmul.allow_tf32
     use_gpu(torch.device("cuda:1"), torch.bfloat16)

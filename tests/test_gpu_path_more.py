@@ -1,0 +1,297 @@
+"""The GPU path, the parts testable on CPU: the teacher cache stored layer-major (a batch reads only the logits and
+its own layers, with the values of the example-major format 2), no host sync per training step (the recorded
+numbers are those of per-step ``.item()`` sums), and CUDA's determinism settings (CUDA mocked)."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import warnings
+
+import pytest
+import torch
+from conftest import ROOT
+
+from pkdlib.cache import (
+    CACHE_FORMAT,
+    TeacherOutputs,
+    compute_teacher_outputs,
+    load_or_compute_teacher_outputs,
+)
+from pkdlib.train import Meter, NumericalError
+
+
+def _rows(n=300, layers=6, h=16, seed=0):
+    """Example-major logits and states (format 2's layout) with awkward floats: -0.0, subnormals, huge values."""
+    g = torch.Generator().manual_seed(seed)
+    cls, mean = torch.randn(n, layers + 1, h, generator=g), torch.randn(n, layers + 1, h, generator=g)
+    cls[0, 0, 0], cls[1, 2, 3], mean[2, 1, 0], mean[3, 3, 1] = -0.0, 1e-42, 3e38, -1e-40
+    return torch.randn(n, 3, generator=g), cls, mean
+
+
+def test_the_format_3_gather_equals_the_format_2_gather_bit_for_bit(tmp_path):
+    """Written layer-major, read back memory-mapped, gathered per used layer: the same float32 numbers in the same
+    order as format 2's ``cls[idx][:, layers]``, for both poolings, any layers, repeated and unsorted rows."""
+    logits, cls, mean = _rows()
+    made = TeacherOutputs.from_rows(logits, cls, mean)
+    assert made.cls.shape == (7, 300, 16) and made.cls.is_contiguous() and made.n_layers == 6
+    load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
+    read = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0)  # memory-mapped, not computed
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randint(0, 300, (32,), generator=g) for _ in range(5)] + [torch.tensor([299, 0, 0, 7])]
+    for idx in batches:
+        for layers in ([2, 4], [1, 2, 3, 4, 5], [6, 1], [3], [0, 6]):
+            for pooling, rows in (("cls", cls), ("mean", mean)):
+                got_logits, got = read({"index": idx}, layers, pooling)
+                want = rows[idx][:, list(layers)]  # format 2's gather
+                assert torch.equal(got_logits, logits[idx]) and got_logits.dtype == torch.float32
+                assert got.dtype == want.dtype == torch.float32 and got.shape == want.shape and got.is_contiguous()
+                assert torch.equal(got, want) and torch.equal(got.view(torch.int32), want.view(torch.int32))
+        kd_logits, none = read({"index": idx}, [], "cls")
+        assert torch.equal(kd_logits, logits[idx]) and none.shape == (len(idx), 0, 16)
+
+
+def test_the_teacher_cache_is_computed_with_the_format_2_values(tiny_bert, tiny_csv):
+    """The real computation, stored layer-major, holds the very numbers format 2's loop stored example-major."""
+    from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
+    from pkdlib.losses import pool
+    from pkdlib.models import load_classifier, load_tokenizer
+    ts = tokenize_split(load_task("rt", "train", tiny_csv), load_tokenizer(str(tiny_bert)), 32, log=lambda *a: None)
+    torch.manual_seed(0)
+    model = load_classifier(str(tiny_bert), 2)
+    new = compute_teacher_outputs(model, ts, 64, torch.device("cpu"), progress=False)
+    L, H, n = model.config.num_hidden_layers, model.config.hidden_size, len(ts)
+    cls, mean = torch.zeros(n, L + 1, H), torch.zeros(n, L + 1, H)  # format 2's loop, as it was
+    with torch.inference_mode():
+        for idx in LengthBucketSampler(ts.lengths, 64, shuffle=False).batches():
+            b = collate(ts, idx)
+            out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
+                        attention_mask=b["attention_mask"], output_hidden_states=True)
+            for pooling, dest in (("cls", cls), ("mean", mean)):
+                dest[b["index"]] = torch.stack([pool(h, b["attention_mask"], pooling) for h in out.hidden_states],
+                                               dim=1).float()
+    assert new.cls.shape == (L + 1, n, H) and new.n_layers == L
+    assert torch.equal(new.cls.transpose(0, 1), cls) and torch.equal(new.mean.transpose(0, 1), mean)
+
+
+def _mapped_mb(path) -> float:
+    spec = importlib.util.spec_from_file_location("cache_memory", ROOT / "scripts" / "cache_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.file_mb_mapped(path)
+
+
+def test_an_epoch_reads_the_logits_and_its_own_layers_only(tmp_path):
+    """A whole epoch of batches (every row) maps in, of the memory-mapped file, the logits and the used layers of
+    the used pooling, never the others (format 2 mapped every layer of the pooling: 4 layers' bytes, 32 MB, here).
+    The kernel maps pages in blocks (fault-around, large folios: up to 2 MB here), so a layer may bring in up to
+    2 MB of its neighbours; wide rows keep the number of batches, and of slow page faults, small."""
+    n, layers, h = 1024, 3, 2048
+    layer_mb = n * h * 4 / 2**20  # 8 MB
+    made = TeacherOutputs(torch.randn(n, 2), torch.randn(layers + 1, n, h), torch.randn(layers + 1, n, h))
+    load_or_compute_teacher_outputs(tmp_path, "m" * 30, lambda: made)
+    (path,) = tmp_path.glob("teacher-*.pt")
+    for used, pooling in (([], "cls"), ([1, 3], "mean")):
+        read = load_or_compute_teacher_outputs(tmp_path, "m" * 30, lambda: 1 / 0)
+        assert _mapped_mb(path) < 0.1
+        for idx in torch.randperm(n, generator=torch.Generator().manual_seed(0)).split(32):
+            read({"index": idx}, used, pooling)
+        mapped = _mapped_mb(path)
+        assert len(used) * layer_mb <= mapped < len(used) * (layer_mb + 2.5) + 0.25, (used, mapped)
+        del read
+    assert CACHE_FORMAT == 3
+
+
+def test_a_format_2_cache_is_rebuilt_once_and_older_files_are_named(tmp_path):
+    logits, cls, mean = _rows(n=20, layers=3, h=4)
+    path = tmp_path / f"teacher-{'f' * 24}.pt"
+    torch.save({"key": "f" * 30, "format": 2, "logits": logits, "cls": cls, "mean": mean}, path)  # format 2
+    old = tmp_path / f"teacher-{'o' * 24}.pt"
+    torch.save({"key": "o" * 30, "format": 2, "logits": logits, "cls": cls, "mean": mean}, old)
+    seen, calls = [], []
+
+    def compute():
+        calls.append(1)
+        return TeacherOutputs.from_rows(logits, cls, mean)
+    out = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
+    again = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
+    assert len(calls) == 1 and "format 2" in seen[0] and "recomputing once" in seen[0]
+    assert old.name in seen[1] and path.name not in seen[1] and len(seen) == 2  # named, not removed
+    assert old.exists() and torch.equal(again.cls, out.cls) and again.cls.shape == (4, 20, 4)
+    with pytest.raises(ValueError, match="layer-major"):
+        TeacherOutputs(logits, cls, mean)  # example-major states are refused, not misread
+
+
+class _Format2Meter:
+    """Meter.update as it was (a per-step ``.item()`` of every part and of ``correct``): the reference."""
+
+    def __init__(self, n_batches):
+        self.n_batches, self.window, self.curve = n_batches, {}, []
+
+    def start_epoch(self):
+        self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
+
+    def update(self, step, epoch, parts, logits, b, lr=None):
+        vals = {**{k: v.item() for k, v in parts.items()}, "n": 1,
+                "correct": (logits.argmax(-1) == b["labels"]).sum().item(), "seen": len(b["labels"])}
+        for k, v in vals.items():
+            self.window[k] = self.window.get(k, 0) + v
+            self.sums[k] = self.sums.get(k, 0) + v
+        self.sums["tokens"] += int(b["attention_mask"].sum())
+        self.sums["padded"] += b["attention_mask"].numel()
+        i = self.sums["n"]
+        if i % max(1, self.n_batches // 20) == 0 or i == self.n_batches:
+            w, self.window = self.window, {}
+            n = w.pop("n")
+            point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
+                     "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
+            self.curve.append({**point, **{k: v / n for k, v in w.items()}})
+
+
+def _steps(n_steps, seed, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n_steps):
+        scale = 10.0 ** torch.randint(-6, 6, (3,), generator=g)
+        ce, kd, pt = ((torch.rand(3, generator=g) * scale).to(dtype)).unbind()
+        bs = int(torch.randint(1, 33, (), generator=g))
+        yield ({"ce": ce, "kd": kd, "pt": pt, "loss": (0.5 * ce + 0.5 * kd + 100 * pt).to(dtype)},
+               torch.randn(bs, 3, generator=g), {"labels": torch.randint(0, 3, (bs,), generator=g),
+                                                 "attention_mask": (torch.rand(bs, 9, generator=g) > 0.3).long()})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n_batches", [7, 47, 60])
+def test_the_meter_records_the_numbers_of_per_step_item_sums(n_batches, dtype):
+    """Summed on the device and read at the curve points, every curve point and epoch sum is the number (and the
+    type) the per-step ``.item()`` Python sums gave: compared with ==, not approximately."""
+    new, ref = Meter(n_batches), _Format2Meter(n_batches)
+    step = 0
+    for epoch in (1, 2):
+        new.start_epoch()
+        ref.start_epoch()
+        for parts, logits, b in _steps(n_batches, seed=epoch, dtype=dtype):
+            step += 1
+            mask = b["attention_mask"]
+            new.update(step, epoch, parts, logits, b["labels"], 1e-3 / step, int(mask.sum()), mask.numel())
+            ref.update(step, epoch, parts, logits, b, 1e-3 / step)
+        new.flush(epoch)
+        assert new.sums == ref.sums and list(new.sums) == list(ref.sums)
+        assert all(type(new.sums[k]) is type(ref.sums[k]) for k in ref.sums)
+    assert new.curve == ref.curve and [list(p) for p in new.curve] == [list(p) for p in ref.curve]
+    assert len(new.curve) == 2 * (n_batches // max(1, n_batches // 20) + (n_batches % max(1, n_batches // 20) > 0))
+
+
+def test_no_host_sync_between_curve_points(monkeypatch):
+    """Between curve points a step reads nothing from the device; at a point, one copy of the pending steps."""
+    reads = []
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu"):
+        def counted(self, *a, _name=name, _real=getattr(torch.Tensor, name), **k):
+            reads.append(_name)
+            return _real(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    meter = Meter(60)  # a curve point every 3 steps
+    meter.start_epoch()
+    steps = list(_steps(60, seed=3))
+    reads.clear()
+    for step, (parts, logits, b) in enumerate(steps, 1):
+        meter.update(step, 1, parts, logits, b["labels"], 1e-3, 10, 20)
+        assert reads == (["tolist"] if step % 3 == 0 else []), (step, reads)
+        reads.clear()
+
+
+def test_a_non_finite_loss_is_found_at_the_next_check_and_named_by_its_step():
+    meter = Meter(80, context="objective X")  # a curve point every 4 steps
+    meter.start_epoch()
+    steps = list(_steps(8, seed=4))
+    steps[5][0]["pt"], steps[5][0]["loss"] = torch.tensor(float("inf")), torch.tensor(float("inf"))
+    steps[6][0]["loss"] = torch.tensor(float("nan"))
+    for step, (parts, logits, b) in enumerate(steps[:5], 1):
+        meter.update(step, 2, parts, logits, b["labels"])
+    sums = dict(meter.sums)
+    for step, (parts, logits, b) in enumerate(steps[5:7], 6):
+        meter.update(step, 2, parts, logits, b["labels"])  # steps 6 and 7: not checked yet
+    with pytest.raises(NumericalError, match=r"non-finite loss at epoch 2, step 6: ce=.*pt=inf, loss=inf "
+                                             r"\(found when steps 5-8 were checked.*objective X; no record written"):
+        meter.update(8, 2, *steps[7][:2], steps[7][2]["labels"])
+    assert sums["n"] == 4 and meter.sums["n"] == 5 and math.isfinite(meter.sums["loss"])  # step 5 added, not 6
+
+
+@pytest.fixture()
+def mocked_cuda(monkeypatch):
+    """CUDA mocked; torch's global determinism settings and the environment restored afterwards."""
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Mocked GPU")
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    for flag in ("deterministic", "benchmark", "allow_tf32"):
+        monkeypatch.setattr(torch.backends.cudnn, flag, getattr(torch.backends.cudnn, flag))
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "restored-after-the-test")
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    yield monkeypatch
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def test_a_cuda_run_turns_determinism_on_and_records_it(mocked_cuda):
+    import os
+
+    from pkdlib.records import hardware
+    from pkdlib.train import use_gpu
+    torch.backends.cudnn.benchmark = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # CUDA not used before: no warning
+        use_gpu(torch.device("cuda:1"), torch.bfloat16)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    hw = hardware("cuda:1")
+    assert hw["gpu"] == "Mocked GPU" and hw["deterministic"] == {
+        "algorithms": True, "warn_only": True, "cudnn_deterministic": True, "cudnn_benchmark": False,
+        "cublas_workspace_config": ":4096:8"}
+    assert "deterministic" not in hardware("cpu")  # CPU records are as they were
+
+
+def test_a_workspace_config_already_set_is_kept_and_a_late_one_is_warned_about(mocked_cuda):
+    import os
+
+    from pkdlib.records import hardware
+    from pkdlib.train import use_gpu
+    mocked_cuda.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    use_gpu(torch.device("cuda"), None)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    assert hardware("cuda")["deterministic"]["cublas_workspace_config"] == ":16:8"
+    mocked_cuda.delenv("CUBLAS_WORKSPACE_CONFIG")
+    mocked_cuda.setattr(torch.cuda, "is_initialized", lambda: True)
+    with pytest.warns(UserWarning, match="before the run set CUBLAS_WORKSPACE_CONFIG"):
+        use_gpu(torch.device("cuda"), None)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_cpu_runs_leave_the_determinism_settings_alone(tiny_bert):
+    """Only CUDA runs turn them on (a CPU run computes and records as before)."""
+    from pkdlib import RunConfig
+    from pkdlib.train import Hardware
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    hw = Hardware.setup(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), device="cpu"))
+    assert hw.device.type == "cpu"
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+
+
+def test_a_run_whose_loss_turns_non_finite_between_checks_stops_and_writes_nothing(tiny_bert, tiny_csv, tiny_teacher,
+                                                                                     ws, monkeypatch):
+    """A NaN from step 3 on (not a step whose gradient norms are sampled) is found at the next curve point."""
+    import pkdlib.losses as L
+    from pkdlib import RunConfig
+    from pkdlib.runs import run
+    real, calls = L.patient_loss, []
+
+    def patient_loss(s, t, normalize=True):
+        calls.append(1)
+        return real(s, t, normalize) * (float("nan") if len(calls) >= 3 else 1.0)
+    monkeypatch.setattr(L, "patient_loss", patient_loss)
+    cfg = RunConfig(task="rt", method="pkd-skip", student_layers=2, pretrained=str(tiny_bert), data_dir=str(tiny_csv),
+                    teacher_dir=tiny_teacher[0]["model_dir"], epochs=1, lr=2e-3, batch_size=16, beta=10.0, device="cpu")
+    with pytest.raises(NumericalError, match=r"non-finite loss at epoch 1, step 3: .*pt=nan.*\(found when steps 3-"):
+        run(cfg, ws, progress=False, log=lambda *a: None)
+    assert not ws.records.exists() or not list(ws.records.glob("*.json"))
