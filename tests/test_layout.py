@@ -44,3 +44,13 @@ def test_readme_describes_every_module_in_its_place():
         for p in sorted((ROOT / folder).glob("*.py")):
             if p.name != "__init__.py":
                 assert f"`{p.name}`" in text, f"README's {folder} table does not describe {p.name}"
+
+
+def test_no_notebook_has_an_empty_code_cell():
+    """JupyterLab's Run All leaves an empty code cell unnumbered ('[ ]:'), so a reader (and the browser test) sees a
+    cell that never ran; an empty cell comes from a blank line too many after a jupytext header."""
+    import json
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        empty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and not "".join(c["source"]).strip()]
+        assert not empty, f"{nb.name}: empty code cells at {empty}"
