@@ -36,6 +36,7 @@ class Item:
     estimate_s: float = 0.0
     label: str = ""
     result: dict = field(default_factory=dict)
+    key: str = ""             # a teacher's name for its students' ``@teacher:<key>`` (the task; ``rt:s1`` for others)
 
     @property
     def notebook(self) -> str:
@@ -69,11 +70,14 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
     items = []
     for task in P["tasks"]:
-        t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"]}
-        rc = _config(t, f"profile {profile!r}, teacher")
-        n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
-        items.append(Item("teacher", task, {"config": t, **common},
-                          _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden), f"{task} teacher"))
+        for seed in teacher_seeds(P):
+            t = {"task": task, "pretrained": P["pretrained"], "method": "teacher", **P["teacher"], "seed": seed}
+            rc = _config(t, f"profile {profile!r}, teacher")
+            n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
+            key = teacher_key(P, task, seed)
+            items.append(Item("teacher", task, {"config": t, **common},
+                              _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden),
+                              f"{task} teacher" + (f" seed {seed}" if key != task else ""), key=key))
         items += _students(profile, P, task, grid, common, hidden)
     _disambiguate(items)
     if P.get("speedup"):
@@ -85,24 +89,40 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     return items
 
 
+def teacher_seeds(P: dict) -> list[int]:
+    """The profile's teachers, by seed: its teacher's own seed, then every other ``teacher_seed`` its students name
+    (several teachers: fine-tunes of the same pre-trained model that differ only in seed)."""
+    own = P["teacher"].get("seed", 0)
+    named = {t for spec in P["students"] for t in (spec.get("teacher_seed", own) if isinstance(
+        spec.get("teacher_seed", own), list) else [spec.get("teacher_seed", own)])}
+    return [own] + sorted(named - {own})
+
+
+def teacher_key(P: dict, task: str, seed: int) -> str:
+    """``rt`` for the profile's own teacher (as before there were several), ``rt:s1`` for the teacher of seed 1."""
+    return task if seed == P["teacher"].get("seed", 0) else f"{task}:s{seed}"
+
+
 def _students(profile, P, task, grid, common, hidden) -> list[Item]:
     items, seen = [], set()
     for spec in P["students"]:
         for s in _grid(spec):
             s = dict(s)
+            key = teacher_key(P, task, s.pop("teacher_seed", P["teacher"].get("seed", 0)))
             if s.pop("best_official", False):
                 from .reference import best_official_config
                 s.update(best_official_config(task, s["student_layers"]))
             variants = [{**s, **g} for g in _grid(P["full_grid"])] if grid == "full" and "full_grid" in P else [s]
             for v in variants:
-                cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{task}", **v}
+                cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{key}", **v}
                 rc = _config(cfg, f"profile {profile!r}, student {v}")
-                key = json.dumps(rc.to_dict(), sort_keys=True)
-                if key in seen:
+                same = json.dumps({**rc.to_dict(), "teacher_dir": key}, sort_keys=True)
+                if same in seen:
                     continue
-                seen.add(key)
+                seen.add(same)
                 n = rc.max_train_examples or TRAIN_SIZES.get(task, 10_000)
-                label = f"{task} {rc.method} L{rc.student_layers} seed {rc.seed}"
+                label = (f"{task} {rc.method} L{rc.student_layers} seed {rc.seed}"
+                         + (f" teacher {key.split(':', 1)[1]}" if key != task else ""))
                 items.append(Item("student", task, {"config": cfg, **common},
                                   _estimate(rc.epochs, n, rc.student_layers, hidden, rc.precision), label))
     return items

@@ -59,12 +59,38 @@ BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))
                 + students(["ft", "kd"], [1], range(3))
                 + students(["ft", "kd", "pkd-skip"], [4, 5], range(1)))
 #: the verdicts study (the issue on the study's verdicts), in fp32 so that any CPU runs it (the bf16 recipe needs a
-#: CPU with native bf16, which the machines this study runs on lack), on full's teacher and the study's recipe
-#: otherwise, in the order of what a study stopped part-way can already answer. Block 1, a patient term that acts:
-#: pkd-skip on unnormalised [CLS] at beta 10 and 100 (the recipe measured 15% and 56% of the gradient there),
-#: paired with the mean study's fp32 kd, pkd-skip and pkd-mean seeds 0-7, which come first (reused).
-VERDICTS_STUDY = (students(["kd", "pkd-skip", "pkd-mean"], [3], range(8), precision=["fp32"])
-                  + students(["pkd-skip"], [3], range(8), precision=["fp32"], normalize=[False], beta=[10.0, 100.0]))
+#: CPU with native bf16, which the machines this study runs on lack), on the study's recipe otherwise (3-layer
+#: students, 4 epochs, best epoch on dev), in the order of what a study stopped part-way can already answer.
+#: Block 1, a patient term that acts: pkd-skip on unnormalised [CLS] at beta 10 and 100 (the recipe measured 15% and
+#: 56% of the gradient there), paired with the mean study's fp32 kd, pkd-skip and pkd-mean seeds 0-7 (reused).
+#: Block 2, more than one teacher: teachers of seeds 1 and 2 (fine-tunes of the same pre-trained model, the same
+#: recipe), each with kd and pkd-skip students of seeds 0-7, and ft of seeds 0-7 (ft never reads its teacher, so
+#: one ft run per seed pairs with every teacher's students); seed-major, so a part-run has every teacher.
+#: Block 3, power for the paper's +0.5-point PKD-Skip - KD gain, computed before running: the paired sd is 0.98
+#: test points in full (bf16, N=14) and 0.88 in mean (fp32, N=8); a two-sided paired t-test at 5% needs 33 pairs
+#: for 80% at sd 0.98 (noncentral t; 24 pairs: 67%, 36 pairs: 85%). Seeds 8-11 of kd and pkd-skip on each of the
+#: three teachers bring the pairs to 36 (3 teachers x 12 seeds): 85% power at sd 0.98, 91% at 0.88, if the
+#: teacher-to-teacher variance of the difference is small (the two-level interval says whether it is).
+#: Block 4, longer training: ft, kd and pkd-skip with 8 epochs (best epoch on dev), seeds 0-7, the first teacher.
+VERDICTS_ARMS = {"beta 10, unnormalised": {"method": "pkd-skip", "beta": 10.0, "normalize": False},
+                 "beta 100, unnormalised": {"method": "pkd-skip", "beta": 100.0, "normalize": False},
+                 "8 epochs": {"epochs": 8}}
+FP32 = {"precision": ["fp32"]}
+
+
+def _teachers_block(seeds, teacher_seeds, with_ft: bool) -> list[dict]:
+    """kd and pkd-skip students of every teacher seed (and ft once per seed: it never reads its teacher),
+    seed-major so that a study stopped part-way has every teacher."""
+    return [entry for s in seeds for entry in
+            (students(["ft"], [3], [s], **FP32) if with_ft else [])
+            + [e for t in teacher_seeds for e in students(["kd", "pkd-skip"], [3], [s], teacher_seed=[t], **FP32)]]
+
+
+VERDICTS_STUDY = (students(["kd", "pkd-skip", "pkd-mean"], [3], range(8), **FP32)
+                  + students(["pkd-skip"], [3], range(8), **FP32, normalize=[False], beta=[10.0, 100.0])
+                  + _teachers_block(range(8), [1, 2], with_ft=True)
+                  + _teachers_block(range(8, 12), [0, 1, 2], with_ft=False)
+                  + students(["ft", "kd", "pkd-skip"], [3], range(8), **FP32, epochs=[8]))
 
 PROFILES: dict[str, dict] = {
     # a smoke test in a few minutes on 2 cores: a slice of rt, 1 seed. Its students' settings were chosen on
@@ -130,17 +156,19 @@ PROFILES: dict[str, dict] = {
     },
     # what the study's verdicts need (see VERDICTS_STUDY): an acting patient term, power, longer training
     "verdicts": {
-        "description": "3-layer students on full rt against full's teacher, fp32, 4 epochs (best epoch on dev): "
-                       "pkd-skip on unnormalised [CLS] at beta 10 and 100 over 8 seeds, paired with the mean study's "
-                       "kd, pkd-skip (beta 1000 normalised) and pkd-mean seeds 0-7 (reused); each term's share of "
-                       "the loss and of the gradient; report",
+        "description": "3-layer students on full rt, fp32, the study's recipe (4 epochs, best epoch on dev): "
+                       "(1) pkd-skip on unnormalised [CLS] at beta 10 and 100 x 8 seeds beside the mean study's kd, "
+                       "pkd-skip and pkd-mean (reused); (2) teachers of seeds 1 and 2 with kd/pkd-skip x 8 seeds, "
+                       "ft x 8 seeds; (3) kd/pkd-skip seeds 8-11 on all three teachers (36 pairs: 85% power for "
+                       "+0.5 points); (4) ft/kd/pkd-skip with 8 epochs x 8 seeds; report with each arm apart",
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": TEACHER,
         "students": VERDICTS_STUDY,
+        "arms": VERDICTS_ARMS,
         "speedup": None,
-        "needs": "nothing (embedded model and data); about 1.5 hours on 2 cores with --workers 2 (the mean study's "
-                 "runs: reused)",
+        "needs": "nothing (embedded model and data); about 12 hours on 2 cores with --workers 2, resumable over "
+                 "sessions (the mean study's runs: reused)",
     },
     # a first, descriptive look at the mean-pooled patient term in fp32 (any CPU): does it act at the study's beta?
     "mean-pilot": {

@@ -341,7 +341,7 @@ class Study:
         with self.lock:
             it.result.update(record=record["run_id"], record_s=record["timings"]["total_s"], reused=reused)
             if it.kind == "teacher":
-                self.teachers[it.task] = record
+                self.teachers[it.key or it.task] = record
 
 
 def _check_bf16(cfg: RunConfig, runner) -> None:
@@ -368,7 +368,8 @@ def execute(profile: str, items: list[Item], results=None, work="work", force=Fa
 
 
 def with_teacher(config: dict, teachers: dict) -> dict:
-    """A student's configuration with ``@teacher:<task>`` replaced by that task's teacher folder (None: not known)."""
+    """A student's configuration with ``@teacher:<key>`` replaced by that teacher's folder (None: not known); the key
+    is the task for a profile's own teacher, ``<task>:s<seed>`` for its other teachers."""
     c = dict(config)
     if str(c.get("teacher_dir", "")).startswith("@teacher:"):
         c["teacher_dir"] = teachers.get(c["teacher_dir"].split(":", 1)[1])
@@ -399,7 +400,7 @@ def mark_reuse(items, results, work, log=lambda *a: None) -> None:
         if record:
             it.result["reusable"] = record["run_id"]
             if it.kind == "teacher":
-                teachers[it.task] = saved_model_dir(record)
+                teachers[it.key or it.task] = saved_model_dir(record)
     runs = [it for it in items if "config" in it.params]
     m = read_json(ws.results / f"manifest-{items[-1].params.get('profile')}.json")
     if (m and m.get("status") == "complete" and all(it.result.get("reusable") for it in runs)

@@ -277,3 +277,34 @@ def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, ti
     logs = []
     m2 = execute("tiny2", plan("tiny2", results=res, work=work), res, work, log=logs.append)
     assert m2["notebooks_run"] == 0 and sum("] reuse " in x for x in logs) == 2
+
+
+def test_verdicts_profile_has_three_teachers_and_the_declared_blocks():
+    """Several teachers: one teacher item per seed, each student pointing at its own teacher; ft (which never reads
+    its teacher) once per seed; the power block brings kd/pkd-skip to 3 teachers x 12 seeds."""
+    items = plan("verdicts")
+    teachers = [it for it in items if it.kind == "teacher"]
+    assert [(it.key, it.params["config"]["seed"]) for it in teachers] == [("rt", 0), ("rt:s1", 1), ("rt:s2", 2)]
+    students = [it.params["config"] for it in items if it.kind == "student"]
+    four = [c for c in students if c["epochs"] == 4 and c.get("normalize", True)]
+    pairs = {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "kd"}
+    assert pairs == {(f"@teacher:{t}", s) for t in ("rt", "rt:s1", "rt:s2") for s in range(12)}
+    assert pairs == {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "pkd-skip" and c["beta"] == 1000}
+    assert sorted(c["seed"] for c in four if c["method"] == "ft") == list(range(8))
+    assert {c["teacher_dir"] for c in students if c["method"] in ("ft", "pkd-mean") or c["epochs"] == 8} == {"@teacher:rt"}
+    assert {c["precision"] for c in students} == {"fp32"}
+    unnorm = [(c["beta"], c["seed"]) for c in students if c.get("normalize") is False]
+    assert sorted(unnorm) == sorted((b, s) for b in (10.0, 100.0) for s in range(8))
+    assert sorted((c["method"], c["seed"]) for c in students if c["epochs"] == 8) == sorted(
+        (m, s) for m in ("ft", "kd", "pkd-skip") for s in range(8))
+    # the mean study's runs come first, unchanged: they are reused
+    mean = [json.dumps(c, sort_keys=True) for c in _students("mean")]
+    assert [json.dumps(c, sort_keys=True) for c in students[:len(mean)]] == mean
+
+
+def test_with_teacher_resolves_each_teachers_key():
+    from pkdstudy.study import with_teacher
+    teachers = {"rt": "work/models/t0", "rt:s1": "work/models/t1"}
+    assert with_teacher({"teacher_dir": "@teacher:rt:s1"}, teachers)["teacher_dir"] == "work/models/t1"
+    assert with_teacher({"teacher_dir": "@teacher:rt"}, teachers)["teacher_dir"] == "work/models/t0"
+    assert with_teacher({"teacher_dir": "@teacher:rt:s2"}, teachers)["teacher_dir"] is None  # not run yet
