@@ -11,9 +11,13 @@ Decision rules (README, "How the claims are decided"):
   about 0.5 points), Holm-adjusted within the family, p < 0.05.
 * otherwise **undecided**, with the power the design had for the paper's effect.
 * N < 5 pairs: **descriptive**, no verdict (an exact sign-flip test of 3 pairs cannot go below p = 0.25).
-* Each verdict answers "on this test set" (seeds resampled: the t-interval); the interval "on sentences like these"
-  (seeds and test sentences resampled: the paired bootstrap) is printed beside it, and a verdict it does not
-  support is flagged.
+* Each verdict answers "on this test set" (seeds resampled: the t-interval; with several teachers, every
+  teacher-seed pair a replicate: "on this test set with these teachers"); the interval "on sentences like these"
+  (seeds and test sentences resampled: the paired bootstrap) and, with several teachers, the interval "with other
+  teachers like these" (``stats.two_level_t``: teachers, then seeds) are printed beside it, and a verdict either
+  does not support is flagged.
+* A profile's arms (variants of the recipe: another beta, more epochs) are compared apart from the main cells,
+  as secondary rows (``arm_claims``).
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ import pandas as pd
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
-from .stats import holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost
+from .stats import (holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost,
+                    two_level_t)
 
 #: the claims as (a, b, name): "a beats b"; the first three are the primary family at the paper's compression
 CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
@@ -40,11 +45,16 @@ MIN_PAIRS = 5
 
 
 def _pairs(df, split, a, b, layers, task):
-    """Rows of methods a and b at one size, paired by seed (same init and data order)."""
-    x = df[(df.method == a) & (df.layers == layers) & (df.task == task)].set_index("seed")
-    y = df[(df.method == b) & (df.layers == layers) & (df.task == task)].set_index("seed")
-    common = sorted(set(x.index) & set(y.index))
-    return x.loc[common], y.loc[common]
+    """Rows of methods a and b at one size, paired by replicate: the same seed (same init and data order) and the
+    same teacher; a method that never reads its teacher (ft) pairs with every teacher's run of its seed. The rows
+    come back aligned, each a's with a ``pair_teacher`` column (the pair's teacher; "" when neither reads one)."""
+    x, y = (df[(df.method == m) & (df.layers == layers) & (df.task == task)].reset_index(drop=True) for m in (a, b))
+    if "teacher" not in df:
+        x, y = x.assign(teacher=""), y.assign(teacher="")
+    keys = ["teacher", "seed"] if len(x) and len(y) and x.teacher.ne("").all() and y.teacher.ne("").all() else ["seed"]
+    m = pd.merge(x[keys].reset_index(), y[keys].reset_index(), on=keys).sort_values(keys + ["index_x"])
+    xs, ys = x.loc[m.index_x].reset_index(drop=True), y.loc[m.index_y].reset_index(drop=True)
+    return xs.assign(pair_teacher=np.where(xs.teacher != "", xs.teacher, ys.teacher)), ys
 
 
 def _correct(records, runs: pd.DataFrame, split):
@@ -65,13 +75,23 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
         return None
     d = (x[split] - y[split]).to_numpy() * 100
     row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
-           **_difference(d), "mcnemar_p05": None, "bootstrap_ci": None}
+           **_difference(d), "mcnemar_p05": None, "bootstrap_ci": None, **_two_level(d, x.pair_teacher)}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
         row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
         row["boot_low"], row["boot_high"] = paired_bootstrap(ca, cb)
         row["bootstrap_ci"] = f"[{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
     return row
+
+
+def _two_level(d, teachers) -> dict:
+    """With pairs from several teachers: the interval over teachers and seeds (``stats.two_level_t``)."""
+    names = sorted(set(teachers))
+    if len(names) < 2:
+        return {"n_teachers": len(names)}
+    r = two_level_t([d[np.asarray(teachers) == t] for t in names])
+    return {"n_teachers": len(names), "two_low": r["low"], "two_high": r["high"],
+            "two_level_ci": f"[{r['low']:+.2f}, {r['high']:+.2f}]"}
 
 
 def _difference(d) -> dict:
@@ -88,16 +108,26 @@ def verdict(r) -> str:
     n = int(r["n_seeds"])
     if n < MIN_PAIRS:
         return f"descriptive: N={n} pairs (< {MIN_PAIRS}), no verdict; exact sign-flip p = {r['sign_flip_p']:.2f}"
+    t = int(r["n_teachers"]) if pd.notna(r.get("n_teachers")) else 1
+    where = f"on this test set with these {t} teachers" if t > 1 else "on this test set"
     if r["p_holm"] < 0.05:
-        word = "held" if r["mean_diff"] > 0 else "reversed"
-        low, high = r.get("boot_low"), r.get("boot_high")
-        shown = low is None or pd.isna(low) or (low > 0 if r["mean_diff"] > 0 else high < 0)
-        caveat = "" if shown else "; on sentences like these not shown (the seeds-and-sentences interval includes 0)"
-        return f"{word} on this test set (Holm p = {r['p_holm']:.3f}){caveat}"
+        word, up = ("held", True) if r["mean_diff"] > 0 else ("reversed", False)
+        caveat = "".join(f"; {what} not shown (the {name} interval includes 0)"
+                         for what, name, lo, hi in (("on sentences like these", "seeds-and-sentences", "boot_low", "boot_high"),
+                                                    ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
+                         if not _beyond_zero(r.get(lo), r.get(hi), up))
+        return f"{word} {where} (Holm p = {r['p_holm']:.3f}){caveat}"
     if r["tost_holm"] < 0.05:
-        return f"equivalent within ±{MARGIN:g} points on this test set (TOST, Holm p = {r['tost_holm']:.3f})"
+        return f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm p = {r['tost_holm']:.3f})"
     return (f"undecided (power for the paper's effect of {MARGIN:g} points: {r['power'] * 100:.0f}% at N={n}; "
             f"neither shown nor excluded)")
+
+
+def _beyond_zero(low, high, up: bool) -> bool:
+    """An interval not computed (None/NaN) raises no caveat; else it must lie wholly on the verdict's side of 0."""
+    if low is None or pd.isna(low):
+        return True
+    return low > 0 if up else high < 0
 
 
 def _retention(df, split, task, k, speed, records) -> list[dict]:
@@ -156,13 +186,34 @@ def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None
     return rows
 
 
+def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None) -> list[dict]:
+    """Each arm (a variant of the recipe that a profile names: another beta, more epochs), kept apart from the
+    main cells: every claim whose method a ran in the arm, against b in the same arm where b ran there, else b's
+    main runs; and each arm's method against the same method of the recipe. Secondary comparisons."""
+    rows = []
+    for (arm, task, k), g in arms.groupby(["arm", "task", "layers"]):
+        base, ran = df[(df.task == task) & (df.layers == k)], set(g.method)
+        tests = [(a, b, name) for a, b, name in CLAIMS if a in ran]
+        tests += [(m, m, "8. the arm against the recipe") for m in sorted(ran, key=list(METHODS).index)]
+        for a, b, name in tests:
+            other = g if b in ran and a != b else base
+            both = pd.concat([g[g.method == a].assign(method="arm"), other[other.method == b].assign(method="other")])
+            label = f"{METHOD_LABEL[a]} [{arm}] - {METHOD_LABEL[b]}" + (f" [{arm}]" if other is g else "")
+            r = paired(both, split, "arm", "other", k, task, records, comparison=label)
+            if r:
+                rows.append({"claim": f"{name} [{arm}]", "arm": arm, **r})
+    return rows
+
+
 def _sentence(r, split) -> str:
     head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
     if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
         return f"{head}: {r['verdict']}."
     boot = f"; seeds and sentences {r['bootstrap_ci']}" if isinstance(r.get("bootstrap_ci"), str) else ""
+    two = (f"; teachers and seeds {r['two_level_ci']} ({int(r['n_teachers'])} teachers)"
+           if isinstance(r.get("two_level_ci"), str) else "")
     return (f"{head} [{r['family']}]: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI over seeds "
-            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{boot}, N={int(r['n_seeds'])}: {r['verdict']}.")
+            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{boot}{two}, N={int(r['n_seeds'])}: {r['verdict']}.")
 
 
 def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
@@ -170,7 +221,7 @@ def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
     tested = t["p"].notna() if "p" in t else pd.Series(False, index=t.index)
     half = {task: n // 2 for task, n in n_teacher_layers.items()}
     primary = [bool(tested[i]) and str(r["claim"]).startswith(PRIMARY) and r["layers"] == half.get(r["task"])
-               for i, r in t.iterrows()]
+               and not (isinstance(r.get("arm"), str) and r["arm"]) for i, r in t.iterrows()]  # arms: secondary
     t["family"] = np.where(primary, "primary", np.where(tested, "secondary", ""))
     t["p_holm"], t["tost_holm"] = np.nan, np.nan
     for fam in ("primary", "secondary"):

@@ -19,7 +19,7 @@ from pkdlib.losses import TERMS
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
-from .claims import claims, init_claims
+from .claims import arm_claims, claims, init_claims
 
 #: the paper's Table 1 rows
 TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
@@ -68,8 +68,31 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      **_shares(r["epochs"][r["best_epoch"] - 1]),
                      "train_s": r["timings"]["train_s"], "objective": r["objective"],
                      "lr": c["lr"], "temperature": c["temperature"], "alpha": c["alpha"], "beta": c["beta"],
-                     "normalize": c["normalize"], "init": c.get("init", "pretrained"), "hparams": hparams_label(c)})
-    return pd.DataFrame(rows), m
+                     "normalize": c["normalize"], "init": c.get("init", "pretrained"), "hparams": hparams_label(c),
+                     "teacher": _teacher_of(rid, c)})
+    df = pd.DataFrame(rows)
+    return df.assign(arm=arm_of(df, arms_of(profile, m))), m
+
+
+def _teacher_of(run_id: str, c: dict) -> str:
+    """The run id of the teacher a run learnt from (a teacher: itself; a method that never reads its teacher: "")."""
+    if c["method"] == "teacher":
+        return run_id
+    return Path(c.get("teacher_dir") or "").name if METHODS[c["method"]].uses_teacher else ""
+
+
+def arms_of(profile: str, manifest: dict) -> dict:
+    """A profile's arms (variants of the recipe kept apart from its main cells): the profile's, else the manifest's."""
+    from .profiles import PROFILES
+    return (PROFILES.get(profile) or {}).get("arms") or manifest.get("arms") or {}
+
+
+def arm_of(df: pd.DataFrame, arms: dict) -> list[str]:
+    """Each run's arm: the first whose settings it matches (every key equal), "" for the main cells."""
+    if df.empty:
+        return []
+    return [next((name for name, spec in arms.items() if all(r.get(k) == v for k, v in spec.items())), "")
+            for r in df.to_dict("records")]
 
 
 def _shares(epoch: dict) -> dict:
@@ -181,8 +204,9 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
     if d.empty or d[cols].isna().all().all():
         return None
     rows = []
-    for (task, k, m), g in d.groupby(["task", "layers", "method"]):
-        row = {"task": task, "layers": k, "method": METHOD_LABEL[m], "N": len(g)}
+    d = d.assign(arm=d["arm"] if "arm" in d else "")
+    for (task, k, m, arm), g in d.groupby(["task", "layers", "method", "arm"]):
+        row = {"task": task, "layers": k, "method": METHOD_LABEL[m] + (f" [{arm}]" if arm else ""), "N": len(g)}
         for c in cols:
             term, what = c.split("_")[:2]
             has = {"ce": True, "kd": METHODS[m].uses_teacher, "pt": METHODS[m].uses_pt}[term]
@@ -192,6 +216,25 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["task", "layers"], ascending=[True, False], kind="stable") \
         .set_index(["task", "layers", "method"])
+
+
+ARMS_NOTE = ("Each arm of the study (a variant of the recipe, kept apart from the main cells and never chosen on dev "
+             "into them) beside the same methods of the recipe: accuracy in %, mean ± std over runs (N), the selected "
+             "epoch (mean), the patient term's share of the gradient norm; its paired comparisons are the claims "
+             "table's rows marked with the arm.")
+
+
+def table_arms(df: pd.DataFrame, arms: pd.DataFrame, split: str) -> pd.DataFrame:
+    """The arms and the recipe's runs of the same methods and sizes, a row each."""
+    keep = df[df.method.isin(set(arms.method)) & df.layers.isin(set(arms.layers))].assign(arm="")
+    rows = []
+    for (task, k, arm, m), g in pd.concat([keep, arms]).groupby(["task", "layers", "arm", "method"], sort=False):
+        rows.append({"task": task, "layers": k, "arm": arm or "recipe", "method": METHOD_LABEL[m], "_o": list(METHODS).index(m),
+                     "teachers": g.teacher.replace("", np.nan).nunique(), split: _cell(g[split]),
+                     "dev": _cell(g["dev"]), "best epoch": f"{g.best_epoch.mean():.1f} of {g.epochs.max()}",
+                     "PT grad (%)": _cell(g["pt_grad_share"]).split(" (N")[0] if METHODS[m].uses_pt else "–"})
+    return (pd.DataFrame(rows).sort_values(["task", "layers", "_o"], kind="stable").drop(columns="_o")
+            .set_index(["task", "layers", "method", "arm"]))
 
 
 def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -355,9 +398,11 @@ def build(results="results", profile="cpu") -> dict:
     """Write every table and figure of a profile's study; return them for display."""
     results = Path(results)
     df_all, manifest = load_study(results, profile)
+    every, arms = df_all, df_all[df_all.arm != ""]  # arms: variants of the recipe, never dev-selected into cells
+    df_all = df_all[df_all.arm == ""]
     df, search = select_on_dev(df_all[df_all.init == "pretrained"])  # other inits: claim 6b only
     records = {rid: json.loads((results / "records" / f"{rid}.json").read_text())
-               for rid in set(df.run_id) | set(df_all[df_all.init != "pretrained"].run_id)}
+               for rid in set(df.run_id) | set(df_all[df_all.init != "pretrained"].run_id) | set(arms.run_id)}
     has_test = df[df.method != "teacher"]["test"].notna().all()
     split = "test" if has_test else "dev"
     tables = results / "tables" / profile
@@ -371,11 +416,7 @@ def build(results="results", profile="cpu") -> dict:
         note += (" Several hyper-parameter settings per cell: each cell uses the setting with the best mean dev "
                  "accuracy (table `search`).")
         out["search"] = search
-        _write_table(search.set_index(["task", "layers", "method", "hparams"]), tables, "search",
-                     head + f"Profile `{profile}`: every hyper-parameter setting, dev and test accuracy in % (mean over "
-                     f"n_seeds); `chosen` = best mean dev per task/method/size, the setting Table 1 uses. Test is "
-                     f"shown for information only and plays no part in the choice. With one seed, differences "
-                     f"under about 1.5 points are within seed noise (see the cpu study's std).")
+        _write_search(search, tables, head, profile)
     t1 = table1(df, split)
     if any(c.endswith("paper (test)") for c in t1.columns):
         note += (" `paper (test)`: the paper's Table 1, GLUE test server, BERT-base teacher "
@@ -392,11 +433,15 @@ def build(results="results", profile="cpu") -> dict:
         out["table3"] = table3(speed)
         out["speed_note"] = speed_note(speed)
         _write_table(out["table3"], tables, "table3_speed", head + out["speed_note"])
-    terms = table_terms(df)
+    if len(arms):
+        out["arms"] = table_arms(df, arms, split)
+        _write_table(out["arms"], tables, "table5_arms", head + f"Profile `{profile}`. " + ARMS_NOTE)
+    terms = table_terms(pd.concat([df, arms]))
     if terms is not None:
         out["terms"] = terms
         _write_table(terms, tables, "table4_terms", head + f"Profile `{profile}`. " + TERMS_NOTE)
-    ct, sentences = claims(df, split, records, speed, init_claims(df_all, df, split, records))
+    ct, sentences = claims(df, split, records, speed,
+                           init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     out["claims_table"], out["claims"] = ct, sentences
@@ -404,13 +449,25 @@ def build(results="results", profile="cpu") -> dict:
         _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims",
                      head + f"Profile `{profile}`; {split} accuracy. " + CLAIMS_NOTE)
     atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
-    out["runs"] = df_all
-    pct = ["dev", "test", "train_acc_running", "train_acc_eval", *[c for c in df_all if c.endswith("_share")]]
-    runs = df_all.assign(**{c: df_all[c] * 100 for c in pct})
-    _write_table(runs.set_index("run_id"), tables, "runs", head + "One row per run record of the study. " + RUNS_NOTE)
+    out["runs"] = every
+    _write_runs(every, tables, head)
     out["figures"] = figures(df, split, speed, records, figdir, banner)
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
+
+
+def _write_search(search: pd.DataFrame, tables: Path, head: str, profile: str):
+    _write_table(search.set_index(["task", "layers", "method", "hparams"]), tables, "search",
+                 head + f"Profile `{profile}`: every hyper-parameter setting, dev and test accuracy in % (mean over "
+                 f"n_seeds); `chosen` = best mean dev per task/method/size, the setting Table 1 uses. Test is "
+                 f"shown for information only and plays no part in the choice. With one seed, differences "
+                 f"under about 1.5 points are within seed noise (see the cpu study's std).")
+
+
+def _write_runs(every: pd.DataFrame, tables: Path, head: str):
+    pct = ["dev", "test", "train_acc_running", "train_acc_eval", *[c for c in every if c.endswith("_share")]]
+    runs = every.assign(**{c: every[c] * 100 for c in pct})
+    _write_table(runs.set_index("run_id"), tables, "runs", head + "One row per run record of the study. " + RUNS_NOTE)
 
 
 def records_table(records_dir) -> str:

@@ -5,6 +5,7 @@
 * ``mcnemar``: the exact McNemar test of one replicate's two runs on the same test examples.
 * ``paired_bootstrap``: a 95% interval of the mean difference resampling replicates and test examples.
 * ``holm``: Holm's step-down adjustment of a family of p-values.
+* ``two_level_t``: the interval over teachers and seeds (one mean difference per teacher).
 """
 from __future__ import annotations
 
@@ -129,6 +130,17 @@ def hierarchical_bootstrap(groups, n_boot: int = 4000, seed: int = 0, level: flo
         boots[i] = np.mean([g[rng.integers(0, len(g), len(g))].mean() for g in drawn])
     q = (1 - level) / 2
     return float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q))
+
+
+def two_level_t(groups, level: float = 0.95) -> dict:
+    """The two-level (teachers, then seeds) interval of a mean difference: ``groups`` holds one array of paired
+    differences per teacher. Each teacher's mean carries its seeds' spread and the teacher-to-teacher spread, so
+    the t-interval of the teacher means (T - 1 degrees of freedom) answers "with other teachers like these"
+    (the one-way random-effects model's interval for a balanced design; unbalanced: teachers weighted alike)."""
+    means = np.array([np.mean(g) for g in groups if len(g)], dtype=float)
+    t = paired_t(means, level)
+    return {"n_teachers": len(means), "mean": t["mean"], "low": t["low"], "high": t["high"], "p": t["p"],
+            "sd_teachers": t["sd"]}
 
 
 def retention_bootstrap(student, teacher, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

@@ -164,8 +164,11 @@ class Study:
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
         prev = self._previous_manifest(self.ws.results / f"manifest-{profile}.json")
-        # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts
-        self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure) else []
+        # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts; so is a
+        # finished one whose design has since grown (more runs planned than it recorded: the profile was extended)
+        runs = sum(1 for it in items if it.kind in ("teacher", "student"))
+        grown = bool(prev) and len(prev.get("records", [])) < runs
+        self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure or grown) else []
 
     def _previous_manifest(self, path: Path) -> dict | None:
         """The manifest of an earlier execution; a damaged one is named, kept aside as ``.damaged`` and rebuilt
@@ -202,6 +205,7 @@ class Study:
         return {
             "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
             "smoke_test": PROFILES[self.profile].get("smoke_test", False),
+            **({"arms": PROFILES[self.profile]["arms"]} if PROFILES[self.profile].get("arms") else {}),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "duration_s": round(sum(p["duration_s"] for p in parts), 1), "parts": parts,
             "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),

@@ -240,3 +240,75 @@ def test_retention_interval_includes_the_teachers_sampling_error():
     assert est == pytest.approx(students.mean() / teacher.mean() * 100)
     naive = paired_t(students.mean(1) / teacher.mean() * 100)  # the teacher's accuracy taken as exact
     assert low < est < high and (high - low) > (naive["high"] - naive["low"])
+
+
+def test_two_level_interval_is_the_t_interval_of_the_teacher_means():
+    from pkdstudy.stats import two_level_t
+    groups = [np.array([1.0, 2.0, 0.0]), np.array([3.0, 2.0]), np.array([-1.0, 0.5, 0.5, 0.0])]
+    means = np.array([1.0, 2.5, 0.0])
+    r = two_level_t(groups)
+    low, high = stats.t.interval(0.95, 2, loc=means.mean(), scale=stats.sem(means))
+    assert (r["n_teachers"], r["mean"]) == (3, pytest.approx(means.mean()))
+    assert (r["low"], r["high"]) == (pytest.approx(low), pytest.approx(high))
+    assert r["p"] == pytest.approx(stats.ttest_1samp(means, 0).pvalue)
+    # by hand: mean 7/6, sd of (1, 2.5, 0) = 1.258306, t(0.975, 2) = 4.302653
+    assert r["high"] - r["mean"] == pytest.approx(4.302653 * 1.258306 / 3 ** 0.5, rel=1e-5)
+
+
+def several_teachers(diff_by_teacher, seeds=6, ft_shared=True):
+    """kd runs of several teachers (their offsets in points, a per-seed noise) and one ft run per seed."""
+    rng, rows = np.random.default_rng(1), []
+    ft = 0.78 + rng.normal(0, 0.005, seeds)
+    for s in range(seeds):
+        rows.append({"run_id": f"ft-{s}", "task": "rt", "method": "ft", "layers": 3, "seed": s, "test": ft[s],
+                     "teacher": ""})
+        for t, off in enumerate(diff_by_teacher):
+            rows.append({"run_id": f"kd-t{t}-{s}", "task": "rt", "method": "kd", "layers": 3, "seed": s,
+                         "test": ft[s] + off / 100 + rng.normal(0, 0.002), "teacher": f"teacher-{t}"})
+    return pd.DataFrame(rows)
+
+
+def test_several_teachers_pair_by_teacher_and_seed_and_ft_pairs_with_every_teacher():
+    df = several_teachers([1.0, 1.2, 0.8])
+    r = paired(df, "test", "kd", "ft", 3, "rt")
+    assert r["n_seeds"] == 18 and r["n_teachers"] == 3  # 3 teachers x 6 seeds, each against ft of its seed
+    assert r["mean_diff"] == pytest.approx(((df[df.method == "kd"].test.to_numpy()
+                                            - np.repeat(df[df.method == "ft"].test.to_numpy(), 3)) * 100).mean())
+    assert r["two_level_ci"].startswith("[+") and r["two_low"] < r["ci_low"]  # teachers: wider, still above 0
+    # two methods that both read their teacher pair on (teacher, seed): kd of teacher 0 never meets kd of teacher 1
+    pk = df[df.method == "kd"].assign(method="pkd-skip", test=lambda d: d.test + 0.001)
+    r = paired(pd.concat([df, pk]), "test", "pkd-skip", "kd", 3, "rt")
+    assert r["n_seeds"] == 18 and r["mean_diff"] == pytest.approx(0.1)
+
+
+def test_a_verdict_other_teachers_do_not_support_is_flagged():
+    """Every teacher's students beat ft within it, but the teachers disagree widely: held over these teachers'
+    pairs, not shown for other teachers like these (3 teacher means, 2 degrees of freedom)."""
+    df = several_teachers([0.3, 2.5, 0.6], seeds=8)
+    table, sentences = claims(_teacher(df), "test")
+    row = table[table.claim.str.startswith("1a")].iloc[0]
+    assert row["verdict"].startswith("held on this test set with these 3 teachers"), row["verdict"]
+    assert "with other teachers like these not shown (the teachers-and-seeds interval includes 0)" in row["verdict"]
+    assert "(3 teachers), N=24:" in sentences[0]
+
+
+def test_arm_claims_keep_each_arm_apart_and_secondary():
+    from pkdstudy.claims import arm_claims
+    rows = []
+    for s in range(6):
+        for method, arm, acc in (("kd", "", 0.80), ("pkd-skip", "", 0.80), ("pkd-skip", "beta 10", 0.83),
+                                 ("ft", "", 0.78), ("ft", "8 epochs", 0.79), ("kd", "8 epochs", 0.815)):
+            rows.append({"run_id": f"{method}-{arm}-{s}", "task": "rt", "method": method, "layers": 3, "seed": s,
+                         "test": acc + 0.001 * s * (method == "kd"), "teacher": "" if method == "ft" else "t0",
+                         "arm": arm})
+    df = pd.DataFrame(rows)
+    main, arms = df[df.arm == ""], df[df.arm != ""]
+    out = {r["comparison"]: r for r in arm_claims(main, arms, "test")}
+    assert set(out) == {"PKD-Skip [beta 10] - KD", "PKD-Skip [beta 10] - PKD-Skip", "KD [8 epochs] - FT [8 epochs]",
+                        "FT [8 epochs] - FT", "KD [8 epochs] - KD"}
+    assert out["KD [8 epochs] - FT [8 epochs]"]["mean_diff"] == pytest.approx(2.5 + 0.25)  # 2.5 + mean 0.1 * s
+    assert out["PKD-Skip [beta 10] - PKD-Skip"]["mean_diff"] == pytest.approx(3.0)
+    table, _ = claims(_teacher(main), "test", extra=list(out.values()))
+    armed = table[table.arm.fillna("") != ""]
+    assert len(armed) == 5 and set(armed.family) == {"secondary"}  # 1a and 1b of an arm never join the primary family
+    assert "1b. PKD beats KD [beta 10]" in set(armed.claim)

@@ -308,3 +308,49 @@ def test_with_teacher_resolves_each_teachers_key():
     assert with_teacher({"teacher_dir": "@teacher:rt:s1"}, teachers)["teacher_dir"] == "work/models/t1"
     assert with_teacher({"teacher_dir": "@teacher:rt"}, teachers)["teacher_dir"] == "work/models/t0"
     assert with_teacher({"teacher_dir": "@teacher:rt:s2"}, teachers)["teacher_dir"] is None  # not run yet
+
+
+@pytest.mark.slow
+def test_two_teacher_study_then_its_extension_keeps_the_first_parts_time(tiny_bert, tiny_csv, monkeypatch, tmp_path):
+    """A profile with teachers of seeds 0 and 1: each student trains against its own teacher (its record names that
+    teacher's folder and fingerprint); extending a finished study's design keeps the first execution's time."""
+    spec = tiny_spec(tiny_bert, tiny_csv)
+    base = {k: v for k, v in spec["students"][0].items() if k != "method"}
+    first = [{**base, "method": ["kd"], "seed": [0, 1]}]
+    monkeypatch.setitem(PROFILES, "tiny2t", {**spec, "speedup": None, "students": first})
+    res, work = tmp_path / "results", tmp_path / "work"
+    m1 = execute("tiny2t", plan("tiny2t", results=res, work=work), res, work, log=lambda *a: None)
+    assert m1["status"] == "complete" and len(m1["parts"]) == 1 and len(m1["records"]) == 3
+    grown = first + [{**base, "method": ["ft", "kd"], "seed": [0, 1], "teacher_seed": [1]},
+                     {**base, "method": ["kd"], "seed": [0, 1], "epochs": 2}]  # an arm: more epochs
+    monkeypatch.setitem(PROFILES, "tiny2t", {**spec, "speedup": None, "students": grown,
+                                             "arms": {"2 epochs": {"epochs": 2}}})
+    items = plan("tiny2t", results=res, work=work)
+    assert [it.label for it in items if it.kind == "teacher"] == ["rt teacher", "rt teacher seed 1"]
+    m2 = execute("tiny2t", items, res, work, log=lambda *a: None)
+    assert m2["status"] == "complete" and m2["parts"][0] == m1["parts"][0] and len(m2["parts"]) == 2
+    recs = {r: json.loads((res / "records" / f"{r}.json").read_text()) for r in m2["records"]}
+    teachers = {r["run_id"]: r for r in recs.values() if r["config"]["method"] == "teacher"}
+    assert sorted(t["config"]["seed"] for t in teachers.values()) == [0, 1]
+    by_seed = {t["config"]["seed"]: t for t in teachers.values()}
+    kd = [r for r in recs.values() if r["config"]["method"] == "kd"]
+    assert m2["arms"] == {"2 epochs": {"epochs": 2}}
+    kd = [r for r in kd if r["config"]["epochs"] == 1]
+    assert len(kd) == 4 and len({r["run_id"] for r in kd}) == 4
+    for r in kd:  # each kd student names its own teacher's folder, and its identity that teacher's weights
+        t = by_seed[0] if r["run_id"] in m1["records"] else by_seed[1]
+        assert r["config"]["teacher_dir"].endswith(t["run_id"])
+        assert r["identity"]["teacher_fp"] == recs[t["run_id"]]["weights_fp"]
+    assert len({r["identity"]["teacher_fp"] for r in kd}) == 2
+    # the report pairs each kd student with ft of its seed (ft never reads its teacher) and prints the interval over
+    # teachers and seeds beside the seeds-only one; Table 1's teacher row is the two teachers
+    claims = (res / "tables" / "tiny2t" / "claims.txt").read_text()
+    assert "1a. KD beats fine-tuning (rt, 2-layer student, test)" in claims and "(2 teachers), N=4:" in claims
+    table1 = (res / "tables" / "tiny2t" / "table1.md").read_text().splitlines()
+    assert [line for line in table1 if line.startswith("| BERT") and "(N=2)" in line]
+    # the arm stays apart: not in Table 1's cells (kd there: 4 runs of 1 epoch), compared in its own rows
+    assert [line for line in table1 if "student2-KD" in line and "(N=4)" in line]
+    assert "1a. KD beats fine-tuning [2 epochs] (rt, 2-layer student, test)" in claims
+    assert "KD [2 epochs] - KD = " in claims and "KD [2 epochs] - FT = " in claims
+    arms = (res / "tables" / "tiny2t" / "table5_arms.md").read_text()
+    assert "| 2 epochs" in arms and "| recipe" in arms
