@@ -243,12 +243,27 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
     return t.sort_index(level="layers", ascending=False)
 
 
+def load_speed(results: Path, profile: str, manifest: dict) -> dict | None:
+    """The speed-up a study cites: the shared measurement of the machine it ran on (``speed.measure_shared``)
+    where there is one, else the study's own (``speed/speedup-<profile>.json``), else None."""
+    from .speed import shared_path
+    shared = shared_path(results, manifest.get("hardware") or {})
+    if shared.is_file():
+        return {**json.loads(shared.read_text()), "shared": shared.name}
+    own = results / "speed" / f"speedup-{profile}.json"
+    return json.loads(own.read_text()) if own.is_file() else None
+
+
 def speed_note(speed: dict) -> str:
     s, prov = speed["settings"], speed.get("provenance", {})
     where = prov.get("hardware", {}).get("cpu", "CPU") + ", " if s["device"] == "cpu" else ""
-    return (f"Inference on {s['device']} ({where}{s['threads']} threads; git {str(prov.get('git', {}).get('commit'))[:10]}),"
-            f" batch {s['batch_size']} x length {s['seq_len']}, {s['precision']}, median of {s['repeats']} round-robin "
-            f"repeats; real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, 12 layers.")
+    which = (f"The machine's shared measurement (`results/speed/{speed['shared']}`), cited by every study run on it. "
+             if speed.get("shared") else "")
+    return (which + f"Inference on {s['device']} ({where}{s['threads']} threads; git "
+            f"{str(prov.get('git', {}).get('commit'))[:10]}), batch {s['batch_size']} x length {s['seq_len']}, "
+            f"{s['precision']}, median of {s['repeats']} round-robin repeats (speedup_range: the lowest and highest "
+            f"of the per-repeat ratios); real_speedup: the task's dev lengths in bucketed batches. Paper: BERT-base, "
+            f"12 layers.")
 
 
 def table3(speed: dict) -> pd.DataFrame:
@@ -427,8 +442,7 @@ def build(results="results", profile="cpu") -> dict:
     if has_last or (df.method == "pkd-bottom").any():  # the layer maps side by side
         out["table2"] = table2(df, split)
         _write_table(out["table2"], tables, "table2_last_vs_skip" if has_last else "table2_layer_maps", note)
-    speed_path = results / "speed" / f"speedup-{profile}.json"
-    speed = json.loads(speed_path.read_text()) if speed_path.is_file() else None
+    speed = load_speed(results, profile, manifest)
     if speed:
         out["table3"] = table3(speed)
         out["speed_note"] = speed_note(speed)

@@ -5,11 +5,18 @@ shared machine hits all of them alike; each number is the median over repeats. T
 fixed batches (batch x seq_len, all tokens real) and the task's real length distribution
 (length-bucketed dev batches, dynamic padding). The ideal speed-up is the ratio of encoder FLOPs,
 N/k for an N-layer teacher and a k-layer student of the same width.
+
+One measurement per hardware is shared by every study run on it (``measure_shared``, ``python -m pkdstudy.speed``:
+the study's speed-up settings with 30 round-robin repeats, ``results/speed/hardware-<machine>.json``); a report
+cites it where it exists, so that studies on one machine never cite different speed-ups of the same students.
 """
 from __future__ import annotations
 
+import argparse
+import re
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -122,3 +129,49 @@ def real_length_batches(task: str, pretrained: str, n_examples: int, batch_size:
         b = collate(ts, idx)
         out.append({k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids")})
     return out
+
+
+def hardware_key(hw: dict) -> str:
+    """A machine's name for its shared speed measurement: its GPU or CPU model and its cores."""
+    return re.sub(r"[^a-z0-9]+", "-", f"{hw.get('gpu') or hw.get('cpu') or 'cpu'} {hw.get('cpu_count')} cores".lower()).strip("-")
+
+
+def shared_path(results, hw: dict) -> Path:
+    return Path(results) / "speed" / f"hardware-{hardware_key(hw)}.json"
+
+
+def measure_shared(results="results", repeats: int = 30, device: str = "cpu", pretrained=None, settings=None) -> Path:
+    """The speed-up of every student size on this machine with the study's settings (``profiles.SPEEDUP``, the
+    embedded teacher) and ``repeats`` round-robin repeats, written once for every study that ran here to cite.
+    Time it on a quiet machine: nothing else CPU-heavy beside it."""
+    from pkdlib.files import atomic_write_json
+    from pkdlib.records import hardware, provenance
+
+    from .profiles import PROFILES, SPEEDUP
+    s, pretrained = settings or SPEEDUP, pretrained or PROFILES["cpu"]["pretrained"]
+    real = (real_length_batches(s["real_lengths_task"], pretrained, s["real_lengths_examples"], s["batch_size"])
+            if s.get("real_lengths_task") else None)
+    speed = measure_inference(pretrained, s["layers"], s["batch_size"], s["seq_len"], repeats, s["warmup"], "fp32",
+                              real, device, progress=False)
+    speed["provenance"] = provenance(speed["settings"]["device"], None, None)
+    out = shared_path(results, hardware(speed["settings"]["device"]))
+    atomic_write_json(out, speed)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pkdstudy.speed", description=measure_shared.__doc__)
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--repeats", type=int, default=30, help="round-robin repeats (default 30)")
+    a = ap.parse_args(argv)
+    if a.repeats < 2:
+        ap.error(f"--repeats {a.repeats}: a spread needs at least 2 repeats (30 is the study's)")
+    out = measure_shared(a.results, a.repeats)
+    rows = {r["layers"]: r for r in __import__("json").loads(out.read_text())["rows"]}
+    print(f"wrote {out}: " + ", ".join(f"{k} layers {r['speedup']:.2f}x [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
+                                       for k, r in sorted(rows.items()) if r["role"] == "student"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -137,3 +137,26 @@ def test_reproducibility_checklist_and_constraints_match_the_committed_studies()
     md, cons = mod.build()
     assert (ROOT / "REPRODUCIBILITY.md").read_text() == md and (ROOT / "constraints.txt").read_text() == cons
     assert "torch==2.13.0" in cons.splitlines()  # the pin pyproject.toml makes
+
+
+def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert, tmp_path):
+    from pkdlib.records import hardware
+    from pkdstudy.report import load_speed, speed_note
+    from pkdstudy.speed import hardware_key, measure_shared, shared_path
+    hw = {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 2}
+    assert hardware_key(hw) == "amd-epyc-2-cores"
+    assert hardware_key({**hw, "gpu": "NVIDIA H200"}) == "nvidia-h200-2-cores"
+    res = tmp_path / "results"
+    (res / "speed").mkdir(parents=True)
+    own = {"rows": [{"layers": 3, "speedup": 1.81}], "settings": {}}
+    (res / "speed" / "speedup-beyond.json").write_text(json.dumps(own))
+    assert load_speed(res, "beyond", {"hardware": hw}) == own  # no shared measurement: the study's own
+    out = measure_shared(res, repeats=3, pretrained=str(tiny_bert),
+                         settings={"layers": [1, 2], "batch_size": 4, "seq_len": 16, "warmup": 1})
+    here = hardware("cpu")
+    assert out == shared_path(res, here) and out.name == f"hardware-{hardware_key(here)}.json"
+    for profile in ("beyond", "full"):  # every study on this machine cites the one measurement, never its own
+        speed = load_speed(res, profile, {"hardware": here})
+        assert speed["shared"] == out.name and speed["settings"]["repeats"] == 3
+        assert [r["repeats"] for r in speed["rows"] if r["role"] == "student"] == [3, 3]
+        assert speed_note(speed).startswith(f"The machine's shared measurement (`results/speed/{out.name}`)")
