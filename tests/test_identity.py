@@ -93,3 +93,21 @@ def test_the_committed_studies_are_found_by_the_current_code():
     assert Workspace  # noqa: the workspace is the committed one, read only
     assert meaning(json.loads((ROOT / "results" / "records" / f"{m['records'][1]}.json").read_text())["identity"])[
         "results_version"] == 1
+
+
+def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact():
+    """Records store paths relative to their checkout (the search and precision records were migrated by
+    scripts/portable_record_paths.py, which says so in each); a record's stored hash is its identity's hash."""
+    import json
+
+    from pkdlib.identity import PATHS, intact
+    files = sorted((ROOT / "results").glob("**/records/*.json"))
+    assert len(files) > 100
+    for f in files:
+        r = json.loads(f.read_text())
+        for cfg in (r["config"], r["identity"]["config"]):
+            held = {k: cfg[k] for k in PATHS if isinstance(cfg.get(k), str) and cfg[k].startswith("/")}
+            assert not held, f"{f.name}: {held}"
+        assert intact(r["identity"]), f.name
+    migrated = [f for f in files if "migrated" in json.loads(f.read_text())]
+    assert len(migrated) == 26
