@@ -20,6 +20,11 @@ def _report(args) -> int:
     if args.records:
         print(records_table(args.records))
         return 0
+    if args.combined:
+        from . import combined
+        out = combined.build(args.results or "results", args.combined)
+        print(f"{args.results or 'results'}/tables/combined/layers.md written\n{out['table'].to_string()}")
+        return 0
     args.results = args.results or default_results(args.profile)
     if not manifest_path(args.results, args.profile).is_file():
         raise ConfigError(f"no study '{args.profile}' in {args.results}/ (no {manifest_path(args.results, args.profile)}); "
@@ -58,6 +63,8 @@ def main(argv=None) -> int:
                     "records/ (default: the profile's own: results/, quick: results/quick)")
     rp.add_argument("--records", default=None, help="instead: a folder of run records (e.g. of pkd train runs) to "
                     "summarise as one table, no manifest needed")
+    rp.add_argument("--combined", nargs="+", default=None, metavar="PROFILE", help="instead: the layer curve of "
+                    "every comparable run of these studies pooled (e.g. cpu full beyond)")
     cl = sub.add_parser("clean", help="delete caches, model weights, failed notebooks (refused while a study runs); "
                         "only inside folders pkd made")
     cl.add_argument("--results", default="results", help="results folder: failed notebooks; with --all also records, "

@@ -160,3 +160,20 @@ def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert
         assert speed["shared"] == out.name and speed["settings"]["repeats"] == 3
         assert [r["repeats"] for r in speed["rows"] if r["role"] == "student"] == [3, 3]
         assert speed_note(speed).startswith(f"The machine's shared measurement (`results/speed/{out.name}`)")
+
+
+def test_committed_combined_layer_curve_recomputes_and_counts_each_run_once(tmp_path):
+    from pkdstudy import combined
+    profiles = (COMMITTED / "tables" / "combined" / "profiles.txt").read_text().split()
+    res = tmp_path / "results"
+    shutil.copytree(COMMITTED / "records", res / "records")
+    for p in profiles:
+        shutil.copy(COMMITTED / f"manifest-{p}.json", res)
+    out = combined.build(res, profiles)
+    for f in ("layers.md", "layers.csv"):
+        assert filecmp.cmp(COMMITTED / "tables" / "combined" / f, res / "tables" / "combined" / f, shallow=False), f
+    df = combined.comparable(res, profiles)
+    assert df.run_id.is_unique and (df.method == "teacher").sum() == 1
+    # the 3-layer kd runs of cpu (seeds 0-7) are listed by cpu, full and beyond: counted once, 14 seeds in all
+    kd3 = df[(df.method == "kd") & (df.layers == 3)]
+    assert sorted(kd3.seed) == list(range(14)) and "N=14" in out["table"].loc[("rt", 3, "KD"), "test"]
