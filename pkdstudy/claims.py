@@ -27,8 +27,8 @@ import pandas as pd
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
-from .stats import (holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost,
-                    two_level_t)
+from .stats import (holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sentence_floor,
+                    sign_flip_test, tost, two_level_t)
 
 #: the claims as (a, b, name): "a beats b"; the first three are the primary family at the paper's compression
 CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
@@ -81,6 +81,7 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
         row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
         row["boot_low"], row["boot_high"] = paired_bootstrap(ca, cb)
         row["bootstrap_ci"] = f"[{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
+        row["sentence_floor"] = sentence_floor(ca, cb)
     return row
 
 

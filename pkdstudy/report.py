@@ -172,7 +172,7 @@ TERMS_NOTE = ("Each weighted term's share of the loss and of the gradient norm a
 CLAIMS_NOTE = (
     "Columns: `mean_diff` a - b in points (for claim 3: the student's accuracy as % of the teacher's); `ci_low`, "
     "`ci_high` its 95% t-interval over seeds (the question 'on this test set'); `bootstrap_ci` the 95% interval "
-    "resampling seeds and test sentences ('on sentences like these'); `n_seeds` the pairs; `detectable` the smallest "
+    "resampling seeds and test sentences ('on sentences like these'); `sentence_floor` the half-width the test sentences alone put under that interval (resampled with each sentence's difference averaged over the seeds: what more seeds cannot shrink); `two_level_ci` with several teachers, the t-interval of the per-teacher mean differences ('with other teachers like these'), `n_teachers` how many; `n_seeds` the pairs; `detectable` the smallest "
     "difference this design finds with 80% power; `power` its power for the paper's 0.5-point effect; `p` the paired "
     "t-test's p, `p_holm` Holm-adjusted within its `family` (primary: claims 1a, 1b, 2 at half the teacher's layers; "
     "secondary: every other tested row); `tost_p` / `tost_holm` the equivalence test against ±0.5 points; "

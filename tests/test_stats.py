@@ -312,3 +312,16 @@ def test_arm_claims_keep_each_arm_apart_and_secondary():
     armed = table[table.arm.fillna("") != ""]
     assert len(armed) == 5 and set(armed.family) == {"secondary"}  # 1a and 1b of an arm never join the primary family
     assert "1b. PKD beats KD [beta 10]" in set(armed.claim)
+
+
+def test_sentence_floor_is_what_the_sentences_alone_leave():
+    from pkdstudy.stats import sentence_floor
+    rng = np.random.default_rng(0)
+    n = 1000
+    truth = (rng.random(n) < 0.05).astype(float)  # a wins 5% of sentences outright, in every replicate
+    a = np.tile(truth, (8, 1))
+    b = np.zeros((8, n))
+    # no seed noise: the floor is the bootstrap of a Bernoulli(0.05) mean: 1.96 * sqrt(p(1-p)/n) in points
+    assert sentence_floor(a, b, n_boot=4000) == pytest.approx(196 * math.sqrt(0.05 * 0.95 / n), rel=0.1)
+    # identical runs: no floor at all
+    assert sentence_floor(a, a) == 0.0
