@@ -112,23 +112,35 @@ def verdict(r) -> str:
     t = int(r["n_teachers"]) if pd.notna(r.get("n_teachers")) else 1
     where = f"on this test set with these {t} teachers" if t > 1 else "on this test set"
     if r["p_holm"] < 0.05:
-        word, up = ("held", True) if r["mean_diff"] > 0 else ("reversed", False)
-        caveat = "".join(f"; {what} not shown (the {name} interval includes 0)"
-                         for what, name, lo, hi in (("on sentences like these", "seeds-and-sentences", "boot_low", "boot_high"),
-                                                    ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
-                         if not _beyond_zero(r.get(lo), r.get(hi), up))
-        return f"{word} {where} (Holm p = {r['p_holm']:.3f}){caveat}"
+        word = "held" if r["mean_diff"] > 0 else "reversed"
+        return f"{word} {where} (Holm p = {r['p_holm']:.3f})" + _caveats(r)
     if r["tost_holm"] < 0.05:
-        return f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm p = {r['tost_holm']:.3f})"
+        return (f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm p = {r['tost_holm']:.3f})"
+                + _caveats(r, equivalence=True))
     return (f"undecided (power for the paper's effect of {MARGIN:g} points: {r['power'] * 100:.0f}% at N={n}; "
             f"neither shown nor excluded)")
 
 
-def _beyond_zero(low, high, up: bool) -> bool:
-    """An interval not computed (None/NaN) raises no caveat; else it must lie wholly on the verdict's side of 0."""
-    if low is None or pd.isna(low):
-        return True
-    return low > 0 if up else high < 0
+#: the wider questions beside a verdict: what it is called, its interval's name and columns
+WIDER = (("on sentences like these", "seeds-and-sentences", "boot_low", "boot_high"),
+         ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
+
+
+def _caveats(r, equivalence: bool = False) -> str:
+    """'; <question> not shown (...)' for each wider interval the row has that does not support its verdict: for
+    held / reversed it must exclude 0 on the verdict's side; for equivalence it must lie within the margin."""
+    out = ""
+    for question, name, lo, hi in WIDER:
+        low, high = r.get(lo), r.get(hi)
+        if low is None or pd.isna(low):
+            continue  # not computed (no per-sentence records, one teacher): no caveat
+        if equivalence:
+            ok, fails = -MARGIN < low and high < MARGIN, f"reaches beyond ±{MARGIN:g}"
+        else:
+            ok, fails = (low > 0 if r["mean_diff"] > 0 else high < 0), "includes 0"
+        if not ok:
+            out += f"; {question} not shown (the {name} interval [{low:+.2f}, {high:+.2f}] {fails})"
+    return out
 
 
 def _retention(df, split, task, k, speed, records) -> list[dict]:

@@ -288,7 +288,8 @@ def test_a_verdict_other_teachers_do_not_support_is_flagged():
     table, sentences = claims(_teacher(df), "test")
     row = table[table.claim.str.startswith("1a")].iloc[0]
     assert row["verdict"].startswith("held on this test set with these 3 teachers"), row["verdict"]
-    assert "with other teachers like these not shown (the teachers-and-seeds interval includes 0)" in row["verdict"]
+    assert "with other teachers like these not shown (the teachers-and-seeds interval [" in row["verdict"]
+    assert row["verdict"].endswith("] includes 0)")
     assert "(3 teachers), N=24:" in sentences[0]
 
 
@@ -325,3 +326,13 @@ def test_sentence_floor_is_what_the_sentences_alone_leave():
     assert sentence_floor(a, b, n_boot=4000) == pytest.approx(196 * math.sqrt(0.05 * 0.95 / n), rel=0.1)
     # identical runs: no floor at all
     assert sentence_floor(a, a) == 0.0
+
+
+def test_an_equivalence_the_wider_intervals_do_not_support_is_flagged():
+    from pkdstudy.claims import verdict
+    row = {"n_seeds": 14, "n_teachers": 3, "p_holm": 0.9, "tost_holm": 0.01, "mean_diff": -0.04, "power": 0.4,
+           "boot_low": -0.70, "boot_high": 0.68, "two_low": -0.3, "two_high": 0.2, "sign_flip_p": 0.9}
+    v = verdict(row)
+    assert v.startswith("equivalent within ±0.5 points on this test set with these 3 teachers (TOST, Holm p = 0.010)")
+    assert v.endswith("; on sentences like these not shown (the seeds-and-sentences interval [-0.70, +0.68] reaches "
+                      "beyond ±0.5)")  # the teachers' interval lies within the margin: no caveat for it
