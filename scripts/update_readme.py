@@ -57,13 +57,17 @@ def results_block(root=ROOT) -> str:
         f"(`results/manifest-cpu.json`). Full page: [results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
         "", table1, "", "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)", "",
         "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], "", speed,
-        *study_block(res, "full"), *study_block(res, "beyond"), *bench, END])
+        *study_block(res, "full"), *study_block(res, "beyond"), *combined_block(res), *study_block(res, "mean"),
+        *study_block(res, "verdicts"), *bench, END])
 
 
 #: the studies beyond the default whose results README shows, when committed (finished or interim)
 STUDIES = {"full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers",
            "beyond": "Beyond the paper (`beyond`: PKD-Bottom, the student's initialisation, and the 1-, 4- and "
-                     "5-layer points of the layer curve"}
+                     "5-layer points of the layer curve",
+           "mean": "The key experiment (`mean`: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 seeds",
+           "verdicts": "What the verdicts need (`verdicts`: a patient term that acts, three teachers, power for "
+                       "+0.5 points, 8 epochs; fp32; design declared above"}
 
 
 def study_block(res: Path, profile: str) -> list[str]:
@@ -79,7 +83,18 @@ def study_block(res: Path, profile: str) -> list[str]:
     return ["", f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
             f"(results/tables/{profile}/summary.md)):", "", (tables / "table1.md").read_text().strip(), "",
             *([f"![accuracy vs layers, {profile}](results/{fig})", ""] if (res / fig).is_file() else []),
+            *([(tables / "table5_arms.md").read_text().strip(), ""] if (tables / "table5_arms.md").is_file() else []),
             *[f"- {c}" for c in claims]]
+
+
+def combined_block(res: Path) -> list[str]:
+    """The layer curve of every comparable run (``pkd report --combined``), when committed."""
+    t = res / "tables" / "combined" / "layers.md"
+    if not t.is_file():
+        return []
+    return ["", "Every comparable run of the studies pooled, each run once (`pkd report --combined`):", "",
+            t.read_text().strip(), "", "![accuracy vs layers, every comparable run]"
+            "(results/figures/combined/accuracy_vs_layers_rt.png)"]
 
 
 def main():
