@@ -64,13 +64,14 @@ BEYOND_STUDY = (students(["kd", "pkd-skip", "pkd-bottom"], [3], range(8))
 #: Block 1, a patient term that acts: pkd-skip on unnormalised [CLS] at beta 10 and 100 (the recipe measured 15% and
 #: 56% of the gradient there), paired with the mean study's fp32 kd, pkd-skip and pkd-mean seeds 0-7 (reused).
 #: Block 2, more than one teacher: teachers of seeds 1 and 2 (fine-tunes of the same pre-trained model, the same
-#: recipe), each with kd and pkd-skip students of seeds 0-7, and ft of seeds 0-7 (ft never reads its teacher, so
-#: one ft run per seed pairs with every teacher's students); seed-major, so a part-run has every teacher.
-#: Block 3, power for the paper's +0.5-point PKD-Skip - KD gain, computed before running: the paired sd is 0.98
-#: test points in full (bf16, N=14) and 0.88 in mean (fp32, N=8); a two-sided paired t-test at 5% needs 33 pairs
-#: for 80% at sd 0.98 (noncentral t; 24 pairs: 67%, 36 pairs: 85%). Seeds 8-11 of kd and pkd-skip on each of the
-#: three teachers bring the pairs to 36 (3 teachers x 12 seeds): 85% power at sd 0.98, 91% at 0.88, if the
-#: teacher-to-teacher variance of the difference is small (the two-level interval says whether it is).
+#: recipe), each with ft, kd and pkd-skip students of their own seeds (teacher t: seeds 100t + 0..7, so that no
+#: two teachers share a student seed: every (teacher, seed) pair is an independent replicate, the design nested,
+#: the two-level interval valid), and ft of seeds 0-7 for the first teacher; seed-major, so a part-run has every
+#: teacher. Block 3, power for the paper's +0.5-point PKD-Skip - KD gain, computed before running: the paired sd
+#: is 0.98 test points in full (bf16, N=14) and 0.88 in mean (fp32, N=8); a two-sided paired t-test at 5% needs 33
+#: pairs for 80% at sd 0.98 (noncentral t; 24 pairs: 67%, 36 pairs: 85%). Seeds 8-11 of kd and pkd-skip on each
+#: teacher (100t + 8..11) bring the pairs to 36 (3 teachers x 12 seeds): 85% power at sd 0.98, 91% at 0.88, for
+#: the test "with these teachers"; the two-level interval (2 degrees of freedom) has far less unless they agree.
 #: Block 4, longer training: ft, kd and pkd-skip with 8 epochs (best epoch on dev), seeds 0-7, the first teacher.
 VERDICTS_ARMS = {"beta 10, unnormalised": {"method": "pkd-skip", "beta": 10.0, "normalize": False},
                  "beta 100, unnormalised": {"method": "pkd-skip", "beta": 100.0, "normalize": False},
@@ -78,18 +79,22 @@ VERDICTS_ARMS = {"beta 10, unnormalised": {"method": "pkd-skip", "beta": 10.0, "
 FP32 = {"precision": ["fp32"]}
 
 
-def _teachers_block(seeds, teacher_seeds, with_ft: bool) -> list[dict]:
-    """kd and pkd-skip students of every teacher seed (and ft once per seed: it never reads its teacher),
-    seed-major so that a study stopped part-way has every teacher."""
-    return [entry for s in seeds for entry in
-            (students(["ft"], [3], [s], **FP32) if with_ft else [])
-            + [e for t in teacher_seeds for e in students(["kd", "pkd-skip"], [3], [s], teacher_seed=[t], **FP32)]]
+#: student seeds of teacher t start at SEED_BLOCK * t: no two teachers share a student seed (a nested design)
+SEED_BLOCK = 100
+
+
+def _teachers_block(seeds, teacher_seeds, methods) -> list[dict]:
+    """Students of every teacher seed t, of seeds SEED_BLOCK * t + s, seed-major so that a study stopped part-way
+    has every teacher."""
+    return [e for s in seeds for t in teacher_seeds
+            for e in students(methods, [3], [SEED_BLOCK * t + s], teacher_seed=[t], **FP32)]
 
 
 VERDICTS_STUDY = (students(["kd", "pkd-skip", "pkd-mean"], [3], range(8), **FP32)
                   + students(["pkd-skip"], [3], range(8), **FP32, normalize=[False], beta=[10.0, 100.0])
-                  + _teachers_block(range(8), [1, 2], with_ft=True)
-                  + _teachers_block(range(8, 12), [0, 1, 2], with_ft=False)
+                  + [e for s in range(8) for e in students(["ft"], [3], [s], **FP32)
+                     + _teachers_block([s], [1, 2], ["ft", "kd", "pkd-skip"])]
+                  + _teachers_block(range(8, 12), [0, 1, 2], ["kd", "pkd-skip"])
                   + students(["ft", "kd", "pkd-skip"], [3], range(8), **FP32, epochs=[8]))
 
 PROFILES: dict[str, dict] = {
@@ -158,8 +163,8 @@ PROFILES: dict[str, dict] = {
     "verdicts": {
         "description": "3-layer students on full rt, fp32, the study's recipe (4 epochs, best epoch on dev): "
                        "(1) pkd-skip on unnormalised [CLS] at beta 10 and 100 x 8 seeds beside the mean study's kd, "
-                       "pkd-skip and pkd-mean (reused); (2) teachers of seeds 1 and 2 with kd/pkd-skip x 8 seeds, "
-                       "ft x 8 seeds; (3) kd/pkd-skip seeds 8-11 on all three teachers (36 pairs: 85% power for "
+                       "pkd-skip and pkd-mean (reused); (2) teachers of seeds 1 and 2 with ft/kd/pkd-skip x 8 seeds "
+                       "of their own, ft x 8 for the first; (3) 4 more kd/pkd-skip seeds on each teacher (36 pairs: 85% power for "
                        "+0.5 points); (4) ft/kd/pkd-skip with 8 epochs x 8 seeds; report with each arm apart",
         "tasks": ["rt"],
         "pretrained": "embedded:all-MiniLM-L6-v2",

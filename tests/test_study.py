@@ -280,18 +280,25 @@ def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, ti
 
 
 def test_verdicts_profile_has_three_teachers_and_the_declared_blocks():
-    """Several teachers: one teacher item per seed, each student pointing at its own teacher; ft (which never reads
-    its teacher) once per seed; the power block brings kd/pkd-skip to 3 teachers x 12 seeds."""
+    """Several teachers: one teacher item per seed, each student pointing at its own teacher; no two teachers share
+    a student seed (a nested design: every (teacher, seed) pair an independent replicate); the power block brings
+    kd/pkd-skip to 3 teachers x 12 seeds, ft to 3 x 8."""
     items = plan("verdicts")
     teachers = [it for it in items if it.kind == "teacher"]
     assert [(it.key, it.params["config"]["seed"]) for it in teachers] == [("rt", 0), ("rt:s1", 1), ("rt:s2", 2)]
     students = [it.params["config"] for it in items if it.kind == "student"]
     four = [c for c in students if c["epochs"] == 4 and c.get("normalize", True)]
-    pairs = {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "kd"}
-    assert pairs == {(f"@teacher:{t}", s) for t in ("rt", "rt:s1", "rt:s2") for s in range(12)}
-    assert pairs == {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "pkd-skip" and c["beta"] == 1000}
-    assert sorted(c["seed"] for c in four if c["method"] == "ft") == list(range(8))
-    assert {c["teacher_dir"] for c in students if c["method"] in ("ft", "pkd-mean") or c["epochs"] == 8} == {"@teacher:rt"}
+    want = {(f"@teacher:{key}", 100 * t + s) for t, key in enumerate(("rt", "rt:s1", "rt:s2")) for s in range(12)}
+    assert {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "kd"} == want
+    assert {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "pkd-skip" and c["beta"] == 1000} == want
+    ft = sorted((c["teacher_dir"], c["seed"]) for c in four if c["method"] == "ft")
+    assert ft == sorted((f"@teacher:{key}", 100 * t + s) for t, key in enumerate(("rt", "rt:s1", "rt:s2"))
+                        for s in range(8))
+    seeds_of = {}
+    for c in students:
+        seeds_of.setdefault(c["seed"], set()).add(c["teacher_dir"])
+    assert all(len(t) == 1 for t in seeds_of.values())  # nested: a student seed belongs to one teacher
+    assert {c["teacher_dir"] for c in students if c["method"] == "pkd-mean" or c["epochs"] == 8} == {"@teacher:rt"}
     assert {c["precision"] for c in students} == {"fp32"}
     unnorm = [(c["beta"], c["seed"]) for c in students if c.get("normalize") is False]
     assert sorted(unnorm) == sorted((b, s) for b in (10.0, 100.0) for s in range(8))
