@@ -49,8 +49,7 @@ def _pairs(df, split, a, b, layers, task):
     same teacher; a method that never reads its teacher (ft) pairs with every teacher's run of its seed. The rows
     come back aligned, each a's with a ``pair_teacher`` column (the pair's teacher; "" when neither reads one)."""
     x, y = (df[(df.method == m) & (df.layers == layers) & (df.task == task)].reset_index(drop=True) for m in (a, b))
-    if "teacher" not in df:
-        x, y = x.assign(teacher=""), y.assign(teacher="")
+    x, y = (z.assign(teacher=z["teacher"].fillna("") if "teacher" in z else "") for z in (x, y))
     keys = ["teacher", "seed"] if len(x) and len(y) and x.teacher.ne("").all() and y.teacher.ne("").all() else ["seed"]
     m = pd.merge(x[keys].reset_index(), y[keys].reset_index(), on=keys).sort_values(keys + ["index_x"])
     xs, ys = x.loc[m.index_x].reset_index(drop=True), y.loc[m.index_y].reset_index(drop=True)
@@ -69,12 +68,19 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
            comparison: str | None = None) -> dict | None:
     """a - b in points over paired seeds: t-interval and p, TOST against the margin, power for the paper's effect,
     exact sign-flip p, and (where the records hold per-example correctness) McNemar per replicate and a bootstrap
-    over replicates and test examples."""
+    over replicates and test examples. Pairs that are not independent (crossed: one run in several pairs, or
+    one seed under several teachers) are averaged per seed first, so the replicate is the seed."""
     x, y = _pairs(df, split, a, b, layers, task)
     if len(x) < 2:
         return None
     d = (x[split] - y[split]).to_numpy() * 100
-    row = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+    name = comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}"
+    if _crossed(x, y):
+        per_seed = pd.Series(d).groupby(x.seed.to_numpy()).mean()
+        return {"task": task, "layers": layers, "comparison": name, **_difference(per_seed.to_numpy()),
+                "mcnemar_p05": None, "bootstrap_ci": None, "n_teachers": x.pair_teacher.nunique(),
+                "unit": "seed (teachers crossed with seeds: averaged per seed)"}
+    row = {"task": task, "layers": layers, "comparison": name,
            **_difference(d), "mcnemar_p05": None, "bootstrap_ci": None, **_two_level(d, x.pair_teacher)}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
@@ -85,8 +91,15 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
     return row
 
 
+def _crossed(x: pd.DataFrame, y: pd.DataFrame) -> bool:
+    """Are the pairs dependent: a run in more than one pair, or a seed (init and data order) under several teachers?"""
+    return (not x.run_id.is_unique or not y.run_id.is_unique if "run_id" in x and "run_id" in y else False) or \
+        bool((x.groupby("seed").pair_teacher.nunique() > 1).any())
+
+
 def _two_level(d, teachers) -> dict:
-    """With pairs from several teachers: the interval over teachers and seeds (``stats.two_level_t``)."""
+    """With pairs from several teachers (nested: each seed under one teacher): the interval over teachers and
+    seeds (``stats.two_level_t``)."""
     names = sorted(set(teachers))
     if len(names) < 2:
         return {"n_teachers": len(names)}
@@ -139,7 +152,7 @@ def _caveats(r, equivalence: bool = False) -> str:
         else:
             ok, fails = (low > 0 if r["mean_diff"] > 0 else high < 0), "includes 0"
         if not ok:
-            out += f"; {question} not shown (the {name} interval [{low:+.2f}, {high:+.2f}] {fails})"
+            out += f"; {question} not shown (the {name} 95% interval [{low:+.2f}, {high:+.2f}] {fails})"
     return out
 
 
@@ -182,7 +195,8 @@ def _gap(df, task, k, records) -> list[dict]:
            "comparison": "gap KD - gap PKD-Skip"}
     if None in ga + gb:
         return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
-    return [{**row, **_difference(np.array(gb) - np.array(ga))}]
+    d = np.array(gb) - np.array(ga)
+    return [{**row, **_difference(d), **_two_level(d, x.pair_teacher)}]
 
 
 def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None) -> list[dict]:

@@ -78,7 +78,8 @@ def _teacher_of(run_id: str, c: dict) -> str:
     """The run id of the teacher a run learnt from (a teacher: itself; a method that never reads its teacher: "")."""
     if c["method"] == "teacher":
         return run_id
-    return Path(c.get("teacher_dir") or "").name if METHODS[c["method"]].uses_teacher else ""
+    reads = METHODS[c["method"]].uses_teacher or c.get("init") == "teacher"  # its layers start as the teacher's
+    return Path(c.get("teacher_dir") or "").name if reads else ""
 
 
 def arms_of(profile: str, manifest: dict) -> dict:
@@ -219,14 +220,17 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
 
 
 ARMS_NOTE = ("Each arm of the study (a variant of the recipe, kept apart from the main cells and never chosen on dev "
-             "into them) beside the same methods of the recipe: accuracy in %, mean ± std over runs (N), the selected "
+             "into them) beside the recipe's runs of the same methods, seeds and teachers: accuracy in %, mean ± std over runs (N), the selected "
              "epoch (mean), the patient term's share of the gradient norm; its paired comparisons are the claims "
              "table's rows marked with the arm.")
 
 
 def table_arms(df: pd.DataFrame, arms: pd.DataFrame, split: str) -> pd.DataFrame:
-    """The arms and the recipe's runs of the same methods and sizes, a row each."""
-    keep = df[df.method.isin(set(arms.method)) & df.layers.isin(set(arms.layers))].assign(arm="")
+    """The arms and, beside them, the recipe's runs of the same methods, sizes and replicates (teachers and
+    seeds the arm ran), a row each."""
+    teachers = set(arms.teacher) - {""}
+    keep = df[df.method.isin(set(arms.method)) & df.layers.isin(set(arms.layers)) & df.seed.isin(set(arms.seed))
+              & (df.teacher.eq("") | df.teacher.isin(teachers))].assign(arm="")
     rows = []
     for (task, k, arm, m), g in pd.concat([keep, arms]).groupby(["task", "layers", "arm", "method"], sort=False):
         rows.append({"task": task, "layers": k, "arm": arm or "recipe", "method": METHOD_LABEL[m], "_o": list(METHODS).index(m),
@@ -246,10 +250,16 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
 def load_speed(results: Path, profile: str, manifest: dict) -> dict | None:
     """The speed-up a study cites: the shared measurement of the machine it ran on (``speed.measure_shared``)
     where there is one, else the study's own (``speed/speedup-<profile>.json``), else None."""
+    from .profiles import PROFILES
     from .speed import shared_path
-    shared = shared_path(results, manifest.get("hardware") or {})
-    if shared.is_file():
-        return {**json.loads(shared.read_text()), "shared": shared.name}
+    P, shared = PROFILES.get(profile) or {}, shared_path(results, manifest.get("hardware") or {})
+    if P.get("speedup") and shared.is_file():  # only for a study that measures a speed-up, with the same settings
+        d, want = json.loads(shared.read_text()), P["speedup"]
+        s = d["settings"]
+        if ((s.get("pretrained"), s.get("batch_size"), s.get("seq_len")) == (P["pretrained"], want["batch_size"],
+                                                                             want["seq_len"])
+                and set(want["layers"]) <= {r["layers"] for r in d["rows"]}):
+            return {**d, "shared": shared.name}
     own = results / "speed" / f"speedup-{profile}.json"
     return json.loads(own.read_text()) if own.is_file() else None
 

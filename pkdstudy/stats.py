@@ -146,9 +146,11 @@ def hierarchical_bootstrap(groups, n_boot: int = 4000, seed: int = 0, level: flo
 
 def two_level_t(groups, level: float = 0.95) -> dict:
     """The two-level (teachers, then seeds) interval of a mean difference: ``groups`` holds one array of paired
-    differences per teacher. Each teacher's mean carries its seeds' spread and the teacher-to-teacher spread, so
-    the t-interval of the teacher means (T - 1 degrees of freedom) answers "with other teachers like these"
-    (the one-way random-effects model's interval for a balanced design; unbalanced: teachers weighted alike)."""
+    differences per teacher, each teacher with seeds of its own (nested; seeds shared between teachers would put
+    their common part in every teacher mean and out of this interval). Each teacher's mean then carries its seeds'
+    spread and the teacher-to-teacher spread, so the t-interval of the teacher means (T - 1 degrees of freedom)
+    answers "with other teachers like these" (the one-way random-effects model's interval for a balanced design;
+    unbalanced: teachers weighted alike)."""
     means = np.array([np.mean(g) for g in groups if len(g)], dtype=float)
     t = paired_t(means, level)
     return {"n_teachers": len(means), "mean": t["mean"], "low": t["low"], "high": t["high"], "p": t["p"],

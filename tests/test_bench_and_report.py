@@ -139,7 +139,7 @@ def test_reproducibility_checklist_and_constraints_match_the_committed_studies()
     assert "torch==2.13.0" in cons.splitlines()  # the pin pyproject.toml makes
 
 
-def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert, tmp_path):
+def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert, tmp_path, monkeypatch):
     from pkdlib.records import hardware
     from pkdstudy.report import load_speed, speed_note
     from pkdstudy.speed import hardware_key, measure_shared, shared_path
@@ -155,6 +155,10 @@ def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert
                          settings={"layers": [1, 2], "batch_size": 4, "seq_len": 16, "warmup": 1})
     here = hardware("cpu")
     assert out == shared_path(res, here) and out.name == f"hardware-{hardware_key(here)}.json"
+    from pkdstudy.profiles import PROFILES
+    tiny = {"pretrained": str(tiny_bert), "speedup": {"layers": [1, 2], "batch_size": 4, "seq_len": 16}}
+    monkeypatch.setitem(PROFILES, "beyond", tiny)
+    monkeypatch.setitem(PROFILES, "full", tiny)
     for profile in ("beyond", "full"):  # every study on this machine cites the one measurement, never its own
         speed = load_speed(res, profile, {"hardware": here})
         assert speed["shared"] == out.name and speed["settings"]["repeats"] == 3
@@ -177,3 +181,22 @@ def test_committed_combined_layer_curve_recomputes_and_counts_each_run_once(tmp_
     # the 3-layer kd runs of cpu (seeds 0-7) are listed by cpu, full and beyond: counted once, 14 seeds in all
     kd3 = df[(df.method == "kd") & (df.layers == 3)]
     assert sorted(kd3.seed) == list(range(14)) and "N=14" in out["table"].loc[("rt", 3, "KD"), "test"]
+
+
+def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp_path):
+    """A study cites the machine's shared speed-up only when it measures one with the same model and settings: a
+    BERT-base study on the same machine, or a profile without a speed-up, never cites the MiniLM measurement."""
+    from pkdstudy.profiles import PROFILES, SPEEDUP
+    from pkdstudy.report import load_speed
+    from pkdstudy.speed import shared_path
+    hw = {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2}
+    res = tmp_path / "results"
+    shared = {"rows": [{"layers": k, "speedup": 6 / k} for k in (6, 5, 4, 3, 2, 1)],
+              "settings": {"pretrained": PROFILES["cpu"]["pretrained"], "batch_size": SPEEDUP["batch_size"],
+                           "seq_len": SPEEDUP["seq_len"]}}
+    shared_path(res, hw).parent.mkdir(parents=True)
+    shared_path(res, hw).write_text(json.dumps(shared))
+    assert load_speed(res, "cpu", {"hardware": hw})["shared"] == shared_path(res, hw).name
+    assert load_speed(res, "paper", {"hardware": hw}) is None  # bert-base, other layers
+    assert load_speed(res, "mean", {"hardware": hw}) is None  # measures no speed-up
+    assert load_speed(res, "cpu", {"hardware": {**hw, "cpu": "Intel Xeon"}}) is None  # another machine

@@ -255,30 +255,46 @@ def test_two_level_interval_is_the_t_interval_of_the_teacher_means():
     assert r["high"] - r["mean"] == pytest.approx(4.302653 * 1.258306 / 3 ** 0.5, rel=1e-5)
 
 
-def several_teachers(diff_by_teacher, seeds=6, ft_shared=True):
-    """kd runs of several teachers (their offsets in points, a per-seed noise) and one ft run per seed."""
+def several_teachers(diff_by_teacher, seeds=6, nested=True):
+    """kd runs of several teachers (their offsets in points, a per-seed noise) and ft runs. Nested: teacher t's
+    students have seeds 100t + s, each with its own ft run; crossed: every teacher's kd uses seeds 0..n-1 and one
+    ft run per seed serves them all."""
     rng, rows = np.random.default_rng(1), []
-    ft = 0.78 + rng.normal(0, 0.005, seeds)
-    for s in range(seeds):
-        rows.append({"run_id": f"ft-{s}", "task": "rt", "method": "ft", "layers": 3, "seed": s, "test": ft[s],
-                     "teacher": ""})
-        for t, off in enumerate(diff_by_teacher):
-            rows.append({"run_id": f"kd-t{t}-{s}", "task": "rt", "method": "kd", "layers": 3, "seed": s,
-                         "test": ft[s] + off / 100 + rng.normal(0, 0.002), "teacher": f"teacher-{t}"})
+    for t, off in enumerate(diff_by_teacher):
+        for s in range(seeds):
+            seed = 100 * t + s if nested else s
+            ft = 0.78 + rng.normal(0, 0.005)
+            if nested or t == 0:
+                rows.append({"run_id": f"ft-{seed}", "task": "rt", "method": "ft", "layers": 3, "seed": seed,
+                             "test": ft, "teacher": ""})
+            base = ft if nested else [r["test"] for r in rows if r["run_id"] == f"ft-{seed}"][0]
+            rows.append({"run_id": f"kd-t{t}-{seed}", "task": "rt", "method": "kd", "layers": 3, "seed": seed,
+                         "test": base + off / 100 + rng.normal(0, 0.002), "teacher": f"teacher-{t}"})
     return pd.DataFrame(rows)
 
 
-def test_several_teachers_pair_by_teacher_and_seed_and_ft_pairs_with_every_teacher():
+def test_several_teachers_pair_by_teacher_and_seed_each_pair_once():
     df = several_teachers([1.0, 1.2, 0.8])
     r = paired(df, "test", "kd", "ft", 3, "rt")
-    assert r["n_seeds"] == 18 and r["n_teachers"] == 3  # 3 teachers x 6 seeds, each against ft of its seed
-    assert r["mean_diff"] == pytest.approx(((df[df.method == "kd"].test.to_numpy()
-                                            - np.repeat(df[df.method == "ft"].test.to_numpy(), 3)) * 100).mean())
-    assert r["two_level_ci"].startswith("[+") and r["two_low"] < r["ci_low"]  # teachers: wider, still above 0
-    # two methods that both read their teacher pair on (teacher, seed): kd of teacher 0 never meets kd of teacher 1
-    pk = df[df.method == "kd"].assign(method="pkd-skip", test=lambda d: d.test + 0.001)
+    assert r["n_seeds"] == 18 and r["n_teachers"] == 3  # 3 teachers x 6 seeds of their own, each with its ft
+    kd, ft = df[df.method == "kd"].set_index("seed"), df[df.method == "ft"].set_index("seed")
+    assert r["mean_diff"] == pytest.approx(((kd.test - ft.test.loc[kd.index]) * 100).mean())
+    assert r["two_level_ci"].startswith("[+") and "unit" not in r
+    # two methods that both read their teacher pair on (teacher, seed): every pair differs by exactly 0.1 point
+    pk = df[df.method == "kd"].assign(method="pkd-skip", test=lambda d: d.test + 0.001,
+                                      run_id=lambda d: "pk" + d.run_id)
     r = paired(pd.concat([df, pk]), "test", "pkd-skip", "kd", 3, "rt")
-    assert r["n_seeds"] == 18 and r["mean_diff"] == pytest.approx(0.1)
+    assert r["n_seeds"] == 18 and r["mean_diff"] == pytest.approx(0.1) and r["sd"] == pytest.approx(0, abs=1e-9)
+
+
+def test_crossed_pairs_are_averaged_per_seed():
+    """Teachers sharing seeds (and one ft run serving them all) are not independent replicates: the seed is."""
+    df = several_teachers([1.0, 1.2, 0.8], nested=False)
+    r = paired(df, "test", "kd", "ft", 3, "rt")
+    assert r["n_seeds"] == 6 and r["unit"].startswith("seed") and "two_level_ci" not in r
+    kd, ft = df[df.method == "kd"], df[df.method == "ft"].set_index("seed").test
+    per_seed = ((kd.test - ft.loc[kd.seed].to_numpy()) * 100).groupby(kd.seed).mean()
+    assert r["mean_diff"] == pytest.approx(per_seed.mean()) and r["sd"] == pytest.approx(per_seed.std(ddof=1))
 
 
 def test_a_verdict_other_teachers_do_not_support_is_flagged():
@@ -288,7 +304,7 @@ def test_a_verdict_other_teachers_do_not_support_is_flagged():
     table, sentences = claims(_teacher(df), "test")
     row = table[table.claim.str.startswith("1a")].iloc[0]
     assert row["verdict"].startswith("held on this test set with these 3 teachers"), row["verdict"]
-    assert "with other teachers like these not shown (the teachers-and-seeds interval [" in row["verdict"]
+    assert "with other teachers like these not shown (the teachers-and-seeds 95% interval [" in row["verdict"]
     assert row["verdict"].endswith("] includes 0)")
     assert "(3 teachers), N=24:" in sentences[0]
 
@@ -334,5 +350,5 @@ def test_an_equivalence_the_wider_intervals_do_not_support_is_flagged():
            "boot_low": -0.70, "boot_high": 0.68, "two_low": -0.3, "two_high": 0.2, "sign_flip_p": 0.9}
     v = verdict(row)
     assert v.startswith("equivalent within ±0.5 points on this test set with these 3 teachers (TOST, Holm p = 0.010)")
-    assert v.endswith("; on sentences like these not shown (the seeds-and-sentences interval [-0.70, +0.68] reaches "
+    assert v.endswith("; on sentences like these not shown (the seeds-and-sentences 95% interval [-0.70, +0.68] reaches "
                       "beyond ±0.5)")  # the teachers' interval lies within the margin: no caveat for it

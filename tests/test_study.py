@@ -328,7 +328,8 @@ def test_two_teacher_study_then_its_extension_keeps_the_first_parts_time(tiny_be
     res, work = tmp_path / "results", tmp_path / "work"
     m1 = execute("tiny2t", plan("tiny2t", results=res, work=work), res, work, log=lambda *a: None)
     assert m1["status"] == "complete" and len(m1["parts"]) == 1 and len(m1["records"]) == 3
-    grown = first + [{**base, "method": ["ft", "kd"], "seed": [0, 1], "teacher_seed": [1]},
+    grown = first + [{**base, "method": ["ft"], "seed": [0, 1]},  # nested: teacher 1's students have seeds 100+
+                     {**base, "method": ["ft", "kd"], "seed": [100, 101], "teacher_seed": [1]},
                      {**base, "method": ["kd"], "seed": [0, 1], "epochs": 2}]  # an arm: more epochs
     monkeypatch.setitem(PROFILES, "tiny2t", {**spec, "speedup": None, "students": grown,
                                              "arms": {"2 epochs": {"epochs": 2}}})
