@@ -170,12 +170,14 @@ def _retention(df, split, task, k, speed, records) -> list[dict]:
     else:
         r = paired_t(s[split].to_numpy() / t[split].mean() * 100)
         est, low, high, how = r["mean"], r["low"], r["high"], "seeds resampled; the teacher's accuracy taken as exact"
-    sp = {x["layers"]: x["speedup"] for x in (speed or {}).get("rows", [])}.get(k)
+    row = {x["layers"]: x for x in (speed or {}).get("rows", [])}.get(k)
+    sp = row and f"{row['speedup']:.2f}x" + (f" (range {row['speedup_low']:.2f}-{row['speedup_high']:.2f} over "
+                                             f"{row['repeats']} repeats)" if "speedup_low" in row else "")
     return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
              "comparison": "PKD-Skip / teacher (%)", "n_seeds": len(s), "mean_diff": est, "ci_low": low,
              "ci_high": high, "verdict": (f"descriptive: N={len(s)} seeds (< {MIN_PAIRS}): " if len(s) < MIN_PAIRS else "")
              + f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}, "
-             f"{len(t)} teacher{'s' if len(t) > 1 else ''})" + (f" at a measured {sp:.2f}x inference speed-up" if sp else "")}]
+             f"{len(t)} teacher{'s' if len(t) > 1 else ''})" + (f" at a measured {sp} inference speed-up" if sp else "")}]
 
 
 def _gap(df, task, k, records) -> list[dict]:
