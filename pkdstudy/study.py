@@ -253,6 +253,7 @@ class Study:
                 self.item(i, it)
             return
         slots = list(range(workers))
+        _import_in_this_thread()
 
         def job(i, it):
             if _interrupted or self.failed:
@@ -346,6 +347,13 @@ class Study:
             it.result.update(record=record["run_id"], record_s=record["timings"]["total_s"], reused=reused)
             if it.kind == "teacher":
                 self.teachers[it.key or it.task] = record
+
+
+def _import_in_this_thread() -> None:
+    """transformers' lazy module is not safe to import from two threads at once (two teachers preparing together
+    failed with "cannot import name 'AutoTokenizer' from 'transformers'"): import what a run's preparation uses
+    here, before the workers start."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: F401
 
 
 def _check_bf16(cfg: RunConfig, runner) -> None:
