@@ -33,14 +33,21 @@ def from_record(path: str | None) -> str | None:
 
 
 def portable(path: str | None, root: str | Path | None = None) -> str | None:
-    """``path`` relative to the project root (or ``root``) when it lies inside it; else unchanged."""
+    """``path`` relative to the project root (or ``root``) when it lies inside it, or relative to the checkout of
+    this project it lies in (a study run from a git worktree of this clone with ``--work`` in another); else
+    unchanged (a user's own file outside any checkout)."""
     if path is None:
         return None
     p = Path(in_project(str(path))).resolve()
-    try:
-        return p.relative_to(Path(root or ROOT).resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    for base in (Path(root or ROOT).resolve(), _checkout(p)):
+        if base is not None and p.is_relative_to(base):
+            return p.relative_to(base).as_posix()
+    return str(path)
+
+
+def _checkout(p: Path) -> Path | None:
+    """The nearest folder above ``p`` that is a checkout of this project (holds pkdlib/paths.py), if any."""
+    return next((d for d in p.parents if (d / "pkdlib" / "paths.py").is_file()), None)
 
 
 #: written by pkd into every results/ and work/ folder it writes to; ``pkd clean`` touches only folders that have it

@@ -32,3 +32,18 @@ def test_find_teacher_resolves_a_run_all_record_from_notebooks(tmp_path, monkeyp
     assert find_teacher(records, "rt", "enc") == str(proj / "work" / "models" / "rt-teacher-x")
     monkeypatch.chdir(proj)  # where run_all.sh runs
     assert find_teacher("results/records", "rt", "enc") == str(proj / "work" / "models" / "rt-teacher-x")
+
+
+def test_portable_paths_are_relative_to_the_checkout_they_lie_in(tmp_path):
+    """A record never holds where a clone lives: a path in this project, or in another checkout of it (a study run
+    from a git worktree with --work in the main clone), is written relative to that checkout; a user's own file
+    outside any checkout stays as given."""
+    from pkdlib.paths import portable
+    assert portable(str(ROOT / "work" / "models" / "t")) == "work/models/t"
+    other = tmp_path / "main"
+    (other / "pkdlib").mkdir(parents=True)
+    (other / "pkdlib" / "paths.py").write_text("")
+    (other / "work" / "models" / "rt-teacher-s1").mkdir(parents=True)
+    assert portable(str(other / "work" / "models" / "rt-teacher-s1")) == "work/models/rt-teacher-s1"
+    assert portable(str(tmp_path / "data.csv")) == str(tmp_path / "data.csv")
+    assert portable(None) is None
