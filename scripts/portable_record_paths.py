@@ -2,7 +2,9 @@
 
 The `search` profile's 20 records and the precision check's 6 ran in another checkout of this project
 (`<checkout>/work/models/rt-teacher-s0-9db3849444`) and stored that machine's absolute teacher folder; every other
-record stores paths relative to its checkout (``pkdlib.paths.portable``). This rewrites such a path to its part
+record stores paths relative to its checkout (``pkdlib.paths.portable``). So did the `verdicts` study's first
+students of its new teachers, run from a git worktree with `--work` in the main clone before `portable` learnt
+to write a path relative to the checkout it lies in (their identities do not hold the teacher's folder). This rewrites such a path to its part
 from `work/` or `results/` on, in the configuration and in the identity's configuration (these records are results
 version 0: never reused), recomputes the identity hash, keeps the run id and says so in the record's `migrated`.
 No number changes. Idempotent: a record without an absolute path is left byte-identical.

@@ -110,4 +110,4 @@ def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact()
             assert not held, f"{f.name}: {held}"
         assert intact(r["identity"]), f.name
     migrated = [f for f in files if "migrated" in json.loads(f.read_text())]
-    assert len(migrated) == 26
+    assert len(migrated) >= 26  # search 20, precision check 6, and the verdicts students written before the portable-path fix
