@@ -468,6 +468,7 @@ def build(results="results", profile="cpu") -> dict:
                            init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
+    ct, sentences = _interim(ct, sentences, out["progress"])
     out["claims_table"], out["claims"] = ct, sentences
     if len(ct):
         _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims",
@@ -478,6 +479,17 @@ def build(results="results", profile="cpu") -> dict:
     out["figures"] = figures(df, split, speed, records, figdir, banner)
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
     return out
+
+
+def _interim(ct: pd.DataFrame, sentences: list[str], prog: dict | None):
+    """A study committed part-way gives no verdict: its rule applies to the planned design, and reading it at every
+    interim report would be optional stopping. Each verdict and sentence says so."""
+    if not prog:
+        return ct, sentences
+    tag = f"INTERIM ({prog['finished']} of {prog['planned']} runs; not a verdict until the study is complete) "
+    if "verdict" in ct:
+        ct = ct.assign(verdict=[tag + v if isinstance(v, str) else v for v in ct.verdict])
+    return ct, [tag + s for s in sentences]
 
 
 def _write_search(search: pd.DataFrame, tables: Path, head: str, profile: str):

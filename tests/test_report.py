@@ -87,3 +87,18 @@ def test_an_unfinished_study_is_labelled_interim_and_a_finished_one_is_not():
     assert progress({**running, "status": "report pending"}) is None  # the study's own report: every run is done
     assert _headings({**running, "status": "complete"}) == ("", "")
     assert _headings({**running, "status": "complete", "smoke_test": True})[1] == "SMOKE TEST, not results. "
+
+
+def test_an_interim_study_gives_no_verdict():
+    """Reading the verdict rule at every interim report would be optional stopping: each verdict and sentence of
+    a study committed part-way says it is not one."""
+    import pandas as pd
+
+    from pkdstudy.report import _interim
+    ct = pd.DataFrame({"claim": ["1b. x", "5. y"], "verdict": ["held on this test set (Holm p = 0.046)", None]})
+    prog = {"status": "running", "finished": 57, "planned": 147}
+    t, s = _interim(ct, ["1b. x: held on this test set."], prog)
+    tag = "INTERIM (57 of 147 runs; not a verdict until the study is complete) "
+    assert t.verdict[0] == tag + "held on this test set (Holm p = 0.046)" and t.verdict[1] is None
+    assert s == [tag + "1b. x: held on this test set."]
+    assert _interim(ct, ["a."], None) == (ct, ["a."])  # a finished study: unchanged
