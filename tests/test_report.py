@@ -99,6 +99,6 @@ def test_an_interim_study_gives_no_verdict():
     prog = {"status": "running", "finished": 57, "planned": 147}
     t, s = _interim(ct, ["1b. x: held on this test set."], prog)
     tag = "INTERIM (57 of 147 runs; not a verdict until the study is complete) "
-    assert t.verdict[0] == tag + "held on this test set (Holm p = 0.046)" and t.verdict[1] is None
+    assert t.verdict[0] == tag + "held on this test set (Holm p = 0.046)" and pd.isna(t.verdict[1])
     assert s == [tag + "1b. x: held on this test set."]
     assert _interim(ct, ["a."], None) == (ct, ["a."])  # a finished study: unchanged
