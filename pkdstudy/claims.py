@@ -93,8 +93,8 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
 
 def _crossed(x: pd.DataFrame, y: pd.DataFrame) -> bool:
     """Are the pairs dependent: a run in more than one pair, or a seed (init and data order) under several teachers?"""
-    return (not x.run_id.is_unique or not y.run_id.is_unique if "run_id" in x and "run_id" in y else False) or \
-        bool((x.groupby("seed").pair_teacher.nunique() > 1).any())
+    run_in_two_pairs = "run_id" in x and "run_id" in y and not (x.run_id.is_unique and y.run_id.is_unique)
+    return run_in_two_pairs or bool((x.groupby("seed").pair_teacher.nunique() > 1).any())
 
 
 def _two_level(d, teachers) -> dict:
