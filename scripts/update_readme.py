@@ -97,14 +97,17 @@ def combined_block(res: Path) -> list[str]:
             "(results/figures/combined/accuracy_vs_layers_rt.png)"]
 
 
-def main():
+def main(argv=None):
+    """Rewrite README's results block; ``--root DIR``: from DIR/results (a frozen copy of a running study's)."""
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else ROOT
     readme = ROOT / "README.md"
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         sys.exit("README.md has no RESULTS markers")
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
-    readme.write_text(head + results_block() + tail)
+    readme.write_text(head + results_block(root) + tail)
     print("README.md updated")
 
 
