@@ -42,16 +42,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.files import atomic_write_json
 from pkdlib.paths import in_project
-from pkdlib.records import provenance
-from pkdstudy.speed import measure_inference, real_length_batches
+from pkdstudy.speed import measure_and_write
 
-real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
-        if real_lengths_task else None)
-speed = measure_inference(pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device)
-speed["provenance"] = provenance(speed["settings"]["device"], None, None)
-atomic_write_json(Path(in_project(results_dir)) / "speed" / f"speedup-{profile}.json", speed)
+speed = measure_and_write(Path(in_project(results_dir)) / "speed" / f"speedup-{profile}.json", pretrained, layers,
+                          batch_size, seq_len, repeats, warmup, precision, device, real_lengths_task,
+                          real_lengths_examples)
 
 # %%
 table = pd.DataFrame(speed["rows"]).set_index("layers")

@@ -140,22 +140,33 @@ def shared_path(results, hw: dict) -> Path:
     return Path(results) / "speed" / f"hardware-{hardware_key(hw)}.json"
 
 
+def measure_and_write(out, pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2,
+                      precision="fp32", device="auto", real_lengths_task=None, real_lengths_examples=1066,
+                      progress=True) -> dict:
+    """``measure_inference`` (with the task's real lengths where ``real_lengths_task`` names one) and its
+    provenance, written atomically to ``out``: the one way a speed-up file is made (notebook 03, ``measure_shared``)."""
+    from pkdlib.files import atomic_write_json
+    from pkdlib.records import provenance
+    real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
+            if real_lengths_task else None)
+    speed = measure_inference(pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device,
+                              progress=progress)
+    speed["provenance"] = provenance(speed["settings"]["device"], None, None)
+    atomic_write_json(out, speed)
+    return speed
+
+
 def measure_shared(results="results", repeats: int = 30, device: str = "cpu", pretrained=None, settings=None) -> Path:
     """The speed-up of every student size on this machine with the study's settings (``profiles.SPEEDUP``, the
     embedded teacher) and ``repeats`` round-robin repeats, written once for every study that ran here to cite.
     Time it on a quiet machine: nothing else CPU-heavy beside it."""
-    from pkdlib.files import atomic_write_json
-    from pkdlib.records import hardware, provenance
+    from pkdlib.records import hardware
 
     from .profiles import PROFILES, SPEEDUP
     s, pretrained = settings or SPEEDUP, pretrained or PROFILES["cpu"]["pretrained"]
-    real = (real_length_batches(s["real_lengths_task"], pretrained, s["real_lengths_examples"], s["batch_size"])
-            if s.get("real_lengths_task") else None)
-    speed = measure_inference(pretrained, s["layers"], s["batch_size"], s["seq_len"], repeats, s["warmup"], "fp32",
-                              real, device, progress=False)
-    speed["provenance"] = provenance(speed["settings"]["device"], None, None)
-    out = shared_path(results, hardware(speed["settings"]["device"]))
-    atomic_write_json(out, speed)
+    out = shared_path(results, hardware(pick_device(device)))
+    measure_and_write(out, pretrained, s["layers"], s["batch_size"], s["seq_len"], repeats, s["warmup"], "fp32",
+                      device, s.get("real_lengths_task"), s.get("real_lengths_examples", 1066), progress=False)
     return out
 
 
