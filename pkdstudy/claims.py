@@ -74,14 +74,13 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
     if len(x) < 2:
         return None
     d = (x[split] - y[split]).to_numpy() * 100
-    name = comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}"
+    head = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}"}
+    no_sentences = {"mcnemar_p05": None, "bootstrap_ci": None}
     if _crossed(x, y):
         per_seed = pd.Series(d).groupby(x.seed.to_numpy()).mean()
-        return {"task": task, "layers": layers, "comparison": name, **_difference(per_seed.to_numpy()),
-                "mcnemar_p05": None, "bootstrap_ci": None, "n_teachers": x.pair_teacher.nunique(),
+        return {**head, **_difference(per_seed.to_numpy()), **no_sentences, "n_teachers": x.pair_teacher.nunique(),
                 "unit": "seed (teachers crossed with seeds: averaged per seed)"}
-    row = {"task": task, "layers": layers, "comparison": name,
-           **_difference(d), "mcnemar_p05": None, "bootstrap_ci": None, **_two_level(d, x.pair_teacher)}
+    row = {**head, **_difference(d), **no_sentences, **_two_level(d, x.pair_teacher)}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
         row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
