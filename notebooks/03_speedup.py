@@ -17,7 +17,9 @@
 # # 3. Inference speed-up
 # The teacher and each student size timed side by side in one process (round-robin, median of
 # repeats), on the same device, batch, length and dtype; parameter counts and compression.
-# The ideal speed-up is the ratio of encoder FLOPs (N/k layers).
+# The ideal speed-up is the ratio of encoder FLOPs (N/k layers). With `shared`, this is the machine's one
+# measurement (`results/speed/hardware-<machine>.json`) that every study run on it cites; the study runs this
+# notebook only where that file is missing (or with `--remeasure`).
 
 # %% tags=["parameters"]
 pretrained = "embedded:all-MiniLM-L6-v2"
@@ -31,6 +33,7 @@ device = "auto"
 real_lengths_task = "rt"
 real_lengths_examples = 1066
 profile = "cpu"
+shared = False
 results_dir = "results"
 work_dir = "work"
 
@@ -42,12 +45,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from pkdlib.models import pick_device
 from pkdlib.paths import in_project
-from pkdstudy.speed import measure_and_write
+from pkdlib.records import hardware
+from pkdstudy.speed import measure_and_write, shared_path
 
-speed = measure_and_write(Path(in_project(results_dir)) / "speed" / f"speedup-{profile}.json", pretrained, layers,
-                          batch_size, seq_len, repeats, warmup, precision, device, real_lengths_task,
-                          real_lengths_examples)
+results = Path(in_project(results_dir))
+out = (shared_path(results, hardware(pick_device(device))) if shared
+       else results / "speed" / f"speedup-{profile}.json")
+speed = measure_and_write(out, pretrained, layers, batch_size, seq_len, repeats, warmup, precision, device,
+                          real_lengths_task, real_lengths_examples)
+print(f"wrote {out}")
 
 # %%
 table = pd.DataFrame(speed["rows"]).set_index("layers")

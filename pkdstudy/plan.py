@@ -170,7 +170,7 @@ def describe(profile: str, items: list[Item], reuse_checked: bool = False) -> st
     lines += ["", f"{len(items)} notebooks ({counts['teacher']} teacher, {counts['student']} student, "
                   f"{counts['speedup']} speed-up, {counts['report']} report); "
                   + (f"{n_reuse} reused (a record with the same identity; speed-up and report of an unchanged "
-                     f"finished study), {len(to_run)} to run; " if reuse_checked else "reuse is checked as it runs; ")
+                     f"finished study; the machine's shared speed measurement), {len(to_run)} to run; " if reuse_checked else "reuse is checked as it runs; ")
                   + f"estimated {total / 60:.0f} min on the 2-core reference CPU"
                   + (" (GPU profile: the estimate is for CPU and only indicative)" if profile == "paper" else "")]
     return "\n".join(lines)

@@ -28,8 +28,8 @@ TEACHER = {"epochs": 3, "lr": 5e-5, "seed": 0}
 #: the study's recipe, chosen on dev by the recipe profile: 4 epochs, bf16 autocast, lr per method
 STUDY_LR = {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4, "pkd-bottom": 1e-4, "pkd-mean": 1e-4}
 STUDY_STUDENT = {"epochs": 4, "precision": "bf16", **OFFICIAL_SST2, "beta": 1000.0}
-SPEEDUP = {"layers": [1, 2, 3, 4, 5], "batch_size": 32, "seq_len": 128, "repeats": 5, "warmup": 2,
-           "real_lengths_task": "rt", "real_lengths_examples": 1066}
+SPEEDUP = {"layers": [1, 2, 3, 4, 5], "batch_size": 32, "seq_len": 128, "repeats": 30, "warmup": 2,
+           "real_lengths_task": "rt", "real_lengths_examples": 1066, "shared": True}
 
 
 def students(methods, layers, seeds, **extra) -> list[dict]:

@@ -248,18 +248,17 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def load_speed(results: Path, profile: str, manifest: dict) -> dict | None:
-    """The speed-up a study cites: the shared measurement of the machine it ran on (``speed.measure_shared``)
-    where there is one, else the study's own (``speed/speedup-<profile>.json``), else None."""
+    """The speed-up a study cites: the shared measurement its manifest names (``speed``), else the shared
+    measurement of the machine it ran on with its settings (``speed.shared_measurement``), else the study's own (``speed/speedup-<profile>.json``), else None."""
     from .profiles import PROFILES
-    from .speed import shared_path
-    P, shared = PROFILES.get(profile) or {}, shared_path(results, manifest.get("hardware") or {})
-    if P.get("speedup") and shared.is_file():  # only for a study that measures a speed-up, with the same settings
-        d, want = json.loads(shared.read_text()), P["speedup"]
-        s = d["settings"]
-        if ((s.get("pretrained"), s.get("batch_size"), s.get("seq_len")) == (P["pretrained"], want["batch_size"],
-                                                                             want["seq_len"])
-                and set(want["layers"]) <= {r["layers"] for r in d["rows"]}):
-            return {**d, "shared": shared.name}
+    from .speed import shared_measurement
+    if manifest.get("speed"):  # the study says which shared measurement it cites
+        return {**json.loads((results / "speed" / manifest["speed"]).read_text()), "shared": manifest["speed"]}
+    P = PROFILES.get(profile) or {}
+    if P.get("speedup"):  # only for a study that measures a speed-up, with the same settings
+        shared = shared_measurement(results, manifest.get("hardware") or {}, P["pretrained"], P["speedup"])
+        if shared:
+            return shared
     own = results / "speed" / f"speedup-{profile}.json"
     return json.loads(own.read_text()) if own.is_file() else None
 

@@ -13,6 +13,7 @@ cites it where it exists, so that studies on one machine never cite different sp
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import time
@@ -140,6 +141,20 @@ def shared_path(results, hw: dict) -> Path:
     return Path(results) / "speed" / f"hardware-{hardware_key(hw)}.json"
 
 
+def shared_measurement(results, hw: dict, pretrained: str, settings: dict) -> dict | None:
+    """The machine's shared measurement (``shared_path``) if it was taken with these settings: the same model,
+    batch and length, and every size asked for; else None. What a study cites and what spares it measuring."""
+    path = shared_path(results, hw)
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    s = d["settings"]
+    same = ((s.get("pretrained"), s.get("batch_size"), s.get("seq_len"))
+            == (pretrained, settings["batch_size"], settings["seq_len"])
+            and set(settings["layers"]) <= {r["layers"] for r in d["rows"]})
+    return {**d, "shared": path.name} if same else None
+
+
 def measure_and_write(out, pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2,
                       precision="fp32", device="auto", real_lengths_task=None, real_lengths_examples=1066,
                       progress=True) -> dict:
@@ -178,7 +193,7 @@ def main(argv=None) -> int:
     if a.repeats < 2:
         ap.error(f"--repeats {a.repeats}: a spread needs at least 2 repeats (30 is the study's)")
     out = measure_shared(a.results, a.repeats)
-    rows = {r["layers"]: r for r in __import__("json").loads(out.read_text())["rows"]}
+    rows = {r["layers"]: r for r in json.loads(out.read_text())["rows"]}
     print(f"wrote {out}: " + ", ".join(f"{k} layers {r['speedup']:.2f}x [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
                                        for k, r in sorted(rows.items()) if r["role"] == "student"))
     return 0

@@ -161,6 +161,7 @@ class Study:
         self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
         self.t0, self.failed, self.before_report = time.time(), None, None
+        self.speed_file = None  # the shared speed measurement this study cites (``keep_shared_speed``)
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
         prev = self._previous_manifest(self.ws.results / f"manifest-{profile}.json")
@@ -213,6 +214,7 @@ class Study:
             "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
             "records": list(records), "records_total_s": round(sum(records.values()), 1),
             "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
+            **({"speed": self.speed_file} if self.speed_file else {}),
             **({"before_report": self.before_report} if self.before_report else {}),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
                        "reused": bool(it.result.get("reused")), **({} if it.result else {"pending": True})}
@@ -314,6 +316,8 @@ class Study:
             _check_bf16(cfg, self.runner)
             params.update(config=cfg.to_dict(), force=True)  # the study decided to run it
             name = out.stem
+        if it.kind == "speedup" and params.get("shared") and self.keep_shared_speed(i, it):
+            return
         if it.kind == "report":  # the report reads exactly the records listed in the manifest
             self.write_manifest("report pending")
         self.run_notebook(i, it, name, params, slot, parallel)
@@ -342,11 +346,36 @@ class Study:
             self.done_real += it.result["seconds"]
         self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(it.result['seconds'])}")
 
+    def keep_shared_speed(self, i, it: Item) -> bool:
+        """A study's speed-up is the machine's shared measurement (``speed.shared_measurement``): measured once
+        (this notebook, 30 repeats) by the first study on a machine and cited by every later one; ``--remeasure``
+        or ``--force`` measures it again. Records in the manifest which file the study cites."""
+        from .speed import shared_path
+        found, hw = _shared_speed(self.ws.results, it)
+        self.speed_file = shared_path(self.ws.results, hw).name
+        if found is None or self.remeasure or self.force:
+            return False
+        self.log(f"[{i}/{len(self.items)}] keep {it.label}: this machine's shared measurement "
+                 f"results/speed/{self.speed_file} ({found['settings']['repeats']} repeats)")
+        it.result["reused"] = True
+        return True
+
     def add_record(self, it, record, reused=False):
         with self.lock:
             it.result.update(record=record["run_id"], record_s=record["timings"]["total_s"], reused=reused)
             if it.kind == "teacher":
                 self.teachers[it.key or it.task] = record
+
+
+def _shared_speed(results, it: Item) -> tuple[dict | None, dict]:
+    """The shared speed measurement of the machine a speed-up item would run on (None if not taken with its
+    settings), and that machine's hardware."""
+    from pkdlib.models import pick_device
+    from pkdlib.records import hardware
+
+    from .speed import shared_measurement
+    hw = hardware(pick_device(it.params.get("device", "auto")))
+    return shared_measurement(results, hw, it.params["pretrained"], it.params), hw
 
 
 def _import_in_this_thread() -> None:
@@ -419,6 +448,9 @@ def mark_reuse(items, results, work, log=lambda *a: None) -> None:
             and sorted(m.get("records", [])) == sorted(it.result["reusable"] for it in runs)):
         for it in items:  # the study keeps its speed-up and report when no run changed
             it.result.setdefault("reusable", "kept")
+    for it in items:  # a speed-up that is the machine's shared measurement, already taken, is cited, not measured
+        if it.kind == "speedup" and it.params.get("shared") and _shared_speed(ws.results, it)[0] is not None:
+            it.result.setdefault("reusable", "shared")
 
 
 def _short(e: Exception) -> str:

@@ -178,7 +178,7 @@ def tiny_spec(tiny_bert, tiny_csv) -> dict:
                      {"method": ["ft", "kd"], "student_layers": [1], "seed": [0], "epochs": 1, "beta": 10.0,
                       **common}],  # a second size for the layer figure and Table 3; its claims need no seeds
         "speedup": {"layers": [1, 2], "batch_size": 8, "seq_len": 16, "repeats": 2, "warmup": 1,
-                    "real_lengths_task": None, "real_lengths_examples": 0},
+                    "real_lengths_task": None, "real_lengths_examples": 0, "shared": True},
     }
 
 
@@ -208,6 +208,11 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     assert m["notebooks_run"] == n_runs + 2 and len(m["records"]) == n_runs
     assert len(list((res / "records").glob("*.json"))) == n_runs
     assert len(list((res / "runs").glob("*.ipynb"))) == n_runs + 2
+    # its speed-up is the machine's shared measurement (the first study here took it), named by the manifest
+    assert m["speed"].startswith("hardware-") and (res / "speed" / m["speed"]).is_file()
+    assert not (res / "speed" / "speedup-tiny.json").exists()
+    assert (res / "tables" / "tiny" / "table3_speed.md").read_text().startswith(
+        f"The machine's shared measurement (`results/speed/{m['speed']}`)")
     for t in ("table1", "table2_last_vs_skip", "table3_speed", "claims", "runs"):
         assert (res / "tables" / "tiny" / f"{t}.csv").is_file() and (res / "tables" / "tiny" / f"{t}.md").is_file()
     for f in ("accuracy_vs_layers_rt", "accuracy_vs_speedup_rt", "train_vs_dev_rt"):
@@ -238,6 +243,27 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     written = json.loads((res / "manifest-tiny.json").read_text())
     assert written["parts"][:-1] == first["parts"] and len(written["parts"]) == 2
     assert written["duration_s"] > first["duration_s"] and written["records"] == first["records"]
+    assert written["speed"] == m["speed"]  # remeasured: the same machine's one file, taken again
+
+
+@pytest.mark.slow
+def test_a_later_study_cites_the_machines_shared_speed_measurement(tiny_study, tiny_profile):
+    """Another study on this machine with the same speed-up settings keeps the measurement the first took (its
+    dry run says so), and measures again only with --remeasure."""
+    from pkdstudy.study import Study, mark_reuse
+    res, work, m = tiny_study
+    sp = next(it for it in plan(tiny_profile, results=res, work=work) if it.kind == "speedup")
+    mark_reuse([sp], res, work)
+    assert sp.result["reusable"] == "shared"
+    logged = []
+    later = Study("later", [sp], res, work, force=False, log=logged.append)
+    assert later.keep_shared_speed(1, sp) and sp.result["reused"] and later.speed_file == m["speed"]
+    assert f"shared measurement results/speed/{m['speed']} (2 repeats)" in logged[-1]
+    sp.result.clear()
+    assert not Study("later", [sp], res, work, force=False, log=logged.append, remeasure=True).keep_shared_speed(1, sp)
+    other = dict(sp.params, seq_len=32)  # other settings: not the same measurement
+    sp.params = other
+    assert not Study("later", [sp], res, work, force=False, log=logged.append).keep_shared_speed(1, sp)
 
 
 @pytest.mark.slow
