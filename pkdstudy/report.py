@@ -236,6 +236,7 @@ def table_arms(df: pd.DataFrame, arms: pd.DataFrame, split: str) -> pd.DataFrame
         rows.append({"task": task, "layers": k, "arm": arm or "recipe", "method": METHOD_LABEL[m], "_o": list(METHODS).index(m),
                      "teachers": g.teacher.replace("", np.nan).nunique(), split: _cell(g[split]),
                      "dev": _cell(g["dev"]), "best epoch": f"{g.best_epoch.mean():.1f} of {g.epochs.max()}",
+                     "best = last": f"{int((g.best_epoch == g.epochs).sum())} of {len(g)}",
                      "PT grad (%)": _cell(g["pt_grad_share"]).split(" (N")[0] if METHODS[m].uses_pt else "–"})
     return (pd.DataFrame(rows).sort_values(["task", "layers", "_o"], kind="stable").drop(columns="_o")
             .set_index(["task", "layers", "method", "arm"]))

@@ -102,3 +102,19 @@ def test_an_interim_study_gives_no_verdict():
     assert t.verdict[0] == tag + "held on this test set (Holm p = 0.046)" and pd.isna(t.verdict[1])
     assert s == [tag + "1b. x: held on this test set."]
     assert _interim(ct, ["a."], None) == (ct, ["a."])  # a finished study: unchanged
+
+
+def test_arms_table_sets_each_arm_beside_the_recipes_runs_of_its_seeds_and_counts_runs_still_improving():
+    from pkdstudy.report import table_arms
+
+    def run(method, seed, epochs, best, test, arm="", pt=np.nan):
+        return {"task": "rt", "layers": 3, "method": method, "seed": seed, "teacher": "t0", "epochs": epochs,
+                "best_epoch": best, "dev": test, "test": test, "pt_grad_share": pt, "arm": arm}
+    main = pd.DataFrame([run("kd", 0, 4, 4, 0.80), run("kd", 1, 4, 3, 0.81), run("kd", 9, 4, 4, 0.70)])
+    arms = pd.DataFrame([run("kd", 0, 8, 8, 0.82, "8 epochs"), run("kd", 1, 8, 5, 0.83, "8 epochs")])
+    t = table_arms(main, arms, "test").reset_index()
+    recipe, arm = (t[t.arm == a].iloc[0] for a in ("recipe", "8 epochs"))
+    assert recipe["test"] == "80.5 ± 0.7 (N=2)"  # seed 9: not a seed the arm ran
+    assert (recipe["best epoch"], recipe["best = last"]) == ("3.5 of 4", "1 of 2")
+    assert (arm["best epoch"], arm["best = last"]) == ("6.5 of 8", "1 of 2")
+    assert arm["PT grad (%)"] == "–"
