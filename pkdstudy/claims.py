@@ -104,7 +104,7 @@ def _two_level(d, teachers) -> dict:
         return {"n_teachers": len(names)}
     r = two_level_t([d[np.asarray(teachers) == t] for t in names])
     return {"n_teachers": len(names), "two_low": r["low"], "two_high": r["high"],
-            "two_level_ci": f"[{r['low']:+.2f}, {r['high']:+.2f}]"}
+            "two_level_ci": f"[{r['low']:+.2f}, {r['high']:+.2f}]" + (" (se: the seeds' part)" if r["floored"] else "")}
 
 
 def _difference(d) -> dict:
@@ -129,13 +129,29 @@ def verdict(r) -> str:
     if r["tost_holm"] < 0.05:
         return (f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm p = {r['tost_holm']:.3f})"
                 + _caveats(r, equivalence=True))
-    return (f"undecided (power for the paper's effect of {MARGIN:g} points: {r['power'] * 100:.0f}% at N={n}; "
-            f"neither shown nor excluded)")
+    effect = (f"a {MARGIN:g}-point difference (the paper gives no size for the gap)" if str(r["claim"]).startswith("4.")
+              else f"the paper's effect of {MARGIN:g} points")
+    return (f"undecided (power for {effect}: {r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
+            f"Holm's strictest level; observed sd; neither shown nor excluded)")
+
+
+def interim_verdict(r) -> str:
+    """What a row of a study committed part-way says instead of a verdict: its rule applies to the planned design,
+    and reading it at every interim report would be optional stopping (no stopping boundary was declared)."""
+    if pd.isna(r.get("p_holm")) or int(r["n_seeds"]) < MIN_PAIRS:
+        return r["verdict"]
+    return (f"no verdict until the study is complete (so far: Holm p = {r['p_holm']:.3f}, TOST Holm p = "
+            f"{r['tost_holm']:.3f})")
 
 
 #: the wider questions beside a verdict: what it is called, its interval's name and columns
 WIDER = (("on sentences like these", "seeds-and-sentences", "boot_low", "boot_high"),
          ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
+
+
+#: why a wider interval can be missing
+_MISSING = {"boot_low": "the records hold no per-sentence correctness, or the pairs are averaged per seed",
+            "two_low": "teachers crossed with seeds"}
 
 
 def _caveats(r, equivalence: bool = False) -> str:
@@ -145,7 +161,9 @@ def _caveats(r, equivalence: bool = False) -> str:
     for question, name, lo, hi in WIDER:
         low, high = r.get(lo), r.get(hi)
         if low is None or pd.isna(low):
-            continue  # not computed (no per-sentence records, one teacher): no caveat
+            if lo == "boot_low" or (pd.notna(r.get("n_teachers")) and r["n_teachers"] > 1):
+                out += f"; {question} not assessed (no {name} interval: {_MISSING[lo]})"
+            continue  # one teacher: "on this test set" says so already
         if equivalence:
             ok, fails = -MARGIN < low and high < MARGIN, f"reaches beyond ±{MARGIN:g}"
         else:
@@ -165,7 +183,9 @@ def _retention(df, split, task, k, speed, records) -> list[dict]:
     sc, tc = _correct(records, s, split), _correct(records, t, split)
     if split == "test" and sc and tc:
         est, low, high = retention_bootstrap(sc, tc)
-        how = "seeds, teachers and test sentences resampled"
+        how = ("seeds, teachers and test sentences resampled (a bootstrap over so few teachers understates their "
+               "spread)" if len(t) > 1 else "seeds and test sentences resampled, the teacher's too: its own "
+               "sampling error; one teacher")
     else:
         r = paired_t(s[split].to_numpy() / t[split].mean() * 100)
         est, low, high, how = r["mean"], r["low"], r["high"], "seeds resampled; the teacher's accuracy taken as exact"
@@ -175,8 +195,8 @@ def _retention(df, split, task, k, speed, records) -> list[dict]:
     return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
              "comparison": "PKD-Skip / teacher (%)", "n_seeds": len(s), "mean_diff": est, "ci_low": low,
              "ci_high": high, "verdict": (f"descriptive: N={len(s)} seeds (< {MIN_PAIRS}): " if len(s) < MIN_PAIRS else "")
-             + f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}, "
-             f"{len(t)} teacher{'s' if len(t) > 1 else ''})" + (f" at a measured {sp} inference speed-up" if sp else "")}]
+             + f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}"
+             + (f", {len(t)} teachers)" if len(t) > 1 else ")") + (f" at a measured {sp} inference speed-up" if sp else "")}]
 
 
 def _gap(df, task, k, records) -> list[dict]:
@@ -234,7 +254,8 @@ def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None) -
 
 
 def _sentence(r, split) -> str:
-    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {split})" if pd.notna(r["layers"]) else r["claim"]
+    what = "train - dev at the selected epoch" if str(r["claim"]).startswith("4.") else split
+    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {what})" if pd.notna(r["layers"]) else r["claim"]
     if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
         return f"{head}: {r['verdict']}."
     boot = f"; seeds and sentences {r['bootstrap_ci']}" if isinstance(r.get("bootstrap_ci"), str) else ""
@@ -252,11 +273,17 @@ def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
                and not (isinstance(r.get("arm"), str) and r["arm"]) for i, r in t.iterrows()]  # arms: secondary
     t["family"] = np.where(primary, "primary", np.where(tested, "secondary", ""))
     t["p_holm"], t["tost_holm"] = np.nan, np.nan
+    t["power_holm"] = np.nan
     for fam in ("primary", "secondary"):
         idx = t.index[t.family == fam]
+        # the declared primary family has every primary claim of every task: one not tested here counts as p = 1
+        m = max(len(idx), len(PRIMARY) * len(half)) if fam == "primary" else len(idx)
         if len(idx):
-            t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist())
-            t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist())
+            t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
+            t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
+            t.loc[idx, "power_holm"] = [power_paired(sd, n, MARGIN, 0.05 / m) for sd, n in zip(t.loc[idx, "sd"],
+                                                                                              t.loc[idx, "n_seeds"])]
+        t.attrs[f"m_{fam}"] = m
     for i in t.index[tested]:
         t.loc[i, "verdict"] = verdict(t.loc[i])
     return t
@@ -285,8 +312,10 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> 
     t = _decide(pd.DataFrame(rows), teachers)
     sentences = [_sentence(r, split) for _, r in t.iterrows()]
     if t["family"].ne("").any():
-        sentences.append(f"{int((t.family == 'primary').sum())} primary and {int((t.family == 'secondary').sum())} "
-                         f"secondary comparisons; Holm's adjustment within each family decides the verdicts "
-                         f"(rules: README, 'How the claims are decided').")
+        n_primary, m = int((t.family == "primary").sum()), t.attrs["m_primary"]
+        untested = f" (of the declared {m}: the {m - n_primary} not tested here count as p = 1)" if m > n_primary else ""
+        sentences.append(f"{n_primary} primary{untested} and {int((t.family == 'secondary').sum())} secondary "
+                         f"comparisons (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each "
+                         f"family decides the verdicts (rules: README, 'How the claims are decided').")
     drop = ["sd", "boot_low", "boot_high"]
     return t.drop(columns=drop, errors="ignore"), sentences

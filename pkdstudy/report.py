@@ -468,7 +468,7 @@ def build(results="results", profile="cpu") -> dict:
                            init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
-    ct, sentences = _interim(ct, sentences, out["progress"])
+    ct, sentences = _interim(ct, sentences, out["progress"], split)
     out["claims_table"], out["claims"] = ct, sentences
     if len(ct):
         _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims",
@@ -481,14 +481,16 @@ def build(results="results", profile="cpu") -> dict:
     return out
 
 
-def _interim(ct: pd.DataFrame, sentences: list[str], prog: dict | None):
-    """A study committed part-way gives no verdict: its rule applies to the planned design, and reading it at every
-    interim report would be optional stopping. Each verdict and sentence says so."""
+def _interim(ct: pd.DataFrame, sentences: list[str], prog: dict | None, split: str):
+    """A study committed part-way gives no verdict (``claims.interim_verdict``): each row and sentence says so."""
     if not prog:
         return ct, sentences
-    tag = f"INTERIM ({prog['finished']} of {prog['planned']} runs; not a verdict until the study is complete) "
+    from .claims import _sentence, interim_verdict
+    tag = f"INTERIM ({prog['finished']} of {prog['planned']} runs) "
     if "verdict" in ct:
-        ct = ct.assign(verdict=[tag + v if isinstance(v, str) else v for v in ct.verdict])
+        ct = ct.assign(verdict=[interim_verdict(r) if isinstance(r["verdict"], str) else r["verdict"]
+                                for _, r in ct.iterrows()])
+        sentences = [_sentence(r, split) for _, r in ct.iterrows()] + sentences[len(ct):]
     return ct, [tag + s for s in sentences]
 
 

@@ -150,11 +150,27 @@ def two_level_t(groups, level: float = 0.95) -> dict:
     their common part in every teacher mean and out of this interval). Each teacher's mean then carries its seeds'
     spread and the teacher-to-teacher spread, so the t-interval of the teacher means (T - 1 degrees of freedom)
     answers "with other teachers like these" (the one-way random-effects model's interval for a balanced design;
-    unbalanced: teachers weighted alike)."""
-    means = np.array([np.mean(g) for g in groups if len(g)], dtype=float)
-    t = paired_t(means, level)
-    return {"n_teachers": len(means), "mean": t["mean"], "low": t["low"], "high": t["high"], "p": t["p"],
-            "sd_teachers": t["sd"]}
+    unbalanced: teachers weighted alike).
+
+    Its standard error is never below the part the seeds alone put in the teacher means, sqrt(s_w^2 sum(1/n_t))/T
+    (s_w^2: the pooled within-teacher variance): with few teachers the means can agree by chance more closely than
+    their own seed noise allows (the moment estimate of the teacher variance is then below 0; it is set to 0, as
+    REML would). ``floored`` says when that happened."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    means = np.array([g.mean() for g in groups])
+    T, mean = len(means), float(means.mean())
+    between = float(means.std(ddof=1)) / math.sqrt(T) if T > 1 else float("nan")
+    dof_w = sum(len(g) - 1 for g in groups)
+    within = (math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof_w * sum(1 / len(g) for g in groups)) / T
+              if dof_w > 0 else 0.0)
+    se = max(between, within)
+    if T < 2 or not se > 0:
+        return {"n_teachers": T, "mean": mean, "low": float("nan"), "high": float("nan"), "p": float("nan"),
+                "sd_teachers": float("nan"), "floored": False}
+    q = stats.t.ppf(0.5 + level / 2, T - 1)
+    return {"n_teachers": T, "mean": mean, "low": mean - q * se, "high": mean + q * se,
+            "p": float(2 * stats.t.sf(abs(mean) / se, T - 1)), "sd_teachers": float(means.std(ddof=1)),
+            "floored": within > between}
 
 
 def retention_bootstrap(student, teacher, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

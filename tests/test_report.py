@@ -90,18 +90,26 @@ def test_an_unfinished_study_is_labelled_interim_and_a_finished_one_is_not():
 
 
 def test_an_interim_study_gives_no_verdict():
-    """Reading the verdict rule at every interim report would be optional stopping: each verdict and sentence of
-    a study committed part-way says it is not one."""
-    import pandas as pd
-
+    """Reading the verdict rule at every interim report would be optional stopping: no row or sentence of a study
+    committed part-way says held, reversed or equivalent; each gives its Holm p so far."""
+    from pkdstudy.claims import claims
     from pkdstudy.report import _interim
-    ct = pd.DataFrame({"claim": ["1b. x", "5. y"], "verdict": ["held on this test set (Holm p = 0.046)", None]})
-    prog = {"status": "running", "finished": 57, "planned": 147}
-    t, s = _interim(ct, ["1b. x: held on this test set."], prog)
-    tag = "INTERIM (57 of 147 runs; not a verdict until the study is complete) "
-    assert t.verdict[0] == tag + "held on this test set (Holm p = 0.046)" and pd.isna(t.verdict[1])
-    assert s == [tag + "1b. x: held on this test set."]
-    assert _interim(ct, ["a."], None) == (ct, ["a."])  # a finished study: unchanged
+    rng = np.random.default_rng(0)
+    rows = [{"run_id": f"{m}-{s}", "task": "rt", "method": m, "layers": 3, "seed": s, "teacher": "t0",
+             "test": 0.80 + (0.02 if m == "pkd-skip" else 0) + rng.normal(0, 0.002)}
+            for s in range(8) for m in ("kd", "pkd-skip")] + [
+        {"run_id": "t", "task": "rt", "method": "teacher", "layers": 6, "seed": 0, "teacher": "", "test": 0.84}]
+    ct, sentences = claims(pd.DataFrame(rows), "test")
+    held = ct[ct.claim.str.startswith("1b.")].iloc[0]
+    assert held.verdict.startswith("held on this test set")  # the finished study's verdict
+    prog = {"status": "running", "finished": 17, "planned": 36}
+    t, s = _interim(ct, sentences, prog, "test")
+    row = t[t.claim.str.startswith("1b.")].iloc[0]
+    assert row.verdict == (f"no verdict until the study is complete (so far: Holm p = {held.p_holm:.3f}, TOST Holm "
+                           f"p = {held.tost_holm:.3f})")
+    assert all(x.startswith("INTERIM (17 of 36 runs) ") for x in s) and len(s) == len(sentences)
+    assert not [x for x in s if "held" in x or "equivalent within" in x or "reversed" in x]
+    assert _interim(ct, sentences, None, "test") == (ct, sentences)  # a finished study: unchanged
 
 
 def test_arms_table_sets_each_arm_beside_the_recipes_runs_of_its_seeds_and_counts_runs_still_improving():

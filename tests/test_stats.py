@@ -13,6 +13,7 @@ from pkdstudy.stats import (
     mcnemar,
     paired_bootstrap,
     paired_t,
+    power_paired,
     replicates_needed,
 )
 
@@ -96,8 +97,9 @@ def test_decision_rules_held_equivalent_undecided_with_holm_in_the_primary_famil
         table, _ = claims(_teacher(df), "test", records)
         row = table[table.claim.str.startswith("1a")].iloc[0]
         assert row["family"] == "primary" and row["verdict"].startswith(want), row["verdict"]
-    # p_holm of the primary family: Holm over the tested primary rows only (here one: p_holm == p)
-    assert row["p_holm"] == pytest.approx(row["p"])
+    # p_holm of the primary family: Holm over the declared family of three (1a, 1b, 2); the two claims not tested
+    # here count as p = 1, so the one tested gets min(1, 3p)
+    assert row["p_holm"] == pytest.approx(min(1.0, 3 * row["p"]))
     # the same claim at another size is secondary
     table, _ = claims(_teacher(df.assign(layers=2)), "test", records)
     assert table[table.claim.str.startswith("1a")].iloc[0]["family"] == "secondary"
@@ -105,14 +107,20 @@ def test_decision_rules_held_equivalent_undecided_with_holm_in_the_primary_famil
 
 def test_holm_decides_the_verdict_not_the_raw_p():
     rows = pd.DataFrame([{"claim": "1a. x", "task": "rt", "layers": 3, "p": 0.03, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5},
+                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0},
                          {"claim": "1b. y", "task": "rt", "layers": 3, "p": 0.04, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5},
+                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0},
                          {"claim": "2. z", "task": "rt", "layers": 3, "p": 0.20, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5}])
+                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0}])
     t = _decide(rows, {"rt": 6})
     assert t.p_holm.tolist() == pytest.approx([0.09, 0.09, 0.20])  # 3 x 0.03, max(2 x 0.04, 0.09), 0.20
     assert all(v.startswith("undecided") for v in t.verdict)  # raw p < 0.05 twice, Holm-adjusted neither
+    # power at Holm's strictest level (0.05 / 3) is below the unadjusted power, and the verdict gives both
+    assert t.power_holm[0] == pytest.approx(power_paired(1.0, 10, 0.5, 0.05 / 3)) and t.power_holm[0] < 0.5
+    assert f"{t.power_holm[0] * 100:.0f}% at Holm's strictest level" in t.verdict[0]
+    # two primary claims tested (claim 2 not): the family is still the declared three
+    t2 = _decide(rows.iloc[:2].copy(), {"rt": 6})
+    assert t2.p_holm.tolist() == pytest.approx([0.09, 0.09]) and t2.attrs["m_primary"] == 3
 
 
 def test_a_verdict_the_sentence_level_interval_does_not_support_is_flagged():
@@ -253,6 +261,21 @@ def test_two_level_interval_is_the_t_interval_of_the_teacher_means():
     assert r["p"] == pytest.approx(stats.ttest_1samp(means, 0).pvalue)
     # by hand: mean 7/6, sd of (1, 2.5, 0) = 1.258306, t(0.975, 2) = 4.302653
     assert r["high"] - r["mean"] == pytest.approx(4.302653 * 1.258306 / 3 ** 0.5, rel=1e-5)
+    assert not r["floored"]  # pooled within-teacher se 0.283 (by hand) < 0.726
+
+
+def test_two_level_interval_is_never_narrower_than_its_seeds_allow():
+    """Teacher means that agree more closely than their own seed noise allows: the standard error is the seeds'
+    part, sqrt(s_w^2 sum(1/n_t))/T, not the chance-small spread of the means."""
+    from pkdstudy.stats import two_level_t
+    groups = [np.array([-1.0, 1.0, 3.0]), np.array([2.0, 0.0, 1.1]), np.array([0.9, 2.9, -1.1])]
+    r = two_level_t(groups)  # means 1.0, 1.033, 0.9: sd 0.069; within-teacher variance about 3.6
+    s_w2 = sum(((g - g.mean()) ** 2).sum() for g in groups) / 6
+    se = (s_w2 * 3 / 3) ** 0.5 / 3
+    assert r["floored"] and r["high"] - r["mean"] == pytest.approx(stats.t.ppf(0.975, 2) * se)
+    assert r["p"] == pytest.approx(2 * stats.t.sf(r["mean"] / se, 2))
+    pooled = paired_t(np.concatenate(groups))  # never narrower than the seeds-only interval of all the pairs
+    assert r["high"] - r["low"] > pooled["high"] - pooled["low"]
 
 
 def several_teachers(diff_by_teacher, seeds=6, nested=True):
