@@ -221,7 +221,8 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
 
 ARMS_NOTE = ("Each arm of the study (a variant of the recipe, kept apart from the main cells and never chosen on dev "
              "into them) beside the recipe's runs of the same methods, seeds and teachers: accuracy in %, mean ± std over runs (N), the selected "
-             "epoch (mean), the patient term's share of the gradient norm; its paired comparisons are the claims "
+             "epoch (mean; `best = last`: runs whose dev-selected epoch is their last, still improving when they "
+             "stopped), the patient term's share of the gradient norm; its paired comparisons are the claims "
              "table's rows marked with the arm.")
 
 
