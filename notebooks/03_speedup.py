@@ -45,13 +45,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.models import pick_device
 from pkdlib.paths import in_project
-from pkdlib.records import hardware
-from pkdstudy.speed import measure_and_write, shared_path
+from pkdstudy.speed import measure_and_write, shared_target
 
 results = Path(in_project(results_dir))
-out = (shared_path(results, hardware(pick_device(device))) if shared
+settings = {"layers": layers, "batch_size": batch_size, "seq_len": seq_len, "precision": precision}
+out = (shared_target(results, device, pretrained, settings) if shared
        else results / "speed" / f"speedup-{profile}.json")
 speed = measure_and_write(out, pretrained, layers, batch_size, seq_len, repeats, warmup, precision, device,
                           real_lengths_task, real_lengths_examples)

@@ -254,8 +254,9 @@ def load_speed(results: Path, profile: str, manifest: dict) -> dict | None:
     measurement of the machine it ran on with its settings (``speed.shared_measurement``), else the study's own (``speed/speedup-<profile>.json``), else None."""
     from .profiles import PROFILES
     from .speed import shared_measurement
-    if manifest.get("speed"):  # the study says which shared measurement it cites
-        return {**json.loads((results / "speed" / manifest["speed"]).read_text()), "shared": manifest["speed"]}
+    named = results / "speed" / manifest["speed"] if manifest.get("speed") else None
+    if named and named.is_file():  # the study says which shared measurement it cites
+        return {**json.loads(named.read_text()), "shared": named.name}
     P = PROFILES.get(profile) or {}
     if P.get("speedup"):  # only for a study that measures a speed-up, with the same settings
         shared = shared_measurement(results, manifest.get("hardware") or {}, P["pretrained"], P["speedup"])

@@ -133,8 +133,12 @@ def real_length_batches(task: str, pretrained: str, n_examples: int, batch_size:
 
 
 def hardware_key(hw: dict) -> str:
-    """A machine's name for its shared speed measurement: its GPU or CPU model and its cores."""
-    return re.sub(r"[^a-z0-9]+", "-", f"{hw.get('gpu') or hw.get('cpu') or 'cpu'} {hw.get('cpu_count')} cores".lower()).strip("-")
+    """A machine's name for its shared speed measurement: its GPU or CPU model and its cores (and the device type
+    where the model does not say it: an Apple chip's mps and cpu are two measurements)."""
+    kind = str(hw.get("device", "cpu")).split(":")[0]
+    name = f"{hw.get('gpu') or hw.get('cpu') or 'cpu'} {hw.get('cpu_count')} cores" + (
+        f" {kind}" if kind not in ("cpu", "cuda") else "")
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def shared_path(results, hw: dict) -> Path:
@@ -143,16 +147,34 @@ def shared_path(results, hw: dict) -> Path:
 
 def shared_measurement(results, hw: dict, pretrained: str, settings: dict) -> dict | None:
     """The machine's shared measurement (``shared_path``) if it was taken with these settings: the same model,
-    batch and length, and every size asked for; else None. What a study cites and what spares it measuring."""
+    device type, precision, batch and length, and every size asked for; else None. What a study cites and what
+    spares it measuring."""
     path = shared_path(results, hw)
     if not path.is_file():
         return None
     d = json.loads(path.read_text())
     s = d["settings"]
-    same = ((s.get("pretrained"), s.get("batch_size"), s.get("seq_len"))
-            == (pretrained, settings["batch_size"], settings["seq_len"])
+    same = ((s.get("pretrained"), str(s.get("device", "cpu")).split(":")[0], s.get("precision", "fp32"),
+             s.get("batch_size"), s.get("seq_len"))
+            == (pretrained, str(hw.get("device", "cpu")).split(":")[0], settings.get("precision", "fp32"),
+                settings["batch_size"], settings["seq_len"])
             and set(settings["layers"]) <= {r["layers"] for r in d["rows"]})
     return {**d, "shared": path.name} if same else None
+
+
+def shared_target(results, device: str, pretrained: str, settings: dict) -> Path:
+    """Where this machine's shared measurement goes; refused if a measurement with other settings is there (every
+    study that ran here cites it: taking another would change what they cite)."""
+    from pkdlib.config import ConfigError
+    from pkdlib.records import hardware
+    hw = hardware(pick_device(device))
+    path = shared_path(results, hw)
+    if path.is_file() and shared_measurement(results, hw, pretrained, settings) is None:
+        raise ConfigError(f"{path} holds this machine's shared speed measurement with other settings than these "
+                          f"({pretrained}, batch {settings['batch_size']} x {settings['seq_len']}, layers "
+                          f"{settings['layers']}); the studies that ran here cite it. Measure these settings as a "
+                          f"study's own (shared = False), or move that file aside first")
+    return path
 
 
 def measure_and_write(out, pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2,
@@ -171,15 +193,13 @@ def measure_and_write(out, pretrained: str, layers, batch_size=32, seq_len=128, 
     return speed
 
 
-def measure_shared(results="results", repeats: int = 30, device: str = "cpu", pretrained=None, settings=None) -> Path:
+def measure_shared(results="results", repeats: int = 30, device: str = "auto", pretrained=None, settings=None) -> Path:
     """The speed-up of every student size on this machine with the study's settings (``profiles.SPEEDUP``, the
     embedded teacher) and ``repeats`` round-robin repeats, written once for every study that ran here to cite.
     Time it on a quiet machine: nothing else CPU-heavy beside it."""
-    from pkdlib.records import hardware
-
     from .profiles import PROFILES, SPEEDUP
     s, pretrained = settings or SPEEDUP, pretrained or PROFILES["cpu"]["pretrained"]
-    out = shared_path(results, hardware(pick_device(device)))
+    out = shared_target(results, device, pretrained, s)
     measure_and_write(out, pretrained, s["layers"], s["batch_size"], s["seq_len"], repeats, s["warmup"], "fp32",
                       device, s.get("real_lengths_task"), s.get("real_lengths_examples", 1066), progress=False)
     return out
@@ -189,10 +209,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pkdstudy.speed", description=measure_shared.__doc__)
     ap.add_argument("--results", default="results")
     ap.add_argument("--repeats", type=int, default=30, help="round-robin repeats (default 30)")
+    ap.add_argument("--device", default="auto", help="auto (cuda, else mps, else cpu; as the study), cpu, cuda, mps")
     a = ap.parse_args(argv)
     if a.repeats < 2:
         ap.error(f"--repeats {a.repeats}: a spread needs at least 2 repeats (30 is the study's)")
-    out = measure_shared(a.results, a.repeats)
+    out = measure_shared(a.results, a.repeats, a.device)
     rows = {r["layers"]: r for r in json.loads(out.read_text())["rows"]}
     print(f"wrote {out}: " + ", ".join(f"{k} layers {r['speedup']:.2f}x [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
                                        for k, r in sorted(rows.items()) if r["role"] == "student"))

@@ -155,7 +155,7 @@ def two_level_t(groups, level: float = 0.95) -> dict:
     Its standard error is never below the part the seeds alone put in the teacher means, sqrt(s_w^2 sum(1/n_t))/T
     (s_w^2: the pooled within-teacher variance): with few teachers the means can agree by chance more closely than
     their own seed noise allows (the moment estimate of the teacher variance is then below 0; it is set to 0, as
-    REML would). ``floored`` says when that happened."""
+    REML would in a balanced design). ``floored`` says when that happened."""
     groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
     means = np.array([g.mean() for g in groups])
     T, mean = len(means), float(means.mean())
@@ -168,7 +168,7 @@ def two_level_t(groups, level: float = 0.95) -> dict:
         return {"n_teachers": T, "mean": mean, "low": float("nan"), "high": float("nan"), "p": float("nan"),
                 "sd_teachers": float("nan"), "floored": False}
     q = stats.t.ppf(0.5 + level / 2, T - 1)
-    return {"n_teachers": T, "mean": mean, "low": mean - q * se, "high": mean + q * se,
+    return {"n_teachers": T, "mean": mean, "low": float(mean - q * se), "high": float(mean + q * se),
             "p": float(2 * stats.t.sf(abs(mean) / se, T - 1)), "sd_teachers": float(means.std(ddof=1)),
             "floored": within > between}
 

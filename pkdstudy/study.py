@@ -161,10 +161,13 @@ class Study:
         self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
         self.t0, self.failed, self.before_report = time.time(), None, None
-        self.speed_file = None  # the shared speed measurement this study cites (``keep_shared_speed``)
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
         prev = self._previous_manifest(self.ws.results / f"manifest-{profile}.json")
+        # the shared speed measurement this study cites (``keep_shared_speed``, ``cite_shared_speed``): a resumed
+        # study keeps the one its earlier part named
+        cited = (prev or {}).get("speed")
+        self.speed_file = cited if cited and (self.ws.results / "speed" / cited).is_file() else None
         # an unfinished earlier execution (interrupted or failed) is a part of this study: its time counts; so is a
         # finished one whose design has since grown (more runs planned than it recorded: the profile was extended)
         runs = sum(1 for it in items if it.kind in ("teacher", "student"))
@@ -321,6 +324,8 @@ class Study:
         if it.kind == "report":  # the report reads exactly the records listed in the manifest
             self.write_manifest("report pending")
         self.run_notebook(i, it, name, params, slot, parallel)
+        if it.kind == "speedup" and params.get("shared"):
+            self.cite_shared_speed(it)
         if out is not None:
             self.add_record(it, json.loads(out.read_text()))
             self.write_manifest("running")
@@ -352,13 +357,27 @@ class Study:
         or ``--force`` measures it again. Records in the manifest which file the study cites."""
         from .speed import shared_path
         found, hw = _shared_speed(self.ws.results, it)
-        self.speed_file = shared_path(self.ws.results, hw).name
         if found is None or self.remeasure or self.force:
             return False
+        self.speed_file = shared_path(self.ws.results, hw).name
         self.log(f"[{i}/{len(self.items)}] keep {it.label}: this machine's shared measurement "
                  f"results/speed/{self.speed_file} ({found['settings']['repeats']} repeats)")
         it.result["reused"] = True
         return True
+
+    def cite_shared_speed(self, it: Item) -> None:
+        """After notebook 03 took the shared measurement: cite the file it wrote for this machine. A notebook that
+        ran on another machine (a cluster node) wrote that machine's file: nothing is cited by name then, and the
+        report finds a measurement by the hardware the manifest records."""
+        from .speed import shared_path
+        found, hw = _shared_speed(self.ws.results, it)
+        path = shared_path(self.ws.results, hw)
+        if found is not None and path.stat().st_mtime >= self.t0:
+            self.speed_file = path.name
+        else:
+            self.speed_file = None
+            self.log(f"note: the speed-up ran on another machine than this one ({path.name} not written here); "
+                     f"the manifest names no speed file")
 
     def add_record(self, it, record, reused=False):
         with self.lock:
@@ -417,7 +436,7 @@ def with_teacher(config: dict, teachers: dict) -> dict:
     return c
 
 
-def mark_reuse(items, results, work, log=lambda *a: None) -> None:
+def mark_reuse(items, results, work, log=lambda *a: None, remeasure: bool = False) -> None:
     """For ``--dry-run``: mark the runs a study would reuse (``it.result['reusable']``: the record's run id), by
     the rule the study applies (``records.reusable_record`` on the run's identity); writes nothing. A student whose
     teacher must run first runs too; a run that cannot be prepared here (no network for a Hub model) is counted
@@ -444,12 +463,13 @@ def mark_reuse(items, results, work, log=lambda *a: None) -> None:
                 teachers[it.key or it.task] = saved_model_dir(record)
     runs = [it for it in items if "config" in it.params]
     m = read_json(ws.results / f"manifest-{items[-1].params.get('profile')}.json")
-    if (m and m.get("status") == "complete" and all(it.result.get("reusable") for it in runs)
+    if (not remeasure and m and m.get("status") == "complete" and all(it.result.get("reusable") for it in runs)
             and sorted(m.get("records", [])) == sorted(it.result["reusable"] for it in runs)):
         for it in items:  # the study keeps its speed-up and report when no run changed
             it.result.setdefault("reusable", "kept")
     for it in items:  # a speed-up that is the machine's shared measurement, already taken, is cited, not measured
-        if it.kind == "speedup" and it.params.get("shared") and _shared_speed(ws.results, it)[0] is not None:
+        if (it.kind == "speedup" and it.params.get("shared") and not remeasure
+                and _shared_speed(ws.results, it)[0] is not None):
             it.result.setdefault("reusable", "shared")
 
 
@@ -580,7 +600,7 @@ def _main(a, argv) -> int:
     runner = make_runner(a)
     checked = a.dry_run and not a.force
     if checked:
-        mark_reuse(items, a.results or default_results(a.profile), a.work)
+        mark_reuse(items, a.results or default_results(a.profile), a.work, remeasure=a.remeasure)
     print(describe(a.profile, items, reuse_checked=checked), flush=True)
     if a.dry_run:
         return 0

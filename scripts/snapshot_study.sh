@@ -18,14 +18,25 @@ snap=$(mktemp -d)
 trap 'rm -rf "$snap"' EXIT
 frozen=$snap/manifest.frozen
 cp "$manifest" "$frozen"                          # frozen first: every record it lists is finished and written
-cp -r results "$snap/results"
+status=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['status'])" "$frozen")
+case $status in complete|"report pending")
+  echo "the study '$profile' is $status: its own report writes the final tables; commit those instead" >&2; exit 2;;
+esac
+# what the report reads (not runs/, whose temporary files come and go while the study runs)
+mkdir -p "$snap/results/records"
+cp results/manifest-*.json "$snap/results/"
 cp "$frozen" "$snap/$manifest"
+find results/records -maxdepth 1 -name '*.json' ! -name '.*' -exec cp -t "$snap/results/records/" {} +
+for d in speed tables figures benchmarks; do [ -d "results/$d" ] && cp -r "results/$d" "$snap/results/"; done
 rm -rf "$snap/results/tables/$profile" "$snap/results/figures/$profile"
-mapfile -t records < <("$py" -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['records']))" "$snap/$manifest")
+listed=$("$py" -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['records']))" "$snap/$manifest")
+mapfile -t records <<< "$listed"
 "$py" -m pkdstudy.cli report --profile "$profile" --results "$snap/results" > "$snap/report.log"; head -2 "$snap/report.log"
-for d in tables figures; do
+for d in tables figures; do  # copied beside, then swapped: a failed copy leaves the earlier tables in place
+  rm -rf "results/$d/$profile.snapshot"
+  cp -r "$snap/results/$d/$profile" "results/$d/$profile.snapshot"
   rm -rf "results/$d/$profile"
-  cp -r "$snap/results/$d/$profile" "results/$d/$profile"
+  mv "results/$d/$profile.snapshot" "results/$d/$profile"
 done
 "$py" scripts/update_readme.py --root "$snap"   # README: every committed study, this one's interim tables
 # stage: the frozen manifest (not the live file), the records it lists and their notebooks, tables, figures, README

@@ -166,6 +166,32 @@ def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert
         assert speed_note(speed).startswith(f"The machine's shared measurement (`results/speed/{out.name}`)")
 
 
+def test_a_study_cites_the_speed_file_its_manifest_names_and_no_other_settings_overwrite_it(tiny_bert, tmp_path):
+    from pkdlib.config import ConfigError
+    from pkdlib.records import hardware
+    from pkdstudy.report import load_speed
+    from pkdstudy.speed import shared_measurement, shared_path, shared_target
+    res = tmp_path / "results"
+    (res / "speed").mkdir(parents=True)
+    here = hardware("cpu")
+    settings = {"layers": [1, 2], "batch_size": 4, "seq_len": 16, "precision": "fp32"}
+    taken = {"settings": {"pretrained": str(tiny_bert), "device": "cpu", "precision": "fp32", "batch_size": 4,
+                          "seq_len": 16, "repeats": 30}, "rows": [{"layers": k} for k in (6, 1, 2)]}
+    shared_path(res, here).write_text(json.dumps(taken))
+    assert shared_measurement(res, here, str(tiny_bert), settings)["shared"] == shared_path(res, here).name
+    assert shared_measurement(res, {**here, "device": "mps"}, str(tiny_bert), settings) is None  # another device
+    assert shared_measurement(res, here, str(tiny_bert), {**settings, "precision": "bf16"}) is None
+    assert shared_target(res, "cpu", str(tiny_bert), settings) == shared_path(res, here)  # same settings: again
+    with pytest.raises(ConfigError, match="with other settings"):  # others would change what studies cite
+        shared_target(res, "cpu", str(tiny_bert), {**settings, "seq_len": 32})
+    other = res / "speed" / "hardware-another-machine-8-cores.json"
+    other.write_text(json.dumps({**taken, "rows": [{"layers": 3}]}))
+    assert load_speed(res, "nowhere", {"speed": other.name})["rows"] == [{"layers": 3}]  # the file it names
+    own = {"rows": [{"layers": 9}], "settings": {}}
+    (res / "speed" / "speedup-nowhere.json").write_text(json.dumps(own))
+    assert load_speed(res, "nowhere", {"speed": "hardware-gone.json"}) == own  # named file missing: the others
+
+
 def test_committed_combined_layer_curve_recomputes_and_counts_each_run_once(tmp_path):
     from pkdstudy import combined
     profiles = (COMMITTED / "tables" / "combined" / "profiles.txt").read_text().split()

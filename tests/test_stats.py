@@ -332,6 +332,31 @@ def test_a_verdict_other_teachers_do_not_support_is_flagged():
     assert "(3 teachers), N=24:" in sentences[0]
 
 
+def test_a_wider_interval_that_could_not_be_computed_is_named_not_skipped():
+    from pkdstudy.claims import _caveats
+    held = {"claim": "1a. x", "mean_diff": 1.0, "boot_low": np.nan, "boot_high": np.nan, "n_teachers": 3,
+            "two_low": np.nan, "two_high": np.nan}
+    out = _caveats(held)
+    assert "on sentences like these not assessed (no seeds-and-sentences interval:" in out
+    assert "with other teachers like these not assessed (no teachers-and-seeds interval:" in out
+    one = {**held, "n_teachers": 1}  # one teacher: the verdict says "on this test set" already
+    assert "teachers" not in _caveats(one) and "sentences like these not assessed" in _caveats(one)
+    assert _caveats({**one, "claim": "4. gap"}) == ""  # a train - dev gap has no sentence-level question
+
+
+def test_two_level_floor_weights_unbalanced_teachers_by_their_seeds():
+    """Unbalanced (one teacher with a single seed): the seeds' part is sqrt(s_w^2 (1/n_1 + ... + 1/n_T)) / T with
+    the pooled within-teacher variance; a lone teacher gives no interval."""
+    from pkdstudy.stats import two_level_t
+    groups = [np.array([0.0, 2.0, 1.0, 1.0]), np.array([1.1]), np.array([2.0, 0.0, 1.0])]
+    r = two_level_t(groups)  # means 1.0, 1.1, 1.0: agree far more closely than their seeds
+    s_w2 = (2.0 + 2.0) / (3 + 2)  # sums of squares 2 and 2 over 3 + 2 degrees of freedom
+    se = (s_w2 * (1 / 4 + 1 + 1 / 3)) ** 0.5 / 3
+    assert r["floored"] and r["high"] - r["mean"] == pytest.approx(stats.t.ppf(0.975, 2) * se)
+    lone = two_level_t([np.array([1.0, 2.0])])
+    assert lone["n_teachers"] == 1 and np.isnan(lone["low"]) and np.isnan(lone["p"])
+
+
 def test_arm_claims_keep_each_arm_apart_and_secondary():
     from pkdstudy.claims import arm_claims
     rows = []
