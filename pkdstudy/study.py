@@ -241,10 +241,12 @@ class Study:
                 m = self.manifest("running")
                 self.before_report = {k: m[k] for k in ("duration_s", "notebooks_run", "notebooks_reused")}
             self.run_phase(phase, self.runner.workers if kind in ("teacher", "student") else 1)
+        final = self.manifest("complete")  # what is written is what is returned (its times taken once)
         if self.ran or self.force or not self.finished_before():
-            self.write_manifest("complete")
+            with self.lock:
+                atomic_write_json(self.ws.results / f"manifest-{self.profile}.json", final)
         self.log(f"done: {len(self.ran)} notebooks run, {len(self.reused)} reused, {_fmt(time.time() - self.t0)}")
-        return self.manifest("complete")
+        return final
 
     def run_phase(self, phase, workers: int):
         """Run a phase's items, ``workers`` at once; the first failure stops new work, finished runs stay.
