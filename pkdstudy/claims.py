@@ -131,7 +131,8 @@ def verdict(r) -> str:
                 + _caveats(r, equivalence=True))
     effect = (f"a {MARGIN:g}-point difference (the paper gives no size for the gap)" if str(r["claim"]).startswith("4.")
               else f"the paper's effect of {MARGIN:g} points")
-    return (f"undecided (power for {effect}: {r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
+    return (f"undecided (Holm p = {r['p_holm']:.3f}, TOST Holm p = {r['tost_holm']:.3f}; power for {effect}: "
+            f"{r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
             f"Holm's strictest level; observed sd; neither shown nor excluded)")
 
 

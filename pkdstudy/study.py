@@ -248,6 +248,29 @@ class Study:
         self.log(f"done: {len(self.ran)} notebooks run, {len(self.reused)} reused, {_fmt(time.time() - self.t0)}")
         return final
 
+    def report_again(self) -> dict:
+        """The report notebook of a complete study again, with this code, over its manifest as it stands: every
+        run and the speed-up are kept, the manifest is not rewritten (its times stay the study's), and a failed
+        report leaves the earlier executed report in place (``<name>.failed.ipynb`` beside it)."""
+        path = self.ws.results / f"manifest-{self.profile}.json"
+        m = read_json(path)
+        if not m or m.get("status") != "complete":
+            raise StudyError(f"--report-again needs a complete study; {path} says "
+                             f"{(m or {}).get('status', 'nothing (missing or damaged)')!r}: run ./run_all.sh "
+                             f"--profile {self.profile} to finish it (its report then runs with this code)")
+        (i, it), = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == "report"]
+        name = f"{it.notebook}-{self.profile}"
+        self.log(f"[{i}/{len(self.items)}] report again {it.label} with this code ({m.get('notebooks_run', '?')} notebooks "
+                 f"run, {m.get('notebooks_reused', '?')} reused by the study: kept)")
+        t1 = time.time()
+        try:
+            self.runner(it.notebook, self.ws.runs / f"{name}.ipynb", dict(it.params), 0, 1)
+        except Exception as e:
+            raise StudyError(f"the report failed: {type(e).__name__}: {_short(e)}\n  executed notebook: "
+                             f"{self.ws.runs / (name + '.failed.ipynb')}\n  the earlier report is kept") from e
+        self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(time.time() - t1)}")
+        return m
+
     def run_phase(self, phase, workers: int):
         """Run a phase's items, ``workers`` at once; the first failure stops new work, finished runs stay.
         Ctrl-C stops new work at once; runs in flight finish (a second Ctrl-C abandons them: their kernels
@@ -420,13 +443,14 @@ def _check_bf16(cfg: RunConfig, runner) -> None:
 
 
 def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,
-            runner=None, remeasure=False) -> dict:
+            runner=None, remeasure=False, report_again=False) -> dict:
     results = results or default_results(profile)
     Workspace(results, work).check_writable()
     with StudyLock(results, log), StudyLock(work, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
-        return Study(profile, items, results, work, force, log, runner, remeasure).execute()
+        study = Study(profile, items, results, work, force, log, runner, remeasure)
+        return study.report_again() if report_again else study.execute()
 
 
 def with_teacher(config: dict, teachers: dict) -> dict:
@@ -548,6 +572,8 @@ def main(argv=None) -> int:
     ap.add_argument("--force", action="store_true", help="rerun everything, even runs with a matching record")
     ap.add_argument("--remeasure", action="store_true", help="measure the speed-up again and rebuild the report "
                     "(on a quiet machine: timings are noisy on a shared one); finished training runs are reused")
+    ap.add_argument("--report-again", action="store_true", help="a complete study's report notebook again with this "
+                    "code (after a change to the report): every run and the speed-up kept, the manifest unchanged")
     ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdlib/profiles.py); "
                                          "its 'name' (or the file's stem) becomes a --profile value")
     ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
@@ -598,19 +624,23 @@ def _main(a, argv) -> int:
         name = load_profile_file(a.profile_file)
         if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
             a.profile = name
+    if a.report_again and (a.force or a.remeasure):
+        raise StudyError("--report-again keeps every run and the speed-up: it does not go with --force or --remeasure "
+                         "(which rerun them); use one or the other")
     items = plan(a.profile, a.grid, a.results, a.work)
     runner = make_runner(a)
     checked = a.dry_run and not a.force
     if checked:
         mark_reuse(items, a.results or default_results(a.profile), a.work, remeasure=a.remeasure)
-    print(describe(a.profile, items, reuse_checked=checked), flush=True)
+    if a.dry_run or not a.report_again:
+        print(describe(a.profile, items, reuse_checked=checked), flush=True)
     if a.dry_run:
         return 0
     print(flush=True)
     _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
     try:
         execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True), runner=runner,
-                remeasure=a.remeasure)
+                remeasure=a.remeasure, report_again=a.report_again)
     finally:
         signal.signal(signal.SIGINT, previous)
     if _interrupted:

@@ -226,3 +226,18 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     assert load_speed(res, "paper", {"hardware": hw}) is None  # bert-base, other layers
     assert load_speed(res, "mean", {"hardware": hw}) is None  # measures no speed-up
     assert load_speed(res, "cpu", {"hardware": {**hw, "cpu": "Intel Xeon"}}) is None  # another machine
+
+
+def test_readme_findings_of_the_verdicts_study_are_rows_of_its_tables():
+    """The hand-written summary of the verdicts study cites numbers only from its committed tables: every interval,
+    signed difference, 'mean ± std' and p in that section is in the study's claims or arms tables."""
+    import re
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### What the verdicts study found", 1)[1].split("\n## ", 1)[0]
+    tables = "\n".join(p.read_text() for p in (ROOT / "results" / "tables" / "verdicts").glob("*.md"))
+    tables += (ROOT / "results" / "tables" / "verdicts" / "claims.txt").read_text()
+    cited = (re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", section) + re.findall(r"[-+]\d+\.\d\d\b", section)
+             + re.findall(r"\d+\.\d ± \d+\.\d", section) + re.findall(r"p = (\d\.\d{3})", section))
+    assert len(cited) > 20
+    missing = [c for c in cited if c not in tables]
+    assert not missing, f"README's verdicts findings cite numbers no table of the study holds: {missing}"

@@ -92,11 +92,13 @@ def test_decision_rules_held_equivalent_undecided_with_holm_in_the_primary_famil
     ft = 0.78 + rng.normal(0, 0.004, 12)
     # kd beats ft by 1.5 points: held; equal within noise of 0.1 point: equivalent; +0.3 with sd 1.5: undecided
     for kd, want in ((ft + 0.015, "held on this test set"), (ft + rng.normal(0, 0.001, 12), "equivalent within ±0.5"),
-                     (ft + 0.003 + rng.normal(0, 0.015, 12), "undecided (power for the paper's effect")):
+                     (ft + 0.003 + rng.normal(0, 0.015, 12), "undecided (Holm p = ")):
         df, records = synthetic(kd, ft)
         table, _ = claims(_teacher(df), "test", records)
         row = table[table.claim.str.startswith("1a")].iloc[0]
         assert row["family"] == "primary" and row["verdict"].startswith(want), row["verdict"]
+    # an undecided row says why: its adjusted p of both tests (the last row above)
+    assert row["verdict"].startswith(f"undecided (Holm p = {row['p_holm']:.3f}, TOST Holm p = {row['tost_holm']:.3f}; ")
     # p_holm of the primary family: Holm over the declared family of three (1a, 1b, 2); the two claims not tested
     # here count as p = 1, so the one tested gets min(1, 3p)
     assert row["p_holm"] == pytest.approx(min(1.0, 3 * row["p"]))

@@ -1,6 +1,7 @@
 """The study runner: plans of every profile, notebooks through papermill on a tiny model, resumption,
 the lock, notebook parameter checks."""
 import json
+import os
 import subprocess
 import sys
 
@@ -69,6 +70,21 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
                  and i.params["config"]["method"] == "pkd-skip" and i.params["config"]["student_layers"] == 6][0]
     assert (sst2_pkd6["lr"], sst2_pkd6["temperature"], sst2_pkd6["alpha"], sst2_pkd6["beta"]) == (5e-5, 10.0, 0.5, 100.0)
     assert len(plan("paper", grid="full")) > len(items) * 10
+
+
+def test_report_again_needs_a_complete_study_and_goes_alone(tmp_path, capsys):
+    """--report-again refuses a study that is not complete (its own report runs when it finishes) and the flags
+    that would rerun what it keeps; both before any work."""
+    from pkdstudy.study import main
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "manifest-quick.json").write_text(json.dumps({"profile": "quick", "status": "running", "records": []}))
+    items = plan("quick", results=res, work=tmp_path / "work")
+    with pytest.raises(StudyError, match="needs a complete study; .* says 'running'"):
+        execute("quick", items, res, tmp_path / "work", log=lambda *a: None, report_again=True)
+    assert json.loads((res / "manifest-quick.json").read_text())["status"] == "running"
+    assert main(["--profile", "quick", "--report-again", "--force", "--results", str(res)]) != 0
+    assert "does not go with --force or --remeasure" in capsys.readouterr().err
 
 
 def test_bad_profile_and_grid():
@@ -244,6 +260,17 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     assert written["parts"][:-1] == first["parts"] and len(written["parts"]) == 2
     assert written["duration_s"] > first["duration_s"] and written["records"] == first["records"]
     assert written["speed"] == m["speed"]  # remeasured: the same machine's one file, taken again
+    # --report-again (after a change to the report code): only the report notebook runs; the manifest, the
+    # records and the speed-up stay byte-identical; the tables it writes are the records' tables
+    report_nb = res / "runs" / "04_report-tiny.ipynb"
+    kept = {p: p.read_bytes() for p in [res / "manifest-tiny.json", *res.glob("records/*.json"), *res.glob("speed/*")]}
+    stale = report_nb.stat().st_mtime_ns
+    os.utime(report_nb, ns=(stale - 10**9, stale - 10**9))
+    m4 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
+                 report_again=True)
+    assert m4 == written and kept == {p: p.read_bytes() for p in kept}
+    assert report_nb.stat().st_mtime_ns > stale - 10**9
+    assert not (res / "runs" / "04_report-tiny.failed.ipynb").exists()
 
 
 @pytest.mark.slow
