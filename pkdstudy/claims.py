@@ -18,6 +18,9 @@ Decision rules (README, "How the claims are decided"):
   does not support is flagged.
 * A profile's arms (variants of the recipe: another beta, more epochs) are compared apart from the main cells,
   as secondary rows (``arm_claims``).
+* A **confirmatory** profile names, before it runs, the claims it was designed to decide (its ``confirmatory``
+  list: a claim's name, with ``[arm]`` for an arm's row): they form a family of their own (Holm over the declared
+  claims, one not tested counted as p = 1), neither primary nor secondary.
 """
 from __future__ import annotations
 
@@ -268,19 +271,22 @@ def _sentence(r, split) -> str:
             f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{boot}{two}, N={int(r['n_seeds'])}: {r['verdict']}.")
 
 
-def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
+def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
     """Families, Holm within each, and the verdict of every tested row."""
     tested = t["p"].notna() if "p" in t else pd.Series(False, index=t.index)
     half = {task: n // 2 for task, n in n_teacher_layers.items()}
     primary = [bool(tested[i]) and str(r["claim"]).startswith(PRIMARY) and r["layers"] == half.get(r["task"])
                and not (isinstance(r.get("arm"), str) and r["arm"]) for i, r in t.iterrows()]  # arms: secondary
-    t["family"] = np.where(primary, "primary", np.where(tested, "secondary", ""))
+    confirm = tested & t["claim"].isin(list(confirmatory))
+    t["family"] = np.where(confirm, "confirmatory", np.where(primary, "primary", np.where(tested, "secondary", "")))
     t["p_holm"], t["tost_holm"] = np.nan, np.nan
     t["power_holm"] = np.nan
-    for fam in ("primary", "secondary"):
+    for fam in ("confirmatory", "primary", "secondary"):
         idx = t.index[t.family == fam]
-        # the declared primary family has every primary claim of every task: one not tested here counts as p = 1
-        m = max(len(idx), len(PRIMARY) * len(half)) if fam == "primary" else len(idx)
+        # a declared family (the primary claims of every task; a confirmatory profile's claims) is adjusted as
+        # declared: a claim not tested here counts as p = 1
+        m = {"primary": max(len(idx), len(PRIMARY) * len(half)),
+             "confirmatory": max(len(idx), len(confirmatory))}.get(fam, len(idx))
         if len(idx):
             t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
             t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
@@ -292,9 +298,26 @@ def _decide(t: pd.DataFrame, n_teacher_layers) -> pd.DataFrame:
     return t
 
 
-def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> tuple[pd.DataFrame, list[str]]:
+def _families(t: pd.DataFrame) -> str:
+    """The closing sentence: each family's size (a declared family's untested claims named)."""
+    parts = []
+    for fam in ("confirmatory", "primary"):
+        n, m = int((t.family == fam).sum()), t.attrs[f"m_{fam}"]
+        if n or fam == "primary" and not (t.family == "confirmatory").any():
+            what = " (declared before the study ran)" if fam == "confirmatory" else ""
+            untested = f" (of the declared {m}: the {m - n} not tested here count as p = 1)" if m > n else ""
+            parts.append(f"{n} {fam}{what}{untested}")
+    parts.append(f"{int((t.family == 'secondary').sum())} secondary comparisons")
+    return (" and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+            + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "
+              f"verdicts (rules: README, 'How the claims are decided').")
+
+
+def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=(),
+           confirmatory=()) -> tuple[pd.DataFrame, list[str]]:
     """Every claim per task and size, a row each with effect, both intervals, N, power and verdict; 'n/a' (and
-    why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims)."""
+    why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims); ``confirmatory``: the claims
+    a confirmatory profile declared (their own family)."""
     rows = []
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
@@ -312,13 +335,9 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=()) -> 
     rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
                  "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
     teachers = df[df.method == "teacher"].groupby("task")["layers"].max().to_dict()
-    t = _decide(pd.DataFrame(rows), teachers)
+    t = _decide(pd.DataFrame(rows), teachers, confirmatory)
     sentences = [_sentence(r, split) for _, r in t.iterrows()]
     if t["family"].ne("").any():
-        n_primary, m = int((t.family == "primary").sum()), t.attrs["m_primary"]
-        untested = f" (of the declared {m}: the {m - n_primary} not tested here count as p = 1)" if m > n_primary else ""
-        sentences.append(f"{n_primary} primary{untested} and {int((t.family == 'secondary').sum())} secondary "
-                         f"comparisons (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each "
-                         f"family decides the verdicts (rules: README, 'How the claims are decided').")
+        sentences.append(_families(t))
     drop = ["sd", "boot_low", "boot_high"]
     return t.drop(columns=drop, errors="ignore"), sentences

@@ -59,6 +59,18 @@ def default_results(profile: str) -> str:
     return PROFILES[profile].get("results", "results") if profile in PROFILES else "results"
 
 
+def _check_confirmatory(profile: str, P: dict) -> None:
+    """A confirmatory profile's declared claims are claims the report makes: a paired claim's name, with
+    ``[arm]`` for one of the profile's arms."""
+    from .claims import CLAIMS
+    names = [name for _, _, name in CLAIMS]
+    known = names + [f"{n} [{arm}]" for n in names for arm in P.get("arms") or {}]
+    bad = [c for c in P.get("confirmatory") or [] if c not in known]
+    if bad:
+        raise StudyError(f"profile {profile!r}: confirmatory claims {bad} are not claims the report makes; "
+                         f"accepted: {', '.join(known)}")
+
+
 def plan(profile: str, grid: str = "best", results=None, work="work") -> list[Item]:
     """Expand a profile into an ordered list of items (teachers first, report last)."""
     if profile not in PROFILES:
@@ -66,6 +78,7 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     if grid not in ("best", "full"):
         raise StudyError(f"unknown grid {grid!r}; accepted: best, full")
     P = PROFILES[profile]
+    _check_confirmatory(profile, P)
     common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
     hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
     items = []

@@ -83,11 +83,26 @@ FP32 = {"precision": ["fp32"]}
 SEED_BLOCK = 100
 
 
-def _teachers_block(seeds, teacher_seeds, methods) -> list[dict]:
+def _teachers_block(seeds, teacher_seeds, methods, **extra) -> list[dict]:
     """Students of every teacher seed t, of seeds SEED_BLOCK * t + s, seed-major so that a study stopped part-way
     has every teacher."""
     return [e for s in seeds for t in teacher_seeds
-            for e in students(methods, [3], [SEED_BLOCK * t + s], teacher_seed=[t], **FP32)]
+            for e in students(methods, [3], [SEED_BLOCK * t + s], teacher_seed=[t], **FP32, **extra)]
+
+
+#: the confirmatory study of the verdicts study's lead (README, 'A confirmatory study of unnormalised beta 100'),
+#: declared before any of its runs: pkd-skip on unnormalised [CLS] at beta 100 beat KD by +1.37 points [+0.30, +2.44]
+#: over 8 seeds of the first teacher (Holm p = 0.209 among 12 secondary rows: undecided, and chosen among arms after
+#: seeing them). Its one question, on replicates that test never saw: the 28 (teacher, seed) pairs of the verdicts
+#: study's kd runs other than those 8 (teacher 0: seeds 8-11; teachers 1 and 2: seeds 100t + 0..11), kd reused,
+#: pkd-skip at beta 100 unnormalised new; seed-major, so a study stopped part-way has every teacher. Power, from the
+#: exploratory paired sd of 1.28 points (N=8): 51% for +0.5 points, 80% for +0.7, 98% for +1.0 (two-sided paired t
+#: at 5%, noncentral t); at the sd of 0.77 that PKD-Skip - KD had over the same teachers (N=36), 91% for +0.5.
+CONFIRM_BETA100 = ([e for s in range(12) for e in
+                    _teachers_block([s], [0] if s >= 8 else [], ["kd"]) +
+                    _teachers_block([s], [0] if s >= 8 else [], ["pkd-skip"], beta=[100.0], normalize=[False]) +
+                    _teachers_block([s], [1, 2], ["kd"]) +
+                    _teachers_block([s], [1, 2], ["pkd-skip"], beta=[100.0], normalize=[False])])
 
 
 VERDICTS_STUDY = (students(["kd", "pkd-skip", "pkd-mean"], [3], range(8), **FP32)
@@ -174,6 +189,21 @@ PROFILES: dict[str, dict] = {
         "speedup": None,
         "needs": "nothing (embedded model and data); about 12 hours on 2 cores with --workers 2, resumable over "
                  "sessions (the mean study's runs: reused)",
+    },
+    # the confirmatory study of the verdicts study's lead (see CONFIRM_BETA100): one declared question
+    "beta100-confirm": {
+        "description": "CONFIRMATORY, declared before running: does pkd-skip on unnormalised [CLS] at beta 100 beat kd "
+                       "at 3 layers (the verdicts study's exploratory lead)? 28 new (teacher, seed) pairs on its three "
+                       "teachers (kd reused from the verdicts study), fp32, the study's recipe otherwise; one paired "
+                       "t-test at 5% (80% power for +0.7 points at the exploratory sd)",
+        "tasks": ["rt"],
+        "pretrained": "embedded:all-MiniLM-L6-v2",
+        "teacher": TEACHER,
+        "students": CONFIRM_BETA100,
+        "arms": {"beta 100, unnormalised": VERDICTS_ARMS["beta 100, unnormalised"]},
+        "confirmatory": ["1b. PKD beats KD [beta 100, unnormalised]"],
+        "speedup": None,
+        "needs": "nothing (embedded model and data); about 1.5-2 hours on 2 cores with --workers 2 (kd: reused)",
     },
     # a first, descriptive look at the mean-pooled patient term in fp32 (any CPU): does it act at the study's beta?
     "mean-pilot": {

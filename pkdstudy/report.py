@@ -88,6 +88,13 @@ def arms_of(profile: str, manifest: dict) -> dict:
     return (PROFILES.get(profile) or {}).get("arms") or manifest.get("arms") or {}
 
 
+def confirmatory_of(profile: str, manifest: dict) -> list[str]:
+    """The claims a confirmatory profile declared before it ran (their own Holm family): the profile's, else the
+    manifest's."""
+    from .profiles import PROFILES
+    return list((PROFILES.get(profile) or {}).get("confirmatory") or manifest.get("confirmatory") or [])
+
+
 def arm_of(df: pd.DataFrame, arms: dict) -> list[str]:
     """Each run's arm: the first whose settings it matches (every key equal), "" for the main cells."""
     if df.empty:
@@ -421,6 +428,16 @@ def _fig_train_dev(students, records, task):
     return fig
 
 
+def _write_claims(ct: pd.DataFrame, sentences: list[str], tables: Path, head: str) -> None:
+    """The claims table (with its note; a confirmatory family named) and the verdict sentences."""
+    if len(ct):
+        confirm = ct.get("family", pd.Series(dtype=str)).eq("confirmatory").any()
+        _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims", head + CLAIMS_NOTE
+                     + (" Family `confirmatory`: the claims this profile declared before it ran, adjusted on their own."
+                        if confirm else ""))
+    atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
+
+
 def build(results="results", profile="cpu") -> dict:
     """Write every table and figure of a profile's study; return them for display."""
     results = Path(results)
@@ -467,15 +484,13 @@ def build(results="results", profile="cpu") -> dict:
         out["terms"] = terms
         _write_table(terms, tables, "table4_terms", head + f"Profile `{profile}`. " + TERMS_NOTE)
     ct, sentences = claims(df, split, records, speed,
-                           init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records))
+                           init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records),
+                           confirmatory=confirmatory_of(profile, manifest))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     ct, sentences = _interim(ct, sentences, out["progress"], split)
     out["claims_table"], out["claims"] = ct, sentences
-    if len(ct):
-        _write_table(ct.set_index(["task", "layers", "comparison"]), tables, "claims",
-                     head + f"Profile `{profile}`; {split} accuracy. " + CLAIMS_NOTE)
-    atomic_write_text(tables / "claims.txt", "\n".join(sentences) + "\n")
+    _write_claims(ct, sentences, tables, head + f"Profile `{profile}`; {split} accuracy. ")
     out["runs"] = every
     _write_runs(every, tables, head)
     out["figures"] = figures(df, split, speed, records, figdir, banner)

@@ -209,7 +209,7 @@ class Study:
         return {
             "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
             "smoke_test": PROFILES[self.profile].get("smoke_test", False),
-            **({"arms": PROFILES[self.profile]["arms"]} if PROFILES[self.profile].get("arms") else {}),
+            **{k: PROFILES[self.profile][k] for k in ("arms", "confirmatory") if PROFILES[self.profile].get(k)},
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "duration_s": round(sum(p["duration_s"] for p in parts), 1), "parts": parts,
             "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),

@@ -233,7 +233,7 @@ def test_readme_findings_of_the_verdicts_study_are_rows_of_its_tables():
     signed difference, 'mean ± std' and p in that section is in the study's claims or arms tables."""
     import re
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("### What the verdicts study found", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n#{2,3} ", readme.split("### What the verdicts study found", 1)[1])[0]
     tables = "\n".join(p.read_text() for p in (ROOT / "results" / "tables" / "verdicts").glob("*.md"))
     tables += (ROOT / "results" / "tables" / "verdicts" / "claims.txt").read_text()
     cited = (re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", section) + re.findall(r"[-+]\d+\.\d\d\b", section)

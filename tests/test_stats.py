@@ -125,6 +125,32 @@ def test_holm_decides_the_verdict_not_the_raw_p():
     assert t2.p_holm.tolist() == pytest.approx([0.09, 0.09]) and t2.attrs["m_primary"] == 3
 
 
+def test_a_confirmatory_profiles_declared_claims_are_a_family_of_their_own():
+    """A claim a confirmatory profile declared is adjusted only with the claims declared beside it (one not
+    tested counts as p = 1), never with the study's primary or secondary rows; the closing sentence says so."""
+    rows = pd.DataFrame([{"claim": c, "task": "rt", "layers": 3, "p": p, "tost_p": 0.5, "n_seeds": 10,
+                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0, "arm": arm}
+                         for c, p, arm in (("1b. PKD beats KD [beta 100]", 0.03, "beta 100"),
+                                           ("8. the arm against the recipe [beta 100]", 0.01, "beta 100"),
+                                           ("1a. KD beats fine-tuning", 0.04, ""))])
+    t = _decide(rows.copy(), {"rt": 6}, confirmatory=["1b. PKD beats KD [beta 100]"])
+    assert t.family.tolist() == ["confirmatory", "secondary", "primary"]
+    assert t.p_holm.tolist() == pytest.approx([0.03, 0.01, 0.12])  # alone; alone; 3 x 0.04 (the declared three)
+    assert t.verdict[0].startswith("held on this test set (Holm p = 0.030)")
+    # two declared, one tested: that one is adjusted as one of two
+    t2 = _decide(rows.copy(), {"rt": 6}, confirmatory=["1b. PKD beats KD [beta 100]", "7. x [beta 100]"])
+    assert t2.p_holm[0] == pytest.approx(0.06) and t2.verdict[0].startswith("undecided")
+    # the closing sentence of a study with only its declared claim tested
+    df, records = synthetic([0.80, 0.82, 0.81, 0.83, 0.80, 0.82], [0.78, 0.80, 0.80, 0.80, 0.79, 0.80])
+    table, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning"])
+    assert table[table.claim.str.startswith("1a")].iloc[0]["family"] == "confirmatory"
+    assert sentences[-1].startswith("1 confirmatory (declared before the study ran) and 0 secondary comparisons")
+    # without a declaration, the same row is primary, and the sentence is the one every study had
+    _, sentences = claims(_teacher(df), "test", records)
+    assert sentences[-1].startswith("1 primary (of the declared 3: the 2 not tested here count as p = 1) and 0 "
+                                    "secondary comparisons")
+
+
 def test_a_verdict_the_sentence_level_interval_does_not_support_is_flagged():
     """KD gets one or two more of 200 test sentences right than FT in every seed: certain over seeds, but the
     resampled sentences often miss both, so the interval over seeds and sentences reaches 0."""

@@ -87,8 +87,16 @@ def test_report_again_needs_a_complete_study_and_goes_alone(tmp_path, capsys):
     assert "does not go with --force or --remeasure" in capsys.readouterr().err
 
 
+def test_a_confirmatory_claim_the_report_cannot_make_is_refused(monkeypatch, tmp_path):
+    bad = {**PROFILES["beta100-confirm"], "confirmatory": ["1b. PKD beats KD [beta 1000]"]}
+    monkeypatch.setitem(PROFILES, "bad-confirm", bad)
+    with pytest.raises(StudyError, match=r"confirmatory claims \['1b. PKD beats KD \[beta 1000\]'\] are not claims"):
+        plan("bad-confirm", results=tmp_path, work=tmp_path)
+    assert plan("beta100-confirm", results=tmp_path, work=tmp_path)[-1].kind == "report"
+
+
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, mean-pilot, mean, paper, search, recipe"):
+    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, beta100-confirm, mean-pilot, mean, paper, search, recipe"):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
