@@ -285,7 +285,8 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
         idx = t.index[t.family == fam]
         # a declared family (the primary claims of every task; a confirmatory profile's claims) is adjusted as
         # declared: a claim not tested here counts as p = 1
-        m = {"primary": max(len(idx), len(PRIMARY) * len(half)),
+        moved = sum(c.startswith(PRIMARY) and "[" not in c for c in confirmatory)  # declared confirmatory instead
+        m = {"primary": max(len(idx), (len(PRIMARY) - moved) * len(half)),
              "confirmatory": max(len(idx), len(confirmatory))}.get(fam, len(idx))
         if len(idx):
             t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
@@ -300,13 +301,14 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
 
 def _families(t: pd.DataFrame) -> str:
     """The closing sentence: each family's size (a declared family's untested claims named)."""
-    parts = []
+    parts, declared = [], t.attrs["m_confirmatory"]
     for fam in ("confirmatory", "primary"):
         n, m = int((t.family == fam).sum()), t.attrs[f"m_{fam}"]
-        if n or fam == "primary" and not (t.family == "confirmatory").any():
-            what = " (declared before the study ran)" if fam == "confirmatory" else ""
-            untested = f" (of the declared {m}: the {m - n} not tested here count as p = 1)" if m > n else ""
-            parts.append(f"{n} {fam}{what}{untested}")
+        untested = f"the {m - n} not tested here count as p = 1" if m > n else ""
+        if fam == "confirmatory" and declared:
+            parts.append(f"{n} confirmatory (declared before the study ran: {m}" + (f"; {untested})" if untested else ")"))
+        elif fam == "primary" and (n or not declared):
+            parts.append(f"{n} primary" + (f" (of the declared {m}: {untested})" if untested else ""))
     parts.append(f"{int((t.family == 'secondary').sum())} secondary comparisons")
     return (" and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
             + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "

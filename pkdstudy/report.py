@@ -88,11 +88,10 @@ def arms_of(profile: str, manifest: dict) -> dict:
     return (PROFILES.get(profile) or {}).get("arms") or manifest.get("arms") or {}
 
 
-def confirmatory_of(profile: str, manifest: dict) -> list[str]:
-    """The claims a confirmatory profile declared before it ran (their own Holm family): the profile's, else the
-    manifest's."""
-    from .profiles import PROFILES
-    return list((PROFILES.get(profile) or {}).get("confirmatory") or manifest.get("confirmatory") or [])
+def confirmatory_of(manifest: dict) -> list[str]:
+    """The claims a confirmatory profile declared before it ran (their own Holm family), as its manifest recorded
+    them when the study started (a study refuses to resume under another declaration; none recorded: none)."""
+    return list(manifest.get("confirmatory") or [])
 
 
 def arm_of(df: pd.DataFrame, arms: dict) -> list[str]:
@@ -485,7 +484,7 @@ def build(results="results", profile="cpu") -> dict:
         _write_table(terms, tables, "table4_terms", head + f"Profile `{profile}`. " + TERMS_NOTE)
     ct, sentences = claims(df, split, records, speed,
                            init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records),
-                           confirmatory=confirmatory_of(profile, manifest))
+                           confirmatory=confirmatory_of(manifest))
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     ct, sentences = _interim(ct, sentences, out["progress"], split)

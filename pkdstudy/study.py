@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -173,6 +174,11 @@ class Study:
         runs = sum(1 for it in items if it.kind in ("teacher", "student"))
         grown = bool(prev) and len(prev.get("records", [])) < runs
         self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure or grown) else []
+        declared = list(PROFILES[profile].get("confirmatory") or [])
+        if prev and list(prev.get("confirmatory") or []) != declared:
+            raise StudyError(f"the study '{profile}' in {self.ws.results} declared the confirmatory claims "
+                             f"{prev.get('confirmatory') or []} when it started; the profile now says {declared}. A "
+                             f"confirmatory study's question cannot change once it has run: declare a new profile")
 
     def _previous_manifest(self, path: Path) -> dict | None:
         """The manifest of an earlier execution; a damaged one is named, kept aside as ``.damaged`` and rebuilt
@@ -252,22 +258,29 @@ class Study:
         """The report notebook of a complete study again, with this code, over its manifest as it stands: every
         run and the speed-up are kept, the manifest is not rewritten (its times stay the study's), and a failed
         report leaves the earlier executed report in place (``<name>.failed.ipynb`` beside it)."""
-        path = self.ws.results / f"manifest-{self.profile}.json"
-        m = read_json(path)
-        if not m or m.get("status") != "complete":
-            raise StudyError(f"--report-again needs a complete study; {path} says "
-                             f"{(m or {}).get('status', 'nothing (missing or damaged)')!r}: run ./run_all.sh "
-                             f"--profile {self.profile} to finish it (its report then runs with this code)")
+        m = complete_manifest(self.ws.results, self.profile)
         (i, it), = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == "report"]
         name = f"{it.notebook}-{self.profile}"
         self.log(f"[{i}/{len(self.items)}] report again {it.label} with this code ({m.get('notebooks_run', '?')} notebooks "
                  f"run, {m.get('notebooks_reused', '?')} reused by the study: kept)")
         t1 = time.time()
-        try:
-            self.runner(it.notebook, self.ws.runs / f"{name}.ipynb", dict(it.params), 0, 1)
-        except Exception as e:
-            raise StudyError(f"the report failed: {type(e).__name__}: {_short(e)}\n  executed notebook: "
-                             f"{self.ws.runs / (name + '.failed.ipynb')}\n  the earlier report is kept") from e
+        with tempfile.TemporaryDirectory(dir=self.ws.results, prefix=".tmp.report-again.") as kept:
+            outputs = [self.ws.results / kind / self.profile for kind in ("tables", "figures")]
+            for d in outputs:
+                if d.is_dir():
+                    shutil.copytree(d, Path(kept) / d.parent.name)
+            try:
+                self.runner(it.notebook, self.ws.runs / f"{name}.ipynb", dict(it.params), 0, 1)
+            except BaseException as e:
+                for d in outputs:  # the earlier tables and figures back, as they were
+                    if (Path(kept) / d.parent.name).is_dir():
+                        shutil.rmtree(d, ignore_errors=True)
+                        shutil.copytree(Path(kept) / d.parent.name, d)
+                if not isinstance(e, Exception):
+                    raise
+                raise StudyError(f"the report failed: {type(e).__name__}: {_short(e)}\n  executed notebook: "
+                                 f"{self.ws.runs / (name + '.failed.ipynb')}\n  the earlier report, tables and "
+                                 f"figures are kept") from e
         self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(time.time() - t1)}")
         return m
 
@@ -442,13 +455,28 @@ def _check_bf16(cfg: RunConfig, runner) -> None:
                          "run it anyway; finished runs are kept")
 
 
+def complete_manifest(results, profile: str) -> dict:
+    """The manifest of a complete study (what ``--report-again`` needs), read without touching it."""
+    path = Path(results) / f"manifest-{profile}.json"
+    m = read_json(path)
+    if not m or m.get("status") != "complete":
+        raise StudyError(f"--report-again needs a complete study; {path} says "
+                         f"{(m or {}).get('status', 'nothing (missing or damaged)')!r}: run ./run_all.sh "
+                         f"--profile {profile} to finish it (its report then runs with this code)")
+    return m
+
+
 def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,
             runner=None, remeasure=False, report_again=False) -> dict:
     results = results or default_results(profile)
+    if report_again:
+        complete_manifest(results, profile)  # before anything is touched (a damaged manifest stays where it is)
     Workspace(results, work).check_writable()
     with StudyLock(results, log), StudyLock(work, log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
+        for tmp in Path(results).glob(".tmp.report-again.*"):  # the copy a killed --report-again kept
+            shutil.rmtree(tmp, ignore_errors=True)
         study = Study(profile, items, results, work, force, log, runner, remeasure)
         return study.report_again() if report_again else study.execute()
 

@@ -137,6 +137,9 @@ def test_a_confirmatory_profiles_declared_claims_are_a_family_of_their_own():
     assert t.family.tolist() == ["confirmatory", "secondary", "primary"]
     assert t.p_holm.tolist() == pytest.approx([0.03, 0.01, 0.12])  # alone; alone; 3 x 0.04 (the declared three)
     assert t.verdict[0].startswith("held on this test set (Holm p = 0.030)")
+    # a primary claim declared confirmatory leaves the primary family: the declared primary family is then two
+    t3 = _decide(rows.copy(), {"rt": 6}, confirmatory=["1b. PKD beats KD"])
+    assert t3.attrs["m_primary"] == 2 and t3.p_holm[2] == pytest.approx(0.08)
     # two declared, one tested: that one is adjusted as one of two
     t2 = _decide(rows.copy(), {"rt": 6}, confirmatory=["1b. PKD beats KD [beta 100]", "7. x [beta 100]"])
     assert t2.p_holm[0] == pytest.approx(0.06) and t2.verdict[0].startswith("undecided")
@@ -144,7 +147,15 @@ def test_a_confirmatory_profiles_declared_claims_are_a_family_of_their_own():
     df, records = synthetic([0.80, 0.82, 0.81, 0.83, 0.80, 0.82], [0.78, 0.80, 0.80, 0.80, 0.79, 0.80])
     table, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning"])
     assert table[table.claim.str.startswith("1a")].iloc[0]["family"] == "confirmatory"
-    assert sentences[-1].startswith("1 confirmatory (declared before the study ran) and 0 secondary comparisons")
+    assert sentences[-1].startswith("1 confirmatory (declared before the study ran: 1) and 0 secondary comparisons")
+    # declared but not tested (an arm that has not run yet): named, never dropped
+    _, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning", "7. x [arm]"])
+    assert sentences[-1].startswith("1 confirmatory (declared before the study ran: 2; the 1 not tested here count "
+                                    "as p = 1) and 0 secondary")
+    _, sentences = claims(_teacher(df), "test", records, confirmatory=["7. x [arm]"])
+    assert sentences[-1].startswith("0 confirmatory (declared before the study ran: 1; the 1 not tested here count "
+                                    "as p = 1), 1 primary (of the declared 3: the 2 not tested here count as p = 1) "
+                                    "and 0 secondary")
     # without a declaration, the same row is primary, and the sentence is the one every study had
     _, sentences = claims(_teacher(df), "test", records)
     assert sentences[-1].startswith("1 primary (of the declared 3: the 2 not tested here count as p = 1) and 0 "

@@ -87,6 +87,45 @@ def test_report_again_needs_a_complete_study_and_goes_alone(tmp_path, capsys):
     assert "does not go with --force or --remeasure" in capsys.readouterr().err
 
 
+def test_report_again_leaves_a_damaged_manifest_and_restores_the_tables_of_a_failed_report(tmp_path):
+    """A damaged manifest is refused and left where it is; a report that fails part-way gets the earlier tables and
+    figures back, byte for byte."""
+    res, work = tmp_path / "res", tmp_path / "work"
+    (res / "runs").mkdir(parents=True)
+    items = plan("quick", results=res, work=work)
+    (res / "manifest-quick.json").write_text("{not json")
+    with pytest.raises(StudyError, match="missing or damaged"):
+        execute("quick", items, res, work, log=lambda *a: None, report_again=True)
+    assert (res / "manifest-quick.json").read_text() == "{not json" and len(list(res.iterdir())) == 2
+    (res / "manifest-quick.json").write_text(json.dumps({"profile": "quick", "status": "complete", "records": []}))
+    for kind in ("tables", "figures"):
+        (res / kind / "quick").mkdir(parents=True)
+        (res / kind / "quick" / "a.md").write_text(f"earlier {kind}")
+
+    def failing_report(notebook, output, params, slot, parallel=1):
+        (res / "tables" / "quick" / "a.md").write_text("half-written")
+        (res / "figures" / "quick" / "b.png").write_text("new")
+        raise RuntimeError("the report broke")
+
+    failing_report.workers = 1
+    with pytest.raises(StudyError, match="the report failed: RuntimeError: the report broke"):
+        execute("quick", items, res, work, log=lambda *a: None, runner=failing_report, report_again=True)
+    assert (res / "tables" / "quick" / "a.md").read_text() == "earlier tables"
+    assert sorted(p.name for p in (res / "figures" / "quick").iterdir()) == ["a.md"]
+    assert not list(res.glob(".tmp.*"))
+
+
+def test_a_confirmatory_study_refuses_to_resume_under_another_declaration(tmp_path):
+    from pkdstudy.study import Study
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "manifest-beta100-confirm.json").write_text(json.dumps(
+        {"profile": "beta100-confirm", "status": "running", "records": [], "confirmatory": ["1b. PKD beats KD"]}))
+    items = plan("beta100-confirm", results=res, work=tmp_path / "work")
+    with pytest.raises(StudyError, match="declared the confirmatory claims .* the profile now says .* cannot change"):
+        Study("beta100-confirm", items, res, tmp_path / "work", force=False, log=lambda *a: None)
+
+
 def test_a_confirmatory_claim_the_report_cannot_make_is_refused(monkeypatch, tmp_path):
     bad = {**PROFILES["beta100-confirm"], "confirmatory": ["1b. PKD beats KD [beta 1000]"]}
     monkeypatch.setitem(PROFILES, "bad-confirm", bad)
@@ -274,9 +313,11 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     kept = {p: p.read_bytes() for p in [res / "manifest-tiny.json", *res.glob("records/*.json"), *res.glob("speed/*")]}
     stale = report_nb.stat().st_mtime_ns
     os.utime(report_nb, ns=(stale - 10**9, stale - 10**9))
+    tables = {p: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
     m4 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
                  report_again=True)
     assert m4 == written and kept == {p: p.read_bytes() for p in kept}
+    assert tables == {p: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}  # same code, same tables
     assert report_nb.stat().st_mtime_ns > stale - 10**9
     assert not (res / "runs" / "04_report-tiny.failed.ipynb").exists()
 
