@@ -59,7 +59,7 @@ def results_block(root=ROOT) -> str:
         "", table1, "", "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)", "",
         "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], "", speed,
         *study_block(res, "full"), *study_block(res, "beyond"), *combined_block(res), *study_block(res, "mean"),
-        *study_block(res, "verdicts"), *bench, END])
+        *study_block(res, "verdicts"), *study_block(res, "beta100-confirm"), *bench, END])
 
 
 #: the studies beyond the default whose results README shows, when committed (finished or interim)
@@ -68,7 +68,9 @@ STUDIES = {"full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2
                      "5-layer points of the layer curve",
            "mean": "The key experiment (`mean`: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 seeds",
            "verdicts": "What the verdicts need (`verdicts`: a patient term that acts, three teachers, power for "
-                       "+0.5 points, 8 epochs; fp32; design declared above"}
+                       "+0.5 points, 8 epochs; fp32; design declared above",
+           "beta100-confirm": "The confirmatory study (`beta100-confirm`: pkd-skip on unnormalised [CLS] at beta 100 "
+                              "against kd on 28 new (teacher, seed) pairs, one test declared before it ran; fp32"}
 
 
 def study_block(res: Path, profile: str) -> list[str]:
