@@ -174,7 +174,7 @@ class Study:
         runs = sum(1 for it in items if it.kind in ("teacher", "student"))
         grown = bool(prev) and len(prev.get("records", [])) < runs
         self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure or grown) else []
-        declared = list(PROFILES[profile].get("confirmatory") or [])
+        declared = list((PROFILES.get(profile) or {}).get("confirmatory") or [])
         if prev and list(prev.get("confirmatory") or []) != declared:
             raise StudyError(f"the study '{profile}' in {self.ws.results} declared the confirmatory claims "
                              f"{prev.get('confirmatory') or []} when it started; the profile now says {declared}. A "
