@@ -281,11 +281,11 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
     t["family"] = np.where(confirm, "confirmatory", np.where(primary, "primary", np.where(tested, "secondary", "")))
     t["p_holm"], t["tost_holm"] = np.nan, np.nan
     t["power_holm"] = np.nan
+    moved = sum(c.startswith(PRIMARY) and "[" not in c for c in confirmatory)  # primary claims declared confirmatory
     for fam in ("confirmatory", "primary", "secondary"):
         idx = t.index[t.family == fam]
         # a declared family (the primary claims of every task; a confirmatory profile's claims) is adjusted as
         # declared: a claim not tested here counts as p = 1
-        moved = sum(c.startswith(PRIMARY) and "[" not in c for c in confirmatory)  # declared confirmatory instead
         m = {"primary": max(len(idx), (len(PRIMARY) - moved) * len(half)),
              "confirmatory": max(len(idx), len(confirmatory))}.get(fam, len(idx))
         if len(idx):

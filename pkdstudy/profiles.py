@@ -203,7 +203,7 @@ PROFILES: dict[str, dict] = {
         "arms": {"beta 100, unnormalised": VERDICTS_ARMS["beta 100, unnormalised"]},
         "confirmatory": ["1b. PKD beats KD [beta 100, unnormalised]"],
         "speedup": None,
-        "needs": "nothing (embedded model and data); about 1.5-2 hours on 2 cores with --workers 2 (kd: reused)",
+        "needs": "nothing (embedded model and data); about 1 hour on 2 cores with --workers 2 (1.06 h measured; kd: reused)",
     },
     # a first, descriptive look at the mean-pooled patient term in fp32 (any CPU): does it act at the study's beta?
     "mean-pilot": {
