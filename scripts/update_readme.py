@@ -1,19 +1,27 @@
-"""Copy the committed studies into README.md (between the RESULTS markers): the default cpu study's Table 1, claims
-and timing, then the full and beyond studies' Table 1, layer figure and claims where they are committed.
+"""Copy the committed studies into the documentation: README.md's findings table (between the FINDINGS markers,
+``pkdstudy.findings``) and docs/results.md (between the RESULTS markers): the default cpu study's Table 1, claims
+and timing, then every other committed study's Table 1, layer figure, arms and claims.
 
-    .venv/bin/python scripts/update_readme.py        # after ./run_all.sh; tests check README matches
+    .venv/bin/python scripts/update_readme.py        # after ./run_all.sh; tests check both match the tables
 """
 import json
 import sys
 from pathlib import Path
 
 from pkdlib.paths import ROOT
+from pkdstudy import findings
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
+F_BEGIN, F_END = "<!-- FINDINGS:BEGIN (scripts/update_readme.py) -->", "<!-- FINDINGS:END -->"
 
 
 def results_block(root=ROOT) -> str:
+    """docs/results.md's block: every committed study, its links relative to docs/."""
+    return _results_block(root).replace("](results/", "](../results/")
+
+
+def _results_block(root=ROOT) -> str:
     res = root / "results"
     m = json.loads((res / "manifest-cpu.json").read_text())
     hw, prog = m["hardware"], progress(m)
@@ -100,18 +108,27 @@ def combined_block(res: Path) -> list[str]:
             "(results/figures/combined/accuracy_vs_layers_rt.png)"]
 
 
+def findings_block(root=ROOT) -> str:
+    """README's findings table (``pkdstudy.findings``) from root/results, between its markers."""
+    return "\n".join([F_BEGIN, findings.markdown(root / "results"), F_END])
+
+
+def _replace(path: Path, begin: str, end: str, block: str) -> None:
+    text = path.read_text()
+    if begin not in text or end not in text:
+        sys.exit(f"{path.name} has no {begin} ... {end} markers")
+    head, rest = text.split(begin, 1)
+    path.write_text(head + block + rest.split(end, 1)[1])
+
+
 def main(argv=None):
-    """Rewrite README's results block; ``--root DIR``: from DIR/results (a frozen copy of a running study's)."""
+    """Rewrite README's findings table and docs/results.md's results block; ``--root DIR``: from DIR/results (a
+    frozen copy of a running study's)."""
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else ROOT
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        sys.exit("README.md has no RESULTS markers")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    readme.write_text(head + results_block(root) + tail)
-    print("README.md updated")
+    _replace(ROOT / "README.md", F_BEGIN, F_END, findings_block(root))
+    _replace(ROOT / "docs" / "results.md", BEGIN, END, results_block(root))
+    print("README.md and docs/results.md updated")
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def test_readme_results_match_the_committed_study():
     spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.results_block() in (ROOT / "README.md").read_text()
+    assert mod.results_block() in (ROOT / "docs" / "results.md").read_text()
+    assert mod.findings_block() in (ROOT / "README.md").read_text()
 
 
 def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
@@ -232,10 +233,11 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     ("### What the verdicts study found", "verdicts", ("Measured there (fp32", "What those students scored")),
     ("### What the confirmatory study found", "beta100-confirm", None)])
 def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also):
-    """A hand-written summary of a study cites numbers only from its committed tables: every interval, signed
-    difference, 'mean ± std', percentage and p in that section is in the study's claims or arms tables."""
+    """A hand-written summary of a study (docs/study.md) cites numbers only from its committed tables: every
+    interval, signed difference, 'mean ± std', percentage and p in that section is in the study's claims or arms
+    tables."""
     import re
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "study.md").read_text()
     section = re.split(r"\n#{2,3} ", readme.split(heading, 1)[1])[0]
     if also:
         section += readme.split(also[0], 1)[1].split(also[1], 1)[0]

@@ -1,0 +1,80 @@
+"""README and docs/: short, leading with the findings, every link resolving, the findings table from the tables."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from pkdlib.paths import ROOT
+
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_readme_is_one_page_that_leads_with_the_findings():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines (at most 250; the rest belongs in docs/)"
+    first_screen = "\n".join(lines[:60])
+    assert "## What the study found" in first_screen and "FINDINGS:BEGIN" in first_screen
+    long = [i + 1 for i, line in enumerate(lines) if len(line) > 200 and not line.startswith("|")]
+    assert not long, f"README lines over 200 characters: {long}"
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    out = set()
+    for h in re.findall(r"^#+ (.+)$", text, flags=re.M):
+        out.add(re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-"))
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_resolves(page):
+    """A link to a file names one that exists; a link to a heading names one of that page's headings."""
+    text, bad = page.read_text(), []
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists():
+            bad.append(target)
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text()):
+            bad.append(target)
+    assert not bad, f"{page.relative_to(ROOT)}: links that resolve to nothing: {bad}"
+
+
+def test_findings_table_rows_are_the_committed_claims_rows():
+    """Each finding's interval, N and verdict are those of its study's claims table (recomputed here from the CSV,
+    not from the function that wrote the table)."""
+    from pkdstudy.findings import findings, table
+    t = table(ROOT / "results").set_index("claim")
+    checked = 0
+    for f in findings():
+        path = ROOT / "results" / "tables" / f.study / "claims.csv"
+        if t.loc[f.label, "ours (rt, 3 of 6 layers)"] == "–":
+            continue
+        c = pd.read_csv(path)
+        r = c[(c["claim"] == f.claim) & (c["layers"] == 3)].iloc[0]
+        cell = t.loc[f.label, "ours (rt, 3 of 6 layers)"]
+        nums = [float(x) for x in re.findall(r"[-+]?\d+\.\d+", cell)]
+        assert nums == pytest.approx([r["mean_diff"], r["ci_low"], r["ci_high"]], abs=0.006 if "%" not in r["comparison"] else 0.06), f.label
+        assert t.loc[f.label, "N"].startswith(str(int(r["n_seeds"])))
+        assert t.loc[f.label, "verdict"].split(" (")[0] in r["verdict"]
+        checked += 1
+    assert checked >= 5
+
+
+def test_findings_table_says_interim_and_gives_no_verdict(tmp_path):
+    """A study committed part-way gives no verdict in the findings table (reading it early is optional stopping)."""
+    import json
+    import shutil
+
+    from pkdstudy.findings import table
+    res = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "tables" / "verdicts", res / "tables" / "verdicts")
+    (res / "manifest-verdicts.json").write_text(json.dumps({"status": "running", "records": ["a", "b"]}))
+    row = table(res).set_index("claim").loc["KD beats fine-tuning"]
+    assert row["verdict"] == "running: 2 runs finished" and row["ours (rt, 3 of 6 layers)"] == "–"
