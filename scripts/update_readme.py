@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pkdlib.paths import ROOT
-from pkdstudy import findings
+from pkdstudy import findings, html_report
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
@@ -128,7 +128,8 @@ def main(argv=None):
     root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else ROOT
     _replace(ROOT / "README.md", F_BEGIN, F_END, findings_block(root))
     _replace(ROOT / "docs" / "results.md", BEGIN, END, results_block(root))
-    print("README.md and docs/results.md updated")
+    (ROOT / "results" / "report.html").write_text(html_report.build(root / "results"))
+    print("README.md, docs/results.md and results/report.html updated")
 
 
 if __name__ == "__main__":

@@ -78,3 +78,14 @@ def test_findings_table_says_interim_and_gives_no_verdict(tmp_path):
     (res / "manifest-verdicts.json").write_text(json.dumps({"status": "running", "records": ["a", "b"]}))
     row = table(res).set_index("claim").loc["KD beats fine-tuning"]
     assert row["verdict"] == "running: 2 runs finished" and row["ours (rt, 3 of 6 layers)"] == "–"
+
+
+def test_the_html_report_is_the_one_the_tables_make():
+    """results/report.html is rebuilt from the committed tables byte for byte (no number typed into it), and it shows
+    the findings table and each decisive study's claims."""
+    from pkdstudy.html_report import build
+    page = (ROOT / "results" / "report.html").read_text()
+    assert page == build(ROOT / "results"), "results/report.html is stale: run scripts/update_readme.py"
+    assert "What the study found" in page and 'id="verdicts"' in page and 'id="beta100-confirm"' in page
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert (ROOT / "results" / src).is_file(), src
