@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from pkdlib.paths import ROOT
+from pkdstudy import ROOT
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
