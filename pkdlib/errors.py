@@ -39,9 +39,9 @@ class MissingExtra(KnownError, ImportError):
 
 def require(module: str, feature: str, extra: str) -> ModuleType:
     """``module`` imported, or a MissingExtra saying that ``feature`` needs it (or a module it imports) and that
-    ``pip install 'pkdlib[extra]'`` installs it."""
+    pkdlib's extra ``extra`` installs it."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        raise MissingExtra(f"{feature} needs the module {e.name or module!r}, which is not installed: pip install "
-                           f"'pkdlib[{extra}]' (in a clone of pkd-study: pip install -e '.[{extra}]')") from None
+        raise MissingExtra(f"{feature} needs the module {e.name or module!r}, which is not installed; pkdlib's extra "
+                           f"{extra!r} installs it: pip install '.[{extra}]' in a clone of pkd-study") from None

