@@ -57,9 +57,10 @@ from pkdlib.cache import compute_teacher_outputs
 from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
 from pkdlib.losses import TERMS
 from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_tokenizer
-from pkdlib.paths import Workspace, in_project
+from pkdlib.paths import Workspace
 from pkdlib.records import find_teacher, load_records
 from pkdlib.runs import run
+from pkdstudy import in_project
 from pkdstudy.teaching import (between_sentences, binary_kd, cls_cosine, dev_accuracy, layer_map_matrix,
                                paper_vs_study, soft_targets, states, train_steps, varying_share, why_compress)
 

@@ -35,8 +35,9 @@ set_threads(threads)
 import pandas as pd
 
 from pkdlib import RunConfig
-from pkdlib.paths import Workspace, in_project
+from pkdlib.paths import Workspace
 from pkdlib.runs import fill_teacher_cache, run
+from pkdstudy import in_project
 
 ws = Workspace(in_project(results_dir), in_project(work_dir))
 cfg = RunConfig.from_dict({**config, "method": "teacher", "data_dir": in_project(config.get("data_dir"))})

@@ -43,9 +43,10 @@ import pandas as pd
 
 from pkdlib import RunConfig
 from pkdlib.losses import TERMS
-from pkdlib.paths import Workspace, in_project
+from pkdlib.paths import Workspace
 from pkdlib.records import find_teacher
 from pkdlib.runs import run
+from pkdstudy import in_project
 
 ws = Workspace(in_project(results_dir), in_project(work_dir))
 config = {**config, "data_dir": in_project(config.get("data_dir")), "teacher_dir": in_project(config.get("teacher_dir"))

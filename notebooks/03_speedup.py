@@ -45,7 +45,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pkdlib.paths import in_project
+from pkdstudy import in_project
 from pkdstudy.speed import measure_and_write, shared_target
 
 results = Path(in_project(results_dir))

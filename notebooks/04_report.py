@@ -30,7 +30,7 @@ check_globals(globals(), "04_report")
 
 from IPython.display import Markdown, display
 
-from pkdlib.paths import in_project
+from pkdstudy import in_project
 from pkdstudy.report import build, markdown
 
 out = build(in_project(results_dir), profile)

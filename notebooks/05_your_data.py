@@ -54,7 +54,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pkdlib.distill import distill, plan, summary_text
-from pkdlib.paths import Workspace, in_project
+from pkdlib.paths import Workspace
+from pkdstudy import in_project
 
 ws = Workspace(in_project(results_dir), in_project(work_dir))
 if not train_file:  # the demo: real reviews shaped as a user's file

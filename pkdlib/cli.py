@@ -1,6 +1,6 @@
-"""The library's command line: ``pkd train`` (one run, one record). The ``pkd`` command adds the study's
-commands to this parser (``pkdstudy.cli``: study, report, clean, bench); ``python -m pkdlib.cli`` is the
-library's alone.
+"""The ``pkd`` command: ``pkd train`` (one run, one record), ``pkd distill`` (your data -> an exported student),
+``pkd export``, and the commands of installed packages that add their own (entry-point group ``pkdlib.commands``:
+this repository's study adds study, report, clean and bench).
 
     pkd distill --train my.csv --text-columns review --label-column sentiment --layers 3   # your data -> a student
     pkd export results/records/<run>.json --out my-student --onnx --int8
@@ -14,9 +14,17 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
 
 from .config import RunConfig, field_help
-from .errors import guarded
+from .errors import KnownError, guarded
+
+#: the entry-point group of packages that add commands to ``pkd``: each entry names a function
+#: ``register(sub, handlers, raw)`` that adds its sub-parsers to ``sub`` and its handlers: ``handlers[name](args)``
+#: for a command parsed here, ``raw[name](argv)`` for one that parses its own arguments (its parser in ``sub`` only
+#: lists it in ``pkd --help``); each returns the exit code
+COMMANDS = "pkdlib.commands"
 
 
 def _add_config_args(p: argparse.ArgumentParser):
@@ -146,10 +154,43 @@ def _export(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    ap, _, handlers = parser()
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+class CommandError(KnownError, ValueError):
+    """A command that ``pkd`` does not have here."""
+
+
+def installed_commands() -> tuple[list[Callable], list[str]]:
+    """The ``register`` functions of the installed packages that add commands (``COMMANDS``), and for each one that
+    failed to load, why."""
+    found, failed = [], []
+    for ep in entry_points(group=COMMANDS):
+        try:
+            found.append(ep.load())
+        except (ImportError, AttributeError) as e:
+            failed.append(f"{ep.name} ({ep.value}): {e}")
+    return found, failed
+
+
+def main(argv=None, commands: Iterable[Callable] | None = None) -> int:
+    """``pkd``: the library's commands and those that ``commands`` register (default: the installed ones)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    found, failed = installed_commands() if commands is None else (list(commands), [])
+    ap, sub, handlers = parser()
+    raw: dict[str, Callable] = {}
+    for register in found:
+        register(sub, handlers, raw)
+    if argv and argv[0] in raw:
+        return raw[argv[0]](argv[1:])
+    if argv and not argv[0].startswith("-") and argv[0] not in sub.choices:
+        return guarded(lambda: _unknown(argv[0], list(sub.choices), failed))
+    args = ap.parse_args(argv)
     return guarded(lambda: handlers[args.cmd](args))
+
+
+def _unknown(cmd: str, known: list[str], failed: list[str]) -> int:
+    why = f"; a package that adds commands failed to load: {'; '.join(failed)}" if failed else (
+        f"; packages add commands through the entry-point group {COMMANDS!r} (this repository's study adds study, "
+        f"report, clean and bench: pip install -e '.[study]' in a clone of pkd-study)")
+    raise CommandError(f"pkd has no command {cmd!r} here; it has: {', '.join(known)}{why}")
 
 
 if __name__ == "__main__":

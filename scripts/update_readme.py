@@ -8,8 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from pkdlib.paths import ROOT
-from pkdstudy import findings, html_report
+from pkdstudy import ROOT, findings, html_report
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"

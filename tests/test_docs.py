@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from pkdlib.paths import ROOT
+from pkdstudy import ROOT
 
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]

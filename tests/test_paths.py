@@ -1,7 +1,9 @@
-"""Notebook paths mean the same folders under papermill (project root) and JupyterLab (notebooks/)."""
+"""Notebook paths mean the same folders under papermill (project root) and JupyterLab (notebooks/); the library
+alone reads and writes paths against the current directory (it knows nothing of this repository)."""
 from conftest import ROOT
 
-from pkdlib.paths import in_project
+from pkdlib import paths
+from pkdstudy import Checkout, in_project
 
 
 def test_relative_paths_resolve_to_the_project_root_from_notebooks(tmp_path):
@@ -47,3 +49,30 @@ def test_portable_paths_are_relative_to_the_checkout_they_lie_in(tmp_path):
     assert portable(str(other / "work" / "models" / "rt-teacher-s1")) == "work/models/rt-teacher-s1"
     assert portable(str(tmp_path / "data.csv")) == str(tmp_path / "data.csv")
     assert portable(None) is None
+
+
+def test_the_library_alone_keeps_paths_relative_to_the_current_directory(tmp_path, monkeypatch):
+    """Without the study, a notebooks/ folder is a folder like any other and paths are the current directory's;
+    importing the study (from its checkout) installs the checkout as pkdlib's project."""
+    assert isinstance(paths._project, Checkout)  # pkdstudy was imported above, from this checkout
+    old = paths.set_project(paths.Project())
+    try:
+        (tmp_path / "notebooks" / "work" / "m").mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / "notebooks")
+        assert paths.portable(str(tmp_path / "notebooks" / "work" / "m")) == "work/m"
+        assert paths.portable("work/m") == "work/m" and paths.portable(str(ROOT / "pkdlib")) == str(ROOT / "pkdlib")
+        assert paths.from_record("work/m") == str(tmp_path / "notebooks" / "work" / "m")
+        assert paths.from_record("results/x") == str(tmp_path / "notebooks" / "results" / "x")  # not ../results
+        assert paths.portable(str(tmp_path / "elsewhere.csv")) == str(tmp_path / "elsewhere.csv")
+    finally:
+        paths.set_project(old)
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert paths.from_record("work/models/x") == str(ROOT / "work" / "models" / "x")  # the study's checkout again
+
+
+def test_the_library_names_no_folder_of_this_repository():
+    """pkdlib's sources never special-case this repository's layout (its notebooks/ folder, its root)."""
+    import re
+    bad = [(p.name, m.group(0)) for p in sorted((ROOT / "pkdlib").glob("*.py"))
+           for m in re.finditer(r"\"notebooks\"|parents\[1\]|ROOT\b", p.read_text())]
+    assert not bad, bad

@@ -273,7 +273,8 @@ def test_renamed_labels_json_lines_named_json_and_macro_f1(tables, tmp_path):
 
 def test_export_refuses_another_tasks_export_and_record_paths_are_read_from_the_project_root(tmp_path, monkeypatch):
     from pkdlib.export import ExportError, check_out_dir
-    from pkdlib.paths import ROOT, from_record
+    from pkdlib.paths import from_record
+    from pkdstudy import ROOT
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "pkd-export.json").write_text(json.dumps({"task": "a", "run_id": "a-1", "data": {"train": {"n": 1}}}))
     rec = {"config": {"task": "b"}, "data": {"train": {"n": 1}}}
