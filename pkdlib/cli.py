@@ -79,7 +79,7 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     ex.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
     ex.add_argument("--results", default="results", help="where records are (default: results)")
     ex.add_argument("--onnx", action="store_true", help="also export ONNX (onnxruntime), checked on the test split")
-    ex.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused if it loses > 0.5 points")
+    ex.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)")
     return ap, sub, {"train": _train, "distill": _distill, "export": _export}
 
 
@@ -107,7 +107,7 @@ def _add_distill(sub):
     d.add_argument("--precision", help="fp32 (default), bf16, fp16, auto")
     d.add_argument("--out", help="export folder (default: exports/<task>-<method>-L<layers>)")
     d.add_argument("--onnx", action="store_true", help="also export ONNX, checked on the test split")
-    d.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused if it loses > 0.5 points")
+    d.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)")
     d.add_argument("--results", default="results", help="records (default: results)")
     d.add_argument("--work", default="work", help="caches and weights (default: work)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")

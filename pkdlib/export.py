@@ -3,7 +3,7 @@ optionally ONNX and dynamic int8 (onnxruntime), each checked against the PyTorch
 
     out/  config.json (id2label), model.safetensors, tokenizer (model_max_length = the run's max_length),
           README.md (model card), test_split.jsonl (the rows it was scored on), pkd-export.json (what was
-          checked), onnx/model.onnx, onnx/model_int8.onnx (kept only when its accuracy is within 0.5 points)
+          checked), onnx/model.onnx, onnx/model_int8.onnx (kept unless a paired test shows a loss: quantize.py)
 
 Load it with ``pipeline("text-classification", model=out, truncation=True)``: transformers' pipeline truncates only
 when asked, and then at the tokenizer's maximum length, which the export sets to the run's.
@@ -20,11 +20,12 @@ import torch
 
 from .errors import KnownError
 from .files import atomic_write_json, atomic_write_text, umask_modes
+from .quantize import gate_text, int8_gate, quantize
 
 __all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
 
-#: an int8 model that loses more test accuracy than this (points) is refused (not written)
-INT8_MAX_DROP = 0.5
+#: no longer a gate (kept for importers): int8 is refused only when a paired test shows a loss (quantize.py)
+INT8_MAX_DROP = None
 MANIFEST = "pkd-export.json"
 
 
@@ -209,17 +210,12 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     onnx_export(model, data, path)
     checks = {"onnx": parity(ref, onnx_logits(path, data), data.labels)}
     runs = {"onnx": path}
-    if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    if int8:  # the truthful gate: kept unless a paired test shows a loss, after the fallbacks (quantize.py)
         q = out / "onnx" / "model_int8.onnx"
-        quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
-        checks["int8"] = parity(ref, onnx_logits(q, data), data.labels)
-        drop = -checks["int8"]["accuracy_change_points"]
-        checks["int8"]["kept"] = drop <= INT8_MAX_DROP
-        if drop > INT8_MAX_DROP:
-            q.unlink()
-            log(f"*** WARNING: int8 loses {drop:.2f} accuracy points (> {INT8_MAX_DROP}): refused, not written ***")
-        else:
+        checks["int8"] = int8_gate(ref, data.labels, lambda setting: quantize(path, q, setting),
+                                   lambda p: onnx_logits(p, data), log)
+        log(("" if checks["int8"]["kept"] else "*** WARNING: ") + gate_text(checks["int8"]))
+        if checks["int8"]["kept"]:
             runs["int8"] = q
     predictors = {}
     for k, p in runs.items():
