@@ -17,6 +17,7 @@ from .cache import (
 )
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_data, tokenize_split
+from .diagnose import prediction_warnings
 from .files import (
     atomic_write_json,
     atomic_write_text,
@@ -27,7 +28,7 @@ from .files import (
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
 from .losses import Objective
-from .metrics import learning_warnings, majority_baseline
+from .metrics import majority_baseline
 from .methods import METHODS
 from .models import (
     build_student,
@@ -177,8 +178,8 @@ def learned(prep: Prepared, predictions: dict, test: dict, hw) -> tuple[dict, li
     for s, metrics in test.items():
         if metrics:
             baseline[s] = majority_baseline(prep.splits["train"].labels, prep.splits[s].labels)
-            warnings += learning_warnings(f"{prep.cfg.method} ({s})", metrics["accuracy"], baseline[s],
-                                          predictions[s], prep.spec.num_labels)
+            warnings += prediction_warnings(f"{prep.cfg.method} ({s})", prep.splits[s].labels, predictions[s],
+                                            prep.spec.label_names or range(prep.spec.num_labels), baseline[s]["label"])
     for w in warnings if hw.main else []:
         print(f"\n*** WARNING: {w} ***\n", flush=True)
     return baseline, warnings
