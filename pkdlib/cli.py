@@ -142,7 +142,7 @@ def _export(args) -> int:
     if rec is None:
         raise ExportError(f"no complete run record at {args.record} (nor {path}); give a record file or a run id")
     m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8)
-    print(json.dumps({k: m[k] for k in ("folder", "test", "checks", "latency_ms_per_example", "size_mb")}, indent=1))
+    print(json.dumps({k: m[k] for k in ("folder", "test", "checks", "latency_ms_per_example", "size_mib")}, indent=1))
     return 0
 
 

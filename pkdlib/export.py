@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from .card import card_facts, model_card
+from .diagnose import per_class
 from .errors import KnownError
 from .files import atomic_write_json, atomic_write_text, umask_modes
 from .quantize import gate_text, int8_gate, quantize
@@ -185,7 +187,7 @@ def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) 
 
 
 def folder_size_mb(path) -> float:
-    """The weights' size on disk (safetensors or pytorch_model*.bin)."""
+    """The weights' size on disk in MiB (2**20 bytes; safetensors or pytorch_model*.bin)."""
     files = [p for pat in ("*.safetensors", "pytorch_model*.bin") for p in Path(path).glob(pat)]
     return round(sum(p.stat().st_size for p in files) / 2**20, 2)
 
@@ -265,7 +267,8 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
     ref = torch_logits(model, data)
     checks = {"pytorch": {"accuracy": accuracy(ref.argmax(-1), data.labels),
                           "record_accuracy": record["test"][spec.test_splits[0]]["accuracy"],
-                          "pipeline_accuracy": pipeline_accuracy(tmp, data)}}
+                          "pipeline_accuracy": pipeline_accuracy(tmp, data),
+                          "per_class": per_class(data.labels, ref.argmax(-1), _label_names(record))}}
     predictors = {"student": lambda b: model(**b)}
     teacher_dir = saved_teacher(record)
     if teacher_dir:
@@ -294,12 +297,12 @@ def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
     cfg = record["config"]
     return {"run_id": record["run_id"], "folder": str(out), "method": cfg["method"], "objective": record.get("objective"),
             "pretrained": cfg["pretrained"], "student_layers": cfg["student_layers"],
-            "teacher_layers": record.get("n_teacher_layers"), "teacher_dir": cfg.get("teacher_dir"),
+            "teacher_layers": record.get("n_teacher_layers"), "card": card_facts(record),
             "task": cfg["task"], "label_names": _label_names(record), "max_length": cfg["max_length"],
             "data": record["data"], "label_counts": label_counts(out / "test_split.jsonl"),
             "dev": record["dev"], "test": record["test"], "majority_baseline": record.get("majority_baseline"),
             "warnings": record.get("warnings", []), "parameters": record.get("parameters"),
-            "size_mb": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
+            "size_mib": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
             "checks": checks, "latency_ms_per_example": latency,
             "latency_setting": f"batch 1, median over up to 100 test examples, CPU, {torch.get_num_threads()} threads, "
                                f"models interleaved example by example",
@@ -313,45 +316,3 @@ def label_counts(path: Path) -> dict:
         y = json.loads(line)["label"]
         counts[y] = counts.get(y, 0) + 1
     return counts
-
-
-def model_card(m: dict) -> str:
-    """The exported folder's README: what the model is, how it was made, how good and how fast it is, how to load it."""
-    test = next(iter(m["test"].values()))
-    base = next(iter((m["majority_baseline"] or {}).values()), None)
-    lat = m["latency_ms_per_example"]
-    rows = [("base model", m["pretrained"]), ("layers kept", f"{m['student_layers']} of {m['teacher_layers']} "
-             f"(embeddings and the first {m['student_layers']} transformer layers)"),
-            ("method", f"{m['method']}: {m['objective']}"), ("teacher", m["teacher_dir"] or "-"),
-            ("labels", ", ".join(f"{i}: {n}" for i, n in enumerate(m["label_names"]))),
-            ("max length", f"{m['max_length']} tokens (longer inputs are truncated with truncation=True)"),
-            ("data", "; ".join(f"{s} {d['n']} rows, sha256 {d['checksum'][:16]}" for s, d in m["data"].items())),
-            ("test label counts", json.dumps(m["label_counts"])),
-            ("dev", json.dumps(m["dev"])), ("test", json.dumps(m["test"])),
-            ("majority-class baseline (test)", f"{base['accuracy']:.4f}" if base else "-"),
-            ("parameters", json.dumps(m["parameters"])), ("size (MB)", json.dumps(m["size_mb"])),
-            ("latency (ms per example)", f"{json.dumps(lat)} ({m['latency_setting']})"),
-            ("checks", json.dumps(m["checks"])), ("made by", f"pkdlib, run {m['run_id']}, commit "
-                                                  f"{m['provenance']['commit']}, on {m['provenance']['hardware']}")]
-    warn = "".join(f"\n> **Warning:** {w}\n" for w in m["warnings"])
-    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
----
-# {m['task']}: a {m['student_layers'] or m['teacher_layers']}-layer {"student distilled" if m['student_layers'] else "model fine-tuned"} with pkdlib
-
-Test accuracy {test.get('accuracy', float('nan')):.4f} on the {test.get('n', 0)} rows of `test_split.jsonl`.
-{warn}
-```python
-from transformers import pipeline
-clf = pipeline("text-classification", model="PATH/TO/THIS/FOLDER", truncation=True)
-clf("a text to classify")
-```
-(`truncation=True` cuts inputs at {m['max_length']} tokens, as in training; without it a long input fails.)
-{"ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)." if "onnx" in m["checks"] else ""}
-
-| | |
-|---|---|
-{table}
-"""
