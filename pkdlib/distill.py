@@ -48,6 +48,19 @@ def _grown(recipe: dict, overrides: dict | None, n_train: int) -> dict:
     return out
 
 
+def check_encoder(pretrained: str) -> None:
+    """``--pretrained`` is an encoder to fine-tune; a fine-tuned classifier (its own head and labels) is refused with
+    what to do instead (transformers would stop on the head's mismatched sizes, deep in the teacher's run)."""
+    from .models import load_config
+    cfg = load_config(pretrained)
+    heads = [a for a in (getattr(cfg, "architectures", None) or []) if a.endswith("ForSequenceClassification")]
+    if heads:
+        labels = list((getattr(cfg, "id2label", None) or {}).values())
+        raise ConfigError(f"--pretrained {pretrained} is a fine-tuned classifier ({heads[0]}, labels {labels}), not a "
+                          f"pre-trained encoder; give it as --teacher to distil a student from it, or give an encoder "
+                          f"(e.g. embedded:all-MiniLM-L6-v2, bert-base-uncased) as --pretrained")
+
+
 @dataclass
 class DistillPlan:
     teacher: RunConfig | None   # None: a given teacher
@@ -64,6 +77,8 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
     from .layer_maps import check_student_layers
     from .models import resolve_model_path
     data = {"task": task_name(data["train_file"]), **{k: v for k, v in data.items() if v is not None}}
+    if pretrained:
+        check_encoder(pretrained)
     teacher_dir = resolve_model_path(teacher) if teacher else None
     base = {**data, "pretrained": pretrained or teacher_dir or "embedded:all-MiniLM-L6-v2"}
     probe = RunConfig.from_dict({**base, "method": "teacher"})

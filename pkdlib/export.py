@@ -92,10 +92,9 @@ def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
     umask_modes(out)
 
 
-def test_rows(record: dict, log=print):
-    """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
+def data_config(record: dict):
+    """The run's configuration with its data paths read from the project root, for reading its data only."""
     from .config import RunConfig
-    from .data import load_data
     from .paths import from_record
     conf = {**record["config"], "device": "cpu"}  # only the data is read here
     for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
@@ -103,8 +102,13 @@ def test_rows(record: dict, log=print):
             conf[k] = from_record(conf[k])
     if conf.get("method") != "teacher" and not Path(str(conf.get("teacher_dir"))).is_dir():
         conf["teacher_dir"] = record.get("model_dir")  # the data is all that is read here; any folder passes
-    cfg = RunConfig.from_dict(conf)
-    spec, splits = load_data(cfg)
+    return RunConfig.from_dict(conf)
+
+
+def test_rows(record: dict, log=print):
+    """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
+    from .data import load_data
+    spec, splits = load_data(data_config(record))
     name = spec.test_splits[0]
     split = splits[name]
     if split.checksum != record["data"][name]["checksum"]:
@@ -113,10 +117,16 @@ def test_rows(record: dict, log=print):
     return split, spec
 
 
-def write_test_split(split, spec, out: Path) -> None:
+def write_test_split(split, spec, out: Path, cfg=None) -> None:
+    """The rows the model was scored on; a user's table's rows as they gave them (their ids, their label column)."""
     cols = spec.text_keys
-    lines = [json.dumps({"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]})
-             for i, text, y in zip(split.ids, split.texts, split.labels)]
+    if cfg is not None and getattr(cfg, "train_file", None):
+        from .tables import source_rows
+        rows = source_rows(cfg, split.name, split.ids)
+    else:
+        rows = [{"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]}
+                for i, text, y in zip(split.ids, split.texts, split.labels)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
     atomic_write_text(out / "test_split.jsonl", "\n".join(lines) + "\n")
 
 
@@ -259,7 +269,7 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
 
     from .models import load_classifier, quiet_transformers
     save_hf_folder(record, model_dir, tmp)
-    write_test_split(split, spec, tmp)
+    write_test_split(split, spec, tmp, data_config(record))
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(tmp).eval()
         data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(tmp),
@@ -299,7 +309,7 @@ def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
             "pretrained": cfg["pretrained"], "student_layers": cfg["student_layers"],
             "teacher_layers": record.get("n_teacher_layers"), "card": card_facts(record),
             "task": cfg["task"], "label_names": _label_names(record), "max_length": cfg["max_length"],
-            "data": record["data"], "label_counts": label_counts(out / "test_split.jsonl"),
+            "data": record["data"], "label_counts": {c["label"]: c["n"] for c in checks["pytorch"]["per_class"]},
             "dev": record["dev"], "test": record["test"], "majority_baseline": record.get("majority_baseline"),
             "warnings": record.get("warnings", []), "parameters": record.get("parameters"),
             "size_mib": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
@@ -308,11 +318,3 @@ def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
                                f"models interleaved example by example",
             "provenance": {"commit": record["provenance"]["git"].get("commit"),
                            "hardware": record["provenance"]["hardware"].get("cpu")}}
-
-
-def label_counts(path: Path) -> dict:
-    counts: dict = {}
-    for line in path.read_text().splitlines():
-        y = json.loads(line)["label"]
-        counts[y] = counts.get(y, 0) + 1
-    return counts
