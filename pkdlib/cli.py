@@ -3,6 +3,7 @@ commands to this parser (``pkdstudy.cli``: study, report, clean, bench); ``pytho
 library's alone.
 
     pkd distill --train my.csv --text-columns review --label-column sentiment --layers 3   # your data -> a student
+    pkd distill --train my.csv --text-columns review --label-column sentiment --layers 1,2,3   # ... the frontier
     pkd export results/records/<run>.json --out my-student --onnx --int8
     pkd train --method teacher --task rt --epochs 3
     pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
@@ -94,7 +95,11 @@ def _add_distill(sub):
     d.add_argument("--text-columns", help="text column, or two for pairs: a,b (default: text)")
     d.add_argument("--label-column", help="label column, integers or strings (default: label)")
     d.add_argument("--task", help="a name for your task (default: the training file's name)")
-    d.add_argument("--layers", type=int, default=3, help="student layers (default 3)")
+    d.add_argument("--layers", default="3", help="student layers (default 3); several (1,2,3): the frontier")
+    d.add_argument("--frontier", action="store_true", help="measure the frontier: the teacher (fp32, ONNX, int8), every "
+                   "student depth (fp32, ONNX, int8) and a static baseline, side by side (implied by several --layers)")
+    d.add_argument("--pick", default="fastest-within:1", help="how the frontier recommends: fastest-within:POINTS "
+                   "(default fastest-within:1), smallest-within:POINTS, most-accurate")
     d.add_argument("--teacher", help="a fine-tuned teacher's folder (default: fine-tune --pretrained on --train)")
     d.add_argument("--pretrained", help="encoder to fine-tune and take the student's layers from "
                                         "(default: embedded:all-MiniLM-L6-v2; with --teacher: the teacher's own layers)")
@@ -124,7 +129,7 @@ def _distill(args) -> int:
     teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs else {})}
     data = {"train_file": args.train, "dev_file": args.dev, "test_file": args.test, "task": args.task,
             "text_columns": args.text_columns, "label_column": args.label_column}
-    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher)
+    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher, args.frontier, args.pick)
     s = distill(p, Workspace(args.results, args.work), onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
     print(json.dumps(s) if args.json else "\n" + summary_text(s))
     return 0

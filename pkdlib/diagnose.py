@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["ONE_CLASS_SHARE", "RARE_PREDICTION", "MIN_CLASS_ROWS", "F1_GAP", "CLASS_GAP", "per_class",
-           "prediction_warnings", "class_gap_warnings", "macro_f1"]
+           "prediction_warnings", "class_gap_warnings", "macro_f1", "accuracy_by_label"]
 
 #: a model that predicts one class for at least this share of the inputs is flagged
 ONE_CLASS_SHARE = 0.95
@@ -88,4 +88,15 @@ def class_gap_warnings(teacher: list[dict], student: list[dict], name: str = "th
         if t["n"] >= MIN_CLASS_ROWS and t["accuracy"] is not None and t["accuracy"] - s["accuracy"] >= CLASS_GAP:
             out.append(f"{name} is much worse than the teacher on {s['label']!r}: {s['correct']} of {s['n']} right "
                        f"({s['accuracy']:.0%}) against the teacher's {t['correct']} ({t['accuracy']:.0%})")
+    return out
+
+
+def accuracy_by_label(labels, correct, names) -> list[dict]:
+    """``per_class`` from which rows a model got right (no predictions needed; ``predicted`` is None)."""
+    y, ok = torch.as_tensor(labels), torch.as_tensor(correct).bool()
+    out = []
+    for c, name in enumerate(names):
+        rows = y == c
+        n, right = int(rows.sum()), int((ok & rows).sum())
+        out.append({"label": str(name), "n": n, "predicted": None, "correct": right, "accuracy": right / n if n else None})
     return out
