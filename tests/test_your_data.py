@@ -154,6 +154,13 @@ def test_distill_end_to_end_exports_a_folder_plain_transformers_reproduces(table
     assert tok_cfg["model_max_length"] == TINY["max_length"]
     card = (tmp_path / "export" / "README.md").read_text()
     assert "layers kept | 1 of 3" in card and "truncation=True" in card and "majority-class baseline" in card
+    from huggingface_hub import ModelCard
+    meta = ModelCard(card).data.to_dict()  # the Hub's parser accepts the metadata
+    assert meta["pipeline_tag"] == "text-classification" and meta["model-index"][0]["results"]
+    assert str(tmp_path) not in card and "size (MiB)" in card
+    int8 = m["checks"]["int8"]
+    assert {"agreement", "p_value", "size_mib", "setting", "attempts"} <= set(int8)
+    assert int8["kept"] != all(a["loss_shown"] for a in int8["attempts"])  # refused only when every setting lost
     check = """
 import json, sys
 from transformers import pipeline
@@ -182,6 +189,7 @@ print(json.dumps({"accuracy": sum(o[0]["label"] == r["sentiment"] for o, r in zi
     assert torch.allclose(probs, torch.tensor(fresh["positive"]), atol=1e-5)
     text = summary_text(s)
     assert "majority-class baseline" in text and "speed-up" in text and "onnx: accuracy" in text
+    assert "size on disk (MiB)" in text and "agreement with fp32" in text and " MB" not in text
     # a second call reuses both runs and exports again over its own folder
     again = distill(p, ws, **QUIET)
     assert again["runs"] == s["runs"] and again["student"]["accuracy"] == rec_acc
