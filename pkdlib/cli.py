@@ -100,6 +100,8 @@ def _add_distill(sub):
                    "student depth (fp32, ONNX, int8) and a static baseline, side by side (implied by several --layers)")
     d.add_argument("--pick", default="fastest-within:1", help="how the frontier recommends: fastest-within:POINTS "
                    "(default fastest-within:1), smallest-within:POINTS, most-accurate")
+    d.add_argument("--unlabeled", help="unlabeled text (--train's formats and text columns): the teacher's outputs on "
+                   "it join the students' KD and patient terms (refused if it holds dev or test rows)")
     d.add_argument("--teacher", help="a fine-tuned teacher's folder (default: fine-tune --pretrained on --train)")
     d.add_argument("--pretrained", help="encoder to fine-tune and take the student's layers from "
                                         "(default: embedded:all-MiniLM-L6-v2; with --teacher: the teacher's own layers)")
@@ -129,7 +131,8 @@ def _distill(args) -> int:
     teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs else {})}
     data = {"train_file": args.train, "dev_file": args.dev, "test_file": args.test, "task": args.task,
             "text_columns": args.text_columns, "label_column": args.label_column}
-    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher, args.frontier, args.pick)
+    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher, args.frontier, args.pick,
+             args.unlabeled)
     s = distill(p, Workspace(args.results, args.work), onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
     print(json.dumps(s) if args.json else "\n" + summary_text(s))
     return 0

@@ -25,6 +25,7 @@ from .config import ConfigError, RunConfig
 from .diagnose import accuracy_by_label, class_gap_warnings
 from .frontier import DEFAULT_RULE, parse_rule
 from .quantize import gate_text
+from .unlabeled import load_unlabeled
 
 __all__ = ["RECIPE", "DistillPlan", "plan", "distill", "summary_text", "parse_layers"]
 
@@ -103,10 +104,11 @@ def parse_layers(layers) -> tuple[int, ...]:
 
 def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | None = None, out=None,
          student: dict | None = None, teacher_overrides: dict | None = None, frontier: bool = False,
-         rule: str = DEFAULT_RULE) -> DistillPlan:
+         rule: str = DEFAULT_RULE, unlabeled: str | None = None) -> DistillPlan:
     """Every configuration of the journey, validated and checked against the data before any training.
     ``data``: train_file (and dev_file, test_file, text_columns, label_column, task). ``layers``: one depth or several
-    (several imply ``frontier``); ``rule``: how the frontier recommends (``frontier.RULES``)."""
+    (several imply ``frontier``); ``rule``: how the frontier recommends (``frontier.RULES``); ``unlabeled``: a file of
+    unlabeled text for the students' KD and patient terms (``unlabeled.py``; never a dev or test row)."""
     from .data import load_data
     from .layer_maps import check_student_layers
     from .models import resolve_model_path
@@ -129,9 +131,13 @@ def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | Non
         except ValueError as e:
             raise ConfigError(f"layers={k}: {e}") from None
     init = {"init": "teacher"} if teacher_dir and not pretrained else {}
+    more = {"unlabeled_file": unlabeled if str(unlabeled).startswith("hub:") else
+            str(Path(unlabeled).expanduser().resolve())} if unlabeled else {}
     cfgs = tuple(RunConfig.from_dict({**base, **init, **_grown(RECIPE["student"], student, n), "student_layers": k,
-                                      "save_model": True, "teacher_dir": teacher_dir or "(the teacher this plan trains)"})
-                 for k in depths)
+                                      "save_model": True, "teacher_dir": teacher_dir or "(the teacher this plan trains)",
+                                      **more}) for k in depths)
+    if unlabeled:
+        load_unlabeled(cfgs[0], spec, splits)  # unreadable, or holding dev/test rows: refused now
     if teacher_dir:
         cfgs[0].check_models()
         cfgs[0].check_labels(spec)

@@ -25,6 +25,6 @@ def _f1(y, p, c) -> float:
 def majority_baseline(train_labels, labels) -> dict:
     """The accuracy of always predicting the training split's most frequent label, counted (correct / n in Python
     floats, as ``compute_metrics`` counts a model's: a tie is a tie, not 0.51 against float32's 0.50999999)."""
-    y = torch.as_tensor(labels)
-    top = int(torch.bincount(torch.as_tensor(train_labels)).argmax())
+    y, train = torch.as_tensor(labels), torch.as_tensor(train_labels)
+    top = int(torch.bincount(train[train >= 0]).argmax())  # unlabeled rows (-100) are no class
     return {"label": top, "accuracy": int((y == top).sum()) / len(y) if len(y) else 0.0}
