@@ -133,11 +133,11 @@ def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | Non
     init = {"init": "teacher"} if teacher_dir and not pretrained else {}
     more = {"unlabeled_file": unlabeled if str(unlabeled).startswith("hub:") else
             str(Path(unlabeled).expanduser().resolve())} if unlabeled else {}
-    cfgs = tuple(RunConfig.from_dict({**base, **init, **_grown(RECIPE["student"], student, n), "student_layers": k,
-                                      "save_model": True, "teacher_dir": teacher_dir or "(the teacher this plan trains)",
-                                      **more}) for k in depths)
-    if unlabeled:
-        load_unlabeled(cfgs[0], spec, splits)  # unreadable, or holding dev/test rows: refused now
+    # unreadable, or holding dev/test rows: refused now; its rows count towards the students' steps per epoch
+    n_unl = len(load_unlabeled(more["unlabeled_file"], spec, splits)) if unlabeled else 0
+    cfgs = tuple(RunConfig.from_dict({**base, **init, **_grown(RECIPE["student"], student, n + n_unl),
+                                      "student_layers": k, "save_model": True, **more,
+                                      "teacher_dir": teacher_dir or "(the teacher this plan trains)"}) for k in depths)
     if teacher_dir:
         cfgs[0].check_models()
         cfgs[0].check_labels(spec)

@@ -78,7 +78,7 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
     spec, splits = data or load_data(cfg)
     cfg.check_labels(spec)
     if cfg.unlabeled_file is not None:  # its rows join the training tokens after the labelled ones (unlabeled.py)
-        splits = {**splits, "unlabeled": load_unlabeled(cfg, spec, splits)}
+        splits = {**splits, "unlabeled": load_unlabeled(cfg.unlabeled_file, spec, splits)}
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
     tok_fp = tokenizer_fingerprint(tokenizer)
     toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}

@@ -27,10 +27,11 @@ def text_key(text: tuple) -> str:
     return hashlib.sha256("\x1f".join(" ".join(str(t).lower().split()) for t in text).encode()).hexdigest()
 
 
-def load_unlabeled(cfg, spec, splits: dict) -> Split:
-    """The rows of ``cfg.unlabeled_file`` as a split labelled ``UNLABELED``; refused when one is a dev or test row."""
-    where = f"{cfg.unlabeled_file} (unlabeled)"
-    df = read_table(cfg.unlabeled_file)
+def load_unlabeled(path: str, spec, splits: dict) -> Split:
+    """The rows of ``path`` (a run's ``unlabeled_file``) as a split labelled ``UNLABELED``; refused when one is a dev
+    or test row of ``splits``."""
+    where = f"{path} (unlabeled)"
+    df = read_table(path)
     texts = _texts(df, tuple(spec.text_keys), where)
     held_out = {text_key(t): (name, i) for name, sp in splits.items() if name != "train"
                 for i, t in zip(sp.ids, sp.texts)}

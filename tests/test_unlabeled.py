@@ -53,9 +53,9 @@ def test_dev_and_test_rows_in_the_unlabeled_text_are_refused_by_content(files):
     extra = pd.DataFrame({"text": ["a brand new sentence about a film", "  " + test_text.upper() + "  "]})
     extra.to_csv(tmp_path / "unl.csv", index=False)
     with pytest.raises(DataError, match=r"1 rows are rows of the test split\(s\) .*its row 1 is test row"):
-        load_unlabeled(_cfg(tmp_path, unlabeled_file=str(tmp_path / "unl.csv")), spec, splits)
+        load_unlabeled(str(tmp_path / "unl.csv"), spec, splits)
     extra.iloc[:1].to_csv(tmp_path / "ok.csv", index=False)
-    u = load_unlabeled(_cfg(tmp_path, unlabeled_file=str(tmp_path / "ok.csv")), spec, splits)
+    u = load_unlabeled(str(tmp_path / "ok.csv"), spec, splits)
     assert u.labels == [UNLABELED] and u.name == "unlabeled"
     assert text_key(("A  b",)) == text_key(("a b",)) != text_key(("a", "b"))
     with pytest.raises(ConfigError, match="learns from labels only"):
