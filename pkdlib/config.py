@@ -64,6 +64,9 @@ class RunConfig:
     test_file: str | None = _f(None, "your test split (same formats; default: 10% of train_file, stratified)")
     text_columns: str | None = _f(None, "the text column, or two for sentence pairs: a,b (default: text)")
     label_column: str | None = _f(None, "the label column: integers or strings (default: label)")
+    unlabeled_file: str | None = _f(None, "unlabeled text (train_file's formats, its text columns): the teacher's "
+                                    "outputs on it join the KD and patient terms, CE stays on labelled rows "
+                                    "(distillation methods only)")
     bucket: bool = _f(True, "length-bucketed batches")
     save_model: bool = _f(False, "keep the student's weights (a teacher's are always kept)")
 
@@ -74,7 +77,7 @@ class RunConfig:
     def canonicalize(self):
         """Fill task defaults and zero out what a method does not use, so equal runs have equal configurations."""
         m = METHODS[self.method]
-        for name in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):  # ~/... as the shell means it
+        for name in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file", "unlabeled_file"):  # ~ expanded
             if isinstance(getattr(self, name), str) and getattr(self, name).startswith("~"):
                 setattr(self, name, str(Path(getattr(self, name)).expanduser()))
         if self.max_length is None:
@@ -96,6 +99,9 @@ class RunConfig:
         m = METHODS[self.method]
         if m.student and self.teacher_dir is None:
             raise ConfigError(f"method {self.method!r} needs teacher_dir, the fine-tuned teacher's folder")
+        if self.unlabeled_file is not None and not m.uses_teacher:
+            raise ConfigError(f"unlabeled_file: method {self.method!r} learns from labels only; unlabeled text serves "
+                              f"the distillation methods (kd, pkd-*)")
         if m.uses_pt and self.beta == 0:
             raise ConfigError(f"method {self.method!r} with beta=0 is plain KD; use method='kd' or set beta > 0")
         try:

@@ -3,7 +3,7 @@ optionally ONNX and dynamic int8 (onnxruntime), each checked against the PyTorch
 
     out/  config.json (id2label), model.safetensors, tokenizer (model_max_length = the run's max_length),
           README.md (model card), test_split.jsonl (the rows it was scored on), pkd-export.json (what was
-          checked), onnx/model.onnx, onnx/model_int8.onnx (kept only when its accuracy is within 0.5 points)
+          checked), onnx/model.onnx, onnx/model_int8.onnx (kept unless a paired test shows a loss: quantize.py)
 
 Load it with ``pipeline("text-classification", model=out, truncation=True)``: transformers' pipeline truncates only
 when asked, and then at the tokenizer's maximum length, which the export sets to the run's.
@@ -18,13 +18,16 @@ from pathlib import Path
 
 import torch
 
+from .card import card_facts, model_card
+from .diagnose import per_class
 from .errors import KnownError, require
 from .files import atomic_write_json, atomic_write_text, umask_modes
+from .quantize import gate_text, int8_gate, quantize
 
 __all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
 
-#: an int8 model that loses more test accuracy than this (points) is refused (not written)
-INT8_MAX_DROP = 0.5
+#: no longer a gate (kept for importers): int8 is refused only when a paired test shows a loss (quantize.py)
+INT8_MAX_DROP = None
 MANIFEST = "pkd-export.json"
 
 
@@ -89,10 +92,9 @@ def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
     umask_modes(out)
 
 
-def test_rows(record: dict, log=print):
-    """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
+def data_config(record: dict):
+    """The run's configuration with its data paths read from the project root, for reading its data only."""
     from .config import RunConfig
-    from .data import load_data
     from .paths import from_record
     conf = {**record["config"], "device": "cpu"}  # only the data is read here
     for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
@@ -100,8 +102,13 @@ def test_rows(record: dict, log=print):
             conf[k] = from_record(conf[k])
     if conf.get("method") != "teacher" and not Path(str(conf.get("teacher_dir"))).is_dir():
         conf["teacher_dir"] = record.get("model_dir")  # the data is all that is read here; any folder passes
-    cfg = RunConfig.from_dict(conf)
-    spec, splits = load_data(cfg)
+    return RunConfig.from_dict(conf)
+
+
+def test_rows(record: dict, log=print):
+    """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
+    from .data import load_data
+    spec, splits = load_data(data_config(record))
     name = spec.test_splits[0]
     split = splits[name]
     if split.checksum != record["data"][name]["checksum"]:
@@ -110,10 +117,16 @@ def test_rows(record: dict, log=print):
     return split, spec
 
 
-def write_test_split(split, spec, out: Path) -> None:
+def write_test_split(split, spec, out: Path, cfg=None) -> None:
+    """The rows the model was scored on; a user's table's rows as they gave them (their ids, their label column)."""
     cols = spec.text_keys
-    lines = [json.dumps({"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]})
-             for i, text, y in zip(split.ids, split.texts, split.labels)]
+    if cfg is not None and getattr(cfg, "train_file", None):
+        from .tables import source_rows
+        rows = source_rows(cfg, split.name, split.ids)
+    else:
+        rows = [{"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]}
+                for i, text, y in zip(split.ids, split.texts, split.labels)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
     atomic_write_text(out / "test_split.jsonl", "\n".join(lines) + "\n")
 
 
@@ -192,7 +205,7 @@ def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) 
 
 
 def folder_size_mb(path) -> float:
-    """The weights' size on disk (safetensors or pytorch_model*.bin)."""
+    """The weights' size on disk in MiB (2**20 bytes; safetensors or pytorch_model*.bin)."""
     files = [p for pat in ("*.safetensors", "pytorch_model*.bin") for p in Path(path).glob(pat)]
     return round(sum(p.stat().st_size for p in files) / 2**20, 2)
 
@@ -217,17 +230,12 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     onnx_export(model, data, path)
     checks = {"onnx": parity(ref, onnx_logits(path, data), data.labels)}
     runs = {"onnx": path}
-    if int8:
-        quant = require("onnxruntime.quantization", "dynamic int8 (--int8)", "export")
+    if int8:  # the truthful gate: kept unless a paired test shows a loss, after the fallbacks (quantize.py)
         q = out / "onnx" / "model_int8.onnx"
-        quant.quantize_dynamic(str(path), str(q), weight_type=quant.QuantType.QInt8)
-        checks["int8"] = parity(ref, onnx_logits(q, data), data.labels)
-        drop = -checks["int8"]["accuracy_change_points"]
-        checks["int8"]["kept"] = drop <= INT8_MAX_DROP
-        if drop > INT8_MAX_DROP:
-            q.unlink()
-            log(f"*** WARNING: int8 loses {drop:.2f} accuracy points (> {INT8_MAX_DROP}): refused, not written ***")
-        else:
+        checks["int8"] = int8_gate(ref, data.labels, lambda setting: quantize(path, q, setting),
+                                   lambda p: onnx_logits(p, data), log)
+        log(("" if checks["int8"]["kept"] else "*** WARNING: ") + gate_text(checks["int8"]))
+        if checks["int8"]["kept"]:
             runs["int8"] = q
     predictors = {}
     for k, p in runs.items():
@@ -271,7 +279,7 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
 
     from .models import load_classifier, quiet_transformers
     save_hf_folder(record, model_dir, tmp)
-    write_test_split(split, spec, tmp)
+    write_test_split(split, spec, tmp, data_config(record))
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(tmp).eval()
         data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(tmp),
@@ -279,7 +287,8 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
     ref = torch_logits(model, data)
     checks = {"pytorch": {"accuracy": accuracy(ref.argmax(-1), data.labels),
                           "record_accuracy": record["test"][spec.test_splits[0]]["accuracy"],
-                          "pipeline_accuracy": pipeline_accuracy(tmp, data)}}
+                          "pipeline_accuracy": pipeline_accuracy(tmp, data),
+                          "per_class": per_class(data.labels, ref.argmax(-1), _label_names(record))}}
     predictors = {"student": lambda b: model(**b)}
     teacher_dir = saved_teacher(record)
     if teacher_dir:
@@ -308,64 +317,14 @@ def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
     cfg = record["config"]
     return {"run_id": record["run_id"], "folder": str(out), "method": cfg["method"], "objective": record.get("objective"),
             "pretrained": cfg["pretrained"], "student_layers": cfg["student_layers"],
-            "teacher_layers": record.get("n_teacher_layers"), "teacher_dir": cfg.get("teacher_dir"),
+            "teacher_layers": record.get("n_teacher_layers"), "card": card_facts(record),
             "task": cfg["task"], "label_names": _label_names(record), "max_length": cfg["max_length"],
-            "data": record["data"], "label_counts": label_counts(out / "test_split.jsonl"),
+            "data": record["data"], "label_counts": {c["label"]: c["n"] for c in checks["pytorch"]["per_class"]},
             "dev": record["dev"], "test": record["test"], "majority_baseline": record.get("majority_baseline"),
             "warnings": record.get("warnings", []), "parameters": record.get("parameters"),
-            "size_mb": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
+            "size_mib": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
             "checks": checks, "latency_ms_per_example": latency,
             "latency_setting": f"batch 1, median over up to 100 test examples, CPU, {torch.get_num_threads()} threads, "
                                f"models interleaved example by example",
             "provenance": {"commit": record["provenance"]["git"].get("commit"),
                            "hardware": record["provenance"]["hardware"].get("cpu")}}
-
-
-def label_counts(path: Path) -> dict:
-    counts: dict = {}
-    for line in path.read_text().splitlines():
-        y = json.loads(line)["label"]
-        counts[y] = counts.get(y, 0) + 1
-    return counts
-
-
-def model_card(m: dict) -> str:
-    """The exported folder's README: what the model is, how it was made, how good and how fast it is, how to load it."""
-    test = next(iter(m["test"].values()))
-    base = next(iter((m["majority_baseline"] or {}).values()), None)
-    lat = m["latency_ms_per_example"]
-    rows = [("base model", m["pretrained"]), ("layers kept", f"{m['student_layers']} of {m['teacher_layers']} "
-             f"(embeddings and the first {m['student_layers']} transformer layers)"),
-            ("method", f"{m['method']}: {m['objective']}"), ("teacher", m["teacher_dir"] or "-"),
-            ("labels", ", ".join(f"{i}: {n}" for i, n in enumerate(m["label_names"]))),
-            ("max length", f"{m['max_length']} tokens (longer inputs are truncated with truncation=True)"),
-            ("data", "; ".join(f"{s} {d['n']} rows, sha256 {d['checksum'][:16]}" for s, d in m["data"].items())),
-            ("test label counts", json.dumps(m["label_counts"])),
-            ("dev", json.dumps(m["dev"])), ("test", json.dumps(m["test"])),
-            ("majority-class baseline (test)", f"{base['accuracy']:.4f}" if base else "-"),
-            ("parameters", json.dumps(m["parameters"])), ("size (MB)", json.dumps(m["size_mb"])),
-            ("latency (ms per example)", f"{json.dumps(lat)} ({m['latency_setting']})"),
-            ("checks", json.dumps(m["checks"])), ("made by", f"pkdlib, run {m['run_id']}, commit "
-                                                  f"{m['provenance']['commit']}, on {m['provenance']['hardware']}")]
-    warn = "".join(f"\n> **Warning:** {w}\n" for w in m["warnings"])
-    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    return f"""---
-library_name: transformers
-pipeline_tag: text-classification
----
-# {m['task']}: a {m['student_layers'] or m['teacher_layers']}-layer {"student distilled" if m['student_layers'] else "model fine-tuned"} with pkdlib
-
-Test accuracy {test.get('accuracy', float('nan')):.4f} on the {test.get('n', 0)} rows of `test_split.jsonl`.
-{warn}
-```python
-from transformers import pipeline
-clf = pipeline("text-classification", model="PATH/TO/THIS/FOLDER", truncation=True)
-clf("a text to classify")
-```
-(`truncation=True` cuts inputs at {m['max_length']} tokens, as in training; without it a long input fails.)
-{"ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)." if "onnx" in m["checks"] else ""}
-
-| | |
-|---|---|
-{table}
-"""

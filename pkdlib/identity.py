@@ -30,8 +30,8 @@ LEGACY_OBJECTIVE_CODE = {"a4d2cfc1489812c4": 1, "b4c614650e587335": 0}
 
 #: config fields that do not change a run's result (where it runs, what is kept, where the teacher and a user's
 #: files lie: the teacher's weights enter by fingerprint, the files' rows by the splits' content checksums)
-NON_IDENTITY = ("device", "save_model", "teacher_dir", "train_file", "dev_file", "test_file")
-PATHS = ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file")
+NON_IDENTITY = ("device", "save_model", "teacher_dir", "train_file", "dev_file", "test_file", "unlabeled_file")
+PATHS = ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file", "unlabeled_file")
 
 #: the configuration fields of results version 1; a field added since enters the identity only when it is
 #: set away from its default, so adding one never changes an existing run's identity

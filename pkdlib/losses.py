@@ -108,6 +108,8 @@ class Objective:
     layer_map: LayerMap | None = None
     kd_reduction: str = "batchmean"
     pooling: str = "cls"
+    #: rows labelled -100 (unlabeled text) join KD and PT only: CE = sum over labelled rows / their count (0 if none)
+    ce_labelled_only: bool = False
 
     def __post_init__(self):
         check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
@@ -127,7 +129,7 @@ class Objective:
     def __str__(self) -> str:
         terms = []
         if self.alpha < 1:
-            terms.append(f"{_fmt(1 - self.alpha)}*CE")
+            terms.append(f"{_fmt(1 - self.alpha)}*CE" + ("(labelled rows)" if self.ce_labelled_only else ""))
         if self.alpha > 0:
             red = "" if self.kd_reduction == "batchmean" else f", {self.kd_reduction}"
             terms.append(f"{_fmt(self.alpha)}*KD(T={_fmt(self.temperature)}{red})")
@@ -147,7 +149,10 @@ class Objective:
         ``student_cls``/``teacher_cls``: (batch, matched_layers, hidden), already selected with
         the layer map (student layers 1..k-1, teacher layers ``layer_map``).
         """
-        ce = F.cross_entropy(logits.float(), labels)
+        if self.ce_labelled_only:  # a batch of unlabeled rows only has CE 0 (and a zero, not NaN, gradient)
+            ce = F.cross_entropy(logits.float(), labels, reduction="sum") / (labels != -100).sum().clamp(min=1)
+        else:
+            ce = F.cross_entropy(logits.float(), labels)
         out = {"ce": ce}
         loss = (1 - self.alpha) * ce if self.alpha < 1 else 0.0 * ce
         if self.alpha > 0:

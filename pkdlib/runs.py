@@ -17,9 +17,11 @@ from .cache import (
 )
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_data, tokenize_split
+from .diagnose import prediction_warnings
 from .files import (
     atomic_write_json,
     atomic_write_text,
+    content_key,
     model_fingerprint,
     tokenizer_fingerprint,
     umask_modes,
@@ -27,7 +29,7 @@ from .files import (
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
 from .losses import Objective
-from .metrics import learning_warnings, majority_baseline
+from .metrics import majority_baseline
 from .methods import METHODS
 from .models import (
     build_student,
@@ -39,6 +41,7 @@ from .models import (
 from .paths import Workspace, portable
 from .records import locate_record, provenance, record_path, reusable_record
 from .train import Hardware, evaluate, fit
+from .unlabeled import load_unlabeled, with_unlabeled
 
 __all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
 
@@ -64,7 +67,8 @@ def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
     m = METHODS[cfg.method]
     lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.uses_pt else None
     return Objective(alpha=cfg.alpha, temperature=cfg.temperature, beta=cfg.beta, normalize=cfg.normalize,
-                     layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling)
+                     layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling,
+                     ce_labelled_only=cfg.unlabeled_file is not None)
 
 
 def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=None) -> Prepared:
@@ -73,14 +77,20 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
     which changes the numbers)."""
     spec, splits = data or load_data(cfg)
     cfg.check_labels(spec)
+    if cfg.unlabeled_file is not None:  # its rows join the training tokens after the labelled ones (unlabeled.py)
+        splits = {**splits, "unlabeled": load_unlabeled(cfg.unlabeled_file, spec, splits)}
     tokenizer = load_tokenizer(cfg.teacher_dir or cfg.pretrained)
     tok_fp = tokenizer_fingerprint(tokenizer)
     toks = {name: tokenize_split(sp, tokenizer, cfg.max_length, ws.cache, log) for name, sp in splits.items()}
     toks["train_eval"] = toks["train"].head(TRAIN_EVAL_EXAMPLES)
     checksums = {name: sp.checksum for name, sp in splits.items()}
+    train_content = checksums["train"]
+    if "unlabeled" in toks:
+        toks["train"] = with_unlabeled(toks["train"], toks.pop("unlabeled"))
+        train_content = content_key(checksums["train"], checksums["unlabeled"])
     teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
-    cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
-                                   len(splits["train"])) if METHODS[cfg.method].uses_teacher else None)
+    cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length,
+                                   len(toks["train"])) if METHODS[cfg.method].uses_teacher else None)
     identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
                             **({"processes": processes} if processes > 1 else {}))
     return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
@@ -177,8 +187,8 @@ def learned(prep: Prepared, predictions: dict, test: dict, hw) -> tuple[dict, li
     for s, metrics in test.items():
         if metrics:
             baseline[s] = majority_baseline(prep.splits["train"].labels, prep.splits[s].labels)
-            warnings += learning_warnings(f"{prep.cfg.method} ({s})", metrics["accuracy"], baseline[s],
-                                          predictions[s], prep.spec.num_labels)
+            warnings += prediction_warnings(f"{prep.cfg.method} ({s})", prep.splits[s].labels, predictions[s],
+                                            prep.spec.label_names or range(prep.spec.num_labels), baseline[s]["label"])
     for w in warnings if hw.main else []:
         print(f"\n*** WARNING: {w} ***\n", flush=True)
     return baseline, warnings

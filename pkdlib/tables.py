@@ -53,10 +53,10 @@ def read_table(path: str, split: str = "train"):
             tsv = {"sep": "\t", "quoting": csv.QUOTE_NONE} if suffix == ".tsv" else {}  # TSV: quotes are text
             df = pd.read_csv(p, encoding="utf-8", dtype=str, keep_default_na=False, **tsv)
         elif suffix in (".jsonl", ".json"):
-            try:
-                df = pd.read_json(p, lines=suffix == ".jsonl", dtype=False)
+            try:  # utf-8-sig: a byte-order mark (Windows editors write one) is read past, as for CSV
+                df = pd.read_json(p, lines=suffix == ".jsonl", dtype=False, encoding="utf-8-sig")
             except ValueError:  # a .json file holding JSON Lines
-                df = pd.read_json(p, lines=True, dtype=False)
+                df = pd.read_json(p, lines=True, dtype=False, encoding="utf-8-sig")
         elif suffix == ".parquet":
             df = pd.read_parquet(p)
         else:
@@ -114,7 +114,25 @@ def _label_values(df, column: str, where: str) -> list:
            or (isinstance(v, str) and not v.strip())]
     if bad:
         raise DataError(f"{where}: {len(bad)} rows have no label (first: row {bad[0]})")
-    return [_label_key(v) for v in values]
+    keys = [_label_key(v) for v in values]
+    _refuse_missing_markers(keys, column, where)
+    return keys
+
+
+#: cells that mean "no value" in a numeric label column
+MISSING_MARKERS = {"n/a", "na", "nan", "null", "none", "-", "?", "missing", "#n/a"}
+
+
+def _refuse_missing_markers(keys: list, column: str, where: str) -> None:
+    """A numeric label column with cells such as 'N/A' would silently gain an 'N/A' class: refused, naming them."""
+    numeric = [k for k in keys if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", k)]
+    others = [k for k in keys if k not in numeric]
+    if numeric and others and all(k.lower() in MISSING_MARKERS for k in others):
+        counts = {v: others.count(v) for v in sorted(set(others))}
+        first = next(i for i, k in enumerate(keys) if k in counts)
+        raise DataError(f"{where}: label column {column!r} holds numbers but {len(others)} cells say "
+                        f"{', '.join(f'{v!r} ({n}x)' for v, n in counts.items())} (first at row {first}): a missing "
+                        f"label, not a class; fill those labels in or remove those rows")
 
 
 def _label_key(v) -> str:
@@ -153,7 +171,7 @@ def _cut(task, ids, texts, labels, names, fractions: dict, where: str) -> dict:
     few = {c: n for c, n in counts.items() if any(round(f * n) < 1 for f in fractions.values()) or n < need}
     if few:
         raise DataError(f"{where}: too few rows per label to split off {' and '.join(fractions)} "
-                        f"({', '.join(f'label {c}: {n}' for c, n in sorted(few.items()))}); give at least "
+                        f"({', '.join(f'{names[c]!r}: {n} rows' for c, n in sorted(few.items()))}); give at least "
                         f"{math.ceil(1 / min(fractions.values()))} rows per label, or give the splits as files")
     parts = stratified_split(ids, labels, fractions.get("dev", 0.0), fractions.get("test", 0.0), SPLIT_SEED)
     by_id = {i: (t, y) for i, t, y in zip(ids, texts, labels)}
@@ -208,3 +226,20 @@ def _stamp(f):
         st = Path(f).stat()
         return (st.st_size, st.st_mtime_ns)
     return f
+
+
+def source_rows(cfg, split: str, ids: list) -> list[dict]:
+    """The user's own rows of a split as read from their file, every column as given (their id values, their label
+    column's name and values), in the split's order; ``ids`` are the split's row numbers in that file. A table without
+    an ``id`` column gets one: the row number."""
+    import json
+    given = {"train": cfg.train_file, "dev": cfg.dev_file, "test": cfg.test_file}
+    frame = read_table(given[split], split) if given.get(split) else None
+    if frame is None and split != "train" and (Path(str(cfg.train_file)).is_dir() or str(cfg.train_file).startswith("hub:")):
+        frame = read_table(cfg.train_file, split)
+    if frame is None:  # cut off the training rows
+        frame = read_table(cfg.train_file, "train")
+    rows = frame.iloc[list(ids)]
+    out = [json.loads(line) for line in rows.to_json(orient="records", lines=True, force_ascii=False,
+                                                      date_format="iso").splitlines() if line.strip()]
+    return out if "id" in frame.columns else [{"id": i, **r} for i, r in zip(ids, out)]

@@ -152,13 +152,14 @@ class Meter:
         self.sums["n"] = int(round(self.sums["n"] / n))
         self.sums.update({k: int(round(self.sums[k])) for k in ("correct", "seen", "tokens", "padded")})
 
-    def update(self, step, epoch, parts, logits, labels, lr=None, tokens=0, padded=0):
+    def update(self, step, epoch, parts, logits, labels, lr=None, tokens=0, padded=0, labelled=None):
         """One step: ``parts`` and ``logits``/``labels`` on the device (kept there), ``tokens``/``padded`` the
-        host batch's real and padded token counts."""
+        host batch's real and padded token counts, ``labelled`` its labelled rows (default: all; unlabeled rows,
+        label -100, never count as right)."""
         self.keys = tuple(parts)
         correct = (logits.detach().argmax(-1) == labels).sum()
         vec = torch.stack([*(parts[k].detach().to(torch.float64) for k in self.keys), correct.to(torch.float64)])
-        self.pending.append((step, vec, len(labels)))
+        self.pending.append((step, vec, len(labels) if labelled is None else labelled))
         self.sums["tokens"] += tokens
         self.sums["padded"] += padded
         self.i += 1
@@ -283,7 +284,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
         for b in progress_bar(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and hw.main),
                               unit="batch", leave=False):
             mask = b["attention_mask"]  # token counts from the host batch; the index stays there (cache gather)
-            tokens, padded = int(mask.sum()), mask.numel()
+            tokens, padded, labelled = int(mask.sum()), mask.numel(), int((b["labels"] >= 0).sum())
             b = {k: v if k == "index" else v.to(acc.device, non_blocking=True) for k, v in b.items()}
             out, parts = compute_loss(model, b, objective, teacher, hw.amp)
             step += 1
@@ -293,7 +294,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
             lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
             # no host sync: the parts stay on the device until the next curve point, where finiteness is checked
-            meter.update(step, epoch, parts, out.logits, b["labels"], lr, tokens, padded)
+            meter.update(step, epoch, parts, out.logits, b["labels"], lr, tokens, padded, labelled)
         if acc.num_processes > 1:
             meter.gather(acc)
         row = meter.epoch_row(epoch, time.time() - t0, parts, objective)

@@ -154,6 +154,13 @@ def test_distill_end_to_end_exports_a_folder_plain_transformers_reproduces(table
     assert tok_cfg["model_max_length"] == TINY["max_length"]
     card = (tmp_path / "export" / "README.md").read_text()
     assert "layers kept | 1 of 3" in card and "truncation=True" in card and "majority-class baseline" in card
+    from huggingface_hub import ModelCard
+    meta = ModelCard(card).data.to_dict()  # the Hub's parser accepts the metadata
+    assert meta["pipeline_tag"] == "text-classification" and meta["model-index"][0]["results"]
+    assert str(tmp_path) not in card and "size (MiB)" in card
+    int8 = m["checks"]["int8"]
+    assert {"agreement", "p_value", "size_mib", "setting", "attempts"} <= set(int8)
+    assert int8["kept"] != all(a["loss_shown"] for a in int8["attempts"])  # refused only when every setting lost
     check = """
 import json, sys
 from transformers import pipeline
@@ -161,7 +168,7 @@ clf = pipeline("text-classification", model=sys.argv[1], truncation=True, device
 rows = [json.loads(l) for l in open(sys.argv[1] + "/test_split.jsonl")]
 long = clf("great " * 3000)  # longer than the model's positions: truncated, no crash
 out = [clf(r["review"], top_k=None) for r in rows]
-print(json.dumps({"accuracy": sum(o[0]["label"] == r["label"] for o, r in zip(out, rows)) / len(rows),
+print(json.dumps({"accuracy": sum(o[0]["label"] == r["sentiment"] for o, r in zip(out, rows)) / len(rows),
                   "positive": [next(x["score"] for x in o if x["label"] == "positive") for o in out]}))
 """
     out = subprocess.run([sys.executable, "-c", check, str(tmp_path / "export")], capture_output=True, text=True, timeout=300)
@@ -182,6 +189,7 @@ print(json.dumps({"accuracy": sum(o[0]["label"] == r["label"] for o, r in zip(ou
     assert torch.allclose(probs, torch.tensor(fresh["positive"]), atol=1e-5)
     text = summary_text(s)
     assert "majority-class baseline" in text and "speed-up" in text and "onnx: accuracy" in text
+    assert "size on disk (MiB)" in text and "agreement with fp32" in text and " MB" not in text
     # a second call reuses both runs and exports again over its own folder
     again = distill(p, ws, **QUIET)
     assert again["runs"] == s["runs"] and again["student"]["accuracy"] == rec_acc
@@ -283,3 +291,70 @@ def test_export_refuses_another_tasks_export_and_record_paths_are_read_from_the_
     check_out_dir(tmp_path / "e", {"config": {"task": "a"}, "data": {"train": {"n": 1}}})  # its own: replaced
     monkeypatch.chdir(ROOT / "notebooks")
     assert from_record("work/models/x") == str(ROOT / "work" / "models" / "x")
+
+
+def test_json_lines_with_a_byte_order_mark_is_read(tables, tmp_path):
+    plain = (tables / "three.jsonl").read_bytes()
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + plain)  # what Notepad and PowerShell write
+    cfg = {"task": "three", "method": "teacher", "text_columns": "body", "label_column": "kind"}
+    a = load_data(RunConfig.from_dict({**cfg, "train_file": str(tables / "three.jsonl")}))
+    b = load_data(RunConfig.from_dict({**cfg, "train_file": str(tmp_path / "bom.jsonl")}))
+    assert b[0].label_names == a[0].label_names and all(a[1][s].checksum == b[1][s].checksum for s in a[1])
+
+
+def test_a_fine_tuned_classifier_as_pretrained_is_refused_with_what_to_do(tables, encoders, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    m = AutoModelForSequenceClassification.from_pretrained(encoders["bert"], num_labels=3)
+    m.save_pretrained(tmp_path / "clf")
+    AutoTokenizer.from_pretrained(encoders["bert"]).save_pretrained(tmp_path / "clf")
+    with pytest.raises(ConfigError, match=r"is a fine-tuned classifier \(BertForSequenceClassification, labels "
+                                          r"\['LABEL_0', 'LABEL_1', 'LABEL_2'\]\).*give it as --teacher"):
+        plan(data(tables / "reviews.csv", "review", "sentiment"), layers=1, pretrained=str(tmp_path / "clf"),
+             out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_numeric_label_column_with_missing_cells_is_refused_naming_column_and_values(tables, tmp_path):
+    df = pd.read_csv(tables / "reviews.csv").iloc[:200]
+    stars = (df.sentiment == "positive").astype(int).astype(str).tolist()
+    for many in (12, 1):
+        cells = ["N/A" if i < many else s for i, s in enumerate(stars)]
+        df.assign(stars=cells).to_csv(tmp_path / "stars.csv", index=False)
+        with pytest.raises(DataError, match=rf"label column 'stars' holds numbers but {many} cells say 'N/A' "
+                                            rf"\({many}x\) \(first at row 0\): a missing label, not a class"):
+            load_data(RunConfig.from_dict({"task": "stars", "method": "teacher", "train_file": str(tmp_path / "stars.csv"),
+                                           "text_columns": "review", "label_column": "stars"}))
+    df.assign(kind=["none"] * 100 + ["some"] * 100).to_csv(tmp_path / "words.csv", index=False)  # words: a class
+    spec, _ = load_data(RunConfig.from_dict({"task": "w", "method": "teacher", "train_file": str(tmp_path / "words.csv"),
+                                             "text_columns": "review", "label_column": "kind"}))
+    assert spec.label_names == ("none", "some")
+
+
+def test_too_few_rows_names_the_label_not_its_id(tables, tmp_path):
+    df = pd.read_csv(tables / "reviews.csv").iloc[:40]
+    df.assign(sentiment=["neg"] * 20 + ["pos"] * 18 + ["zzz-rare"] * 2).to_csv(tmp_path / "rare.csv", index=False)
+    with pytest.raises(DataError, match=r"too few rows per label to split off dev and test \('zzz-rare': 2 rows\)"):
+        load_data(RunConfig.from_dict({"task": "r", "method": "teacher", **data(tmp_path / "rare.csv", "review", "sentiment")}))
+
+
+def test_test_split_jsonl_keeps_the_users_ids_and_label_column(tables, tmp_path):
+    from pkdlib.export import write_test_split
+    df = pd.read_csv(tables / "reviews.csv")
+    df.insert(0, "id", [f"rev-{1000 + 7 * i}" for i in range(len(df))])
+    df["stars"] = [5 if s == "positive" else 1 for s in df.sentiment]
+    df.to_csv(tmp_path / "ids.csv", index=False)
+    cfg = RunConfig.from_dict({"task": "ids", "method": "teacher", **data(tmp_path / "ids.csv", "review", "sentiment")})
+    spec, splits = load_data(cfg)
+    write_test_split(splits["test"], spec, tmp_path, cfg)
+    rows = [json.loads(x) for x in (tmp_path / "test_split.jsonl").read_text().splitlines()]
+    assert len(rows) == len(splits["test"]) == 24 and list(rows[0]) == ["id", "review", "sentiment", "stars"]
+    by_id = df.set_index("id")
+    for r, text, y in zip(rows, splits["test"].texts, splits["test"].labels):
+        assert by_id.loc[r["id"], "review"] == r["review"] == text[0]  # joined back by the user's id: the same row
+        assert r["sentiment"] == spec.label_names[y] and r["stars"] == str(by_id.loc[r["id"], "stars"])  # CSV cells: text
+    df.drop(columns="id").to_csv(tmp_path / "noid.csv", index=False)  # no id column: the row number is the id
+    cfg = cfg.replace(train_file=str(tmp_path / "noid.csv"))
+    spec, splits = load_data(cfg)
+    write_test_split(splits["test"], spec, tmp_path, cfg)
+    rows = [json.loads(x) for x in (tmp_path / "test_split.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == splits["test"].ids and rows[0]["review"] == df.review[rows[0]["id"]]
