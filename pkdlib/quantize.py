@@ -14,6 +14,7 @@ loss is kept and named in the report; when every one shows a loss, the int8 file
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -36,15 +37,21 @@ def agreement(reference: torch.Tensor, logits: torch.Tensor) -> dict:
     return {"agreement": same / len(reference), "max_abs_logit_diff": float((reference - logits).abs().max())}
 
 
+def binomial_two_sided(k: int, n: int) -> float:
+    """Exact two-sided binomial p at 1/2: ``min(1, 2 * P(X <= min(k, n - k)))``, X ~ Bin(n, 1/2) (what
+    ``scipy.stats.binomtest(k, n).pvalue`` gives for p = 1/2, the distribution being symmetric)."""
+    m = min(k, n - k)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(m + 1)) / 2 ** n)
+
+
 def mcnemar(ref_correct, new_correct) -> dict:
     """Exact McNemar test of two paired 0/1 correctness vectors: b = right in the reference only, c = right in the
     new model only; two-sided binomial p of b among b + c at 1/2 (1 when b + c = 0)."""
-    from scipy.stats import binomtest
     r, n = torch.as_tensor(ref_correct).bool(), torch.as_tensor(new_correct).bool()
     if r.shape != n.shape:
         raise ValueError(f"paired vectors differ in length: {tuple(r.shape)} vs {tuple(n.shape)}")
     b, c = int((r & ~n).sum()), int((~r & n).sum())
-    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+    p = 1.0 if b + c == 0 else binomial_two_sided(b, b + c)
     return {"ref_only_correct": b, "new_only_correct": c, "p_value": p,
             "accuracy_change_points": round(100 * (c - b) / max(1, len(r)), 4)}
 

@@ -119,3 +119,14 @@ def test_fallback_settings_exclude_the_right_onnx_nodes_and_run(tmp_path):
         ort.InferenceSession(str(q), providers=["CPUExecutionProvider"])
         assert (onnx_logits(q, data) - ref).abs().max() < 0.5  # a working int8 model of the same network
     assert Path(q).stat().st_size > 0
+
+
+def test_exact_binomial_is_scipys_without_scipy():
+    """The int8 gate's McNemar p is written by hand (the library installs without scipy): it equals scipy's exact
+    two-sided binomial test at 1/2 for every k of every n up to 60."""
+    from scipy.stats import binomtest
+
+    from pkdlib.quantize import binomial_two_sided
+    for n in range(1, 61):
+        for k in range(n + 1):
+            assert binomial_two_sided(k, n) == pytest.approx(binomtest(k, n, 0.5).pvalue, abs=1e-12)
