@@ -84,7 +84,8 @@ def plan(data: dict, layers: int = 3, teacher: str | None = None, pretrained: st
         s_cfg.check_labels(spec)
     out = Path(out) if out else Path("exports") / f"{data['task']}-{s_cfg.method}-L{layers}"
     from .export import check_out_dir
-    check_out_dir(out)
+    train = splits["train"].head(s_cfg.max_train_examples)  # the student's training rows, as its record will say
+    check_out_dir(out, task=s_cfg.task, train={"n": len(train), "checksum": train.checksum})
     return DistillPlan(t_cfg, s_cfg, teacher_dir, out)
 
 
@@ -92,7 +93,7 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
     """Run the plan: teacher (unless given), student (weights kept), export; returns the summary."""
     from .export import export_run
     from .paths import Workspace, from_record
-    from .records import saved_model_dir
+    from .records import weights_problem
     from .runs import run
     ws = ws or Workspace()
     t_rec, teacher_dir = None, p.teacher_dir
@@ -103,7 +104,8 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
     student = p.student.replace(teacher_dir=teacher_dir)
     log(f"== 2/3 student: {student.student_layers} layers, {student.method}")
     s_rec = run(student, ws, progress=progress, log=log)
-    if not saved_model_dir(s_rec):  # a reused record whose weights were removed: train it again
+    if problem := weights_problem(s_rec):  # a reused record whose weights were removed or damaged: train it again
+        log(f"[rerun] {s_rec['run_id']}: {problem}")
         s_rec = run(student, ws, progress=progress, log=log, force=True)
     log(f"== 3/3 export: {p.out}")
     manifest = export_run(s_rec, p.out, onnx=onnx, int8=int8, log=log)
