@@ -9,6 +9,14 @@ Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, tas
 and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length)
 gives another key: a cache is never silently reused. A file that cannot be read, or whose stored key
 (or format) does not match, is named in the log and recomputed.
+
+The file also holds ``sha256``: the checksum (``files.tensor_digest``) of each block a run reads (the logits, each
+layer of each pooling), taken when they were written. A block is compared the first time a process reads it, whole,
+through the memory map (nothing is copied; kd checks the logits alone, a PKD run its own layers too), so the cache's
+memory stays a run's own blocks. The blocks a run will read are checked when it opens the cache (a mismatch is named
+and the cache recomputed); any other block is checked on first use (a mismatch is a CacheError naming the file,
+which is removed so that the rerun computes it again). A damaged block is never trained on. Each file written is
+added to the cache folder's ledger (what ``pkd clean`` may delete).
 """
 from __future__ import annotations
 
@@ -17,8 +25,10 @@ from pathlib import Path
 import torch
 
 from .data import LengthBucketSampler, collate
-from .files import atomic_write, content_key
+from .errors import KnownError
+from .files import atomic_write, content_key, digest_matches, remember_verified, tensor_digest
 from .losses import pool
+from .ownership import note_written
 from .progress import progress as progress_bar
 
 #: 2: mean-pooled states beside [CLS] (the [CLS] values are those of format 1); 3: the same values stored
@@ -30,6 +40,10 @@ def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str,
                       max_length: int, n_examples: int) -> str:
     return content_key("teacher-cache", CACHE_FORMAT, teacher_fp, tokenizer_fp, task, split, split_checksum,
                        max_length, n_examples)
+
+
+class CacheError(KnownError, ValueError):
+    """A teacher cache whose arrays are not the ones written (found while training reads them)."""
 
 
 class TeacherOutputs:
@@ -62,8 +76,48 @@ class TeacherOutputs:
         return self
 
     device = torch.device("cpu")
+    digests: dict | None = None  # the checksum of each block, when read from a file (``source``)
+    source: Path | None = None
+
+    def digest_all(self) -> dict:
+        """The checksum of each block a run may read: the logits, and each layer of each pooling."""
+        return {"logits": tensor_digest(self.logits), "cls": [tensor_digest(x) for x in self.cls],
+                "mean": [tensor_digest(x) for x in self.mean]}
+
+    def attach(self, digests, source: Path, uses=None) -> str | None:
+        """Keep the file's checksums for checking each block on first use, and check the logits and the blocks of
+        ``uses`` ((pooling, layers) a run reads) now; returns what is wrong (nothing kept then), else None."""
+        n = self.n_layers + 1
+        if not (isinstance(digests, dict) and isinstance(digests.get("logits"), str)
+                and all(isinstance(digests.get(p), list) and len(digests[p]) == n for p in ("cls", "mean"))):
+            return "it holds no checksum of its arrays (written by an older pkd)"
+        self.digests, self.source, self._ok = digests, Path(source), set()
+        pooling, layers = uses or ("cls", [])
+        return self._problem(pooling, layers)
+
+    def _problem(self, pooling: str, layers) -> str | None:
+        """The first of the blocks (the logits, ``layers`` of ``pooling``) not yet checked that does not match."""
+        for block in [("logits", None)] + [(pooling, layer) for layer in layers]:
+            if block in self._ok:
+                continue
+            name, layer = block
+            tensor = self.logits if layer is None else (self.cls if name == "cls" else self.mean)[layer]
+            digest = self.digests["logits"] if layer is None else self.digests[name][layer]
+            if not digest_matches(self.source, digest, tensor):
+                return (f"its {'logits' if layer is None else f'layer {layer} of {name} states'} do not match the "
+                        f"checksum written with them (the file is damaged)")
+            self._ok.add(block)
+        return None
+
+    def _check(self, pooling: str, layers) -> None:
+        if self.digests is None or (problem := self._problem(pooling, layers)) is None:
+            return
+        self.source.unlink(missing_ok=True)
+        raise CacheError(f"teacher cache {self.source}: {problem}; nothing was trained on it. It was removed: rerun, "
+                         f"and it is computed again")
 
     def __call__(self, batch: dict, layers, pooling: str = "cls"):
+        self._check(pooling, layers)  # once per block and process: a set lookup after that
         idx = batch["index"].cpu()  # a host tensor in training (fit keeps the index on the host): no device sync
         logits = self.logits[idx].to(self.device, non_blocking=True)
         states = self.cls if pooling == "cls" else self.mean
@@ -95,16 +149,20 @@ def compute_teacher_outputs(model, ts, batch_size: int, device, progress: bool =
     return TeacherOutputs(logits, cls, mean)
 
 
-def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> TeacherOutputs:
-    """Read the cache file for ``key``; (re)compute and write it atomically if absent, invalid or of another
-    format (an older layout is rebuilt once: caches are not results)."""
+def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print, uses=None) -> TeacherOutputs:
+    """Read the cache file for ``key``; (re)compute and write it atomically if absent, invalid, of another
+    format (an older layout is rebuilt once: caches are not results) or damaged in the logits or the blocks of
+    ``uses`` ((pooling, layers): what the run reads)."""
     path = Path(cache_dir) / f"teacher-{key[:24]}.pt"
     if path.is_file():
         try:
             d = torch.load(path, weights_only=True, mmap=True)  # pages are read when a batch needs them
             if d.get("key") == key and d.get("format") == CACHE_FORMAT:
-                return TeacherOutputs(d["logits"], d["cls"], d["mean"])
-            if d.get("key") == key:
+                t = TeacherOutputs(d["logits"], d["cls"], d["mean"])
+                if (problem := t.attach(d.get("sha256"), path, uses)) is None:
+                    return t
+                log(f"teacher cache {path}: {problem}; recomputing")
+            elif d.get("key") == key:
                 log(f"teacher cache {path}: format {d.get('format')}, this code reads format {CACHE_FORMAT} "
                     f"(states stored layer-major); recomputing once")
             else:
@@ -112,8 +170,12 @@ def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> 
         except Exception as e:  # unreadable / truncated file
             log(f"teacher cache {path} unreadable ({type(e).__name__}), recomputing")
     out = compute()
+    digests = out.digest_all()
     atomic_write(path, lambda tmp: torch.save({"key": key, "format": CACHE_FORMAT, "logits": out.logits,
-                                               "cls": out.cls, "mean": out.mean}, tmp))
+                                               "cls": out.cls, "mean": out.mean, "sha256": digests}, tmp))
+    for digest in [digests["logits"], *digests["cls"], *digests["mean"]]:
+        remember_verified(path, digest)  # what this process wrote it need not check
+    note_written(path.parent, [path])
     if stale := older_format_caches(path.parent):
         log(f"teacher caches of an older format, read by no run of this code (`pkd clean` removes caches): "
             f"{', '.join(p.name for p in stale)}")

@@ -8,6 +8,7 @@ evaluation (checks, size in MiB, latency) and framework versions.
 """
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -86,8 +87,8 @@ def _metadata(m: dict, facts: dict) -> str:
 
 def _title(m: dict) -> str:
     if m["student_layers"]:
-        return f"{m['task']}: a {m['student_layers']}-layer student distilled with pkdlib"
-    return f"{m['task']}: a {m['teacher_layers']}-layer model fine-tuned with pkdlib"
+        return f"{_text(m['task'])}: a {m['student_layers']}-layer student distilled with pkdlib"
+    return f"{_text(m['task'])}: a {m['teacher_layers']}-layer model fine-tuned with pkdlib"
 
 
 def _layers(m: dict) -> str:
@@ -99,7 +100,7 @@ def _layers(m: dict) -> str:
 
 def _per_class(m: dict) -> str:
     rows = m["checks"]["pytorch"].get("per_class") or []
-    lines = [f"| {c['label']} | {c['n']} | {c['predicted']} | "
+    lines = [f"| {_cell(c['label'])} | {c['n']} | {c['predicted']} | "
              f"{'-' if c['accuracy'] is None else format(c['accuracy'], '.4f')} |" for c in rows]
     return "\n".join(["| label | test rows | predicted as it | accuracy on its rows |", "|---|---|---|---|"] + lines)
 
@@ -129,8 +130,19 @@ def _evaluation(m: dict) -> list:
                                    for k, v in m["checks"].items()}))]
 
 
+def _text(v) -> str:
+    """Text from the data (a label, a task name, a warning quoting them) as the card renders it: HTML escaped, so a
+    label is shown, never run (``<script>``), and on one line, so it cannot end a quote or a table row."""
+    return " ".join(html.escape(str(v), quote=False).splitlines())
+
+
+def _cell(v) -> str:
+    """A Markdown table cell: ``_text``, with ``|`` escaped so that a label cannot open another column."""
+    return _text(v).replace("|", "\\|")
+
+
 def _table(rows) -> str:
-    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {_cell(v)} |" for k, v in rows)
 
 
 def model_card(m: dict) -> str:
@@ -138,7 +150,7 @@ def model_card(m: dict) -> str:
     facts = m.get("card") or {"base": {"hub_id": None, "name": m["pretrained"], "license": None, "language": None},
                               "teacher": None, "recipe": {}, "best_epoch": None, "versions": {}}
     test = next(iter(m["test"].values()))
-    warn = "".join(f"\n> **Warning:** {w}\n" for w in m["warnings"]) or "\nNo warning was raised.\n"
+    warn = "".join(f"\n> **Warning:** {_text(w)}\n" for w in m["warnings"]) or "\nNo warning was raised.\n"
     versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v)
     onnx = ("ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)"
             + ("; int8: `onnx/model_int8.onnx`" if (m["checks"].get("int8") or {}).get("kept") else "") + ".") \
@@ -159,8 +171,8 @@ clf("a text to classify")
 
 ## Intended use
 
-Classifying text like its training data into {', '.join(repr(n) for n in m['label_names'])}. It was trained and
-tested on one table only (`{m['task']}`, below); check it on your own rows before relying on it elsewhere.
+Classifying text like its training data into {_text(', '.join(repr(n) for n in m['label_names']))}. It was trained and
+tested on one table only (`{_text(m['task'])}`, below); check it on your own rows before relying on it elsewhere.
 
 ## Limitations
 

@@ -45,11 +45,17 @@ def _bool(s: str) -> bool:
 
 
 def _train(args) -> int:
+    from .data import load_data
+    from .locks import FolderLock
     from .paths import Workspace
     from .runs import run
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
-    ws = Workspace(args.results, args.work)
-    rec = run(RunConfig.from_dict(kw), ws, progress=not args.no_progress, force=args.force)
+    ws, cfg = Workspace(args.results, args.work), RunConfig.from_dict(kw)
+    cfg.check_models()
+    cfg.check_labels(load_data(cfg)[0])  # bad input fails before a folder is made or a lock waited for
+    ws.check_writable()
+    with FolderLock(ws.work):
+        rec = run(cfg, ws, progress=not args.no_progress, force=args.force)
     if rec:
         print(json.dumps(summary(rec, ws)) if args.json else summary_text(summary(rec, ws)))
     return 0
@@ -131,6 +137,7 @@ def _add_distill(sub):
 
 def _distill(args) -> int:
     from .distill import distill, plan, summary_text
+    from .locks import FolderLock
     from .paths import Workspace
     shared = {k: getattr(args, k) for k in ("max_length", "seed", "max_train_examples", "precision")
               if getattr(args, k) is not None}
@@ -141,7 +148,10 @@ def _distill(args) -> int:
             "text_columns": args.text_columns, "label_column": args.label_column}
     p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher, args.frontier, args.pick,
              args.unlabeled)
-    s = distill(p, Workspace(args.results, args.work), onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
+    ws = Workspace(args.results, args.work)
+    ws.check_writable()
+    with FolderLock(ws.work):
+        s = distill(p, ws, onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
     print(json.dumps(s) if args.json else "\n" + summary_text(s))
     return 0
 
@@ -157,9 +167,24 @@ def _export(args) -> int:
     rec = read_record(path) if path.is_file() else None
     if rec is None:
         raise ExportError(f"no complete run record at {args.record} (nor {path}); give a record file or a run id")
-    m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8)
+    with work_lock(rec):
+        m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8)
     print(json.dumps({k: m[k] for k in ("folder", "test", "checks", "latency_ms_per_example", "size_mib")}, indent=1))
     return 0
+
+
+def work_lock(rec: dict):
+    """The lock of the work folder that holds a record's weights (``<work>/models/<run>``), so that no ``pkd clean``
+    or retraining there removes them while they are exported; no lock when they lie elsewhere."""
+    import contextlib
+    from pathlib import Path
+
+    from .locks import FolderLock
+    from .paths import MARKER
+    from .records import saved_model_dir
+    d = saved_model_dir(rec)
+    work = Path(d).parent.parent if d else None
+    return FolderLock(work) if work is not None and (work / MARKER).is_file() else contextlib.nullcontext()
 
 
 class CommandError(KnownError, ValueError):

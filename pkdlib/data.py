@@ -26,6 +26,15 @@ import numpy as np
 import torch
 
 from .errors import KnownError, require
+from .files import (
+    arrays_problem,
+    atomic_write,
+    content_key,
+    remember_verified,
+    tensor_digest,
+    tokenizer_fingerprint,
+)
+from .ownership import note_written
 
 __all__ = ["TASKS", "TaskSpec", "Split", "load_task", "load_data", "stratified_split", "tokenize_split", "LengthBucketSampler",
            "collate", "TokenizedSplit", "task_spec", "DataError"]
@@ -262,7 +271,22 @@ def load_data(cfg) -> tuple[TaskSpec, dict]:
     else:
         spec = task_spec(cfg.task)
         full = {s: load_task(cfg.task, s, cfg.data_dir) for s in ("train",) + spec.dev_splits + spec.test_splits}
-    return spec, {s: sp.head(cfg.max_train_examples if s == "train" else cfg.max_eval_examples) for s, sp in full.items()}
+    splits = {s: sp.head(cfg.max_train_examples if s == "train" else cfg.max_eval_examples) for s, sp in full.items()}
+    _check_two_labels(spec, splits["train"])
+    return spec, splits
+
+
+def _check_two_labels(spec: TaskSpec, train: Split) -> None:
+    """A training split with one label (or none) is refused on every path (``--data-dir`` as ``--train``)."""
+    seen = sorted({y for y in train.labels if y != -1})
+    if len(seen) < 2:
+        what = f"one label only ({_label_name(spec, seen[0])!r})" if seen else "no labels"
+        raise DataError(f"the training split of task {spec.name!r} ({len(train)} rows) has {what}; a classifier needs "
+                        f"at least two. Give data with two or more labels")
+
+
+def _label_name(spec: TaskSpec, y: int):
+    return spec.label_names[y] if 0 <= y < len(spec.label_names) else y
 
 
 # ---------------------------------------------------------------- tokenisation
@@ -291,10 +315,11 @@ class TokenizedSplit:
 
 
 def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log=print) -> TokenizedSplit:
-    """Tokenise a split once (truncating to max_length); cached on disk under a content key. A cache
-    file that cannot be read is named in the log and rebuilt."""
-    from .files import atomic_write, content_key, tokenizer_fingerprint
-    path = None
+    """Tokenise a split once (truncating to max_length); cached on disk under a content key, with the checksum of
+    its arrays (``files.tensor_digest``). A cache file that cannot be read, holds another key, or whose arrays do
+    not match their checksum (damaged) is named in the log and rebuilt; each file written is added to the cache
+    folder's ledger (what ``pkd clean`` may delete)."""
+    path, names = None, ("input_ids", "token_type_ids", "lengths")
     if cache_dir is not None:
         key = content_key("tok", tokenizer_fingerprint(tokenizer), split.task, split.name, split.checksum,
                           max_length, hashlib.sha256(repr(split.texts).encode()).hexdigest())
@@ -302,19 +327,26 @@ def tokenize_split(split: Split, tokenizer, max_length: int, cache_dir=None, log
         if path.is_file():
             try:
                 d = torch.load(path, weights_only=True)
-                if d.get("key") == key:
+                if d.get("key") != key:
+                    log(f"token cache {path} holds another split or tokenizer (its stored key differs), rebuilding")
+                elif problem := arrays_problem(path, d, names):
+                    log(f"token cache {path}: {problem}; rebuilding")
+                else:
                     ids, types = (_unflatten(d[k], d["lengths"]) for k in ("input_ids", "token_type_ids"))
                     return TokenizedSplit(ids, types, torch.tensor(split.labels), tokenizer)
-                log(f"token cache {path} holds another split or tokenizer (its stored key differs), rebuilding")
             except Exception as e:  # truncated or damaged
                 log(f"token cache {path} unreadable ({type(e).__name__}), rebuilding")
     cols = list(zip(*split.texts))
     enc = tokenizer(*cols, truncation=True, max_length=max_length, return_token_type_ids=True)
     ts = TokenizedSplit(enc["input_ids"], enc["token_type_ids"], torch.tensor(split.labels), tokenizer)
     if path is not None:
-        flat = {k: torch.tensor([t for x in getattr(ts, k) for t in x], dtype=torch.int32)
-                for k in ("input_ids", "token_type_ids")}
-        atomic_write(path, lambda tmp: torch.save({"key": key, **flat, "lengths": torch.tensor(ts.lengths)}, tmp))
+        arrays = {k: torch.tensor([t for x in getattr(ts, k) for t in x], dtype=torch.int32)
+                  for k in ("input_ids", "token_type_ids")}
+        arrays["lengths"] = torch.tensor(ts.lengths)
+        digest = tensor_digest(*(arrays[n] for n in names))
+        atomic_write(path, lambda tmp: torch.save({"key": key, **arrays, "sha256": digest}, tmp))
+        remember_verified(path, digest)
+        note_written(path.parent, [path])
     return ts
 
 

@@ -143,12 +143,14 @@ def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | Non
         cfgs[0].check_labels(spec)
     name = f"{data['task']}-{cfgs[0].method}-" + ("frontier" if frontier else f"L{depths[0]}")
     p = DistillPlan(t_cfg, cfgs[-1], teacher_dir, Path(out) if out else Path("exports") / name, cfgs, frontier, rule)
-    check_out_dirs(p)
+    train = splits["train"].head(cfgs[0].max_train_examples)  # the students' training rows, as their records say
+    check_out_dirs(p, {"n": len(train), "checksum": train.checksum})
     return p
 
 
-def check_out_dirs(p: DistillPlan) -> None:
-    """The export folder(s) may be written: a frontier folder is new, empty or an earlier frontier of pkd's."""
+def check_out_dirs(p: DistillPlan, train: dict | None = None) -> None:
+    """The export folder(s) may be written: a frontier folder is new, empty or an earlier frontier of pkd's; an
+    export folder new, empty or pkd's earlier export of the same task and training rows (``train``: n, checksum)."""
     from .export import ExportError, check_out_dir
     if p.frontier:
         out = p.out.expanduser().resolve()
@@ -156,7 +158,7 @@ def check_out_dirs(p: DistillPlan) -> None:
             raise ExportError(f"{out} exists and is not a frontier folder of pkd's (no {FRONTIER_FILE}); choose a new "
                               f"--out, pkd replaces only its own")
     for cfg in p.students:
-        check_out_dir(p.export_dir(cfg))
+        check_out_dir(p.export_dir(cfg), task=cfg.task, train=train)
 
 
 def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, progress: bool = True, log=print) -> dict:
@@ -164,7 +166,7 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
     returns the summary (of the last depth, with the frontier when measured)."""
     from .export import export_run, onnx_runtime, test_rows
     from .paths import Workspace, from_record
-    from .records import saved_model_dir
+    from .records import weights_problem
     from .runs import run
     if onnx or int8 or p.frontier:
         onnx_runtime(int8 or p.frontier)  # a missing export extra is said before the teacher trains
@@ -179,7 +181,8 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
         student = cfg.replace(teacher_dir=teacher_dir)
         log(f"== student: {student.student_layers} layers, {student.method}")
         s_rec = run(student, ws, progress=progress, log=log)
-        if not saved_model_dir(s_rec):  # a reused record whose weights were removed: train it again
+        if problem := weights_problem(s_rec):  # a reused record whose weights were removed or damaged: train it again
+            log(f"[rerun] {s_rec['run_id']}: {problem}")
             s_rec = run(student, ws, progress=progress, log=log, force=True)
         split, spec = test_rows(s_rec)
         if teacher_test is None:

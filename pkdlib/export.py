@@ -7,11 +7,17 @@ optionally ONNX and dynamic int8 (onnxruntime), each checked against the PyTorch
 
 Load it with ``pipeline("text-classification", model=out, truncation=True)``: transformers' pipeline truncates only
 when asked, and then at the tokenizer's maximum length, which the export sets to the run's.
+
+What pkd deletes: ``pkd-export.json`` lists every file of the export with its sha256 (``files``). A new export to the
+same folder replaces it only while it holds exactly those files, unchanged; a file pkd did not write, or one changed
+since (an edited model card), refuses the export, named. The folder is built in a temporary folder beside it
+(``.<name>.pkd-tmp.*``, marked as pkd's; a killed export's is removed by the next export there) and put in place in
+one step (``ownership.install``): a folder that appears meanwhile is never replaced. The student's weights are
+checked against the record's ``weights_fp`` first; folders get the modes the umask says.
 """
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,18 @@ import torch
 
 from .card import card_facts, model_card
 from .diagnose import per_class
-from .errors import KnownError, require
+from .errors import KnownError, require, saving
 from .files import atomic_write_json, atomic_write_text, umask_modes
+from .ownership import (
+    TEMP_MARKER,
+    ReplaceError,
+    file_hashes,
+    foreign,
+    install,
+    make_temp_dir,
+    present_files,
+    remove_stale_temps,
+)
 from .quantize import gate_text, int8_gate, quantize
 
 __all__ = ["export_run", "ExportError", "INT8_MAX_DROP", "latency_ms", "folder_size_mb"]
@@ -51,23 +67,46 @@ class Exported:
             yield i, {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def check_out_dir(out: Path, record: dict | None = None) -> None:
-    """An output folder is new, empty, or an earlier export of pkd's (it holds ``pkd-export.json``) of the same task
-    and training data (another task's export is not replaced: a second file named like the first)."""
+def check_out_dir(out: Path, record: dict | None = None, *, task: str | None = None,
+                  train: dict | None = None) -> list[str]:
+    """An output folder is new, empty, or an earlier export of pkd's (``pkd-export.json`` listing its files) that
+    holds nothing else and nothing changed, of the same task and training data (``record``'s, or ``task`` and
+    ``train``: {n, checksum}); returns the files pkd may replace. Anything else is an ExportError naming it."""
     out = Path(out).expanduser().resolve()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).is_file())):
-        raise ExportError(f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, pkd "
-                          f"replaces only its own exports")
-    if record is not None and (out / MANIFEST).is_file():
-        try:
-            old = json.loads((out / MANIFEST).read_text())
-        except (OSError, ValueError):
-            old = {}
-        same = old.get("task") == record["config"]["task"] and (old.get("data") or {}).get("train") == \
-            record["data"].get("train")
-        if not same:
-            raise ExportError(f"{out} holds the export of another task or training data ({old.get('task')!r}, run "
-                              f"{old.get('run_id')}); choose another --out, or remove it yourself")
+    if not out.exists():
+        return []
+    if not out.is_dir() or out.is_symlink():
+        raise ExportError(f"{out} exists and is not a folder; choose a new --out")
+    if not (out / MANIFEST).is_file():
+        if any(out.iterdir()):
+            raise ExportError(f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, "
+                              f"pkd replaces only its own exports")
+        return []
+    old = _old_manifest(out)
+    listed = old.get("files") if isinstance(old.get("files"), dict) else {}
+    if extra := foreign(out, listed, skip=(MANIFEST,)):
+        why = "" if "files" in old else f" ({MANIFEST} lists no files: an export by an older pkd)"
+        raise ExportError(f"{out} holds files the earlier export did not write, or changed since: "
+                          f"{', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}{why}; nothing replaced. Move "
+                          f"them elsewhere (or choose another --out), then export again")
+    if record is not None:
+        task, train = record["config"]["task"], record["data"].get("train")
+    if task is not None and (old.get("task") != task or (old.get("data") or {}).get("train") != train):
+        raise ExportError(f"{out} holds the export of another task or training data ({old.get('task')!r}, run "
+                          f"{old.get('run_id')}); choose another --out, or remove it yourself")
+    return present_files(out)
+
+
+def _old_manifest(out: Path) -> dict:
+    """An earlier export's manifest (a damaged one is refused: pkd cannot tell its files from yours there)."""
+    try:
+        old = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        old = None
+    if not isinstance(old, dict):
+        raise ExportError(f"{out}/{MANIFEST} is damaged, so pkd cannot tell its files from yours there; choose "
+                          f"another --out, or remove the folder yourself")
+    return old
 
 
 def _label_names(record: dict) -> list:
@@ -245,32 +284,33 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
 
 def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=print) -> dict:
     """Export a finished run whose weights were kept; returns (and writes as ``pkd-export.json``) what was checked.
-    Everything is built in a new temporary folder beside ``out`` and renamed onto it at the end, so a failed or
-    interrupted export leaves ``out`` as it was."""
-    import tempfile
-
-    from .records import saved_model_dir
+    Everything is built in a new temporary folder beside ``out`` and put in place in one step at the end (see the
+    module), so a failed or interrupted export leaves ``out`` as it was."""
+    from .records import saved_model_dir, weights_problem
     if onnx or int8:
         onnx_runtime(int8)
     model_dir, out = saved_model_dir(record), Path(out).expanduser().resolve()
     if not model_dir:
         raise ExportError(f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "
                           f"save_model=True (pkd train --save-model true; pkd distill keeps them)")
+    if problem := weights_problem(record):
+        raise ExportError(f"run {record.get('run_id')}: {problem}; not exported. Train it again (pkd train ... "
+                          f"--force --save-model true)")
     check_out_dir(out, record)
     split, spec = test_rows(record, log)
     if not record["test"].get(spec.test_splits[0]):
         raise ExportError(f"run {record['run_id']} has no test labels (a GLUE test split is scored by the GLUE server); "
                           f"pkd export checks a model on a labelled test split")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with saving(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out.parent, f".{out.name}.pkd-tmp.", log)
+    tmp = make_temp_dir(out.parent, f".{out.name}.pkd-tmp.")
+    with saving(out, tmp):
         manifest = _build(record, model_dir, split, spec, tmp, out, onnx, int8, log)
-        if out.exists():  # an earlier export of pkd's (check_out_dir)
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        try:
+            install(tmp, out, lambda old: check_out_dir(old, record))
+        except ReplaceError as e:
+            raise ExportError(str(e)) from None
     return manifest
 
 
@@ -302,8 +342,10 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
         latency = latency_ms(predictors, data)
     manifest = export_manifest(record, checks, latency, teacher_dir, tmp)
     manifest["folder"] = str(out)
-    atomic_write_json(tmp / MANIFEST, manifest)
     atomic_write_text(tmp / "README.md", model_card(manifest))
+    umask_modes(tmp)
+    manifest["files"] = file_hashes(tmp, skip=(TEMP_MARKER, MANIFEST))
+    atomic_write_json(tmp / MANIFEST, manifest)  # last: what it lists is what the folder holds
     return manifest
 
 

@@ -76,12 +76,19 @@ class Workspace:
 
     def check_writable(self) -> None:
         """Fail before any training when results/ or work/ cannot take a file (a file in the way, read-only,
-        full disk), naming the folder. Marks both folders as pkd's (``MARKER``)."""
+        full disk), naming the folder. Marks both folders as pkd's (``MARKER``): only a new or empty folder is
+        marked; one that already holds files without the marker (``--work .`` in a folder of one's own) is refused,
+        so ``pkd clean`` never takes a user's folder for pkd's."""
         import tempfile
-        for top in (self.results, self.work):
+        tops = sorted({self.results, self.work}, key=lambda d: len(d.resolve().parts))  # an outer folder first
+        for top in tops:
+            check_adoptable(top)
+        for top in tops:
             try:
                 top.mkdir(parents=True, exist_ok=True)
-                (top / MARKER).touch()
+                if not (top / MARKER).is_file():
+                    check_adoptable(top)  # still empty: nothing arrived since the check above
+                    (top / MARKER).touch()
             except OSError as e:
                 raise WorkspaceError(f"cannot write to {top}/ ({e.strerror or e}); make it writable, free space, "
                                      f"or choose other --results / --work folders") from None
@@ -94,6 +101,18 @@ class Workspace:
             except OSError as e:
                 raise WorkspaceError(f"cannot write to {d}/ ({e.strerror or e}); make it writable, free space, "
                                      f"or choose other --results / --work folders") from None
+
+
+def check_adoptable(top: Path) -> None:
+    """``top`` is pkd's (it holds ``MARKER``), new, or an empty folder; else WorkspaceError naming what it holds."""
+    if not top.is_dir() or (top / MARKER).is_file():
+        return
+    held = sorted(p.name for p in top.iterdir() if p.name not in (".lock", ".lock.holder"))
+    if held:
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        raise WorkspaceError(f"{top}/ already holds files pkd did not write ({shown}) and is not a folder of pkd's "
+                             f"(no {MARKER}); pkd writes only into a new or empty folder, or one it made. Choose "
+                             f"another --results / --work folder (e.g. a new sub-folder)")
 
 
 class WorkspaceError(KnownError, ValueError):

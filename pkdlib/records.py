@@ -2,8 +2,10 @@
 
 A record is reused only when it proves it is the run asked for: its stored identity is intact (its hash
 recomputes and names the file) and means the same as the run's (``identity.meaning``: configuration,
-results version, teacher and tokenizer fingerprints, data checksums). Anything else reruns, named in the
-log; a moved or fresh clone reuses.
+results version, teacher and tokenizer fingerprints, data checksums), its results are the ones the run wrote
+(``seal``: a hash over the whole record, identity and results, written with it; a record of schema 2 or later must
+carry it, an older one is read as it is) and, for a teacher, its weights are the ones it wrote (``weights_fp``).
+Anything else reruns, named in the log; a moved or fresh clone reuses.
 """
 from __future__ import annotations
 
@@ -16,8 +18,35 @@ from pathlib import Path
 
 import torch
 
+from .files import content_key, model_fingerprint
 from .identity import RESULTS_VERSION, intact, meaning
 from .paths import from_record
+
+#: records of this schema or later carry a ``seal``
+SEALED_SCHEMA = 2
+
+
+def _seal_of(record: dict) -> str:
+    """sha256 of the record as its JSON file holds it, less the seal itself."""
+    body = json.loads(json.dumps({k: v for k, v in record.items() if k != "seal"}, default=str, allow_nan=False))
+    return content_key("record-seal", body)
+
+
+def seal(record: dict) -> dict:
+    """The record with its seal: a hash over everything it holds (identity and results), checked when it is read."""
+    return {**record, "seal": _seal_of(record)}
+
+
+def seal_problem(record: dict) -> str | None:
+    """Why a record's results cannot be trusted (its seal is missing where its schema has one, or does not match
+    what it holds), else None."""
+    if "seal" not in record:
+        schema = record.get("schema")
+        return (f"it has no seal (schema {schema} records carry one)" if isinstance(schema, int)
+                and schema >= SEALED_SCHEMA else None)
+    if record["seal"] != _seal_of(record):
+        return "its contents are not the ones pkd wrote (its seal does not match: edited by hand or damaged)"
+    return None
 
 
 def run_name(cfg) -> str:
@@ -69,6 +98,9 @@ def read_record(path, log=print) -> dict | None:
     if missing:
         log(f"warning: record {path} is marked complete but lacks {', '.join(missing)}; ignored, its run will rerun")
         return None
+    if problem := seal_problem(r):
+        log(f"warning: record {path}: {problem}; ignored, its run will rerun")
+        return None
     return r
 
 
@@ -98,13 +130,29 @@ def reusable_record(path, method: str, log=print, identity: dict | None = None) 
         except ModelError as e:
             log(f"[rerun] {Path(path).name}: {e}")
             return None
-        from .files import model_fingerprint
-        if r.get("weights_fp") and model_fingerprint(model_dir) != r["weights_fp"]:
-            log(f"[rerun] {Path(path).name}: the teacher's weights in {model_dir} are not the ones its record "
-                f"wrote (fingerprint {model_fingerprint(model_dir)[:12]}, recorded {r['weights_fp'][:12]}); "
-                f"it is trained again before any student uses it")
+        if problem := weights_problem(r):
+            log(f"[rerun] {Path(path).name}: {problem}; it is trained again before any student uses it")
             return None
     return r
+
+
+def weights_problem(record: dict) -> str | None:
+    """Why a record's kept weights cannot be used (gone, no fingerprint recorded, or not the ones it wrote: compared
+    with its ``weights_fp``), else None."""
+    model_dir = saved_model_dir(record)
+    if not model_dir:
+        return f"its weights ({record.get('model_dir')}) are gone"
+    if not record.get("weights_fp"):
+        return (f"its record names no fingerprint of its weights in {model_dir} (written by an older pkd), so they "
+                f"cannot be checked")
+    try:
+        fp = model_fingerprint(model_dir)
+    except FileNotFoundError as e:
+        return str(e)
+    if fp != record["weights_fp"]:
+        return (f"the weights in {model_dir} are not the ones its record wrote (fingerprint {fp[:12]}, recorded "
+                f"{record['weights_fp'][:12]}): damaged or replaced")
+    return None
 
 
 def _mismatch(path: Path, r: dict, identity: dict | None) -> str | None:

@@ -5,7 +5,6 @@ JSON record (see ``records.py``); a failed or interrupted run writes none.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,7 @@ from .files import (
     atomic_write_json,
     atomic_write_text,
     content_key,
-    model_fingerprint,
     tokenizer_fingerprint,
-    umask_modes,
 )
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
@@ -36,12 +33,12 @@ from .models import (
     count_parameters,
     load_classifier,
     load_tokenizer,
-    quiet_transformers,
 )
 from .paths import Workspace, portable
-from .records import locate_record, provenance, record_path, reusable_record
+from .records import locate_record, provenance, record_path, reusable_record, seal
 from .train import Hardware, evaluate, fit
 from .unlabeled import load_unlabeled, with_unlabeled
+from .weights import save_model_dir, verified_fingerprint
 
 __all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
 
@@ -88,7 +85,7 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
     if "unlabeled" in toks:
         toks["train"] = with_unlabeled(toks["train"], toks.pop("unlabeled"))
         train_content = content_key(checksums["train"], checksums["unlabeled"])
-    teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
+    teacher_fp = verified_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length,
                                    len(toks["train"])) if METHODS[cfg.method].uses_teacher else None)
     identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
@@ -97,12 +94,13 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
                     locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]))
 
 
-def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print):
-    """The teacher cache of ``prep``'s training split: read, or computed once and written."""
+def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print, uses=None):
+    """The teacher cache of ``prep``'s training split: read (its blocks ``uses`` checked), or computed once and
+    written."""
     def compute():
         tm = load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels).to(hw_device)
         return compute_teacher_outputs(tm, prep.toks["train"], 64, hw_device, progress=progress, autocast_dtype=amp)
-    return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log)
+    return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log, uses=uses)
 
 
 def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False) -> dict:
@@ -125,7 +123,8 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     teacher, t0 = None, time.time()
     if objective.uses_teacher:
         with hw.accelerator.main_process_first():
-            teacher = teacher_outputs(prep, ws, hw.device, hw.amp, progress and hw.main, say)
+            teacher = teacher_outputs(prep, ws, hw.device, hw.amp, progress and hw.main, say,
+                                      uses=(objective.pooling, list(objective.layer_map) if objective.uses_pt else []))
         if teacher.n_layers != n_teacher:
             raise ConfigError(f"teacher cache has {teacher.n_layers} layers, the teacher {n_teacher}")
         teacher = teacher.to(hw.device)
@@ -141,6 +140,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     record["timings"] = {"total_s": round(time.time() - t_start, 3), "teacher_cache_s": round(t_cache, 3),
                          "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
                          "per_epoch_train_s": [e["train_time_s"] for e in result.epochs]}
+    record = seal(record)  # a hash over its identity and results, checked whenever it is read
     atomic_write_json(prep.out_path, record)
     if prep.found != prep.out_path:  # a forced rerun supersedes the run's record written under an older name
         prep.found.unlink(missing_ok=True)
@@ -158,12 +158,12 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
             correct[s] = "".join("01"[int(c)] for c in (predictions[s] == prep.toks[s].labels).tolist())
     pred_files = _write_predictions(ws, run_id, spec, prep.splits, predictions) if spec.source == "glue" else {}
     baseline, warnings = learned(prep, predictions, test, hw)
-    model_dir = None
+    model_dir = weights_fp = None
     if cfg.method == "teacher" or cfg.save_model:
         model_dir = ws.models / run_id
-        _save_model(result.model, prep.tokenizer, model_dir)
+        weights_fp = save_model_dir(result.model, prep.tokenizer, model_dir)
     return {
-        "schema": 1, "run_id": run_id, "status": "complete", "config": portable_config(cfg),
+        "schema": 2, "run_id": run_id, "status": "complete", "config": portable_config(cfg),
         "identity": prep.identity, "objective": str(objective),
         "layer_map": list(objective.layer_map) if objective.layer_map is not None else None,
         "n_teacher_layers": n_teacher, "parameters": params,
@@ -173,7 +173,7 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "test_correct": correct, "majority_baseline": baseline, "warnings": warnings,
         "label_names": list(spec.label_names), "text_columns": list(spec.text_keys),
         "test_predictions": pred_files, "model_dir": portable(model_dir),
-        "weights_fp": model_fingerprint(model_dir) if model_dir else None,
+        "weights_fp": weights_fp,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
         "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
                        "accelerate_mixed_precision": str(hw.accelerator.mixed_precision)},
@@ -202,19 +202,6 @@ def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log
     hw = Hardware.setup(cfg)
     teacher_outputs(prep, ws, hw.device, hw.amp, progress, log)
     return prep.cache_key
-
-
-def _save_model(model, tokenizer, model_dir: Path):
-    """Write to a temporary folder, then rename: a killed run never leaves half a model under the final name."""
-    tmp = model_dir.with_name(model_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with quiet_transformers():  # no library progress bar in an executed notebook
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    umask_modes(tmp)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    tmp.rename(model_dir)
 
 
 GLUE_FILES = {"sst2": "SST-2", "mrpc": "MRPC", "qqp": "QQP", "mnli": "MNLI", "qnli": "QNLI", "rte": "RTE"}

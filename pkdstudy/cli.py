@@ -122,8 +122,8 @@ def _add_clean(sub) -> None:
                         "only inside folders pkd made")
     cl.add_argument("--results", default="results", help="results folder: failed notebooks; with --all also records, "
                     "executed notebooks, tables, figures, speed files, predictions, manifests (default results)")
-    cl.add_argument("--work", default="work", help="work folder: its cache/, models/ (less what git tracks) and "
-                    "submitit/ (default work)")
+    cl.add_argument("--work", default="work", help="work folder: the files pkd wrote into its cache/ and models/ (as "
+                    "their ledgers list them, unchanged since) and submitit/ (default work)")
     cl.add_argument("--all", action="store_true", help="also delete records, executed notebooks, tables, figures, "
                                                       "speed files, predictions and manifests")
 

@@ -78,7 +78,9 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     if grid not in ("best", "full"):
         raise StudyError(f"unknown grid {grid!r}; accepted: best, full")
     P = PROFILES[profile]
+    _check_shape(profile, P)
     _check_confirmatory(profile, P)
+    n_teacher = teacher_layers(P["pretrained"])
     common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
     hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
     items = []
@@ -91,13 +93,13 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
             items.append(Item("teacher", task, {"config": t, **common},
                               _estimate(rc.epochs, n, 12 if hidden == 768 else 6, hidden),
                               f"{task} teacher" + (f" seed {seed}" if key != task else ""), key=key))
-        items += _students(profile, P, task, grid, common, hidden)
+        items += _students(profile, P, task, grid, common, hidden, n_teacher)
     _disambiguate(items)
     if P.get("speedup"):
-        sp = dict(P["speedup"])
+        sp = _speedup(profile, P["speedup"], n_teacher)
         items.append(Item("speedup", P["tasks"][0], {"pretrained": P["pretrained"], **sp, **common,
                                                      "profile": profile},
-                          30.0 + 3 * len(sp["layers"]) * sp["repeats"], "inference speed-up"))
+                          30.0 + 3 * len(sp["layers"]) * sp.get("repeats", 5), "inference speed-up"))
     items.append(Item("report", P["tasks"][0], {**common, "profile": profile}, 25.0, "tables and figures"))
     return items
 
@@ -116,7 +118,7 @@ def teacher_key(P: dict, task: str, seed: int) -> str:
     return task if seed == P["teacher"].get("seed", 0) else f"{task}:s{seed}"
 
 
-def _students(profile, P, task, grid, common, hidden) -> list[Item]:
+def _students(profile, P, task, grid, common, hidden, n_teacher=None) -> list[Item]:
     items, seen = [], set()
     for spec in P["students"]:
         for s in _grid(spec):
@@ -129,6 +131,8 @@ def _students(profile, P, task, grid, common, hidden) -> list[Item]:
             for v in variants:
                 cfg = {"task": task, "pretrained": P["pretrained"], "teacher_dir": f"@teacher:{key}", **v}
                 rc = _config(cfg, f"profile {profile!r}, student {v}")
+                if n_teacher and METHODS[rc.method].student:
+                    _layers_fit(f"profile {profile!r}, student {v}: student_layers", [rc.student_layers], n_teacher)
                 same = json.dumps({**rc.to_dict(), "teacher_dir": key}, sort_keys=True)
                 if same in seen:
                     continue
@@ -139,6 +143,65 @@ def _students(profile, P, task, grid, common, hidden) -> list[Item]:
                 items.append(Item("student", task, {"config": cfg, **common},
                                   _estimate(rc.epochs, n, rc.student_layers, hidden, rc.precision), label))
     return items
+
+
+def _check_shape(profile: str, P: dict) -> None:
+    """The profile's entries have the types the plan reads (a profile file may hold anything), each named."""
+    where = f"profile {profile!r}"
+    for key, kind in (("tasks", list), ("students", list), ("teacher", dict)):
+        if not isinstance(P.get(key), kind) or not P[key]:
+            raise StudyError(f"{where}: {key!r} must be a non-empty {kind.__name__}, got {P.get(key)!r}")
+    if bad := [t for t in P["tasks"] if not isinstance(t, str)]:
+        raise StudyError(f"{where}: 'tasks' must name tasks (strings), got {bad}")
+    if not isinstance(P.get("pretrained"), str):
+        raise StudyError(f"{where}: 'pretrained' must be a model name or folder (a string), got {P.get('pretrained')!r}")
+    for i, spec in enumerate(P["students"]):
+        if not isinstance(spec, dict) or not spec:
+            raise StudyError(f"{where}: students[{i}] must be an object of run settings (e.g. {{\"method\": "
+                             f"[\"kd\"], \"student_layers\": [3]}}), got {spec!r}")
+        seeds = spec.get("teacher_seed", 0)
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (seeds if isinstance(seeds, list) else [seeds])):
+            raise StudyError(f"{where}: students[{i}].teacher_seed must be an integer or a list of them, got {seeds!r}")
+    if P.get("speedup") is not None and not isinstance(P["speedup"], dict):
+        raise StudyError(f"{where}: 'speedup' must be null or an object (e.g. {{\"layers\": [3], \"batch_size\": 32, "
+                         f"\"seq_len\": 128, \"repeats\": 5, \"warmup\": 2}}), got {P['speedup']!r}")
+
+
+def teacher_layers(pretrained: str) -> int | None:
+    """The pre-trained encoder's layer count from a local folder or the Hugging Face cache (never the network), or
+    None when it is not here (its runs check it)."""
+    from transformers import AutoConfig
+
+    from pkdlib.models import quiet_transformers, resolve_model_path
+    try:
+        with quiet_transformers():
+            return int(AutoConfig.from_pretrained(resolve_model_path(pretrained), local_files_only=True).num_hidden_layers)
+    except Exception:  # noqa: BLE001 -- not available here: the run itself says what is wrong
+        return None
+
+
+def _layers_fit(where: str, layers, n_teacher: int | None) -> None:
+    """Student sizes are integers 1 <= k < the teacher's layers (when known)."""
+    top = n_teacher or 2**31
+    bad = [k for k in layers if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k < top]
+    if bad:
+        accepted = f"a {n_teacher}-layer teacher keeps 1 to {n_teacher - 1} layers" if n_teacher else "integers >= 1"
+        raise StudyError(f"{where} {bad} not accepted: {accepted}")
+
+
+def _speedup(profile: str, sp: dict, n_teacher: int | None) -> dict:
+    """The speed-up's settings, checked against its notebook's parameters and the teacher's layers."""
+    from .notebooks import NotebookParameterError, check_parameters, notebook_path
+    sp = dict(sp)
+    if not isinstance(sp.get("layers"), list) or not sp["layers"]:
+        raise StudyError(f"profile {profile!r}: speedup.layers must be a non-empty list of student sizes, got "
+                         f"{sp.get('layers')!r}")
+    _layers_fit(f"profile {profile!r}: speedup.layers", sp["layers"], n_teacher)
+    try:
+        check_parameters(notebook_path("03_speedup"), sp)
+    except NotebookParameterError as e:
+        raise StudyError(f"profile {profile!r}, speedup: {e}") from None
+    return sp
 
 
 def _config(d: dict, where: str) -> RunConfig:

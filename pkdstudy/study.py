@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,9 @@ from pathlib import Path
 
 from pkdlib.config import RunConfig
 from pkdlib.files import atomic_write_json
-from pkdlib.paths import Workspace
+from pkdlib.locks import FolderLock, LockError
+from pkdlib.ownership import TEMP_MARKER, listed, rewrite_ledger, unchanged
+from pkdlib.paths import MARKER, Workspace
 
 from .plan import (
     Item,
@@ -47,44 +48,29 @@ from .profiles import PROFILES
 __all__ = ["execute", "plan", "describe", "StudyLock", "StudyError", "clean", "main"]
 
 
-class StudyLock:
-    """An exclusive lock (filelock) on a folder's .lock (a study holds its results/ and its work/); a second
-    study, or ``pkd clean``, on either folder is refused, naming the holder (written to .lock.holder). A holder
-    file left by a killed study is reported and taken over (the operating system released its lock when the
-    process died)."""
+class StudyLock(FolderLock):
+    """The lock of a folder a study or ``pkd clean`` writes to (``pkdlib.locks``): refused, never waited for, while
+    another pkd command holds it, naming the holder."""
 
     def __init__(self, results, log=print):
-        from filelock import FileLock
-        self.dir, self.log = Path(results), log
-        self.holder = self.dir / ".lock.holder"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.lock = FileLock(str(self.dir / ".lock"), timeout=0)
+        super().__init__(results, wait=False, log=log)
 
     def __enter__(self):
-        from filelock import Timeout
         try:
-            self.lock.acquire()
-        except Timeout:
-            who = self._holder() or "unknown process"
-            raise StudyError(f"another study is running on {self.dir}/ ({who}); wait for it to finish "
-                             f"or use another --results folder") from None
-        if self._holder():
-            self.log(f"note: a previous study on {self.dir}/ ended without releasing its lock "
-                     f"({self._holder()}); taking it over")
-        self.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-                               f"command {' '.join(sys.argv)}\n")
-        return self
+            return super().__enter__()
+        except LockError as e:
+            raise StudyError(str(e)) from None
 
-    def __exit__(self, *exc):
-        self.holder.unlink(missing_ok=True)
-        self.lock.release()
 
-    def _holder(self) -> str:
-        """Who holds the lock, as its holder file says (damaged bytes shown as such, never a crash)."""
-        try:
-            return self.holder.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return ""
+def study_locks(*folders, log=print) -> contextlib.ExitStack:
+    """``StudyLock`` on each folder once (``--results X --work X`` is one folder: the study never refuses itself)."""
+    stack, seen = contextlib.ExitStack(), set()
+    with stack:
+        for d in map(Path, folders):
+            if d.exists() and d.resolve() not in seen:
+                seen.add(d.resolve())
+                stack.enter_context(StudyLock(d, log))
+        return stack.pop_all()
 
 
 def _fmt(s: float) -> str:
@@ -142,6 +128,8 @@ class SubmititRunner:
 
     def __init__(self, cluster: str, folder, **parameters):
         import submitit
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / MARKER).touch()  # pkd made it: ``pkd clean`` may remove it
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         self.executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
         self.workers = 10_000
@@ -472,7 +460,7 @@ def execute(profile: str, items: list[Item], results=None, work="work", force=Fa
     if report_again:
         complete_manifest(results, profile)  # before anything is touched (a damaged manifest stays where it is)
     Workspace(results, work).check_writable()
-    with StudyLock(results, log), StudyLock(work, log):
+    with study_locks(results, work, log=log):
         for tmp in Path(results, "runs").glob(".tmp.*"):  # left by a killed study
             tmp.unlink(missing_ok=True)
         for tmp in Path(results).glob(".tmp.report-again.*"):  # the copy a killed --report-again kept
@@ -536,33 +524,33 @@ def _short(e: Exception) -> str:
     return msg[-1] if msg else repr(e)
 
 
-#: the sub-folders pkd creates: ``pkd clean`` removes these (and manifests) and nothing else
-WORK_PARTS, RESULTS_PARTS = ("cache", "models", "submitit"), ("records", "runs", "tables", "figures", "speed",
-                                                                "predictions")
+#: the sub-folders of results/ pkd creates: ``pkd clean --all`` removes these (and manifests) and nothing else
+RESULTS_PARTS = ("records", "runs", "tables", "figures", "speed", "predictions")
+#: the sub-folders of work/ whose ledger lists what pkd wrote there (``pkdlib.ownership``)
+WORK_PARTS = ("cache", "models")
 
 
 def clean(results="results", work="work", everything=False, log=print) -> list[Path]:
-    """Delete caches and model weights (work/), failed and temporary notebooks; with ``everything``, also the
-    records, executed notebooks, tables, figures, speed files, predictions and manifests. Only inside folders pkd
-    made (``paths.MARKER``) and only the sub-folders it creates (files git tracks stay); anything else is refused
-    before any file is removed. Takes the locks of both folders: refused while a study uses either. Returns (and
-    logs) what it removed."""
-    from pkdlib.paths import MARKER
+    """Delete what pkd wrote into work/ and can name: the files the ledgers of its cache/ and models/ list, each
+    while unchanged since pkd wrote it (anything else there is kept and named), the temporaries a killed command
+    left there (``.tmp.*`` files of an atomic write, ``.*.pkd-tmp.*`` folders holding pkd's marker) and submitit/
+    when pkd made it; failed and temporary notebooks; with ``everything``, also the records, executed notebooks,
+    tables, figures, speed files, predictions and manifests. Only inside folders pkd made (``paths.MARKER``); no
+    program runs in them. Takes the locks of both folders: refused while another pkd command uses either. Returns
+    (and logs) what it removed."""
     r, w = Path(results), Path(work)
     for d, flag in ((r, "--results"), (w, "--work")):
         if d.exists() and not (d / MARKER).is_file():
             raise StudyError(f"{flag} {d}/ was not made by pkd (it has no {MARKER} marker); nothing removed. "
-                             f"pkd clean removes only {', '.join(WORK_PARTS if d == w else RESULTS_PARTS)} inside "
-                             f"the results/ and work/ folders that pkd itself wrote")
-    targets = [x for part in WORK_PARTS for x in _untracked(w / part) if x.exists()]
-    targets += [*r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
-    if everything:
-        targets += [r / d for d in RESULTS_PARTS] + list(r.glob("manifest-*.json"))
+                             f"pkd clean removes only what pkd wrote inside the results/ and work/ folders it made")
     removed = []
-    with contextlib.ExitStack() as locks:
-        for d in (r, w):
-            if d.exists():
-                locks.enter_context(StudyLock(d, log))
+    with study_locks(r, w, log=log):
+        for part in WORK_PARTS:
+            removed += _clean_listed(w / part, log)
+        targets = [*r.glob("runs/*.failed.ipynb"), *r.glob("runs/.tmp.*")]
+        targets += [w / "submitit"] if (w / "submitit" / MARKER).is_file() else []
+        if everything:
+            targets += [r / d for d in RESULTS_PARTS] + list(r.glob("manifest-*.json"))
         for t in targets:
             if t.is_dir():
                 shutil.rmtree(t)
@@ -577,17 +565,38 @@ def clean(results="results", work="work", everything=False, log=print) -> list[P
     return removed
 
 
-def _untracked(d: Path, tracked: set | None = None) -> list[Path]:
-    """``d``, or the parts of it that hold no file git tracks (so the committed study's teacher stays)."""
-    if tracked is None:
-        if not d.is_dir():
-            return [d]
-        ls = subprocess.run(["git", "ls-files", "-z", "."], cwd=d, capture_output=True, text=True)
-        tracked = {(d / f).resolve() for f in ls.stdout.split("\0") if f} if ls.returncode == 0 else set()
-    here = d.resolve()
-    if not any(here == t or here in t.parents for t in tracked):
-        return [d]
-    return [] if d.is_file() else [x for c in sorted(d.iterdir()) for x in _untracked(c, tracked)]
+def _clean_listed(base: Path, log) -> list[Path]:
+    """The files of ``base`` its ledger lists, unchanged, and pkd's temporaries there; then the folders left empty."""
+    if not base.is_dir():
+        return []
+    keep, removed = {}, []
+    for rel, e in listed(base).items():
+        p = base / rel
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not p.is_file() or p.is_symlink():
+            continue  # never a path outside the folder (a ledger is a file like any other)
+        if unchanged(p, e):
+            p.unlink()
+            removed.append(p)
+        else:
+            keep[rel] = e
+            log(f"kept {p}: changed since pkd wrote it")
+    temps = [p for p in base.glob(".tmp.*") if p.is_file()]
+    temps += [d for d in base.glob(".*.pkd-tmp.*") if (d / TEMP_MARKER).is_file()]  # under the lock: none is live
+    for t in temps:
+        shutil.rmtree(t) if t.is_dir() else t.unlink()
+    removed += temps
+    for d in sorted({p.parent for p in removed if p.parent != base}, key=lambda d: -len(d.parts)):
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+    rewrite_ledger(base, keep)
+    if removed:
+        log(f"removed {len(removed)} files pkd wrote in {base}/")
+    if others := sorted(p.name for p in base.iterdir()):
+        log(f"kept in {base}/: {', '.join(others[:8])}{' ...' if len(others) > 8 else ''} (not listed as pkd's, "
+            f"or changed since; pkd deletes only what it wrote)")
+    else:
+        base.rmdir()
+    return removed
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pkdlib.cache import CACHE_FORMAT, load_or_compute_teacher_outputs
+from pkdlib.cache import CACHE_FORMAT, TeacherOutputs, load_or_compute_teacher_outputs
 
 
 def rss_mb() -> float:
@@ -39,8 +39,9 @@ def file_mb_mapped(path: Path) -> float:
 
 def write(path: Path, key: str, examples: int, layers: int, hidden: int) -> None:
     shape = (layers + 1, examples, hidden)  # layer-major, as pkdlib.cache stores it
-    torch.save({"key": key, "format": CACHE_FORMAT, "logits": torch.randn(examples, 3),
-                "cls": torch.randn(*shape), "mean": torch.randn(*shape)}, path)
+    t = TeacherOutputs(torch.randn(examples, 3), torch.randn(*shape), torch.randn(*shape))
+    torch.save({"key": key, "format": CACHE_FORMAT, "logits": t.logits, "cls": t.cls, "mean": t.mean,
+                "sha256": t.digest_all()}, path)
 
 
 def main(argv=None) -> dict:

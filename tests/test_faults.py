@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -11,7 +12,7 @@ from conftest import ROOT
 from pkdlib import RunConfig
 from pkdlib.models import ModelError, check_weight_files
 from pkdlib.paths import Workspace, WorkspaceError
-from pkdlib.records import load_records, reusable_record
+from pkdlib.records import load_records, reusable_record, seal
 from pkdlib.runs import run
 
 QUIET = dict(progress=False, log=lambda *a: None)
@@ -63,7 +64,7 @@ def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_
     rec, tws = tiny_teacher
     model = tmp_path / "copy"
     shutil.copytree(rec["model_dir"], model)
-    fake = {**rec, "model_dir": str(model)}
+    fake = seal({**rec, "model_dir": str(model)})  # moved by code, which seals again (an edit by hand is refused)
     path = tmp_path / f"{rec['run_id']}.json"
     path.write_text(json.dumps(fake))
     assert reusable_record(path, "teacher", lambda *a: None) is not None
@@ -104,3 +105,95 @@ def test_tiny_csv_and_bad_profile_give_error_lines(tmp_path, tiny_bert):
         out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(tmp_path / "bad.json"),
                               "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+# ------------------------------------------------------------------ issue 37: early refusals, no tracebacks
+
+def _main(args, capsys, module="pkdlib.cli"):
+    import importlib
+    code = importlib.import_module(module).main(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failure", ["OSError", "SafetensorError"])
+def test_no_space_while_saving_weights_is_one_error_line_and_leaves_no_temporary(tiny_bert, tiny_csv, tmp_path,
+                                                                                 monkeypatch, capsys, failure):
+    import errno
+
+    import transformers.modeling_utils as MU
+    from safetensors import SafetensorError
+
+    def disk_full(tensors, filename, *a, **k):
+        with open(filename, "wb") as f:
+            f.write(b"\0" * 100)  # half a file, then the disk is full
+        if failure == "OSError":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space '
+                              'left on device" })')
+    monkeypatch.setattr(MU, "safe_save_file", disk_full)
+    res, work = tmp_path / "results", tmp_path / "work"
+    code, err = _main(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
+                       "--epochs", "1", "--results", str(res), "--work", str(work), "--no-progress"], capsys)
+    assert code == 2 and err.startswith(f"error: cannot write {work / 'models'}/") and "Traceback" not in err, err
+    assert "No space left on device" in err and "no partial file was left" in err
+    assert list((work / "models").iterdir()) == [] and list(res.glob("records/*")) == []
+
+
+def test_no_space_in_an_atomic_write_removes_its_temporary(tmp_path):
+    import errno
+
+    from pkdlib.errors import SaveError, guarded
+    from pkdlib.files import atomic_write
+
+    def full(tmp):
+        Path(tmp).write_text("half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(SaveError, match="No space left on device"):
+        atomic_write(tmp_path / "record.json", full)
+    assert list(tmp_path.iterdir()) == []
+    assert guarded(lambda: atomic_write(tmp_path / "record.json", full)) == 2
+
+
+def test_one_class_data_is_refused_by_pkd_train_data_dir_too(tmp_path, tiny_bert, capsys):
+    import csv
+    with open(tmp_path / "one.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["text", "label", "source"]] + [[f"a fine film {i}", 1, "rotten_tomatoes"]
+                                                                  for i in range(80)])
+    code, err = _main(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir",
+                       str(tmp_path / "one.csv"), "--results", str(tmp_path / "r"), "--work", str(tmp_path / "w")],
+                      capsys)
+    assert code == 2 and "has one label only ('positive'); a classifier needs at least two" in err, err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"speedup": {"layers": [9], "batch_size": 8, "seq_len": 16, "repeats": 1, "warmup": 0}},
+     "speedup.layers [9] not accepted: a 4-layer teacher keeps 1 to 3 layers"),
+    ({"speedup": {"layers": [2], "batch_sise": 8}}, "unknown parameter 'batch_sise' (did you mean 'batch_size'?)"),
+    ({"speedup": 5}, "'speedup' must be null or an object"),
+    ({"students": [5]}, "students[0] must be an object of run settings"),
+    ({"students": [{"method": "kd", "student_layers": [9]}]}, "student_layers [9] not accepted: a 4-layer teacher"),
+    ({"students": [{"method": "kd", "teacher_seed": "one"}]}, "students[0].teacher_seed must be an integer"),
+    ({"tasks": [7]}, "'tasks' must name tasks (strings)")])
+def test_profile_values_are_refused_before_the_first_run(tmp_path, tiny_bert, capsys, bad, msg):
+    spec = {"name": "badvalues", "description": "d", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
+            "teacher": {"epochs": 1}, "students": [{"method": "kd", "student_layers": 2}], "speedup": None, **bad}
+    (tmp_path / "p.json").write_text(json.dumps(spec))
+    code, err = _main(["--profile-file", str(tmp_path / "p.json"), "--dry-run", "--results", str(tmp_path / "r"),
+                       "--work", str(tmp_path / "w")], capsys, "pkdstudy.study")
+    assert code == 2 and msg in err and "Traceback" not in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_distill_refuses_another_tasks_export_at_plan_time(tmp_path, tiny_bert, tiny_csv):
+    from pkdlib.distill import plan
+    from pkdlib.export import ExportError
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "pkd-export.json").write_text(json.dumps({"task": "other", "run_id": "other-1", "files": {},
+                                                     "data": {"train": {"n": 3, "checksum": "x"}}}))
+    with pytest.raises(ExportError, match="holds the export of another task or training data"):
+        plan({"train_file": str(tiny_csv)}, layers=2, pretrained=str(tiny_bert), out=out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"notes.txt \(not written by pkd\)"):
+        plan({"train_file": str(tiny_csv)}, layers=2, pretrained=str(tiny_bert), out=out)

@@ -96,7 +96,7 @@ def test_second_study_on_same_results_is_refused(tmp_path, tiny_bert, tiny_csv):
         second = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(pf), "--results", str(res),
                                  "--work", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
-        assert f"another study is running on {res}/ (pid {p.pid}" in second.stderr
+        assert f"another pkd command is running on {res}/ (held by pid {p.pid}" in second.stderr
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.communicate(timeout=60)
@@ -150,20 +150,112 @@ def test_bad_run_input_leaves_results_untouched(tmp_path, tiny_bert, capsys, mon
     assert all_files(res) == before
 
 
-def test_clean_removes_caches_and_failed_notebooks_only(tmp_path):
+def _pkd_wrote(base, rel, text="x"):
+    """A file as pkd writes one into work/cache or work/models: listed in that folder's ledger."""
+    from pkdlib.ownership import note_written
+    p = base / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    note_written(base, [p])
+    return p
+
+
+def test_clean_removes_what_pkd_wrote_and_failed_notebooks_only(tmp_path, monkeypatch):
+    import subprocess as sp
     res, work = tmp_path / "results", tmp_path / "work"
-    for p in (work / "cache" / "teacher-x.pt", work / "models" / "m" / "model.safetensors", work / ".pkd-folder",
-              res / "runs" / "a.failed.ipynb", res / "runs" / "a.ipynb", res / "records" / "r.json", res / ".pkd-folder",
-              work / "notes.txt"):
+    for p in (work / ".pkd-folder", res / "runs" / "a.failed.ipynb", res / "runs" / "a.ipynb", res / "records" / "r.json",
+              res / ".pkd-folder", work / "notes.txt", work / "cache" / "mine.pt", work / "models" / "mine" / "m.bin"):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x")
-    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "clean", "--results", str(res), "--work", str(work)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert not (work / "cache").exists() and not (work / "models").exists()
-    assert (work / "notes.txt").exists()  # not a folder pkd creates: left
+    ours = [_pkd_wrote(work / "cache", "teacher-x.pt"), _pkd_wrote(work / "models", "run/model.safetensors"),
+            _pkd_wrote(work / "models", "run/config.json")]
+    edited = _pkd_wrote(work / "cache", "tok-x.pt")
+    edited.write_text("changed by hand")
+    killed = work / "models" / ".run.pkd-tmp.abc"  # a killed save's temporary: pkd's name and marker
+    killed.mkdir()
+    (killed / ".pkd-temp").write_text("{}")
+    (work / "cache" / ".tmp.teacher-y.pt.abc.pt").write_text("half")  # a killed atomic write's temporary
+    # clean runs no program in the user's folders (a git config there could name any program)
+    monkeypatch.setattr(sp, "run", lambda *a, **k: pytest.fail(f"clean ran {a}"))
+    monkeypatch.setattr(sp, "Popen", lambda *a, **k: pytest.fail(f"clean ran {a}"))
+    from pkdstudy.study import clean
+    logs = []
+    removed = clean(res, work, log=logs.append)
+    assert not any(p.exists() for p in ours) and not killed.exists() and not (work / "models" / "run").exists()
+    assert {p.name for p in removed} >= {"teacher-x.pt", "model.safetensors", "a.failed.ipynb", killed.name}
+    assert edited.read_text() == "changed by hand" and any(f"kept {edited}: changed since" in m for m in logs)
+    for p in (work / "notes.txt", work / "cache" / "mine.pt", work / "models" / "mine" / "m.bin",
+              res / "runs" / "a.ipynb", res / "records" / "r.json"):
+        assert p.read_text() == "x", p  # not written by pkd, or not a folder pkd cleans: left
     assert not (res / "runs" / "a.failed.ipynb").exists()
-    assert (res / "runs" / "a.ipynb").exists() and (res / "records" / "r.json").exists()
+    assert clean(res, work, log=logs.append) == [] and logs[-1] == "nothing to remove"
+
+
+def test_a_commands_own_lock_never_refuses_it_and_a_second_command_waits_saying_who_holds_it(tmp_path):
+    import threading
+
+    from pkdlib.locks import FolderLock
+    from pkdstudy.study import clean, study_locks
+    d = tmp_path / "both"
+    (d / ".pkd-folder").parent.mkdir(parents=True)
+    (d / ".pkd-folder").touch()
+    with study_locks(d, tmp_path / "both" / ".", log=print):  # pkd study --results X --work X: one lock
+        pass
+    assert clean(d, d, log=lambda *a: None) == []  # pkd clean --results . --work .
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from pkdlib.locks import FolderLock\n"
+                               f"with FolderLock({str(d)!r}):\n print('held', flush=True); time.sleep(60)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said, got = [], threading.Event()
+        t = threading.Thread(target=lambda: FolderLock(d, log=said.append).__enter__() and got.set(), daemon=True)
+        t.start()
+        time.sleep(1.5)
+        assert not got.is_set() and said == [f"waiting for {d}/: held by pid {holder.pid}, started " + said[0].split(
+            "started ", 1)[1]] and "command -c" in said[0]
+    finally:
+        holder.kill()
+        holder.wait()
+    t.join(10)
+    assert got.is_set() and said[1] == f"{d}/ is free; going on"
+    assert f"ended without releasing its lock (pid {holder.pid}" in said[2]  # killed: the holder file stayed
+
+
+def test_two_commands_on_one_work_folder_take_turns(tmp_path, tiny_bert, tiny_csv):
+    """The second `pkd train` on a --work another command holds says who holds it and waits (it does not refuse)."""
+    work = tmp_path / "work"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; from pkdlib.locks import FolderLock\n"
+                               f"with FolderLock({str(work)!r}):\n print('held', flush=True); time.sleep(120)"],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    second = None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (work / ".pkd-folder").touch()
+        second = subprocess.Popen([sys.executable, "-m", "pkdlib.cli", "train", "--method", "teacher", "--pretrained",
+                                   str(tiny_bert), "--data-dir", str(tiny_csv), "--epochs", "1", "--results",
+                                   str(tmp_path / "results"), "--work", str(work), "--no-progress"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = second.stdout.readline()
+        assert line.startswith(f"waiting for {work}/: held by pid {holder.pid}"), line
+        assert second.poll() is None and not list((tmp_path / "results" / "records").glob("*.json"))
+    finally:
+        for p in (second, holder):
+            if p is not None:
+                p.kill()
+                p.wait()
+
+
+def test_concurrent_saves_of_one_runs_weights_each_use_their_own_temporary(tiny_bert, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pkdlib.models import load_classifier, load_tokenizer
+    from pkdlib.weights import WEIGHTS_FILE, save_model_dir, verified_fingerprint
+    model, tok = load_classifier(str(tiny_bert), 2), load_tokenizer(str(tiny_bert))
+    target = tmp_path / "models" / "run"
+    with ThreadPoolExecutor(8) as ex:
+        fps = list(ex.map(lambda _: save_model_dir(model, tok, target, log=lambda *a: None), range(8)))
+    assert len(set(fps)) == 1 and verified_fingerprint(target) == fps[0] and (target / WEIGHTS_FILE).is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == [".pkd-files.jsonl", "run"]  # no temporary left
 
 
 @pytest.mark.timeout(900)

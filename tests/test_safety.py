@@ -1,9 +1,10 @@
 """Nothing lost, nothing silently wrong: pkd clean touches only pkd's folders, reused artefacts prove what they
 hold, paths from input stay inside their folder, bad values are refused before any work."""
 import json
-from pathlib import Path
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -42,7 +43,7 @@ def test_a_study_and_a_clean_on_the_same_work_exclude_each_other(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         other = tmp_path / "other-results"  # another --results, the same --work
-        with pytest.raises(StudyError, match="another study is running on"):
+        with pytest.raises(StudyError, match="another pkd command is running on"):
             clean(other, work, log=lambda *a: None)
         assert (work / "cache" / "teacher-x.pt").exists()
     finally:
@@ -216,3 +217,228 @@ def test_a_binary_data_file_is_refused_naming_it(tmp_path):
     (tmp_path / "reviews.csv").write_bytes(b"text,label,source\n\x89PNG\r\n\x1a\n\x00\xff,1,rotten_tomatoes\n")
     with pytest.raises(DataError, match=r"reviews.csv is not UTF-8 text"):
         load_data(RunConfig(method="teacher", data_dir=str(tmp_path / "reviews.csv")))
+
+
+# ------------------------------------------------------------------ issue 37: nothing of the user's is deleted
+# (the three data-loss paths: each test failed on the code before the fix, 0bd9c00)
+
+def _export(rec, out, **kw):
+    from pkdlib.export import export_run
+    return export_run(rec, out, log=lambda *a: None, **kw)
+
+
+def test_1a_a_reexport_keeps_what_the_user_added_and_refuses_naming_it(tiny_teacher, tmp_path):
+    from pkdlib.export import ExportError
+    rec, _ = tiny_teacher
+    out = tmp_path / "export"
+    _export(rec, out)
+    (out / "notes.txt").write_text("my notes")
+    (out / "eval").mkdir()
+    (out / "eval" / "scores.csv").write_text("mine")
+    with pytest.raises(ExportError, match=r"notes.txt \(not written by pkd\)"):
+        _export(rec, out)
+    assert (out / "notes.txt").read_text() == "my notes" and (out / "eval" / "scores.csv").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    shutil.rmtree(out / "eval")
+    card = (out / "README.md").read_text() + "\nmy edit\n"
+    (out / "README.md").write_text(card)
+    with pytest.raises(ExportError, match=r"README.md \(changed since pkd wrote it\)"):
+        _export(rec, out)
+    assert (out / "README.md").read_text() == card
+    (out / "README.md").write_text(card.removesuffix("\nmy edit\n"))  # as pkd wrote it: replaced
+    m = _export(rec, out)
+    assert sorted(m["files"]) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                                        if p.is_file() and p.name != "pkd-export.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary left beside it
+
+
+def test_1b_train_never_adopts_a_folder_holding_the_users_files_and_clean_leaves_it(tmp_path, tiny_bert, tiny_csv,
+                                                                                   monkeypatch, capsys):
+    from pkdlib.cli import main as pkd
+    from pkdstudy.cli import main as pkd_study
+    mine = tmp_path / "project"
+    for rel in ("models/mine.bin", "cache/notes.txt", "records/r.json"):
+        (mine / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mine / rel).write_text("mine")
+    before = files(mine)
+    monkeypatch.chdir(mine)
+    code = pkd(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
+                "--epochs", "1", "--batch-size", "32", "--results", ".", "--work", ".", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "already holds files pkd did not write (cache, models, records)" in err, err
+    assert files(mine) == before  # nothing written, nothing marked
+    assert pkd_study(["clean", "--results", ".", "--work", "."]) == 2
+    assert "was not made by pkd" in capsys.readouterr().err and files(mine) == before
+
+
+def test_1c_a_folder_created_while_an_export_is_built_is_never_deleted(tiny_teacher, tmp_path, monkeypatch):
+    import pkdlib.export as E
+    from pkdlib.export import ExportError
+    rec, _ = tiny_teacher
+    out, build = tmp_path / "export", E._build
+
+    def build_then_the_user_makes_the_folder(*a, **k):
+        m = build(*a, **k)
+        out.mkdir()
+        (out / "mine.txt").write_text("made meanwhile")
+        return m
+    monkeypatch.setattr(E, "_build", build_then_the_user_makes_the_folder)
+    with pytest.raises(ExportError, match="not an export of pkd's"):
+        _export(rec, out)
+    assert files(out) == ["mine.txt"] and (out / "mine.txt").read_text() == "made meanwhile"
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # its temporary is gone too
+
+
+# ------------------------------------------------------------------ issue 37: nothing damaged is used
+
+def test_edited_results_of_a_record_are_refused_naming_it(tiny_teacher, tmp_path):
+    from pkdlib.records import load_records, seal
+    rec, ws = tiny_teacher
+    assert rec["seal"] and rec["schema"] == 2
+    path = tmp_path / f"{rec['run_id']}.json"
+    edited = json.loads((ws.records / path.name).read_text())
+    edited["test"]["test"]["accuracy"] = 0.99
+    path.write_text(json.dumps(edited))
+    logs = []
+    assert reusable_record(path, "teacher", logs.append) is None and load_records(tmp_path, logs.append) == []
+    assert str(path) in logs[0] and "its contents are not the ones pkd wrote" in logs[0]
+    unsealed = {k: v for k, v in edited.items() if k != "seal"}  # its seal removed as well: refused too
+    path.write_text(json.dumps(unsealed))
+    assert read_record(path, logs.append) is None and "it has no seal (schema 2 records carry one)" in logs[-1]
+    path.write_text(json.dumps(seal(json.loads((ws.records / path.name).read_text()))))  # rewritten by code
+    assert reusable_record(path, "teacher", logs.append) is not None
+
+
+def test_student_weights_damaged_after_training_are_never_exported(tiny_teacher, tmp_path):
+    from pkdlib.export import ExportError
+    from pkdlib.records import seal
+    rec, _ = tiny_teacher
+    model = shutil.copytree(rec["model_dir"], tmp_path / "model")
+    copy = seal({**rec, "model_dir": str(model)})
+    weights = model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    start, n = len(data) // 4, min(64 * 1024, len(data) // 2)
+    data[start:start + n] = bytes(b ^ 0xFF for b in data[start:start + n])  # 64 KiB inverted
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="are not the ones its record wrote"):
+        _export(copy, tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+
+
+def test_a_damaged_teacher_given_by_folder_is_refused_before_any_run(tiny_teacher, tiny_bert, tiny_csv, tmp_path):
+    from pkdlib.runs import run
+    from pkdlib.weights import WEIGHTS_FILE, WeightsError, verified_fingerprint
+    rec, _ = tiny_teacher
+    teacher = shutil.copytree(rec["model_dir"], tmp_path / "teacher")
+    assert (teacher / WEIGHTS_FILE).is_file() and verified_fingerprint(teacher) == rec["weights_fp"]
+    weights = teacher / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    ws = Workspace(tmp_path / "results", tmp_path / "work")
+    cfg = RunConfig(task="rt", method="kd", student_layers=2, pretrained=str(tiny_bert), data_dir=str(tiny_csv),
+                    teacher_dir=str(teacher), epochs=1, batch_size=16, device="cpu")
+    with pytest.raises(WeightsError, match=f"the weights in {teacher} are not the ones pkd wrote there"):
+        run(cfg, ws, progress=False, log=lambda *a: None)
+    assert not list(ws.records.glob("*.json"))
+
+
+def _zero_inside(path: Path, needle: bytes, n: int) -> None:
+    """Overwrite ``n`` bytes of ``path`` with zeros where ``needle`` (bytes of one array) lies."""
+    data = bytearray(path.read_bytes())
+    at = data.find(needle)
+    assert at >= 0
+    data[at:at + n] = bytes(n)
+    path.write_bytes(bytes(data))
+
+
+def test_a_teacher_cache_with_128_zeroed_bytes_is_named_and_never_trained_on(tmp_path):
+    import torch
+
+    from pkdlib.cache import CacheError, TeacherOutputs, load_or_compute_teacher_outputs
+    torch.manual_seed(0)
+    made = TeacherOutputs(torch.randn(64, 2), torch.randn(4, 64, 16), torch.randn(4, 64, 16))
+    load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
+    path = next(tmp_path.glob("teacher-*.pt"))
+    _zero_inside(path, made.cls[2].numpy().tobytes()[:64], 128)  # key and format intact
+    logs, calls = [], []
+    again = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: calls.append(1) or made, logs.append,
+                                            uses=("cls", [1, 2]))
+    assert calls and "its layer 2 of cls states do not match the checksum" in logs[0] and again is made
+    # a block a run did not announce is checked when first read: refused, the file removed so the rerun rebuilds it
+    _zero_inside(path, made.mean[3].numpy().tobytes()[:64], 128)
+    t = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0, uses=("cls", [1]))
+    t({"index": torch.tensor([0, 5])}, [1, 2], "cls")  # intact blocks: read
+    with pytest.raises(CacheError, match="layer 3 of mean states do not match"):
+        t({"index": torch.tensor([0, 5])}, [3], "mean")
+    assert not path.exists()
+
+
+def test_a_token_cache_with_1_kib_overwritten_is_named_and_rebuilt(tiny_bert, tiny_csv, tmp_path):
+    import torch
+
+    from pkdlib.data import load_task, tokenize_split
+    from pkdlib.models import load_tokenizer
+    tok = load_tokenizer(str(tiny_bert))
+    train = load_task("rt", "train", str(tiny_csv))
+    first = tokenize_split(train, tok, 64, tmp_path)
+    path = next(tmp_path.glob("tok-rt-train-*.pt"))
+    flat = torch.tensor([t for x in first.input_ids for t in x], dtype=torch.int32)
+    _zero_inside(path, flat.numpy().tobytes()[200:264], 1024)
+    logs = []
+    again = tokenize_split(train, tok, 64, tmp_path, logs.append)
+    assert "its arrays do not match the checksum written with them" in logs[0] and again.input_ids == first.input_ids
+
+
+def test_the_committed_teachers_carry_a_weights_fingerprint_their_students_confirm():
+    from pkdlib.records import load_records
+    from pkdlib.weights import WEIGHTS_FILE, verified_fingerprint
+    records = load_records(ROOT / "results" / "records", lambda *a: None)
+    fps = {r["identity"].get("teacher_fp") for r in records}
+    for name in ("rt-teacher-s0-9fbe25826b", "rt-teacher-s1-5ba972450f", "rt-teacher-s2-d8957a87be"):  # committed
+        d = ROOT / "work" / "models" / name
+        rec = next(r for r in records if r["run_id"] == d.name)
+        listing = json.loads((d / WEIGHTS_FILE).read_text())
+        assert rec["weights_fp"] == listing["weights_fp"] == verified_fingerprint(d) and rec["weights_fp"] in fps
+
+
+# ------------------------------------------------------------------ issue 37: what a shipped file carries
+
+def test_labels_are_escaped_in_the_model_card():
+    from pkdlib.export import model_card
+    split = {"n": 2, "checksum": "0" * 64}
+    m = {"task": "t<b>x</b>", "label_names": ["<script>alert(1)</script>", "a|b\nc"], "pretrained": "p",
+         "student_layers": 2, "teacher_layers": 4, "method": "kd", "objective": "o", "teacher_dir": None,
+         "max_length": 32, "data": {"train": split}, "label_counts": {"a|b\nc": 2}, "dev": {}, "test": {"test": {}},
+         "majority_baseline": None, "parameters": {}, "size_mb": {}, "latency_ms_per_example": {},
+         "latency_setting": "", "checks": {}, "run_id": "r", "provenance": {"commit": "c", "hardware": "h"},
+         "warnings": ["label 'a|b\nc' is never predicted"]}
+    card = model_card(m)
+    assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt;" in card and "<b>" not in card
+    table = [line for line in card.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 16 and all(line.replace("\\|", "").count("|") == 3 for line in table)  # header, rows
+    assert "0: &lt;script&gt;alert(1)&lt;/script&gt;, 1: a\\|b c" in card
+
+
+def test_an_export_follows_the_umask_and_removes_a_killed_exports_temporary_only(tiny_teacher, tmp_path):
+    import os
+    import stat
+    import subprocess
+    rec, _ = tiny_teacher
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / ".export.pkd-tmp.abc123"  # what a killed export left: pkd's name and marker, its pid gone
+    killed.mkdir()
+    (killed / "model.safetensors").write_bytes(b"x" * 1000)
+    (killed / ".pkd-temp").write_text(json.dumps({"pid": int(dead.stdout), "host": __import__("socket").gethostname()}))
+    alike = tmp_path / ".export.pkd-tmp.mine"  # named alike, no marker: not pkd's
+    alike.mkdir()
+    (alike / "notes.txt").write_text("mine")
+    mask = os.umask(0o022)
+    try:
+        _export(rec, tmp_path / "export")
+    finally:
+        os.umask(mask)
+    assert not killed.exists() and (alike / "notes.txt").read_text() == "mine"
+    for p in [tmp_path / "export", *(tmp_path / "export").rglob("*")]:
+        want = 0o755 if p.is_dir() else 0o644
+        assert stat.S_IMODE(p.stat().st_mode) == want, p

@@ -181,7 +181,7 @@ def test_notebook_pairs_are_in_sync_and_output_free():
 
 def test_lock_refuses_a_second_study(tmp_path):
     with StudyLock(tmp_path):
-        with pytest.raises(StudyError, match=r"another study is running on .* \(pid \d+"):
+        with pytest.raises(StudyError, match=r"another pkd command is running on .* \(held by pid \d+"):
             with StudyLock(tmp_path):
                 pass
     with StudyLock(tmp_path):  # released
@@ -203,7 +203,7 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
     for d in (res, work):  # folders a study made carry pkd's marker
         (d / MARKER).touch()
     with StudyLock(res):
-        with pytest.raises(StudyError, match="another study is running"):
+        with pytest.raises(StudyError, match="another pkd command is running"):
             clean(res, work, everything=True)
     assert (work / "cache").is_dir()
     seen = []
