@@ -405,19 +405,22 @@ def test_the_committed_teachers_carry_a_weights_fingerprint_their_students_confi
 # ------------------------------------------------------------------ issue 37: what a shipped file carries
 
 def test_labels_are_escaped_in_the_model_card():
-    from pkdlib.export import model_card
+    from pkdlib.card import model_card
     split = {"n": 2, "checksum": "0" * 64}
+    per_class = [{"label": "<script>alert(1)</script>", "n": 1, "predicted": 1, "accuracy": 1.0},
+                 {"label": "a|b\nc", "n": 1, "predicted": 1, "accuracy": 1.0}]
     m = {"task": "t<b>x</b>", "label_names": ["<script>alert(1)</script>", "a|b\nc"], "pretrained": "p",
          "student_layers": 2, "teacher_layers": 4, "method": "kd", "objective": "o", "teacher_dir": None,
-         "max_length": 32, "data": {"train": split}, "label_counts": {"a|b\nc": 2}, "dev": {}, "test": {"test": {}},
-         "majority_baseline": None, "parameters": {}, "size_mb": {}, "latency_ms_per_example": {},
-         "latency_setting": "", "checks": {}, "run_id": "r", "provenance": {"commit": "c", "hardware": "h"},
-         "warnings": ["label 'a|b\nc' is never predicted"]}
-    card = model_card(m)
+         "max_length": 32, "data": {"train": split}, "dev": {}, "test": {"test": {"accuracy": 1.0, "n": 2}},
+         "majority_baseline": None, "parameters": {}, "size_mib": {}, "latency_ms_per_example": {},
+         "latency_setting": "", "checks": {"pytorch": {"per_class": per_class}}, "run_id": "r",
+         "provenance": {"commit": "c", "hardware": "h"}, "warnings": ["label 'a|b\nc' is never predicted"]}
+    card = model_card(m).split("\n---\n", 1)[1]  # the rendered body (the YAML metadata is data, quoted by YAML)
     assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt;" in card and "<b>" not in card
     table = [line for line in card.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 16 and all(line.replace("\\|", "").count("|") == 3 for line in table)  # header, rows
+    assert table and all(line.replace("\\|", "").count("|") in (3, 5) for line in table)  # 2 or 4 columns each
     assert "0: &lt;script&gt;alert(1)&lt;/script&gt;, 1: a\\|b c" in card
+    assert "| a\\|b c | 1 |" in card  # the per-label table's cell
 
 
 def test_an_export_follows_the_umask_and_removes_a_killed_exports_temporary_only(tiny_teacher, tmp_path):
