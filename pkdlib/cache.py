@@ -5,9 +5,9 @@ and of its matched layers (of its own pooling) onto the device, so neither a GPU
 whole cache (MNLI's is 29 GB for BERT-base, both poolings), and a run's page cache holds the logits and its
 layers only (kd: the logits alone).
 
-Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, task, split, max length)
-and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length)
-gives another key: a cache is never silently reused. A file that cannot be read, or whose stored key
+Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, task, split, max length, compute
+precision) and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length, a
+bf16 run after an fp32 one) gives another key: a cache is never silently reused. A file that cannot be read, or whose stored key
 (or format) does not match, is named in the log and recomputed.
 
 The file also holds ``sha256``: the checksum (``files.tensor_digest``) of each block a run reads (the logits, each
@@ -36,10 +36,19 @@ from .progress import progress as progress_bar
 CACHE_FORMAT = 3
 
 
+#: what the teacher's forward pass computes in (``train.compute_precision``): its outputs differ with it (fp32 and
+#: bf16 logits of one teacher by up to 1.5e-4), so it is part of the key
+COMPUTE_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
 def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str, split_checksum: str,
-                      max_length: int, n_examples: int) -> str:
+                      max_length: int, n_examples: int, compute: str = "fp32") -> str:
+    """The cache's key: everything its numbers depend on. ``compute`` enters it when not fp32, so an fp32 cache
+    keeps the key it had before the compute precision was part of it (a CPU study's caches stay valid)."""
+    if compute not in COMPUTE_PRECISIONS:
+        raise ValueError(f"compute={compute!r}: accepted {', '.join(COMPUTE_PRECISIONS)}")
     return content_key("teacher-cache", CACHE_FORMAT, teacher_fp, tokenizer_fp, task, split, split_checksum,
-                       max_length, n_examples)
+                       max_length, n_examples, *(() if compute == "fp32" else (compute,)))
 
 
 class CacheError(KnownError, ValueError):

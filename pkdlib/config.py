@@ -13,7 +13,7 @@ from .errors import KnownError
 from .layer_maps import check_student_layers
 from .losses import KD_REDUCTIONS, check_weights
 from .methods import METHODS
-from .models import PRECISIONS, STUDENT_INITS
+from .models import PRECISIONS, STUDENT_INITS, resolve_precision
 
 DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
 
@@ -55,7 +55,8 @@ class RunConfig:
     seed: int = _f(0, "seed: classifier init and data order, >= 0")
     max_train_examples: int | None = _f(None, "use the first n training examples (default all)")
     max_eval_examples: int | None = _f(None, "use the first n dev/test examples (default all)")
-    precision: str = _f("fp32", "autocast precision (auto: bf16/fp16 on CUDA, fp32 elsewhere)", PRECISIONS)
+    precision: str = _f("fp32", "autocast precision (auto: bf16/fp16 on CUDA, fp32 elsewhere; resolved on this "
+                        "machine when the configuration is made: records hold the resolved one)", PRECISIONS)
     device: str = _f("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps; must exist on this machine")
     data_dir: str | None = _f(None, "local data: a CSV for rt/imdb, a folder of GLUE-shaped files for GLUE")
     train_file: str | None = _f(None, "your training data: .csv .tsv .jsonl .parquet, a datasets folder, or "
@@ -82,6 +83,7 @@ class RunConfig:
                 setattr(self, name, str(Path(getattr(self, name)).expanduser()))
         if self.max_length is None:
             self.max_length = DEFAULT_MAX_LENGTH.get(self.task, 128)
+        self.precision = resolve_precision(self.precision, self.device)
         if not m.uses_teacher:
             self.alpha, self.temperature, self.kd_reduction = 0.0, 1.0, "batchmean"
         if not m.uses_pt:

@@ -189,3 +189,13 @@ def autocast_dtype(device: torch.device, precision: str):
             return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16  # counts emulation
         return None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def resolve_precision(precision: str, device: str = "auto") -> str:
+    """The precision a run on ``device`` computes in: 'auto' resolved as ``autocast_dtype`` resolves it (bf16 or fp16
+    on CUDA, fp32 elsewhere), any other value as given. A configuration holds the resolved one, so a run's identity
+    and record say what it computed in (an 'auto' run on a bf16 GPU is a bf16 run, on a CPU an fp32 run)."""
+    if precision != "auto":
+        return precision
+    amp = autocast_dtype(pick_device(device), precision)
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp]

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .files import content_key, model_fingerprint
+from .determinism import cuda_state
 from .identity import RESULTS_VERSION, intact, meaning
 from .paths import from_record
 
@@ -224,12 +225,7 @@ def hardware(device) -> dict:
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
         info["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
-        # set by pkdlib.train.cuda_determinism on every CUDA run (each has a fixed seed)
-        info["deterministic"] = {"algorithms": torch.are_deterministic_algorithms_enabled(),
-                                 "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-                                 "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-                                 "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-                                 "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+        info["deterministic"] = cuda_state()  # set by determinism.cuda_determinism on every CUDA run
     return info
 
 

@@ -29,14 +29,17 @@ from .losses import Objective
 from .metrics import majority_baseline
 from .methods import METHODS
 from .models import (
+    autocast_dtype,
     build_student,
     count_parameters,
     load_classifier,
     load_tokenizer,
+    pick_device,
+    quiet_transformers,
 )
 from .paths import Workspace, portable
 from .records import locate_record, provenance, record_path, reusable_record, seal
-from .train import Hardware, evaluate, fit
+from .train import Hardware, compute_precision, evaluate, fit
 from .unlabeled import load_unlabeled, with_unlabeled
 from .weights import save_model_dir, verified_fingerprint
 
@@ -58,6 +61,7 @@ class Prepared:
     identity: dict
     found: Path   # the record of this run if one exists (maybe written before results versions), else out_path
     out_path: Path  # where a new record of this run goes: named by its identity hash
+    teacher_compute: str | None = None  # what the teacher cache is computed in (train.compute_precision); in its key
 
 
 def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
@@ -86,12 +90,15 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
         toks["train"] = with_unlabeled(toks["train"], toks.pop("unlabeled"))
         train_content = content_key(checksums["train"], checksums["unlabeled"])
     teacher_fp = verified_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
+    device = pick_device(cfg.device)
+    uses_teacher = METHODS[cfg.method].uses_teacher
+    compute = compute_precision(device, autocast_dtype(device, cfg.precision)) if uses_teacher else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length,
-                                   len(toks["train"])) if METHODS[cfg.method].uses_teacher else None)
+                                   len(toks["train"]), compute) if compute else None)
     identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
                             **({"processes": processes} if processes > 1 else {}))
     return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
-                    locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]))
+                    locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]), compute)
 
 
 def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print, uses=None):
@@ -103,16 +110,18 @@ def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True
     return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log, uses=uses)
 
 
-def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False) -> dict:
+def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False,
+        data=None) -> dict:
     """Train one run and write its record; return the record. Reuses a finished record with the same
-    identity unless ``force``."""
+    identity unless ``force``. ``data``: the task's (spec, splits) as ``load_data`` gives them, when already loaded
+    (scripts/gpu_check.py's generated data)."""
     from accelerate.utils import set_seed
     ws, t_start = ws or Workspace(), time.time()
     n_teacher = cfg.check_models()
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
-    data = load_data(cfg)  # the data's errors before any folder is made
+    data = data or load_data(cfg)  # the data's errors before any folder is made
     cfg.check_labels(data[0])
     ws.check_writable()
     prep = prepare(cfg, ws, say, hw.accelerator.num_processes, data)
@@ -176,7 +185,9 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "weights_fp": weights_fp,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
         "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
-                       "accelerate_mixed_precision": str(hw.accelerator.mixed_precision)},
+                       "accelerate_mixed_precision": str(hw.accelerator.mixed_precision),
+                       "accelerate_dynamo_backend": str(hw.accelerator.state.dynamo_plugin.backend.value).lower(),
+                       "loss_scaling": hw.scaler.is_enabled(), "teacher_compute": prep.teacher_compute},
     }
 
 

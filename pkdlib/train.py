@@ -7,15 +7,15 @@ preparation, reuse of finished runs and the record.
 from __future__ import annotations
 
 import math
-import os
 import time
-import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 import torch
 
 from .data import LengthBucketSampler, collate
+from .determinism import cuda_determinism
 from .errors import KnownError
 from .losses import TERMS, compute_loss
 from .metrics import compute_metrics, majority_baseline
@@ -31,16 +31,21 @@ class NumericalError(KnownError, FloatingPointError):
 
 @dataclass
 class Hardware:
-    """The device, autocast dtype, Accelerate state and loss scaler of a run."""
+    """The device, autocast dtype, Accelerate state and loss scaler of a run; ``compute``: what its matmuls compute
+    in (``compute_precision``: the teacher cache's key holds it)."""
     device: torch.device
     amp: torch.dtype | None
     accelerator: object
     scaler: object
+    compute: str = "fp32"
 
     @classmethod
     def setup(cls, cfg) -> "Hardware":
         from accelerate import Accelerator
+        from accelerate.utils import InitProcessGroupKwargs
         device = pick_device(cfg.device)
+        if device.type == "cuda":  # before anything allocates CUDA memory (cuBLAS's workspace configuration)
+            cuda_determinism()
         amp = autocast_dtype(device, cfg.precision)
         if device.type == "cpu" and amp is torch.float16:
             from .config import ConfigError
@@ -48,13 +53,23 @@ class Hardware:
         if device.type == "cuda":
             use_gpu(device, amp)
         # autocast is applied by compute_loss; Accelerate is told "no" whatever `accelerate launch` or its config
-        # file say, so the run computes in its own precision and has one loss scaler
-        acc = Accelerator(cpu=device.type == "cpu", mixed_precision="no")
-        return cls(acc.device, amp, acc, torch.amp.GradScaler(acc.device.type, enabled=amp is torch.float16))
+        # file say, so the run computes in its own precision and has one loss scaler; no torch.compile either
+        # (ACCELERATE_DYNAMO_BACKEND would compile the model unrecorded). Several processes: the collectives wait
+        # up to COLLECTIVE_TIMEOUT, time for the main process to build a teacher cache while the others wait
+        acc = Accelerator(cpu=device.type == "cpu", mixed_precision="no", dynamo_backend="no",
+                          kwargs_handlers=[InitProcessGroupKwargs(timeout=COLLECTIVE_TIMEOUT)])
+        return cls(acc.device, amp, acc, torch.amp.GradScaler(acc.device.type, enabled=amp is torch.float16),
+                   compute_precision(device, amp))
 
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
+
+
+#: how long a process waits in a collective of a multi-process run (NCCL's default is 10 minutes): the others wait
+#: at a barrier while the main process builds the teacher cache (BERT-base over MNLI: a forward pass over 393k
+#: examples and a 29 GB file)
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
 
 
 def use_gpu(device: torch.device, amp) -> None:
@@ -64,29 +79,21 @@ def use_gpu(device: torch.device, amp) -> None:
     cuda_determinism()
     if device.index is not None:
         torch.cuda.set_device(device.index)
-    tf32 = amp is None and torch.cuda.get_device_capability(device)[0] >= 8
+    tf32 = uses_tf32(device, amp)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
 
 
-#: cuBLAS's fixed workspace, which its deterministic results need (PyTorch's reproducibility notes)
-CUBLAS_WORKSPACE = ":4096:8"
+def uses_tf32(device: torch.device, amp) -> bool:
+    """TF32 matmuls: fp32 runs (no autocast) on CUDA GPUs of compute capability 8 or more (Ampere and newer)."""
+    return device.type == "cuda" and amp is None and torch.cuda.get_device_capability(device)[0] >= 8
 
 
-def cuda_determinism() -> None:
-    """Every run has a fixed seed, so a CUDA run asks for the same numbers on a rerun: cuDNN uses deterministic
-    algorithms and does not benchmark, torch's deterministic algorithms are on (``warn_only``: an op with no
-    deterministic CUDA implementation warns instead of stopping the run), and cuBLAS gets the workspace config its
-    determinism needs (``CUBLAS_WORKSPACE_CONFIG``, unless already set; read when the process first uses cuBLAS,
-    so it is set before any of the run's CUDA work). What is set is recorded as the run hardware's
-    ``deterministic``. Cost: deterministic algorithms can be slower (not measured here: no GPU)."""
-    if "CUBLAS_WORKSPACE_CONFIG" not in os.environ:
-        if torch.cuda.is_initialized():
-            warnings.warn("CUDA was used in this process before the run set CUBLAS_WORKSPACE_CONFIG: cuBLAS may "
-                          "already have its workspace; set the variable before starting Python to be sure")
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+def compute_precision(device: torch.device, amp) -> str:
+    """What a run's matmuls compute in: ``bf16`` or ``fp16`` (autocast), ``tf32`` (fp32 on an Ampere or newer
+    GPU, ``uses_tf32``) or ``fp32``."""
+    if amp is not None:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}[amp]
+    return "tf32" if uses_tf32(device, amp) else "fp32"
 
 
 def make_optimizer(model, cfg, steps: int):
@@ -129,12 +136,13 @@ class Meter:
     number is the one a per-step ``.item()`` gave. The loss's finiteness is checked there too (every curve point,
     i.e. every ``max(1, n_batches // 20)`` steps and at the epoch's end, and at the steps whose gradient norms are
     sampled, which read the device anyway), naming the first non-finite step. Token counts come from the host
-    batch."""
+    batch. Several processes: a curve point holds the steps of all of them (``reduce``), as the epoch's sums do."""
     n_batches: int
     sums: dict = field(default_factory=dict)
     window: dict = field(default_factory=dict)
     curve: list = field(default_factory=list)
     context: str = ""  # appended to a NumericalError's message (the objective)
+    reduce: object = None  # several processes: a curve point's window summed over them (``sum_over_processes``)
 
     def start_epoch(self):
         self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
@@ -167,6 +175,8 @@ class Meter:
         if i % max(1, self.n_batches // 20) == 0 or i == self.n_batches:
             self.flush(epoch)
             w, self.window = self.window, {}
+            if self.reduce is not None:
+                w = self.reduce(w)
             n = w.pop("n")
             point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
                      "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
@@ -229,14 +239,18 @@ class Fit:
 GRAD_EVERY = 50
 
 
-def term_grad_norms(model, parts: dict, objective) -> dict:
+def term_grad_norms(model, parts: dict, objective, scale: float = 1.0) -> dict:
     """L2 norm of the gradient of each weighted term ((1-alpha)*CE, alpha*KD, beta*PT) over the model's
-    parameters, and of their sum (the loss's gradient before clipping)."""
+    parameters, and of their sum (the loss's gradient before clipping). ``scale``: an fp16 run's loss scale: each
+    term's gradient is taken of ``scale * term`` (as training's backward is, so fp16 gradients do not underflow) and
+    divided by ``scale`` in float32 before its norm."""
     params = [p for p in model.parameters() if p.requires_grad]
     out, total = {}, None
     for k, term in objective.weighted({k: v for k, v in parts.items() if k != "loss"}).items():
-        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        grads = torch.autograd.grad(term * scale if scale != 1.0 else term, params, retain_graph=True,
+                                    allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else (g.float() / scale if scale != 1.0 else g)
+                 for p, g in zip(params, grads)]
         out[k] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads)))
         total = grads if total is None else [a + b for a, b in zip(total, grads)]
     out["total"] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in total))) if total else 0.0
@@ -275,7 +289,9 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
                                          pin_memory=hw.device.type == "cuda")
     opt, sched = make_optimizer(model, cfg, cfg.epochs * len(sampler))
     model, opt = acc.prepare(model, opt)
-    meter, epochs, best, step = Meter(len(loader), context=f"objective {objective}"), [], (None, -math.inf, None), 0
+    meter = Meter(len(loader), context=f"objective {objective}",
+                  reduce=partial(sum_over_processes, acc) if acc.num_processes > 1 else None)
+    epochs, best, step = [], (None, -math.inf, None), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         sampler.set_epoch(epoch - 1)  # epochs draw from seed + 0, 1, ... (as Accelerate's loader set it before)
@@ -290,7 +306,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
             step += 1
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:  # reads the device anyway
                 meter.check(step, epoch, parts)
-                meter.grads.append(term_grad_norms(model, parts, objective))
+                meter.grads.append(term_grad_norms(model, parts, objective, loss_scale(hw.scaler)))
             lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
             # no host sync: the parts stay on the device until the next curve point, where finiteness is checked
@@ -306,6 +322,19 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
     if hw.main:
         model.load_state_dict(best[2])
     return Fit(model, epochs, meter.curve, best[0])
+
+
+def loss_scale(scaler) -> float:
+    """The fp16 loss scaler's current scale (1.0 without one)."""
+    return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+
+def sum_over_processes(accelerator, sums: dict) -> dict:
+    """``sums`` (numbers) summed over every process, in float64; counts stay integers."""
+    keys = sorted(sums)
+    total = accelerator.reduce(torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64,
+                                            device=accelerator.device), "sum").tolist()
+    return {k: int(round(v)) if isinstance(sums[k], int) else v for k, v in zip(keys, total)}
 
 
 def _dev_epoch(row, model, toks, spec, cfg, hw, best, log):

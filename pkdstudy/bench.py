@@ -192,8 +192,11 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
     torch.manual_seed(0)
     B = Bench(quick, log)
     res = {"settings": {"quick": quick, "threads": torch.get_num_threads()}, "inference": inference(B)}
+    # the inference timings run where measure_inference puts them (a GPU if there is one), the training steps on the CPU
+    inference_device = res["inference"]["settings"]["device"]
+    res["settings"]["devices"] = {"inference": inference_device, "training": "cpu"}
     res.update(training=training(B), distillation=distillation(B), padding=padding(B),
-               precision=precision(B, res["inference"]), provenance=provenance("cpu", 0, None))
+               precision=precision(B, res["inference"]), provenance=provenance(inference_device, 0, None))
     if out:
         path = Path(out) / ("bench-quick.json" if quick else "bench.json")
         atomic_write_json(path, res)

@@ -25,28 +25,44 @@ from pkdlib.layer_maps import check_student_layers
 from pkdlib.models import autocast_dtype, count_parameters, load_classifier, pick_device
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+#: on a GPU, the fixed batch is run this many times per timed call: one batch of a small student takes about a
+#: millisecond there, near the cost of launching its kernels and of reading the clock, which would dominate
+CUDA_BATCHES_PER_CALL = 20
 
 
 @torch.inference_mode()
 def _time(model, batches, device, amp) -> float:
-    _sync(device)
+    """Seconds to run ``batches`` (CPU: the wall clock; CUDA: CUDA events around the launches, after a sync)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        _forward(model, batches, device, amp)
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000
     t = time.perf_counter()
+    _forward(model, batches, device, amp)
+    return time.perf_counter() - t
+
+
+def _forward(model, batches, device, amp) -> None:
     for b in batches:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             model(**b)
-    _sync(device)
-    return time.perf_counter() - t
 
 
 def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2, precision="fp32",
                       real_batches=None, device="auto", progress=True) -> dict:
-    """Time the full model and its k-layer cuts; return a table of rows plus the settings."""
+    """Time the full model and its k-layer cuts; return a table of rows plus the settings. On a GPU as training
+    runs there (``train.use_gpu``: TF32 matmuls for fp32 on Ampere or newer, determinism on), the fixed batch
+    ``CUDA_BATCHES_PER_CALL`` times per timed call; ``ms_per_batch`` is per batch either way."""
     from pkdlib.progress import progress as tqdm
+    from pkdlib.train import use_gpu
     dev = pick_device(device)
     amp = autocast_dtype(dev, precision)
+    if dev.type == "cuda":
+        use_gpu(dev, amp)
     full = load_classifier(pretrained, 2).eval().to(dev)
     n = full.config.num_hidden_layers
     for k in layers:
@@ -55,13 +71,14 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     g = torch.Generator().manual_seed(0)
     low = min(1000, full.config.vocab_size // 2)  # skip the special / unused ids of a BERT vocabulary
     ids = torch.randint(low, full.config.vocab_size, (batch_size, seq_len), generator=g)
+    per_call = CUDA_BATCHES_PER_CALL if dev.type == "cuda" else 1
     fixed = [{"input_ids": ids.to(dev), "attention_mask": torch.ones_like(ids).to(dev),
-              "token_type_ids": torch.zeros_like(ids).to(dev)}]
+              "token_type_ids": torch.zeros_like(ids).to(dev)}] * per_call
     real = [{k: v.to(dev) for k, v in b.items()} for b in (real_batches or [])]
     times = {k: {"fixed": [], "real": []} for k in models}
     for r in tqdm(range(warmup + repeats), desc="speed (round-robin)", disable=not progress):
         for k, m in models.items():
-            tf = _time(m, fixed, dev, amp)
+            tf = _time(m, fixed, dev, amp) / per_call
             tr = _time(m, real, dev, amp) if real else None
             if r >= warmup:
                 times[k]["fixed"].append(tf)
@@ -92,7 +109,10 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     return {"rows": rows, "fit": fit, "settings": {"pretrained": pretrained, "batch_size": batch_size, "seq_len": seq_len,
                                        "repeats": repeats, "warmup": warmup, "precision": precision,
                                        "device": str(dev), "threads": torch.get_num_threads(),
-                                       "real_batches": len(real)}}
+                                       "real_batches": len(real),
+                                       **({"fixed_batches_per_call": per_call,
+                                           "tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
+                                          if dev.type == "cuda" else {})}}
 
 
 def fit_layer_cost(seconds: dict) -> dict:

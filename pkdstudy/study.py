@@ -195,7 +195,7 @@ class Study:
         return {it.result["record"]: it.result["record_s"] for it in self.items if "record" in it.result}
 
     def manifest(self, status) -> dict:
-        from pkdlib.records import git_state, hardware, versions
+        from pkdlib.records import git_state, versions
         part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
                 "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused),
                 "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit"}
@@ -210,7 +210,7 @@ class Study:
             "runs_reused": [it.label for it in self.reused if it.kind in ("teacher", "student")],
             "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
             "records": list(records), "records_total_s": round(sum(records.values()), 1),
-            "git": git_state(), "hardware": hardware("cpu"), "versions": versions(),
+            "git": git_state(), "hardware": machine(), "versions": versions(),
             **({"speed": self.speed_file} if self.speed_file else {}),
             **({"before_report": self.before_report} if self.before_report else {}),
             "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
@@ -421,6 +421,14 @@ def _shared_speed(results, it: Item) -> tuple[dict | None, dict]:
     from .speed import shared_measurement
     hw = hardware(pick_device(it.params.get("device", "auto")))
     return shared_measurement(results, hw, it.params["pretrained"], it.params), hw
+
+
+def machine() -> dict:
+    """The machine the study runs on (``records.hardware`` of the device its runs get: a GPU when there is one),
+    less what each run sets for itself and its record holds (TF32, determinism)."""
+    from pkdlib.models import pick_device
+    from pkdlib.records import hardware
+    return {k: v for k, v in hardware(pick_device("auto")).items() if k not in ("tf32", "deterministic")}
 
 
 def _import_in_this_thread() -> None:

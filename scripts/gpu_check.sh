@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The GPU path in under 10 minutes on one GPU (scripts/gpu_check.py says what it checks); without a GPU it says so
-# and exits 0.   scripts/gpu_check.sh [--out results/gpu_check] [--skip-quick]
+# The GPU path checked offline with the python the machine has (scripts/gpu_check.py says what it checks): no pip,
+# no network, no Hub. Writes gpu_check.json and gpu_check.log to OUT ($OUT when set, else the first argument);
+# exits 1 when a check fails, 0 when all passed or were skipped (without CUDA: the CUDA parts, said so).
+#     scripts/gpu_check.sh OUT [--model base|tiny] [--only CHECK,...]      PYTHON=/path/to/python3 to choose one
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py=$(bash scripts/bootstrap.sh)
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+py="${PYTHON:-python3}"
+command -v "$py" >/dev/null || { echo "error: no $py here; set PYTHON to a python with torch, transformers and accelerate" >&2; exit 2; }
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export CUBLAS_WORKSPACE_CONFIG="${CUBLAS_WORKSPACE_CONFIG:-:4096:8}"
 exec "$py" scripts/gpu_check.py "$@"

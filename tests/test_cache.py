@@ -125,3 +125,21 @@ def test_a_memory_mapped_cache_gives_the_values_written(tmp_path):
         a, b = first({"index": idx}, [1, 3], pooling), again({"index": idx}, [1, 3], pooling)
         assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert torch.equal(again({"index": idx}, [2])[1][:, 0], rows[idx, 2]) and CACHE_FORMAT == 3
+
+
+def test_the_cache_key_holds_the_teachers_compute_precision_and_fp32_keys_are_unchanged(tmp_path):
+    """fp32 keeps the key of the code before the compute precision entered it (the CPU studies' caches stay valid);
+    tf32, bf16 and fp16 teachers each get their own cache, so a bf16 run never reads an fp32 run's teacher outputs
+    (or the reverse); an unknown precision is refused."""
+    base = dict(teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1",
+                max_length=64, n_examples=4)
+    before = content_key("teacher-cache", 3, "t1", "k1", "rt", "train", "c1", 64, 4)  # the format-3 key as it was
+    assert teacher_cache_key(**base) == teacher_cache_key(**base, compute="fp32") == before
+    keys = {c: teacher_cache_key(**base, compute=c) for c in ("fp32", "tf32", "bf16", "fp16")}
+    assert len(set(keys.values())) == 4
+    calls = []
+    for c, k in keys.items():
+        load_or_compute_teacher_outputs(tmp_path, k, lambda: calls.append(c) or _fake())
+    assert calls == ["fp32", "tf32", "bf16", "fp16"] and len(list(tmp_path.glob("teacher-*.pt"))) == 4
+    with pytest.raises(ValueError, match="compute='auto': accepted fp32, tf32, bf16, fp16"):
+        teacher_cache_key(**base, compute="auto")

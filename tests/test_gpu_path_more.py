@@ -244,11 +244,12 @@ def test_a_cuda_run_turns_determinism_on_and_records_it(mocked_cuda):
         use_gpu(torch.device("cuda:1"), torch.bfloat16)
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-    assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    # strict: warn_only would leave SDPA's flash and memory-efficient backward on their nondeterministic kernels
+    assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
     hw = hardware("cuda:1")
     assert hw["gpu"] == "Mocked GPU" and hw["deterministic"] == {
-        "algorithms": True, "warn_only": True, "cudnn_deterministic": True, "cudnn_benchmark": False,
-        "cublas_workspace_config": ":4096:8"}
+        "algorithms": True, "warn_only": False, "nondeterministic_ops": [], "cudnn_deterministic": True,
+        "cudnn_benchmark": False, "cublas_workspace_config": ":4096:8"}
     assert "deterministic" not in hardware("cpu")  # CPU records are as they were
 
 
@@ -263,9 +264,48 @@ def test_a_workspace_config_already_set_is_kept_and_a_late_one_is_warned_about(m
     assert hardware("cuda")["deterministic"]["cublas_workspace_config"] == ":16:8"
     mocked_cuda.delenv("CUBLAS_WORKSPACE_CONFIG")
     mocked_cuda.setattr(torch.cuda, "is_initialized", lambda: True)
-    with pytest.warns(UserWarning, match="before the run set CUBLAS_WORKSPACE_CONFIG"):
+    mocked_cuda.setattr(torch.cuda, "device_count", lambda: 2)
+    stats = {0: {}, 1: {"allocation.all.allocated": 3}}  # a tensor was made on GPU 1: cuBLAS may have run
+    mocked_cuda.setattr(torch.cuda, "memory_stats", lambda i: stats[i])
+    with pytest.warns(UserWarning, match="CUDA memory was used in this process before the run set CUBLAS_WORK"):
         use_gpu(torch.device("cuda"), None)
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_cuda_initialised_by_a_device_query_gives_no_workspace_warning(mocked_cuda):
+    """The capability query of precision='auto' initialises CUDA but allocates nothing (cuBLAS has not run): the
+    workspace configuration set then is in time, so no warning (it was given on every 'auto' run)."""
+    import os
+
+    from pkdlib import RunConfig
+    from pkdlib.train import Hardware
+    mocked_cuda.setattr(torch.cuda, "is_available", lambda: True)
+    mocked_cuda.setattr(torch.cuda, "device_count", lambda: 1)
+    mocked_cuda.setattr(torch.cuda, "is_initialized", lambda: True)  # as after get_device_capability
+    mocked_cuda.setattr(torch.cuda, "memory_stats", lambda i: {"allocation.all.allocated": 0})
+    made = []
+    mocked_cuda.setattr("accelerate.Accelerator", lambda **kw: made.append(kw) or _FakeAccelerator())
+    cfg = RunConfig(method="teacher", device="cuda", precision="auto")
+    assert cfg.precision == "bf16"  # resolved when made (capability 8.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hw = Hardware.setup(cfg)
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and hw.amp is torch.bfloat16 and hw.compute == "bf16"
+    assert made[0]["dynamo_backend"] == "no" and made[0]["mixed_precision"] == "no"
+    assert made[0]["kwargs_handlers"][0].timeout.total_seconds() == 3600
+
+
+def test_a_workspace_config_torch_would_refuse_is_refused_before_the_run(mocked_cuda):
+    from pkdlib.determinism import DeterminismError
+    from pkdlib.train import use_gpu
+    mocked_cuda.setenv("CUBLAS_WORKSPACE_CONFIG", ":0:0")
+    with pytest.raises(DeterminismError, match=r"CUBLAS_WORKSPACE_CONFIG=':0:0' is set.*:4096:8 or :16:8"):
+        use_gpu(torch.device("cuda"), None)
+
+
+class _FakeAccelerator:
+    device = torch.device("cpu")
+    is_main_process = True
 
 
 def test_cpu_runs_leave_the_determinism_settings_alone(tiny_bert):
@@ -295,3 +335,92 @@ def test_a_run_whose_loss_turns_non_finite_between_checks_stops_and_writes_nothi
     with pytest.raises(NumericalError, match=r"non-finite loss at epoch 1, step 3: .*pt=nan.*\(found when steps 3-"):
         run(cfg, ws, progress=False, log=lambda *a: None)
     assert not ws.records.exists() or not list(ws.records.glob("*.json"))
+
+
+def test_an_op_without_a_deterministic_kernel_would_make_the_run_warn_only_and_be_named(mocked_cuda):
+    """None is known (strict mode); were one listed, the run would warn instead of stopping, and its record say so."""
+    import pkdlib.determinism as D
+    from pkdlib.records import hardware
+    from pkdlib.train import use_gpu
+    mocked_cuda.setattr(D, "NONDETERMINISTIC_OPS", ("cumsum_cuda_kernel",))
+    use_gpu(torch.device("cuda"), None)
+    assert torch.is_deterministic_algorithms_warn_only_enabled()
+    det = hardware("cuda")["deterministic"]
+    assert det["warn_only"] and det["nondeterministic_ops"] == ["cumsum_cuda_kernel"]
+
+
+def test_fp16_gradient_norms_are_taken_of_the_scaled_terms_and_unscaled():
+    """An fp16 gradient of 1e-8 underflows to 0 unscaled (fp16's smallest subnormal is 6e-8); taken of the term times
+    the loss scale, as training's backward is, and divided by it in float32, it is measured."""
+    from pkdlib.losses import Objective
+    from pkdlib.train import loss_scale, term_grad_norms
+    p = torch.nn.Parameter(torch.ones(4, dtype=torch.float16))
+    model = torch.nn.ParameterList([p])
+
+    def parts():
+        term = (p * 1e-4).float().sum() * 1e-4  # d term / dp = 1e-8 per element, computed in fp16
+        return {"ce": term, "loss": term}
+    assert term_grad_norms(model, parts(), Objective())["ce"] == 0.0
+    scaled = term_grad_norms(model, parts(), Objective(), scale=2.0 ** 16)
+    assert scaled["ce"] == pytest.approx(2e-8, rel=1e-2) and scaled["total"] == pytest.approx(2e-8, rel=1e-2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    assert loss_scale(scaler) == 65536.0 and loss_scale(torch.amp.GradScaler("cpu", enabled=False)) == 1.0
+    assert loss_scale(None) == 1.0
+
+
+class _TwoProcesses:
+    """Accelerate's reduce as a second process with the given window would make it (sum)."""
+    device = torch.device("cpu")
+
+    def __init__(self, other: list):
+        self.other = other
+
+    def reduce(self, t, op):
+        assert op == "sum"
+        return t + self.other.pop(0)
+
+
+def test_curve_points_sum_the_steps_of_every_process():
+    """Several processes: a curve point's loss is the mean over every process's steps, its accuracy over every
+    process's examples (it was the main process's alone); counts stay integers."""
+    from functools import partial
+
+    from pkdlib.train import sum_over_processes
+    steps = list(_steps(20, seed=5))
+    windows = []  # what the second process's meter sums at each of its curve points (one per step: 10 batches)
+    other = Meter(10, reduce=lambda w: windows.append(dict(w)) or w)
+    other.start_epoch()
+    for i, (parts, logits, b) in enumerate(steps[10:], 1):
+        other.update(i, 1, parts, logits, b["labels"], 1e-3)
+    acc = _TwoProcesses([torch.tensor([float(w[k]) for k in sorted(w)], dtype=torch.float64) for w in windows])
+    main, alone = Meter(10, reduce=partial(sum_over_processes, acc)), Meter(10)
+    for m in (main, alone):
+        m.start_epoch()
+        for i, (parts, logits, b) in enumerate(steps[:10], 1):
+            m.update(i, 1, parts, logits, b["labels"], 1e-3)
+    assert len(main.curve) == len(alone.curve) == len(other.curve) == 10
+    for i, (both, mine, theirs, w) in enumerate(zip(main.curve, alone.curve, other.curve, windows)):
+        assert both["loss"] == pytest.approx((mine["loss"] + theirs["loss"]) / 2)  # one step each
+        seen = len(steps[i][2]["labels"])
+        assert both["train_acc"] == pytest.approx((round(mine["train_acc"] * seen) + w["correct"]) / (seen + w["seen"]))
+        assert both["step"] == mine["step"] and both["lr"] == mine["lr"]
+    assert any(b["loss"] != m["loss"] for b, m in zip(main.curve, alone.curve))
+    assert sum_over_processes(_TwoProcesses([torch.tensor([0.5, 3.0])]), {"n": 2, "loss": 1.25}) == {"loss": 1.75, "n": 5}
+
+
+def test_the_accelerator_is_pinned_whatever_the_environment_asks(tiny_bert, monkeypatch):
+    """ACCELERATE_DYNAMO_BACKEND would compile the model and ACCELERATE_MIXED_PRECISION add Accelerate's autocast:
+    a run's Accelerator is told no to both (and records it)."""
+    from accelerate.state import AcceleratorState
+
+    from pkdlib import RunConfig
+    from pkdlib.train import Hardware
+    monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "INDUCTOR")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    AcceleratorState._reset_state(True)
+    try:
+        hw = Hardware.setup(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), device="cpu"))
+        assert str(hw.accelerator.state.dynamo_plugin.backend.value).lower() == "no"
+        assert str(hw.accelerator.mixed_precision) == "no" and hw.compute == "fp32"
+    finally:
+        AcceleratorState._reset_state(True)

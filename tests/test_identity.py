@@ -111,3 +111,36 @@ def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact()
         assert intact(r["identity"]), f.name
     migrated = [f for f in files if "migrated" in json.loads(f.read_text())]
     assert len(migrated) >= 26  # search 20, precision check 6, and the verdicts students written before the portable-path fix
+
+
+def test_auto_precision_enters_the_identity_and_the_record_resolved(monkeypatch):
+    """'auto' is resolved when the configuration is made: an fp32 run on a CPU, bf16 on a GPU with native bf16, fp16
+    on an older one (CUDA mocked). The identity holds the resolved precision, so an 'auto' run is the explicit run
+    of that precision (on a CPU it reuses the fp32 record) and never shares a record with another precision."""
+    import torch
+
+    from pkdlib.identity import identity_config
+    cpu = RunConfig(method="teacher", device="cpu", precision="auto")
+    assert cpu.precision == "fp32" and identity_config(cpu) == identity_config(cpu.replace(precision="fp32"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for capability, want in (((9, 0), "bf16"), ((8, 0), "bf16"), ((7, 5), "fp16")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None, c=capability: c)
+        gpu = RunConfig(method="teacher", device="cuda", precision="auto")
+        assert gpu.precision == want and gpu.to_dict()["precision"] == want, capability
+        assert identity_config(gpu) == identity_config(gpu.replace(precision=want)) != identity_config(cpu)
+
+
+def test_the_committed_records_keep_their_precision():
+    """An explicit precision is never resolved: every committed record's configuration, made again by this code,
+    has the precision its identity holds (fp32 stays fp32, bf16 stays bf16); none of them was an 'auto' run."""
+    from pkdlib.identity import identity_config
+    files = sorted((ROOT / "results").glob("**/records/*.json"))
+    seen = set()
+    for f in files:
+        r = json.loads(f.read_text())
+        cfg = RunConfig.from_dict(r["config"])
+        assert cfg.precision == r["config"]["precision"] == r["identity"]["config"]["precision"], f.name
+        assert identity_config(cfg)["precision"] == r["identity"]["config"]["precision"], f.name
+        seen.add(cfg.precision)
+    assert seen == {"fp32", "bf16"} and len(files) > 100
