@@ -39,13 +39,13 @@ def portable(path: str | None, root: str | Path | None = None) -> str | None:
     if path is None:
         return None
     p = Path(in_project(str(path))).resolve()
-    for base in (Path(root or ROOT).resolve(), _checkout(p)):
+    for base in (Path(root or ROOT).resolve(), checkout_of(p)):
         if base is not None and p.is_relative_to(base):
             return p.relative_to(base).as_posix()
     return str(path)
 
 
-def _checkout(p: Path) -> Path | None:
+def checkout_of(p: Path) -> Path | None:
     """The nearest folder above ``p`` that is a checkout of this project (holds pkdlib/paths.py), if any."""
     return next((d for d in p.parents if (d / "pkdlib" / "paths.py").is_file()), None)
 
