@@ -182,6 +182,12 @@ def find_teacher(records_dir, task: str, pretrained: str) -> str:
 
 @lru_cache(maxsize=1)
 def git_state() -> dict:
+    """The checkout's commit and whether its code differs from it, read once per process (``read_git``)."""
+    return read_git()
+
+
+def read_git() -> dict:
+    """The checkout's commit and whether its code (results/ aside) differs from it, read now."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -229,7 +235,11 @@ def hardware(device) -> dict:
     return info
 
 
-def provenance(device, seed, cache_key, num_processes=1) -> dict:
-    return {"git": git_state(), "versions": versions(), "hardware": hardware(device), "seed": seed,
+def provenance(device, seed, cache_key, num_processes=1, git_started: dict | None = None) -> dict:
+    """What a record says of where and with what it ran. ``git``: the commit the run started from
+    (``git_started``, read when it began); ``git_when_written`` beside it where the checkout moved while it ran."""
+    now = read_git()
+    return {"git": git_started or now, **({"git_when_written": now} if git_started and git_started != now else {}),
+            "versions": versions(), "hardware": hardware(device), "seed": seed,
             "teacher_cache_key": cache_key, "num_processes": num_processes,
             "results_version": RESULTS_VERSION}

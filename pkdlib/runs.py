@@ -38,7 +38,7 @@ from .models import (
     quiet_transformers,
 )
 from .paths import Workspace, portable
-from .records import locate_record, provenance, record_path, reusable_record, seal
+from .records import locate_record, provenance, read_git, record_path, reusable_record, seal
 from .train import Hardware, compute_precision, evaluate, fit
 from .unlabeled import load_unlabeled, with_unlabeled
 from .weights import save_model_dir, verified_fingerprint
@@ -116,7 +116,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     identity unless ``force``. ``data``: the task's (spec, splits) as ``load_data`` gives them, when already loaded
     (scripts/gpu_check.py's generated data)."""
     from accelerate.utils import set_seed
-    ws, t_start = ws or Workspace(), time.time()
+    ws, t_start, git_started = ws or Workspace(), time.time(), read_git()
     n_teacher = cfg.check_models()
     objective = build_objective(cfg, n_teacher)
     hw = Hardware.setup(cfg)
@@ -145,7 +145,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     result = fit(cfg, model, prep.toks, prep.spec, objective, teacher, hw, say, progress)
     if not hw.main:
         return {}
-    record = make_record(prep, ws, result, objective, n_teacher, params, hw)
+    record = make_record(prep, ws, result, objective, n_teacher, params, hw, git_started)
     record["timings"] = {"total_s": round(time.time() - t_start, 3), "teacher_cache_s": round(t_cache, 3),
                          "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
                          "per_epoch_train_s": [e["train_time_s"] for e in result.epochs]}
@@ -157,8 +157,10 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     return record
 
 
-def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw) -> dict:
-    """Test once at the best dev epoch, keep the weights if asked (always for a teacher), and assemble the record."""
+def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw,
+                git_started: dict | None = None) -> dict:
+    """Test once at the best dev epoch, keep the weights if asked (always for a teacher), and assemble the record
+    (``git_started``: the checkout's state when the run began, ``records.provenance``)."""
     cfg, spec, run_id = prep.cfg, prep.spec, prep.out_path.stem
     test, predictions, correct = {}, {}, {}
     for s in spec.test_splits:
@@ -184,7 +186,8 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         "test_predictions": pred_files, "model_dir": portable(model_dir),
         "weights_fp": weights_fp,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
-        "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes),
+        "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes,
+                                       git_started),
                        "accelerate_mixed_precision": str(hw.accelerator.mixed_precision),
                        "accelerate_dynamo_backend": str(hw.accelerator.state.dynamo_plugin.backend.value).lower(),
                        "loss_scaling": hw.scaler.is_enabled(), "teacher_compute": prep.teacher_compute},

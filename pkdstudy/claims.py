@@ -13,9 +13,14 @@ Decision rules (README, "How the claims are decided"):
 * N < 5 pairs: **descriptive**, no verdict (an exact sign-flip test of 3 pairs cannot go below p = 0.25).
 * Each verdict answers "on this test set" (seeds resampled: the t-interval; with several teachers, every
   teacher-seed pair a replicate: "on this test set with these teachers"); the interval "on sentences like these"
-  (seeds and test sentences resampled: the paired bootstrap) and, with several teachers, the interval "with other
-  teachers like these" (``stats.two_level_t``: teachers, then seeds) are printed beside it, and a verdict either
-  does not support is flagged.
+  (seeds and test sentences both random and crossed: ``stats.two_way``, the two-way variance components) and, with
+  several teachers, the interval "with other teachers like these" (``stats.two_level_t``: teachers, then seeds) are
+  printed beside it, and a verdict either does not support is flagged.
+* Dependence is reported, never hidden: a row whose pairs include pairs whose results were known when the profile
+  was declared (the profile's ``known_at_declaration``) gets a **sensitivity** row without them (Holm-adjusted as if
+  it stood in its row's family; it decides nothing); every row counts its mixed-machine pairs (the two runs' records
+  name different CPUs) and gives the result on the same-machine pairs alone where some are mixed; a confirmatory
+  row says that the lead it checks was found on the same test sentences.
 * A profile's arms (variants of the recipe: another beta, more epochs) are compared apart from the main cells,
   as secondary rows (``arm_claims``).
 * A **confirmatory** profile names, before it runs, the claims it was designed to decide (its ``confirmatory``
@@ -30,8 +35,8 @@ import pandas as pd
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
-from .stats import (holm, mcnemar, paired_bootstrap, paired_t, power_paired, retention_bootstrap, sentence_floor,
-                    sign_flip_test, tost, two_level_t)
+from .stats import (holm, mcnemar, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost, two_level_t,
+                    two_way)
 
 #: the claims as (a, b, name): "a beats b"; the first three are the primary family at the paper's compression
 CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
@@ -68,29 +73,60 @@ def _correct(records, runs: pd.DataFrame, split):
 
 
 def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None,
-           comparison: str | None = None) -> dict | None:
+           comparison: str | None = None, known=frozenset()) -> dict | None:
     """a - b in points over paired seeds: t-interval and p, TOST against the margin, power for the paper's effect,
-    exact sign-flip p, and (where the records hold per-example correctness) McNemar per replicate and a bootstrap
-    over replicates and test examples. Pairs that are not independent (crossed: one run in several pairs, or
-    one seed under several teachers) are averaged per seed first, so the replicate is the seed."""
+    exact sign-flip p, and (where the records hold per-example correctness) McNemar per replicate and the two-way
+    interval over seeds and test sentences; the mixed-machine pairs. Pairs that are not independent (crossed: one
+    run in several pairs, or one seed under several teachers) are averaged per seed first, so the replicate is the
+    seed. ``known``: run ids whose results were known when the profile was declared; the pairs of two such runs are
+    counted (``known_pairs``) and the row without them is kept in ``without_known`` (the sensitivity row)."""
     x, y = _pairs(df, split, a, b, layers, task)
     if len(x) < 2:
         return None
-    d = (x[split] - y[split]).to_numpy() * 100
     head = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}"}
-    no_sentences = {"mcnemar_p05": None, "bootstrap_ci": None}
+    row = {**head, **_compare(x, y, split, records)}
+    if known and "run_id" in x:
+        kx, ky = x.run_id.isin(known).to_numpy(), y.run_id.isin(known).to_numpy()
+        row["known_pairs"], row["known_one_side"] = int((kx & ky).sum()), int((kx ^ ky).sum())
+        rest = ~(kx & ky)
+        if row["known_pairs"] and rest.sum() >= 2:
+            row["without_known"] = _compare(x[rest].reset_index(drop=True), y[rest].reset_index(drop=True), split,
+                                            records)
+    return row
+
+
+def _compare(x: pd.DataFrame, y: pd.DataFrame, split: str, records) -> dict:
+    """The columns of a claims row for aligned pairs ``x``, ``y`` (``_pairs``)."""
+    d = (x[split] - y[split]).to_numpy() * 100
+    no_sentences = {"mcnemar_p05": None, "sentences_ci": None}
     if _crossed(x, y):
         per_seed = pd.Series(d).groupby(x.seed.to_numpy()).mean()
-        return {**head, **_difference(per_seed.to_numpy()), **no_sentences, "n_teachers": x.pair_teacher.nunique(),
-                "unit": "seed (teachers crossed with seeds: averaged per seed)"}
-    row = {**head, **_difference(d), **no_sentences, **_two_level(d, x.pair_teacher)}
+        return {**_difference(per_seed.to_numpy()), **no_sentences, **_machines(x, y, records, None),
+                "n_teachers": x.pair_teacher.nunique(), "unit": "seed (teachers crossed with seeds: averaged per seed)"}
+    row = {**_difference(d), **no_sentences, **_two_level(d, x.pair_teacher), **_machines(x, y, records, d)}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
         row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
-        row["boot_low"], row["boot_high"] = paired_bootstrap(ca, cb)
-        row["bootstrap_ci"] = f"[{row['boot_low']:+.2f}, {row['boot_high']:+.2f}]"
-        row["sentence_floor"] = sentence_floor(ca, cb)
+        w = two_way(ca, cb)
+        row.update(sent_low=w["low"], sent_high=w["high"], sentences_ci=f"[{w['low']:+.2f}, {w['high']:+.2f}]",
+                   sentence_floor=w["floor"], n_sentences=len(ca[0]))
     return row
+
+
+def _machines(x: pd.DataFrame, y: pd.DataFrame, records, d) -> dict:
+    """``mixed_machine`` k/N: the pairs whose two runs' records name different CPUs (provenance.hardware.cpu); with
+    some mixed and at least 2 not (``d``: the pairs' differences), ``same_machine``: the t-interval on those alone."""
+    if not records or "run_id" not in x:
+        return {}
+    cpu = [[records.get(r, {}).get("provenance", {}).get("hardware", {}).get("cpu") for r in z.run_id] for z in (x, y)]
+    if None in cpu[0] + cpu[1]:
+        return {}
+    mixed = np.array([u != v for u, v in zip(*cpu)])
+    out = {"mixed_machine": f"{int(mixed.sum())}/{len(mixed)}"}
+    if d is not None and mixed.any() and (~mixed).sum() >= 2:
+        t = paired_t(d[~mixed])
+        out["same_machine"] = f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}], N={t['n']}"
+    return out
 
 
 def _crossed(x: pd.DataFrame, y: pd.DataFrame) -> bool:
@@ -119,6 +155,11 @@ def _difference(d) -> dict:
             "sign_flip_p": sign_flip_test(d), "power": power_paired(t["sd"], t["n"], MARGIN)}
 
 
+def fmt_p(p: float) -> str:
+    """'p = 0.017', or 'p < 0.001' where three decimals would print 0.000."""
+    return "p < 0.001" if p < 0.0005 else f"p = {p:.3f}"
+
+
 def verdict(r) -> str:
     """The verdict of one tested row, by the rules above (``p_holm``, ``tost_holm`` already in the row)."""
     n = int(r["n_seeds"])
@@ -128,13 +169,13 @@ def verdict(r) -> str:
     where = f"on this test set with these {t} teachers" if t > 1 else "on this test set"
     if r["p_holm"] < 0.05:
         word = "held" if r["mean_diff"] > 0 else "reversed"
-        return f"{word} {where} (Holm p = {r['p_holm']:.3f})" + _caveats(r)
+        return f"{word} {where} (Holm {fmt_p(r['p_holm'])})" + _caveats(r)
     if r["tost_holm"] < 0.05:
-        return (f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm p = {r['tost_holm']:.3f})"
+        return (f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm {fmt_p(r['tost_holm'])})"
                 + _caveats(r, equivalence=True))
     effect = (f"a {MARGIN:g}-point difference (the paper gives no size for the gap)" if str(r["claim"]).startswith("4.")
               else f"the paper's effect of {MARGIN:g} points")
-    return (f"undecided (Holm p = {r['p_holm']:.3f}, TOST Holm p = {r['tost_holm']:.3f}; power for {effect}: "
+    return (f"undecided (Holm {fmt_p(r['p_holm'])}, TOST Holm {fmt_p(r['tost_holm'])}; power for {effect}: "
             f"{r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
             f"Holm's strictest level; observed sd; neither shown nor excluded)")
 
@@ -144,17 +185,17 @@ def interim_verdict(r) -> str:
     and reading it at every interim report would be optional stopping (no stopping boundary was declared)."""
     if pd.isna(r.get("p_holm")) or int(r["n_seeds"]) < MIN_PAIRS:
         return r["verdict"]
-    return (f"no verdict until the study is complete (so far: Holm p = {r['p_holm']:.3f}, TOST Holm p = "
-            f"{r['tost_holm']:.3f})")
+    return (f"no verdict until the study is complete (so far: Holm {fmt_p(r['p_holm'])}, TOST Holm "
+            f"{fmt_p(r['tost_holm'])})")
 
 
 #: the wider questions beside a verdict: what it is called, its interval's name and columns
-WIDER = (("on sentences like these", "seeds-and-sentences", "boot_low", "boot_high"),
+WIDER = (("on sentences like these", "seeds-and-sentences", "sent_low", "sent_high"),
          ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
 
 
 #: why a wider interval can be missing
-_MISSING = {"boot_low": "no per-sentence correctness of this split in the records, or pairs averaged per seed",
+_MISSING = {"sent_low": "no per-sentence correctness of this split in the records, or pairs averaged per seed",
             "two_low": "teachers crossed with seeds, or no spread to estimate"}
 
 
@@ -166,7 +207,7 @@ def _caveats(r, equivalence: bool = False) -> str:
         low, high = r.get(lo), r.get(hi)
         if low is None or pd.isna(low):
             gap = str(r.get("claim", "")).startswith("4.")  # a train - dev gap has no sentence-level question
-            if (lo == "boot_low" and not gap) or (lo == "two_low" and pd.notna(r.get("n_teachers"))
+            if (lo == "sent_low" and not gap) or (lo == "two_low" and pd.notna(r.get("n_teachers"))
                                                   and r["n_teachers"] > 1):
                 out += f"; {question} not assessed (no {name} interval: {_MISSING[lo]})"
             continue  # one teacher: "on this test set" says so already
@@ -240,10 +281,11 @@ def init_claims(df_all: pd.DataFrame, df: pd.DataFrame, split: str, records=None
     return rows
 
 
-def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None) -> list[dict]:
+def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None, known=frozenset()) -> list[dict]:
     """Each arm (a variant of the recipe that a profile names: another beta, more epochs), kept apart from the
     main cells: every claim whose method a ran in the arm, against b in the same arm where b ran there, else b's
-    main runs; and each arm's method against the same method of the recipe. Secondary comparisons."""
+    main runs; and each arm's method against the same method of the recipe. Secondary comparisons. ``known``: as
+    ``paired``'s."""
     rows = []
     for (arm, task, k), g in arms.groupby(["arm", "task", "layers"]):
         base, ran = df[(df.task == task) & (df.layers == k)], set(g.method)
@@ -253,7 +295,7 @@ def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None) -
             other = g if b in ran and a != b else base
             both = pd.concat([g[g.method == a].assign(method="arm"), other[other.method == b].assign(method="other")])
             label = f"{METHOD_LABEL[a]} [{arm}] - {METHOD_LABEL[b]}" + (f" [{arm}]" if other is g else "")
-            r = paired(both, split, "arm", "other", k, task, records, comparison=label)
+            r = paired(both, split, "arm", "other", k, task, records, comparison=label, known=known)
             if r:
                 rows.append({"claim": f"{name} [{arm}]", "arm": arm, **r})
     return rows
@@ -264,11 +306,42 @@ def _sentence(r, split) -> str:
     head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {what})" if pd.notna(r["layers"]) else r["claim"]
     if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
         return f"{head}: {r['verdict']}."
-    boot = f"; seeds and sentences {r['bootstrap_ci']}" if isinstance(r.get("bootstrap_ci"), str) else ""
+    sent = (f"; seeds and sentences {r['sentences_ci']} (test-set floor ±{r['sentence_floor']:.2f})"
+            if isinstance(r.get("sentences_ci"), str) else "")
     two = (f"; teachers and seeds {r['two_level_ci']} ({int(r['n_teachers'])} teachers)"
            if isinstance(r.get("two_level_ci"), str) else "")
     return (f"{head} [{r['family']}]: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI over seeds "
-            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{boot}{two}, N={int(r['n_seeds'])}: {r['verdict']}.")
+            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{sent}{two}, N={int(r['n_seeds'])}: {r['verdict']}"
+            f"{_dependence(r)}.")
+
+
+def _count(r, key) -> int:
+    return int(r[key]) if pd.notna(r.get(key)) else 0
+
+
+def _dependence(r) -> str:
+    """What a row's pairs share beyond their seeds: pairs known when the profile was declared, one run of a pair
+    known, pairs whose runs ran on two machines, and (confirmatory) the test set the lead was found on."""
+    out, n = "", int(r["n_seeds"])
+    if r.get("family") != "sensitivity" and (k := _count(r, "known_pairs")):
+        out += (f"; {k} of these pairs' results were known when the study was declared"
+                + (" (the sensitivity row without them follows)" if isinstance(r.get("without_known"), dict) else ""))
+    if r.get("family") != "sensitivity" and (k := _count(r, "known_one_side")):
+        out += (f"; in {k} pair{'s' if k > 1 else ''} one run's result was known when the study was declared (a "
+                f"reused record)")
+    mixed = r.get("mixed_machine")
+    if isinstance(mixed, str) and not mixed.startswith("0/"):
+        k = int(mixed.split("/")[0])
+        same = r.get("same_machine")
+        out += (f"; {k} of {n} pairs ran their two runs on different machines (CPUs)"
+                + (f": on the same-machine pairs alone {same}" if isinstance(same, str) else ""))
+    if r.get("family") == "confirmatory":
+        where = f"these same {int(r['n_sentences']):,} test sentences" if pd.notna(r.get("n_sentences")) else \
+            "this same test set"
+        out += (f"; same test set: the lead this test confirms was found on {where} (every study here tests on the "
+                f"one rt test split), so 'held' speaks of this test set and the seeds-and-sentences interval is the "
+                f"one that reaches beyond it")
+    return out
 
 
 def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
@@ -299,6 +372,35 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
     return t
 
 
+def _with_sensitivity(t: pd.DataFrame) -> pd.DataFrame:
+    """After each decided row whose pairs include pairs known when the profile was declared, the same comparison
+    without them (``without_known``), family 'sensitivity': its p and TOST p Holm-adjusted as if they stood in
+    place of the row's own in its family; its verdict by the same rule; it decides nothing."""
+    if "without_known" not in t:
+        return t
+    out = []
+    for i, r in t.iterrows():
+        out.append(r.to_dict())
+        w = r["without_known"]
+        if not isinstance(w, dict) or not r["family"]:
+            continue
+        fam, m = list(t.index[t.family == r["family"]]), t.attrs[f"m_{r['family']}"]
+        pos = fam.index(i)
+        adjusted = {}
+        for col in ("p", "tost_p"):
+            ps = t.loc[fam, col].tolist()
+            ps[pos] = w[col]
+            adjusted[col] = holm(ps + [1.0] * (m - len(fam)))[pos]
+        s = {"claim": r["claim"], "task": r["task"], "layers": r["layers"], "arm": r.get("arm"), **w,
+             "comparison": f"{r['comparison']}, without the {int(r['known_pairs'])} pairs known at declaration",
+             "family": "sensitivity", "p_holm": adjusted["p"], "tost_holm": adjusted["tost_p"],
+             "power_holm": power_paired(w["sd"], w["n_seeds"], MARGIN, 0.05 / m)}
+        out.append({**s, "verdict": verdict(s)})
+    res = pd.DataFrame(out)
+    res.attrs.update(t.attrs)
+    return res
+
+
 def _families(t: pd.DataFrame) -> str:
     """The closing sentence: each family's size (a declared family's untested claims named)."""
     parts, declared = [], t.attrs["m_confirmatory"]
@@ -310,16 +412,20 @@ def _families(t: pd.DataFrame) -> str:
         elif fam == "primary" and (n or not declared):
             parts.append(f"{n} primary" + (f" (of the declared {m}: {untested})" if untested else ""))
     parts.append(f"{int((t.family == 'secondary').sum())} secondary comparisons")
+    n_sens = int((t.family == "sensitivity").sum())
     return (" and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
             + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "
-              f"verdicts (rules: README, 'How the claims are decided').")
+              f"verdicts (rules: README, 'How the claims are decided')"
+            + (f"; {n_sens} sensitivity row{'s' if n_sens > 1 else ''} (without the pairs whose results were known "
+               f"when the study was declared) decide{'' if n_sens > 1 else 's'} nothing." if n_sens else "."))
 
 
 def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=(),
-           confirmatory=()) -> tuple[pd.DataFrame, list[str]]:
+           confirmatory=(), known=frozenset()) -> tuple[pd.DataFrame, list[str]]:
     """Every claim per task and size, a row each with effect, both intervals, N, power and verdict; 'n/a' (and
     why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims); ``confirmatory``: the claims
-    a confirmatory profile declared (their own family)."""
+    a confirmatory profile declared (their own family); ``known``: the run ids whose results were known when the
+    profile was declared (each row with pairs of two such runs gets a sensitivity row without them)."""
     rows = []
     sizes = sorted(set(df[df.method != "teacher"].layers), reverse=True)
     for task in sorted(df.task.unique()):
@@ -331,15 +437,15 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=(),
                                  f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
                                  "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
                 elif len(_pairs(df, split, a, b, k, task)[0]) >= 2:
-                    rows.append({"claim": name, **paired(df, split, a, b, k, task, records)})
+                    rows.append({"claim": name, **paired(df, split, a, b, k, task, records, known=known)})
             rows += _retention(df, split, task, k, speed, records) + _gap(df, task, k, records)
     rows += list(extra)
     rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
                  "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
     teachers = df[df.method == "teacher"].groupby("task")["layers"].max().to_dict()
-    t = _decide(pd.DataFrame(rows), teachers, confirmatory)
+    t = _with_sensitivity(_decide(pd.DataFrame(rows), teachers, confirmatory))
     sentences = [_sentence(r, split) for _, r in t.iterrows()]
     if t["family"].ne("").any():
         sentences.append(_families(t))
-    drop = ["sd", "boot_low", "boot_high"]
+    drop = ["sd", "sent_low", "sent_high", "without_known"]
     return t.drop(columns=drop, errors="ignore"), sentences

@@ -12,6 +12,8 @@ from pathlib import Path
 from pkdlib.errors import KnownError
 from pkdlib.files import atomic_write
 
+from .scrub import scrub_notebook
+
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 #: the kernel's own warnings (e.g. "Kernel is running over TCP without encryption", on a loopback socket
 #: of this machine) would print once per notebook; errors still show
@@ -94,15 +96,19 @@ def _refuse_bad(name: str, params: dict, declared: dict) -> None:
 
 
 def execute(name: str, output, params: dict, cwd=None, log_output=False, progress=False):
-    """Check parameters, then run notebooks/<name>.ipynb with papermill into ``output`` (atomically); a
-    failed notebook is kept beside it as ``<output>.failed.ipynb``, removed once the run succeeds."""
+    """Check parameters, then run notebooks/<name>.ipynb with papermill into ``output`` (atomically), its machine
+    paths made relative (``scrub.scrub_notebook``: the executed notebook is committed); a failed notebook is kept
+    beside it as ``<output>.failed.ipynb`` (as papermill wrote it), removed once the run succeeds."""
     import papermill as pm
     src = notebook_path(name)
     check_parameters(src, params)
     output = Path(output)
     failed = output.with_name(output.stem + ".failed.ipynb")
-    atomic_write(output, lambda tmp: pm.execute_notebook(str(src), tmp, parameters=params, cwd=str(cwd or Path.cwd()),
-                                                         progress_bar=progress, log_output=log_output,
-                                                         kernel_name="python3", extra_arguments=QUIET_KERNEL),
-                 keep_failed=failed)
+    where = str(cwd or Path.cwd())
+
+    def run(tmp):
+        pm.execute_notebook(str(src), tmp, parameters=params, cwd=where, progress_bar=progress, log_output=log_output,
+                            kernel_name="python3", extra_arguments=QUIET_KERNEL)
+        scrub_notebook(tmp, output, params, where)
+    atomic_write(output, run, keep_failed=failed)
     failed.unlink(missing_ok=True)

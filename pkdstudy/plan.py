@@ -71,6 +71,19 @@ def _check_confirmatory(profile: str, P: dict) -> None:
                          f"accepted: {', '.join(known)}")
 
 
+def _check_known(profile: str, P: dict) -> None:
+    """A profile's ``known_at_declaration`` (the runs whose results were known when it was declared) is
+    ``{"runs": {"method": [...], "seed": [...], "teacher_seed": [...]}}`` (teacher_seed optional)."""
+    spec = P.get("known_at_declaration")
+    if spec is None:
+        return
+    runs = spec.get("runs") if isinstance(spec, dict) else None
+    if (not isinstance(runs, dict) or not {"method", "seed"} <= set(runs) or set(runs) - {"method", "seed", "teacher_seed"}
+            or not all(isinstance(v, list) for v in runs.values())):
+        raise StudyError(f"profile {profile!r}: known_at_declaration must be {{'runs': {{'method': [...], 'seed': [...], "
+                         f"'teacher_seed': [...] (optional)}}}}, got {spec!r}")
+
+
 def plan(profile: str, grid: str = "best", results=None, work="work") -> list[Item]:
     """Expand a profile into an ordered list of items (teachers first, report last)."""
     if profile not in PROFILES:
@@ -81,6 +94,7 @@ def plan(profile: str, grid: str = "best", results=None, work="work") -> list[It
     _check_shape(profile, P)
     _check_confirmatory(profile, P)
     n_teacher = teacher_layers(P["pretrained"])
+    _check_known(profile, P)
     common = {"results_dir": str(results or default_results(profile)), "work_dir": str(work)}
     hidden = 768 if P["pretrained"] == "bert-base-uncased" else 384
     items = []

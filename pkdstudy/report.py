@@ -20,6 +20,7 @@ from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
 from .claims import arm_claims, claims, init_claims
+from .profiles import PROFILES
 
 #: the paper's Table 1 rows
 TABLE1_METHODS = ("teacher", "ft", "kd", "pkd-skip")
@@ -84,8 +85,22 @@ def _teacher_of(run_id: str, c: dict) -> str:
 
 def arms_of(profile: str, manifest: dict) -> dict:
     """A profile's arms (variants of the recipe kept apart from its main cells): the profile's, else the manifest's."""
-    from .profiles import PROFILES
     return (PROFILES.get(profile) or {}).get("arms") or manifest.get("arms") or {}
+
+
+def known_at_declaration(profile: str, df: pd.DataFrame) -> frozenset:
+    """The run ids of the main cells (no arm) whose results were known when the profile was declared: the runs its
+    ``known_at_declaration["runs"]`` matches (``method``, ``seed``, and ``teacher_seed``: the seed of the teacher the
+    run learnt from; each a list)."""
+    spec = ((PROFILES.get(profile) or {}).get("known_at_declaration") or {}).get("runs")
+    if not spec or df.empty:
+        return frozenset()
+    teachers = df[df.method == "teacher"]
+    teacher_seed = df.teacher.map(dict(zip(teachers.run_id, teachers.seed)))
+    ok = (df.arm == "") & (df.method != "teacher") & df.method.isin(spec["method"]) & df.seed.isin(spec["seed"])
+    if "teacher_seed" in spec:
+        ok &= teacher_seed.isin(spec["teacher_seed"])
+    return frozenset(df[ok].run_id)
 
 
 def confirmatory_of(manifest: dict) -> list[str]:
@@ -178,8 +193,14 @@ TERMS_NOTE = ("Each weighted term's share of the loss and of the gradient norm a
 
 CLAIMS_NOTE = (
     "Columns: `mean_diff` a - b in points (for claim 3: the student's accuracy as % of the teacher's); `ci_low`, "
-    "`ci_high` its 95% t-interval over seeds (the question 'on this test set'); `bootstrap_ci` the 95% interval "
-    "resampling seeds and test sentences ('on sentences like these'); `sentence_floor` the half-width the test sentences alone put under that interval (resampled with each sentence's difference averaged over the seeds: what more seeds cannot shrink); `two_level_ci` with several teachers, the t-interval of the per-teacher mean differences ('with other teachers like these'), `n_teachers` how many; `n_seeds` the pairs; `detectable` the smallest "
+    "`ci_high` its 95% t-interval over seeds (the question 'on this test set'); `sentences_ci` the 95% interval with "
+    "seeds and test sentences both random and crossed ('on sentences like these': the two-way variance components, "
+    "var_seed/S + var_sent/J + var_resid/(S J), Satterthwaite degrees of freedom; `stats.two_way`); `sentence_floor` "
+    "the half-width the test sentences alone put under that interval (its sentence part: what infinitely many seeds "
+    "would leave); `n_sentences` the test sentences; `mixed_machine` k/N: in k of the N pairs the two runs' records "
+    "name different CPUs, `same_machine` the t-interval on the other pairs alone; `known_pairs` the pairs whose "
+    "results were known when the profile was declared (its `known_at_declaration`; a row of family `sensitivity` "
+    "follows without them), `known_one_side` the pairs with one such run; `two_level_ci` with several teachers, the t-interval of the per-teacher mean differences ('with other teachers like these'), `n_teachers` how many; `n_seeds` the pairs; `detectable` the smallest "
     "difference this design finds with 80% power; `power` its power for the paper's 0.5-point effect; `p` the paired "
     "t-test's p, `p_holm` Holm-adjusted within its `family` (primary: claims 1a, 1b, 2 at half the teacher's layers; "
     "secondary: every other tested row); `tost_p` / `tost_holm` the equivalence test against ±0.5 points; "
@@ -258,7 +279,6 @@ def table2(df: pd.DataFrame, split: str) -> pd.DataFrame:
 def load_speed(results: Path, profile: str, manifest: dict) -> dict | None:
     """The speed-up a study cites: the shared measurement its manifest names (``speed``), else the shared
     measurement of the machine it ran on with its settings (``speed.shared_measurement``), else the study's own (``speed/speedup-<profile>.json``), else None."""
-    from .profiles import PROFILES
     from .speed import shared_measurement
     named = results / "speed" / manifest["speed"] if manifest.get("speed") else None
     if named and named.is_file():  # the study says which shared measurement it cites
@@ -482,15 +502,16 @@ def build(results="results", profile="cpu") -> dict:
     if terms is not None:
         out["terms"] = terms
         _write_table(terms, tables, "table4_terms", head + f"Profile `{profile}`. " + TERMS_NOTE)
+    known = known_at_declaration(profile, every)
     ct, sentences = claims(df, split, records, speed,
-                           init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records),
-                           confirmatory=confirmatory_of(manifest))
+                           init_claims(df_all, df, split, records) + arm_claims(df, arms, split, records, known),
+                           confirmatory=confirmatory_of(manifest), known=known)
     if not sentences:
         sentences = ["No paired comparison: every claim needs at least 2 seeds of both methods."]
     ct, sentences = _interim(ct, sentences, out["progress"], split)
     out["claims_table"], out["claims"] = ct, sentences
     _write_claims(ct, sentences, tables, head + f"Profile `{profile}`; {split} accuracy. ")
-    out["runs"] = every
+    out["runs"], out["made_by"] = every, made_by(results, every.run_id)
     _write_runs(every, tables, head)
     out["figures"] = figures(df, split, speed, records, figdir, banner)
     atomic_write_text(tables / "summary.md", summary(profile, manifest, out, note))
@@ -569,17 +590,51 @@ def before_report(m: dict) -> dict:
             "notebooks_reused": m.get("notebooks_reused", m.get("notebooks_skipped"))}
 
 
+def made_by(results, run_ids) -> list[str]:
+    """Who made the runs, from their records: 'git <commit> on <cpu>: N runs' per commit and machine (most runs
+    first), and how many runs' checkout moved while they ran (``git_when_written``)."""
+    seen: dict[tuple, int] = {}
+    moved = 0
+    for rid in run_ids:
+        prov = json.loads((Path(results) / "records" / f"{rid}.json").read_text()).get("provenance", {})
+        key = (str(prov.get("git", {}).get("commit"))[:10] + (" (uncommitted changes)" if prov.get("git", {}).get(
+            "dirty") else ""), prov.get("hardware", {}).get("cpu", "?"))
+        seen[key] = seen.get(key, 0) + 1
+        moved += "git_when_written" in prov
+    lines = [f"git {c} on {cpu}: {n} run{'s' if n > 1 else ''}" for (c, cpu), n in
+             sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return lines + ([f"{moved} runs' checkout moved to another commit while they ran (both are in their records)"]
+                    if moved else [])
+
+
+def _parts(manifest: dict) -> list[str]:
+    """Each part of the study (an execution, resumed or extended later) with its commit and machine as the manifest
+    recorded them (manifests written before parts named them: the records say, below)."""
+    parts, out = manifest.get("parts", []), []
+    if not any("machine" in p for p in parts):
+        return [f"{len(parts) or 1} part(s), started {', '.join(p.get('started', '?') for p in parts) or '?'}: "
+                f"the manifest did not yet record each part's commit and machine (the runs' records above name them)"]
+    for i, p in enumerate(parts, 1):
+        git = p.get("git") or {}
+        where = (f"git {str(git.get('commit'))[:10]}{' (uncommitted changes)' if git.get('dirty') else ''} on "
+                 f"{p['machine']}" if "machine" in p else "commit and machine not recorded in this part")
+        out.append(f"part {i} (started {p.get('started', '?')}, {p.get('ran', '?')} notebooks run): {where}")
+    return out
+
+
 def summary(profile: str, manifest: dict, out: dict, note: str) -> str:
     """A Markdown page: how the study ran, Table 1, the claims, the figures."""
     hw, git, before = manifest["hardware"], manifest["git"], before_report(manifest)
     df = out["runs"]
     interim = _headings(manifest)[0] if progress(manifest) else ""
     lines = [f"# Study `{profile}`: {manifest['description']}", "", *([interim, ""] if interim else []),
-             f"- {len(df)} runs from their records (study started at git {str(git.get('commit'))[:10]}"
-             f"{', uncommitted changes' if git.get('dirty') else ''}; each record names its own commit); seeds "
+             f"- {len(df)} runs from their records (each names its own commit and machine); seeds "
              f"{sorted(int(x) for x in df[df.method != 'teacher'].seed.unique())}",
-             f"- machine: {hw['cpu']}, {hw['cpu_count']} cores, {hw['torch_threads']} torch threads, "
-             f"device {hw['device']}",
+             *[f"  - {line}" for line in out.get("made_by", [])],
+             f"- the study's parts (manifest, last written at git {str(git.get('commit'))[:10]}"
+             f"{', uncommitted changes' if git.get('dirty') else ''} on {hw['cpu']}, {hw['cpu_count']} cores, "
+             f"{hw['torch_threads']} torch threads, device {hw['device']}):",
+             *[f"  - {line}" for line in _parts(manifest)],
              f"- wall time of the study before this report: {before['duration_s'] / 60:.1f} min in "
              f"{len(manifest.get('parts', [1]))} part(s) ({before['notebooks_run']} notebooks run, "
              f"{before['notebooks_reused']} reused, then this report); "

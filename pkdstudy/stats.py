@@ -3,10 +3,13 @@
 * ``paired_t``: mean difference, its 95% t-interval over replicates (scipy.stats), and the smallest
   effect the design could detect (two-sided 5%, power 80%): (t_0.975 + t_0.80) * sd / sqrt(n).
 * ``mcnemar``: the exact McNemar test of one replicate's two runs on the same test examples.
-* ``paired_bootstrap``: a 95% interval of the mean difference resampling replicates and test examples.
+* ``two_way``: the interval of the mean difference over seeds and test sentences (both random, crossed), from the
+  two-way variance components, and the floor the sentences alone put under it (what more seeds cannot shrink).
+* ``paired_bootstrap``: resampling replicates and test examples independently (the pigeonhole bootstrap): it counts
+  the seed-by-sentence noise about three times and over-covers (``two_way`` replaces it in the claims; kept to show
+  that, ``tests/test_stats.py``).
 * ``holm``: Holm's step-down adjustment of a family of p-values.
 * ``two_level_t``: the interval over teachers and seeds (one mean difference per teacher).
-* ``sentence_floor``: the part of the sentence-level interval that more seeds cannot shrink.
 """
 from __future__ import annotations
 
@@ -58,26 +61,74 @@ def mcnemar(a_correct: str, b_correct: str) -> dict:
 
 def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """95% interval of mean(a) - mean(b) in points; ``a``, ``b``: (replicates x examples) 0/1 correctness of two
-    methods, paired by row (replicate) and column (example). Resamples replicates, then examples."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    methods, paired by row (replicate) and column (example). Resamples replicates and examples independently (each
+    resample's mean is w_r' D w_e / (S J) with w_r, w_e the draw counts). Owen (2007, "The pigeonhole bootstrap",
+    Ann. Appl. Stat.) shows its variance counts the replicate-by-example noise about three times: it over-covers
+    (``two_way`` is the interval the claims use)."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    S, J = diff.shape
     rng = np.random.default_rng(seed)
-    r = rng.integers(0, a.shape[0], (n_boot, a.shape[0]))
-    e = rng.integers(0, a.shape[1], (n_boot, a.shape[1]))
-    diff = a - b
-    boots = np.array([diff[np.ix_(r[i], e[i])].mean() for i in range(n_boot)]) * 100
+    r = rng.integers(0, S, (n_boot, S))
+    e = rng.integers(0, J, (n_boot, J))
+    w_r = np.stack([np.bincount(x, minlength=S) for x in r])
+    w_e = np.stack([np.bincount(x, minlength=J) for x in e])
+    boots = ((w_r @ diff) * w_e).sum(axis=1) / (S * J) * 100
     q = (1 - level) / 2
     return float(np.quantile(boots, q)), float(np.quantile(boots, 1 - q))
 
 
-def sentence_floor(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> float:
-    """The half-width, in points, that the test sentences alone put under the paired bootstrap's interval however
-    many seeds run: ``a``, ``b`` (replicates x examples, 0/1) give each sentence's difference averaged over the
-    replicates, resampled over sentences only (what infinitely many seeds would leave; with few seeds their
-    noise inflates it a little)."""
-    d = (np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean(axis=0)
-    boots = d[np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))].mean(axis=1) * 100
-    q = (1 - level) / 2
-    return float((np.quantile(boots, 1 - q) - np.quantile(boots, q)) / 2)
+def _mean_squares(d: np.ndarray) -> dict:
+    """Two-way ANOVA without replication of ``d`` (seeds x sentences): the mean squares of seeds, sentences and
+    residual (seed-by-sentence interaction and noise) with their degrees of freedom."""
+    S, J = d.shape
+    grand, rows, cols = d.mean(), d.mean(axis=1), d.mean(axis=0)
+    resid = d - rows[:, None] - cols[None, :] + grand
+    return {"seed": (J * float(((rows - grand) ** 2).sum()) / (S - 1), S - 1),
+            "sent": (S * float(((cols - grand) ** 2).sum()) / (J - 1), J - 1),
+            "resid": (float((resid ** 2).sum()) / ((S - 1) * (J - 1)), (S - 1) * (J - 1))}
+
+
+def _satterthwaite(terms) -> float:
+    """Degrees of freedom of sum_k c_k MS_k (``terms``: (c_k, MS_k, df_k)), Satterthwaite (1946):
+    (sum c_k MS_k)^2 / sum (c_k MS_k)^2 / df_k."""
+    num = sum(c * ms for c, ms, _ in terms) ** 2
+    den = sum((c * ms) ** 2 / df for c, ms, df in terms if c)
+    return float(num / den) if den > 0 else float("inf")
+
+
+def two_way(a, b, level: float = 0.95) -> dict:
+    """The mean difference of ``a`` - ``b`` (seeds x sentences, 0/1 correctness, paired by row and column) in points,
+    with seeds and test sentences both random and crossed: d_sj = mu + seed_s + sent_j + e_sj, so that
+
+        Var(mean d) = var_seed / S + var_sent / J + var_resid / (S J).
+
+    The components are the method-of-moments (two-way ANOVA) estimates, E[MS_seed] = var_resid + J var_seed,
+    E[MS_sent] = var_resid + S var_sent, E[MS_resid] = var_resid; a negative component is set to 0. Untruncated,
+    the estimate is (MS_seed + MS_sent - MS_resid) / (S J): the paired t-test's squared standard error over seeds,
+    MS_seed / (S J), plus the sentences' part var_sent / J. The interval is mean +- t_nu * sqrt(Var), nu by
+    Satterthwaite for that combination of mean squares (each a scaled chi-square under the normal model; the
+    binary data make it approximate, and the simulation test checks its coverage).
+
+    ``floor``: the half-width that remains with infinitely many seeds, t_{J-1} * sqrt(var_sent / J) (the one-sample
+    t-interval over the sentences' exact effects), in points. Returns also the components and nu."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    S, J = d.shape
+    mean = float(d.mean()) * 100
+    if S < 2 or J < 2:
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "se": float("nan"), "df": float("nan"),
+                "floor": float("nan"), "var_seed": float("nan"), "var_sent": float("nan"), "var_resid": float("nan")}
+    ms = _mean_squares(d)
+    keep_seed, keep_sent = ms["seed"][0] > ms["resid"][0], ms["sent"][0] > ms["resid"][0]
+    coef = {"seed": float(keep_seed), "sent": float(keep_sent), "resid": 1.0 - keep_seed - keep_sent}
+    var = sum(coef[k] * ms[k][0] for k in ms) / (S * J)
+    df = _satterthwaite([(coef[k], *ms[k]) for k in ms])
+    se = math.sqrt(max(var, 0.0)) * 100
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se if se > 0 else 0.0
+    var_sent = max(0.0, (ms["sent"][0] - ms["resid"][0]) / S)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "se": se, "df": df,
+            "floor": float(stats.t.ppf(0.5 + level / 2, J - 1)) * math.sqrt(var_sent / J) * 100,
+            "var_seed": max(0.0, (ms["seed"][0] - ms["resid"][0]) / J), "var_sent": var_sent,
+            "var_resid": ms["resid"][0]}
 
 
 def holm(pvalues) -> list[float]:

@@ -150,6 +150,9 @@ class Study:
         self.ws, self.lock, self._log = Workspace(results, work), threading.RLock(), log
         self.teachers: dict[str, dict] = {}
         self.t0, self.failed, self.before_report = time.time(), None, None
+        from pkdlib.records import hardware, read_git
+        hw = hardware("cpu")  # this part's commit (as it started) and machine, named in the manifest's parts
+        self.where = {"git": read_git(), "machine": f"{hw['cpu']}, {hw['cpu_count']} cores"}
         self.remaining = sum(it.estimate_s for it in items)
         self.done_est = self.done_real = 0.0
         prev = self._previous_manifest(self.ws.results / f"manifest-{profile}.json")
@@ -198,7 +201,7 @@ class Study:
         from pkdlib.records import git_state, versions
         part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
                 "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused),
-                "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit"}
+                "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit", **self.where}
         parts, records = self.parts + [part], self.records()
         return {
             "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,

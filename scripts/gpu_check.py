@@ -423,7 +423,7 @@ def time_precision(ctx: Context, precision: str, model_dir: Path) -> dict:
     @torch.inference_mode()
     def forward(i):
         with torch.autocast(ctx.device, dtype=amp or torch.float32, enabled=amp is not None):
-            teacher(**{k: batches[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")},
+            teacher(**{k: batches[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")},  # noqa: F821 (called before the del below)
                     output_hidden_states=True)
     out["teacher_forward"] = timer(forward, ctx.size["steps"], ctx.size["warmup"])
     step = trainer(ctx, teacher, Objective(), None, amp)

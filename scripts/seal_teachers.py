@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pkdlib.files import atomic_write_json, model_fingerprint
 from pkdlib.ownership import file_hashes
-from pkdlib.paths import ROOT
+from pkdstudy import ROOT
 from pkdlib.records import seal
 from pkdlib.weights import WEIGHTS_FILE
 

@@ -41,7 +41,8 @@ def test_paired_difference_interval():
 COMMITTED = ROOT / "results"
 
 
-@pytest.mark.parametrize("profile", ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts"])
+@pytest.mark.parametrize("profile", ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts",
+                                     "beta100-confirm"])
 def test_committed_tables_recompute_from_records(tmp_path, profile):
     if not (COMMITTED / f"manifest-{profile}.json").is_file():
         pytest.skip(f"no committed {profile} study in results/")

@@ -105,8 +105,9 @@ def test_an_interim_study_gives_no_verdict():
     prog = {"status": "running", "finished": 17, "planned": 36}
     t, s = _interim(ct, sentences, prog, "test")
     row = t[t.claim.str.startswith("1b.")].iloc[0]
-    assert row.verdict == (f"no verdict until the study is complete (so far: Holm p = {held.p_holm:.3f}, TOST Holm "
-                           f"p = {held.tost_holm:.3f})")
+    from pkdstudy.claims import fmt_p  # "p < 0.001" where three decimals would print 0.000
+    assert row.verdict == (f"no verdict until the study is complete (so far: Holm {fmt_p(held.p_holm)}, TOST Holm "
+                           f"{fmt_p(held.tost_holm)})")
     assert all(x.startswith("INTERIM (17 of 36 runs) ") for x in s) and len(s) == len(sentences)
     assert not [x for x in s if "held" in x or "equivalent within" in x or "reversed" in x]
     assert _interim(ct, sentences, None, "test") == (ct, sentences)  # a finished study: unchanged
@@ -126,3 +127,20 @@ def test_arms_table_sets_each_arm_beside_the_recipes_runs_of_its_seeds_and_count
     assert (recipe["best epoch"], recipe["best = last"]) == ("3.5 of 4", "1 of 2")
     assert (arm["best epoch"], arm["best = last"]) == ("6.5 of 8", "1 of 2")
     assert arm["PT grad (%)"] == "–"
+
+
+def test_runs_known_at_declaration_come_from_the_profile_and_a_bad_declaration_is_refused(monkeypatch, tmp_path):
+    from pkdstudy.plan import StudyError, plan
+    from pkdstudy.profiles import PROFILES
+    from pkdstudy.report import known_at_declaration
+    rows = [{"run_id": "t0", "method": "teacher", "seed": 0, "teacher": "t0", "arm": ""},
+            {"run_id": "t1", "method": "teacher", "seed": 1, "teacher": "t1", "arm": ""}]
+    rows += [{"run_id": f"{m}-{t}-{s}", "method": m, "seed": s, "teacher": t, "arm": arm}
+             for m in ("kd", "pkd-skip", "ft") for t in ("t0", "t1") for s in (0, 1, 9) for arm in ("", "8 epochs")]
+    got = known_at_declaration("verdicts", pd.DataFrame(rows))  # kd, pkd-skip, pkd-mean of teacher 0, seeds 0-7
+    assert got == {"kd-t0-0", "kd-t0-1", "pkd-skip-t0-0", "pkd-skip-t0-1"}  # the arm's runs are new runs
+    assert known_at_declaration("full", pd.DataFrame(rows)) == frozenset()  # none declared
+    bad = {**PROFILES["mean"], "known_at_declaration": {"runs": {"method": ["kd"], "seeds": [0]}}}
+    monkeypatch.setitem(PROFILES, "bad-known", bad)
+    with pytest.raises(StudyError, match="known_at_declaration must be"):
+        plan("bad-known", results=tmp_path, work=tmp_path)

@@ -175,7 +175,7 @@ def test_a_verdict_the_sentence_level_interval_does_not_support_is_flagged():
     acc = {k: np.mean([int(c) for c in v]) for k, v in correct.items()}
     df, records = synthetic([acc[("kd", s)] for s in range(6)], [acc[("ft", s)] for s in range(6)], correct)
     row = claims(_teacher(df), "test", records)[0].iloc[0]
-    assert row["verdict"].startswith("held on this test set") and row["bootstrap_ci"].startswith("[+0.00")
+    assert row["verdict"].startswith("held on this test set") and row["sentences_ci"].startswith("[-")
     assert "on sentences like these not shown" in row["verdict"]
 
 
@@ -183,7 +183,9 @@ def test_example_level_fields_of_a_claim_row():
     correct = {("kd", 0): "1100", ("ft", 0): "1000", ("kd", 1): "1010", ("ft", 1): "1010"}
     df, records = synthetic([0.50, 0.50], [0.25, 0.50], correct)
     r = paired(df, "test", "kd", "ft", 3, "rt", records)
-    assert r["mcnemar_p05"] == "0/2" and r["bootstrap_ci"].startswith("[") and r["boot_low"] <= 12.5 <= r["boot_high"]
+    assert r["mcnemar_p05"] == "0/2" and r["sentences_ci"].startswith("[") and r["sent_low"] <= 12.5 <= r["sent_high"]
+    # one sentence differs, in one seed: MS_sent = MS_resid = 1/8, so no sentence component and no floor
+    assert r["n_sentences"] == 4 and r["sentence_floor"] == 0.0
 
 
 def test_a_1_layer_student_gets_n_a_for_pkd_claims_even_without_pkd_runs():
@@ -373,7 +375,7 @@ def test_a_verdict_other_teachers_do_not_support_is_flagged():
 
 def test_a_wider_interval_that_could_not_be_computed_is_named_not_skipped():
     from pkdstudy.claims import _caveats
-    held = {"claim": "1a. x", "mean_diff": 1.0, "boot_low": np.nan, "boot_high": np.nan, "n_teachers": 3,
+    held = {"claim": "1a. x", "mean_diff": 1.0, "sent_low": np.nan, "sent_high": np.nan, "n_teachers": 3,
             "two_low": np.nan, "two_high": np.nan}
     out = _caveats(held)
     assert "on sentences like these not assessed (no seeds-and-sentences interval:" in out
@@ -418,24 +420,168 @@ def test_arm_claims_keep_each_arm_apart_and_secondary():
     assert "1b. PKD beats KD [beta 10]" in set(armed.claim)
 
 
-def test_sentence_floor_is_what_the_sentences_alone_leave():
-    from pkdstudy.stats import sentence_floor
+def test_two_way_floor_is_what_the_sentences_alone_leave():
+    """No seed noise (a wins the same 5% of sentences in every replicate): the whole interval is the sentences'
+    part, the floor; identical runs: no floor at all."""
+    from pkdstudy.stats import two_way
     rng = np.random.default_rng(0)
     n = 1000
-    truth = (rng.random(n) < 0.05).astype(float)  # a wins 5% of sentences outright, in every replicate
-    a = np.tile(truth, (8, 1))
-    b = np.zeros((8, n))
-    # no seed noise: the floor is the bootstrap of a Bernoulli(0.05) mean: 1.96 * sqrt(p(1-p)/n) in points
-    assert sentence_floor(a, b, n_boot=4000) == pytest.approx(196 * math.sqrt(0.05 * 0.95 / n), rel=0.1)
-    # identical runs: no floor at all
-    assert sentence_floor(a, a) == 0.0
+    truth = (rng.random(n) < 0.05).astype(float)
+    a, b = np.tile(truth, (8, 1)), np.zeros((8, n))
+    w = two_way(a, b)
+    assert w["floor"] == pytest.approx(stats.t.ppf(0.975, n - 1) * truth.std(ddof=1) / math.sqrt(n) * 100)
+    assert w["high"] - w["mean"] == pytest.approx(w["floor"], rel=1e-9)
+    assert (w["var_seed"], w["var_resid"]) == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert w["floor"] == pytest.approx(196 * math.sqrt(0.05 * 0.95 / n), rel=0.1)
+    assert two_way(a, a)["floor"] == 0.0 and two_way(a, a)["high"] == 0.0
+
+
+def test_two_way_against_a_hand_computed_design():
+    """d = [[1, 0, 0], [1, 1, 0]]: MS_seed = 1/6, MS_sent = 1/2, MS_resid = 1/6 (by hand). The seed component is
+    (1/6 - 1/6) / 3 = 0, so Var = MS_sent / (S J) = 1/12 with Satterthwaite df = 2 (MS_sent's own); the sentence
+    component (1/2 - 1/6) / 2 = 1/6, floor t_{0.975, 2} sqrt(1/6 / 3)."""
+    from pkdstudy.stats import two_way
+    a, b = np.array([[1, 0, 0], [1, 1, 0]]), np.zeros((2, 3))
+    w = two_way(a, b)
+    assert w["mean"] == pytest.approx(50.0) and w["df"] == pytest.approx(2.0)
+    assert (w["var_seed"], w["var_sent"], w["var_resid"]) == pytest.approx((0.0, 1 / 6, 1 / 6))
+    assert w["high"] - w["mean"] == pytest.approx(stats.t.ppf(0.975, 2) * math.sqrt(1 / 12) * 100)
+    assert w["floor"] == pytest.approx(stats.t.ppf(0.975, 2) * math.sqrt(1 / 18) * 100)
+
+
+def test_two_way_mean_squares_match_least_squares():
+    """The mean squares against the additive model fitted by least squares (an independent route): SS_resid is the
+    full model's residual, SS_seed and SS_sent what dropping each factor adds; untruncated, Var = (MS_seed + MS_sent
+    - MS_resid) / (S J), and Satterthwaite's df for that combination."""
+    from pkdstudy.stats import two_way
+    rng = np.random.default_rng(3)
+    S, J = 5, 9
+    d = rng.integers(-1, 2, (S, J)).astype(float) + np.linspace(-0.6, 0.6, S)[:, None] + np.linspace(-1, 1, J)
+    rows, cols = np.repeat(np.eye(S), J, axis=0), np.tile(np.eye(J), (S, 1))
+
+    def ss(x):
+        return float(((d.ravel() - x @ np.linalg.lstsq(x, d.ravel(), rcond=None)[0]) ** 2).sum())
+    full = ss(np.hstack([rows, cols]))
+    ms_r, ms_s, ms_j = full / ((S - 1) * (J - 1)), (ss(cols) - full) / (S - 1), (ss(rows) - full) / (J - 1)
+    assert ms_s > ms_r and ms_j > ms_r
+    w = two_way(d, np.zeros_like(d))
+    var = (ms_s + ms_j - ms_r) / (S * J)
+    df = var ** 2 / ((ms_s / (S * J)) ** 2 / (S - 1) + (ms_j / (S * J)) ** 2 / (J - 1)
+                     + (ms_r / (S * J)) ** 2 / ((S - 1) * (J - 1)))
+    assert w["se"] == pytest.approx(math.sqrt(var) * 100) and w["df"] == pytest.approx(df)
+    assert (w["var_seed"], w["var_sent"], w["var_resid"]) == pytest.approx(((ms_s - ms_r) / J, (ms_j - ms_r) / S, ms_r))
+
+
+def _seeds_by_sentences(rng, S, J, mu=0.01, sd_sent=0.08, sd_seed=0.01):
+    """0/1 correctness of methods a and b (S seeds x J sentences) with known components: sentence j is right with
+    probability q_j +- delta_j / 2 (q_j ~ U(0.15, 0.85) shared by both methods: the pairing), delta_j of mean ``mu``
+    and sd ``sd_sent``, each method's seed s shifting all its probabilities by u_s (sd ``sd_seed``); every law
+    bounded, so no probability leaves [0, 1] and the true mean difference is exactly ``mu``."""
+    q = rng.uniform(0.15, 0.85, J)
+    delta = mu + sd_sent * math.sqrt(3) * rng.uniform(-1, 1, J)
+    u = sd_seed * math.sqrt(3) * rng.uniform(-1, 1, (2, S))
+    pa, pb = q + delta / 2 + u[0][:, None], q - delta / 2 + u[1][:, None]
+    return (rng.random((S, J)) < pa).astype(np.int8), (rng.random((S, J)) < pb).astype(np.int8)
+
+
+def test_two_way_interval_covers_at_its_level_where_the_independent_bootstrap_over_covers():
+    """300 simulated studies of 10 seeds x 400 sentences (true difference 1 point): the two-way interval covers the
+    truth about 95% of the time and its standard error matches the estimate's true spread; the bootstrap that
+    resamples seeds and sentences independently counts the seed-by-sentence noise about three times (Owen 2007):
+    wider, covering nearly always."""
+    from pkdstudy.stats import two_way
+    rng = np.random.default_rng(0)
+    means, ses, covered, boot_covered, boot_half = [], [], 0, 0, []
+    for i in range(300):
+        a, b = _seeds_by_sentences(rng, 10, 400)
+        w = two_way(a, b)
+        means.append(w["mean"])
+        ses.append(w["se"])
+        covered += w["low"] <= 1.0 <= w["high"]
+        if i < 150:  # the bootstrap is the slow part
+            low, high = paired_bootstrap(a, b, n_boot=200, seed=i)
+            boot_covered += low <= 1.0 <= high
+            boot_half.append((high - low) / 2)
+    spread = float(np.std(means))
+    assert 0.92 <= covered / 300 <= 0.98
+    assert np.mean(ses) == pytest.approx(spread, rel=0.1)
+    assert boot_covered / 150 > 0.985 and np.mean(boot_half) / 1.96 > 1.3 * spread
 
 
 def test_an_equivalence_the_wider_intervals_do_not_support_is_flagged():
     from pkdstudy.claims import verdict
     row = {"n_seeds": 14, "n_teachers": 3, "p_holm": 0.9, "tost_holm": 0.01, "mean_diff": -0.04, "power": 0.4,
-           "boot_low": -0.70, "boot_high": 0.68, "two_low": -0.3, "two_high": 0.2, "sign_flip_p": 0.9}
+           "sent_low": -0.70, "sent_high": 0.68, "two_low": -0.3, "two_high": 0.2, "sign_flip_p": 0.9}
     v = verdict(row)
     assert v.startswith("equivalent within ±0.5 points on this test set with these 3 teachers (TOST, Holm p = 0.010)")
     assert v.endswith("; on sentences like these not shown (the seeds-and-sentences 95% interval [-0.70, +0.68] reaches "
                       "beyond ±0.5)")  # the teachers' interval lies within the margin: no caveat for it
+
+
+def _with_sentences(n_seeds=8, n=200, lead=3, cpus=None):
+    """kd and ft runs over ``n_seeds`` seeds with per-sentence correctness (kd right on ``lead`` + seed % 3 more
+    sentences than ft) and, where ``cpus`` gives them, the CPU each run's record names."""
+    rng = np.random.default_rng(5)
+    correct = {}
+    for s in range(n_seeds):
+        ft = (rng.random(n) < 0.8).astype(int)
+        kd = ft.copy()
+        kd[np.flatnonzero(ft == 0)[:lead + s % 3]] = 1
+        correct[("ft", s)], correct[("kd", s)] = "".join(map(str, ft)), "".join(map(str, kd))
+    acc = {k: np.mean([int(c) for c in v]) for k, v in correct.items()}
+    df, records = synthetic([acc[("kd", s)] for s in range(n_seeds)], [acc[("ft", s)] for s in range(n_seeds)], correct)
+    for (m, s), cpu in (cpus or {}).items():
+        records[f"{m}-{s}"]["provenance"] = {"hardware": {"cpu": cpu}}
+    return df, records
+
+
+def test_pairs_known_at_declaration_get_a_sensitivity_row_that_decides_nothing():
+    """The pairs of two runs known when the profile was declared are counted, and the row without them follows:
+    family 'sensitivity', its p Holm-adjusted as if it stood in place of its row's (the declared primary family of
+    three: min(1, 3 p)); the closing sentence counts it apart from the families."""
+    from pkdstudy.claims import fmt_p
+    df, records = _with_sentences()
+    known = frozenset(f"{m}-{s}" for m in ("kd", "ft") for s in range(3)) | {"kd-3"}  # kd-3 alone: one side
+    table, sentences = claims(_teacher(df), "test", records, known=known)
+    main, sens = table.iloc[0], table.iloc[1]
+    assert (main["family"], sens["family"]) == ("primary", "sensitivity")
+    assert (main["known_pairs"], main["known_one_side"], main["n_seeds"], sens["n_seeds"]) == (3, 1, 8, 5)
+    keep = [s for s in range(8) if s >= 3]
+    d = (df[df.method == "kd"].test.to_numpy() - df[df.method == "ft"].test.to_numpy())[keep] * 100
+    assert sens["mean_diff"] == pytest.approx(d.mean()) and sens["p_holm"] == pytest.approx(min(1, 3 * paired_t(d)["p"]))
+    assert sens["comparison"] == "KD - FT, without the 3 pairs known at declaration"
+    assert sens["verdict"].startswith(("held on this test set (Holm ", "undecided (Holm "))
+    assert fmt_p(sens["p_holm"]) in sens["verdict"]
+    assert "3 of these pairs' results were known when the study was declared (the sensitivity row without them " \
+           "follows); in 1 pair one run's result was known" in sentences[0]
+    assert "[sensitivity]: KD - FT, without the 3 pairs" in sentences[1]
+    assert sentences[-1].endswith("; 1 sensitivity row (without the pairs whose results were known when the study "
+                                  "was declared) decides nothing.")
+    assert (table.family == "primary").sum() == 1  # the family the Holm adjustment runs over is unchanged
+
+
+def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone():
+    cpus = {(m, s): "AMD EPYC" for m in ("kd", "ft") for s in range(8)} | {("kd", 0): "Intel Xeon", ("ft", 1): "X"}
+    df, records = _with_sentences(cpus=cpus)
+    r = paired(df, "test", "kd", "ft", 3, "rt", records)
+    d = (df[df.method == "kd"].test.to_numpy() - df[df.method == "ft"].test.to_numpy())[2:] * 100
+    t = paired_t(d)
+    assert r["mixed_machine"] == "2/8" and r["same_machine"] == f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}], N=6"
+    _, sentences = claims(_teacher(df), "test", records)
+    assert f"; 2 of 8 pairs ran their two runs on different machines (CPUs): on the same-machine pairs alone " \
+           f"{r['same_machine']}" in sentences[0]
+    df_same, rec_same = _with_sentences(cpus={k: "AMD EPYC" for k in cpus})
+    same = paired(df_same, "test", "kd", "ft", 3, "rt", rec_same)
+    assert same["mixed_machine"] == "0/8" and "same_machine" not in same
+    assert "mixed_machine" not in paired(df, "test", "kd", "ft", 3, "rt", _with_sentences()[1])  # cpu not recorded
+
+
+def test_a_confirmatory_row_names_its_test_set_and_p_below_0001_is_not_printed_as_0():
+    from pkdstudy.claims import fmt_p
+    assert (fmt_p(0.0004), fmt_p(0.0005), fmt_p(0.0171)) == ("p < 0.001", "p = 0.001", "p = 0.017")
+    df, records = _with_sentences(lead=8)
+    table, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning"])
+    row = table.iloc[0]
+    assert row["p_holm"] < 0.0005 and row["verdict"].startswith("held on this test set (Holm p < 0.001)")
+    assert "same test set: the lead this test confirms was found on these same 200 test sentences" in sentences[0]
+    assert "same test set" not in claims(_teacher(df), "test", records)[1][0]  # not declared: not confirmatory
