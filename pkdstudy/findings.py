@@ -66,6 +66,12 @@ def _ours(row: pd.Series) -> str:
     return f"{fmt(row['mean_diff'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
 
+def _wider(row: pd.Series) -> str:
+    """The interval "on sentences like these" (seeds and test sentences, two-way variance components), or –."""
+    ci = row.get("sentences_ci")
+    return str(ci) if isinstance(ci, str) and ci.startswith("[") else "–"
+
+
 def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
@@ -93,12 +99,15 @@ def table(results: str | Path = "results") -> pd.DataFrame:
             hit = t[(t["claim"] == f.claim) & (t["layers"] == 3)]
         if hit.empty:
             rows.append({"claim": f.label, "paper": f.paper, "ours (rt, 3 of 6 layers)": "–", "N": "–",
-                         "verdict": state or "not tested", "study": f"`{f.study}`"})
+                         "seeds and sentences": "–", "verdict": state or "not tested", "study": f"`{f.study}`"})
             continue
-        r = hit.iloc[0]
+        r = hit[hit["family"].fillna("") != "sensitivity"].iloc[0]
+        sens = hit[hit["family"].fillna("") == "sensitivity"]
+        verdict = _verdict(r) + ("".join(f"; without the {int(r['n_seeds'] - x['n_seeds'])} pairs known at declaration: "
+                                         f"{_ours(x)}, {_verdict(x)}" for _, x in sens.iterrows()))
         n = f"{int(r['n_seeds'])}" + (f" ({int(r['n_teachers'])} teachers)" if r.get("n_teachers", 1) > 1 else "")
         rows.append({"claim": f.label, "paper": f.paper, "ours (rt, 3 of 6 layers)": _ours(r), "N": n,
-                     "verdict": _verdict(r), "study": f"`{f.study}`"})
+                     "seeds and sentences": _wider(r), "verdict": verdict, "study": f"`{f.study}`"})
     return pd.DataFrame(rows)
 
 
