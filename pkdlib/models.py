@@ -20,7 +20,7 @@ from .errors import KnownError
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
 #: encoder families whose students pkdlib builds (embeddings + the first k layers of ``encoder.layer``; token
-#: type ids accepted) and tests on tiny random-weight models: tests/test_architectures.py
+#: type ids accepted), tested on tiny random-weight models in tests/test_your_data.py
 ARCHITECTURES = ("bert", "roberta", "electra")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 

@@ -1,6 +1,6 @@
 """Benchmarks of the paper's speed claims and of this loop's efficiency, measured side by side.
 
-    python -m pkdlib.bench [--quick] [--out results/benchmarks]
+    python -m pkdstudy.bench [--quick] [--out results/benchmarks]
 
 1. inference: teacher vs each student size at batch 32 x length 128 and on rt's real lengths,
    speed-up next to the ideal ratio of encoder FLOPs;
@@ -202,7 +202,7 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m pkdlib.bench", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m pkdstudy.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke test, ~2 min)")
     ap.add_argument("--out", default="results/benchmarks", help="folder for bench.json and its table (default results/benchmarks)")

@@ -90,3 +90,20 @@ def test_every_module_imports(package):
     assert len(names) > 5
     for name in names:
         importlib.import_module(f"{package}.{name}")
+
+
+def test_every_module_and_file_the_code_names_exists():
+    """Names in docstrings, help texts and comments: ``python -m pkdlib.x``, ``pkdstudy.y``, ``tests/test_z.py``,
+    ``pkdlib/w.py`` must name a module (or a package attribute) and files that exist."""
+    import re
+    missing = set()
+    for folder in ("pkdlib", "pkdstudy", "scripts", "tests"):
+        for path in sorted(p for p in (ROOT / folder).glob("*.py") if p.name != Path(__file__).name):
+            text = path.read_text(encoding="utf-8")
+            for pkg, name in re.findall(r"\b(pkdlib|pkdstudy)\.([a-z_]+)\b", text):
+                if not (ROOT / pkg / f"{name}.py").is_file() and not hasattr(importlib.import_module(pkg), name):
+                    missing.add(f"{path.name}: {pkg}.{name}")
+            for f in re.findall(r"\b((?:tests|scripts|pkdlib|pkdstudy|notebooks)/[A-Za-z0-9_]+\.(?:py|sh|ipynb))\b", text):
+                if not (ROOT / f).is_file():
+                    missing.add(f"{path.name}: {f}")
+    assert not missing, sorted(missing)
