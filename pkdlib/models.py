@@ -20,7 +20,7 @@ from .errors import KnownError, require
 DEFAULT_TEACHER = "embedded:all-MiniLM-L6-v2"
 STUDENT_INITS = ("pretrained", "teacher", "random")
 #: encoder families whose students pkdlib builds (embeddings + the first k layers of ``encoder.layer``; token
-#: type ids accepted) and tests on tiny random-weight models: tests/test_architectures.py
+#: type ids accepted), tested on tiny random-weight models in tests/test_your_data.py
 ARCHITECTURES = ("bert", "roberta", "electra")
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
@@ -144,6 +144,15 @@ def build_student(pretrained: str, n_layers: int, num_labels: int, init: str = "
                 m.reset_parameters()
     else:
         model = load_classifier(pretrained, num_labels, n_layers, random_init=(init == "random"))
+    return model
+
+
+def eager_attention(model: torch.nn.Module) -> torch.nn.Module:
+    """Switch ``model`` to eager attention, the implementation that returns attention maps (sdpa returns none); the
+    outputs agree to float rounding (4e-9 apart on a tiny BERT). Transformers older than ``set_attn_implementation``
+    fall back to eager by themselves when asked for attentions."""
+    if getattr(model.config, "_attn_implementation", "eager") != "eager" and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
     return model
 
 

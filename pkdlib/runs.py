@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .cache import (
-    compute_teacher_outputs,
-    load_or_compute_teacher_outputs,
-    teacher_cache_key,
-)
+import torch
+
+from .cache import teacher_cache_key
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_data, tokenize_split
 from .diagnose import prediction_warnings
@@ -32,18 +31,20 @@ from .models import (
     autocast_dtype,
     build_student,
     count_parameters,
+    eager_attention,
     load_classifier,
     load_tokenizer,
     pick_device,
-    quiet_transformers,
 )
 from .paths import Workspace, portable
 from .records import locate_record, provenance, read_git, record_path, reusable_record, seal
+from .teachers import TEACHERS, Teacher, TeacherSource, check_teacher
+from .terms import TERMS
 from .train import Hardware, compute_precision, evaluate, fit
 from .unlabeled import load_unlabeled, with_unlabeled
 from .weights import save_model_dir, verified_fingerprint
 
-__all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
+__all__ = ["run", "prepare", "Prepared", "build_objective", "make_teacher", "fill_teacher_cache"]
 
 #: training accuracy is measured after every epoch, in eval mode, on this fixed subset of the training split
 TRAIN_EVAL_EXAMPLES = 1000
@@ -65,11 +66,11 @@ class Prepared:
 
 
 def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
+    """The objective of ``cfg``'s method: its terms' values from the configuration, its layer map and pooling."""
     m = METHODS[cfg.method]
-    lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.uses_pt else None
-    return Objective(alpha=cfg.alpha, temperature=cfg.temperature, beta=cfg.beta, normalize=cfg.normalize,
-                     layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling,
-                     ce_labelled_only=cfg.unlabeled_file is not None)
+    lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.layer_map else None
+    values = {p.name: getattr(cfg, p.name) for key in m.terms for p in TERMS[key].params}
+    return Objective(layer_map=lm, pooling=m.pooling, ce_labelled_only=cfg.unlabeled_file is not None, **values)
 
 
 def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=None) -> Prepared:
@@ -91,8 +92,9 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
         train_content = content_key(checksums["train"], checksums["unlabeled"])
     teacher_fp = verified_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
     device = pick_device(cfg.device)
-    uses_teacher = METHODS[cfg.method].uses_teacher
-    compute = compute_precision(device, autocast_dtype(device, cfg.precision)) if uses_teacher else None
+    m = METHODS[cfg.method]
+    cached = m.uses_teacher and TEACHERS[m.teacher].cached
+    compute = compute_precision(device, autocast_dtype(device, cfg.precision)) if cached else None
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length,
                                    len(toks["train"]), compute) if compute else None)
     identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
@@ -101,13 +103,13 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
                     locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]), compute)
 
 
-def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print, uses=None):
-    """The teacher cache of ``prep``'s training split: read (its blocks ``uses`` checked), or computed once and
-    written."""
-    def compute():
-        tm = load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels).to(hw_device)
-        return compute_teacher_outputs(tm, prep.toks["train"], 64, hw_device, progress=progress, autocast_dtype=amp)
-    return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log, uses=uses)
+def make_teacher(kind: str, prep: Prepared, ws: Workspace, device: torch.device, amp: torch.dtype | None,
+                 progress: bool = True, log: Callable[[str], object] = print) -> Teacher:
+    """The teacher of ``prep``'s run, of ``kind`` (``teachers.TEACHERS``): the fine-tuned teacher in ``teacher_dir``,
+    cached over the training split (read, or computed once and written) or run online."""
+    src = TeacherSource(lambda: load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels), prep.toks["train"],
+                        ws.cache, prep.cache_key, device, amp, progress, log)
+    return TEACHERS[kind].make(src)
 
 
 def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False,
@@ -119,6 +121,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     ws, t_start, git_started = ws or Workspace(), time.time(), read_git()
     n_teacher = cfg.check_models()
     objective = build_objective(cfg, n_teacher)
+    check_teacher(METHODS[cfg.method].teacher, objective.need("teacher"))
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
     data = data or load_data(cfg)  # the data's errors before any folder is made
@@ -131,16 +134,17 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     say(f"run {prep.out_path.stem}: {objective}")
     teacher, t0 = None, time.time()
     if objective.uses_teacher:
+        kind = METHODS[cfg.method].teacher
         with hw.accelerator.main_process_first():
-            teacher = teacher_outputs(prep, ws, hw.device, hw.amp, progress and hw.main, say,
-                                      uses=(objective.pooling, list(objective.layer_map) if objective.uses_pt else []))
+            teacher = make_teacher(kind, prep, ws, hw.device, hw.amp, progress and hw.main, say)
         if teacher.n_layers != n_teacher:
-            raise ConfigError(f"teacher cache has {teacher.n_layers} layers, the teacher {n_teacher}")
-        teacher = teacher.to(hw.device)
+            raise ConfigError(f"the {kind} teacher has {teacher.n_layers} layers, the teacher {n_teacher}")
     t_cache = time.time() - t0
     set_seed(cfg.seed)
     model = (load_classifier(cfg.pretrained, prep.spec.num_labels) if cfg.method == "teacher" else
              build_student(cfg.pretrained, cfg.student_layers, prep.spec.num_labels, cfg.init, cfg.teacher_dir, cfg.seed))
+    if objective.need("student").attentions:  # the implementation that returns attention maps
+        eager_attention(model)
     params = count_parameters(model)
     result = fit(cfg, model, prep.toks, prep.spec, objective, teacher, hw, say, progress)
     if not hw.main:
@@ -212,9 +216,9 @@ def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log
     """Compute (or find) the teacher cache that students of ``cfg`` (teacher_dir set) will read; return its key."""
     prep = prepare(cfg, ws, log)
     if prep.cache_key is None:
-        raise ConfigError("fill_teacher_cache needs a distillation method (kd, pkd-last, pkd-skip)")
+        raise ConfigError("fill_teacher_cache needs a method that reads the teacher cache (kd, pkd-last, pkd-skip)")
     hw = Hardware.setup(cfg)
-    teacher_outputs(prep, ws, hw.device, hw.amp, progress, log)
+    make_teacher("cached", prep, ws, hw.device, hw.amp, progress, log)
     return prep.cache_key
 
 

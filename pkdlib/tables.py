@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
+from .splits import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
 from .errors import require
 
 __all__ = ["load_tables", "read_table", "frame_split", "FORMATS", "SPLIT_OFF"]
@@ -37,7 +37,6 @@ DICT_SPLITS = {"train": ("train",), "dev": ("validation", "dev"), "test": ("test
 
 def read_table(path: str, split: str = "train"):
     """A pandas DataFrame of one split (its row numbers are its ids), or a DataError naming what is wrong."""
-    import pandas as pd
     if str(path).startswith("hub:"):
         return _from_datasets(str(path)[4:], split, hub=True)
     p = Path(path).expanduser()

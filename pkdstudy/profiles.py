@@ -1,4 +1,4 @@
-"""The study's profiles: one declarative grid each. ``pkdlib.study`` expands and runs them.
+"""The study's profiles: one declarative grid each. ``pkdstudy.study`` expands and runs them.
 
 A profile names a task, a teacher recipe, student grids (every list is crossed with the others),
 the speed-up measurement and the report.

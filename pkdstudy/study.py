@@ -1,7 +1,7 @@
 """Run a profile of the study: teacher -> students -> speed-up -> report, each an executed notebook under
 results/runs/, each training run one record under results/records/.
 
-    python -m pkdlib.study --profile cpu [--workers N] [--dry-run] [--force] [--remeasure]
+    python -m pkdstudy.study --profile cpu [--workers N] [--dry-run] [--force] [--remeasure]
     (./run_all.sh, `pkd study`)
 
 Resumable: a run whose record exists for the same identity is reused (``records.reusable_record``, the
@@ -622,7 +622,7 @@ def main(argv=None) -> int:
                     "(on a quiet machine: timings are noisy on a shared one); finished training runs are reused")
     ap.add_argument("--report-again", action="store_true", help="a complete study's report notebook again with this "
                     "code (after a change to the report): every run and the speed-up kept, the manifest unchanged")
-    ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdlib/profiles.py); "
+    ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdstudy/profiles.py); "
                                          "its 'name' (or the file's stem) becomes a --profile value")
     ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
                                                     "quick -> results/quick, not committed)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,7 +14,6 @@ import pytest
 from pkdlib.config import ConfigError, RunConfig
 from pkdlib.data import DataError, embedded_csv_path, load_data
 from pkdlib.distill import auto_epochs, distill, plan, summary_text
-from pkdlib.models import ModelError
 
 QUIET = {"progress": False, "log": lambda *a, **k: None}
 TINY = {"epochs": 2, "lr": 3e-3, "batch_size": 16, "max_length": 48}
