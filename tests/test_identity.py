@@ -29,8 +29,10 @@ def test_a_new_field_at_its_default_changes_no_identity(monkeypatch):
 
 def _as_legacy(path, code="a4d2cfc1489812c4"):
     """Rewrite a record as the code before results versions wrote it: objective_code and cache_key in the
-    identity, the hash over them, the file named by that hash."""
+    identity, the hash over them, the file named by that hash, and no seal (schema 1: records were sealed later)."""
     r = json.loads(path.read_text())
+    r.pop("seal", None)
+    r["schema"] = 1
     ident = {k: v for k, v in r["identity"].items() if k not in ("hash", "results_version")}
     ident.update(objective_code=code, cache_key=r["provenance"]["teacher_cache_key"])
     ident["hash"] = content_key(ident)
@@ -75,6 +77,12 @@ def test_an_edited_record_is_not_reused(tiny_bert, tiny_csv, tiny_teacher, ws):
     d["identity"]["config"]["lr"] = 1.0  # the identity no longer matches its hash
     path.write_text(json.dumps(d))
     logs = []
+    assert reusable_record(path, "ft", logs.append, prepare(cfg, ws, log=lambda *a: None).identity) is None
+    assert "its seal does not match" in logs[0]  # the seal covers identity and results (schema 2)
+    d.pop("seal")
+    d["schema"] = 1  # a record from before seals: the identity's own hash still catches the edit
+    path.write_text(json.dumps(d))
+    logs.clear()
     assert reusable_record(path, "ft", logs.append, prepare(cfg, ws, log=lambda *a: None).identity) is None
     assert "does not match its hash" in logs[0]
 
