@@ -7,8 +7,8 @@ layers only (kd: the logits alone).
 
 Computed once in eval mode (no dropout) for one (teacher weights, tokenizer, task, split, max length, compute
 precision) and keyed by all of them, so any change (re-fine-tuned teacher, another tokenizer, split or length, a
-bf16 run after an fp32 one) gives another key: a cache is never silently reused. A file that cannot be read, or whose stored key
-(or format) does not match, is named in the log and recomputed.
+bf16 run after an fp32 one) gives another key: a cache is never silently reused. A file that cannot be read, or
+whose stored key (or format) does not match, is named in the log and recomputed.
 
 The file also holds ``sha256``: the checksum (``files.tensor_digest``) of each block a run reads (the logits, each
 layer of each pooling), taken when they were written. A block is compared the first time a process reads it, whole,

@@ -58,11 +58,9 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     runs there (``train.use_gpu``: TF32 matmuls for fp32 on Ampere or newer, determinism on), the fixed batch
     ``CUDA_BATCHES_PER_CALL`` times per timed call; ``ms_per_batch`` is per batch either way."""
     from pkdlib.progress import progress as tqdm
-    from pkdlib.train import use_gpu
     dev = pick_device(device)
     amp = autocast_dtype(dev, precision)
-    if dev.type == "cuda":
-        use_gpu(dev, amp)
+    per_call = _as_training(dev, amp)
     full = load_classifier(pretrained, 2).eval().to(dev)
     n = full.config.num_hidden_layers
     for k in layers:
@@ -71,7 +69,6 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     g = torch.Generator().manual_seed(0)
     low = min(1000, full.config.vocab_size // 2)  # skip the special / unused ids of a BERT vocabulary
     ids = torch.randint(low, full.config.vocab_size, (batch_size, seq_len), generator=g)
-    per_call = CUDA_BATCHES_PER_CALL if dev.type == "cuda" else 1
     fixed = [{"input_ids": ids.to(dev), "attention_mask": torch.ones_like(ids).to(dev),
               "token_type_ids": torch.zeros_like(ids).to(dev)}] * per_call
     real = [{k: v.to(dev) for k, v in b.items()} for b in (real_batches or [])]
@@ -113,6 +110,16 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
                                        **({"fixed_batches_per_call": per_call,
                                            "tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
                                           if dev.type == "cuda" else {})}}
+
+
+def _as_training(dev, amp) -> int:
+    """On a GPU: TF32 and determinism as a training run sets them (``train.use_gpu``); the fixed batch's runs per
+    timed call (``CUDA_BATCHES_PER_CALL``; 1 on a CPU)."""
+    from pkdlib.train import use_gpu
+    if dev.type != "cuda":
+        return 1
+    use_gpu(dev, amp)
+    return CUDA_BATCHES_PER_CALL
 
 
 def fit_layer_cost(seconds: dict) -> dict:

