@@ -194,7 +194,7 @@ PT = Term("pt", "PT", weight="beta", loss=_pt, student=frozenset({"states"}), te
 # ---------------------------------------------------------------- beyond the paper
 
 def attention_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Attention transfer: TinyBERT's attention loss (Jiao et al. 2020, eq. 7) on attention probabilities.
+    """Attention transfer: TinyBERT's attention loss (Jiao et al. 2020, section 3.1) on attention probabilities.
 
         AT = sum_{p,b,h,q,k} m_{b,q} m_{b,k} (S_{b,p,h,q,k} - T_{b,p,h,q,k})**2  /  (P * H * sum_b n_b**2)
 
@@ -202,10 +202,10 @@ def attention_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, attenti
     row) of student layer p (1..k-1) and of the teacher layer the layer map matches to it; m the attention mask (1: a
     real token, [CLS] and [SEP] included), n_b = sum_q m_{b,q}. So AT is the mean squared difference over the matched
     layers, the batch, the heads and every (query, key) pair of real tokens: padded queries and keys are left out, and
-    the value does not depend on how much a batch is padded (TinyBERT's code averages over the padded L x L as well,
-    and over the unnormalised scores; its paper, as here, over the probabilities, and it sums over layers where this
-    averages). Student and teacher need the same number of heads (a student built from the teacher's layers has it).
-    With no matched layer (1-layer student) it is 0.
+    the value does not depend on how much a batch is padded. TinyBERT itself fits the unnormalised scores
+    QK^T / sqrt(d) (its paper says so), averages over the padded L x L too, and sums over layers where this averages.
+    Student and teacher need the same number of heads (a student built from the teacher's layers has it). With no
+    matched layer (1-layer student) it is 0.
     """
     if student_att.shape != teacher_att.shape:
         raise ValueError(f"attention shape mismatch: student {tuple(student_att.shape)} vs teacher "

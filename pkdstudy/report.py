@@ -72,6 +72,9 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      "normalize": c["normalize"], "init": c.get("init", "pretrained"), "hparams": hparams_label(c),
                      "teacher": _teacher_of(rid, c)})
     df = pd.DataFrame(rows)
+    unused = [f"{k}_{w}_share" for k in TERMS for w in ("loss", "grad")  # a term none of its methods has: no column
+              if not any(k in METHODS[method].terms for method in set(df.get("method", [])))]
+    df = df.drop(columns=unused, errors="ignore")
     return df.assign(arm=arm_of(df, arms_of(profile, m))), m
 
 
