@@ -12,8 +12,9 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 from .config import ConfigError, RunConfig  # noqa: E402
 from .layer_maps import LayerMap, layer_map, pkd_last, pkd_skip
-from .losses import Objective, compute_loss, kd_loss, patient_loss
+from .losses import Objective, compute_loss
 from .methods import METHODS
+from .terms import TERMS, kd_loss, patient_loss
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,4 @@ def run(*args, **kwargs):
 
 
 __all__ = ["kd_loss", "patient_loss", "pkd_skip", "pkd_last", "layer_map", "LayerMap", "Objective", "compute_loss", "METHODS",
-           "RunConfig", "ConfigError", "run"]
+           "TERMS", "RunConfig", "ConfigError", "run"]

@@ -13,13 +13,15 @@ gives another key: a cache is never silently reused. A file that cannot be read,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from .data import LengthBucketSampler, collate
+from .data import LengthBucketSampler, TokenizedSplit, collate
 from .files import atomic_write, content_key
 from .losses import pool
 from .progress import progress as progress_bar
+from .terms import Need, Outputs
 
 #: 2: mean-pooled states beside [CLS] (the [CLS] values are those of format 1); 3: the same values stored
 #: layer-major, so a batch reads only its layers (a format-2 file is recomputed once)
@@ -32,13 +34,17 @@ def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str,
                        max_length, n_examples)
 
 
-class TeacherOutputs:
-    """Teacher logits (n, C) and, layer-major, [CLS] states and mean-pooled states (L+1, n, H each; layer 0 =
-    embeddings) for one split.
+class CachedTeacher:
+    """The teacher cache of one split: logits (n, C) and, layer-major, [CLS] states and mean-pooled states (L+1, n, H
+    each; layer 0 = embeddings). A teacher (``teachers.Teacher``) that gives a batch's logits and pooled states,
+    never attention maps (too large to keep: ``teachers.OnlineTeacher`` computes those).
 
-    ``outputs(batch, layers, pooling)`` gives a batch's logits (b, C) and the pooled states of the 1-based
-    ``layers`` (b, len(layers), H): the ``teacher`` argument of ``losses.compute_loss``. The states are gathered one
-    used layer at a time (``states[l][index]``), so only those rows of those layers are read."""
+    ``outputs(batch, need)`` gives a batch's logits (b, C) and, when ``need.states``, the pooled states of the
+    1-based ``need.layers`` (b, len(layers), H), gathered by ``gather``: one used layer at a time
+    (``states[l][index]``), so only those rows of those layers are read."""
+
+    #: what its outputs hold besides the logits
+    gives = frozenset({"states"})
 
     def __init__(self, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor):
         if cls.dim() != 3 or cls.shape != mean.shape or cls.shape[1] != logits.shape[0]:
@@ -47,7 +53,7 @@ class TeacherOutputs:
         self.logits, self.cls, self.mean = logits, cls, mean
 
     @classmethod
-    def from_rows(cls_, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor) -> "TeacherOutputs":
+    def from_rows(cls_, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor) -> "CachedTeacher":
         """From example-major states (n, L+1, H each: cache format 2's layout), copied layer-major."""
         return cls_(logits, cls.transpose(0, 1).contiguous(), mean.transpose(0, 1).contiguous())
 
@@ -55,7 +61,7 @@ class TeacherOutputs:
     def n_layers(self) -> int:
         return self.cls.shape[0] - 1
 
-    def to(self, device) -> "TeacherOutputs":
+    def to(self, device: str | torch.device) -> "CachedTeacher":
         """Where a batch's rows go; the cache itself stays on the host (memory-mapped when read from disk), so a GPU
         holds one batch of it, and a method reads only the tensors it uses (kd: the logits)."""
         self.device = torch.device(device)
@@ -63,7 +69,15 @@ class TeacherOutputs:
 
     device = torch.device("cpu")
 
-    def __call__(self, batch: dict, layers, pooling: str = "cls"):
+    def outputs(self, batch: dict, need: Need) -> Outputs:
+        if need.attentions:
+            raise ValueError("the teacher cache holds no attention maps; a term that reads them needs the online "
+                             "teacher (teachers.OnlineTeacher, a method's teacher='online')")
+        logits, states = self.gather(batch, need.layers if need.states else [], need.pooling)
+        return Outputs(logits, states if need.states else None)
+
+    def gather(self, batch: dict, layers: list[int] | tuple[int, ...], pooling: str = "cls") -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch's rows (``batch["index"]``) of the logits and of the pooled states of ``layers``, on the device."""
         idx = batch["index"].cpu()  # a host tensor in training (fit keeps the index on the host): no device sync
         logits = self.logits[idx].to(self.device, non_blocking=True)
         states = self.cls if pooling == "cls" else self.mean
@@ -75,8 +89,10 @@ class TeacherOutputs:
 
 
 @torch.inference_mode()
-def compute_teacher_outputs(model, ts, batch_size: int, device, progress: bool = True,
-                            autocast_dtype=None) -> TeacherOutputs:
+def compute_teacher_outputs(model: torch.nn.Module, ts: TokenizedSplit, batch_size: int, device: torch.device,
+                            progress: bool = True, autocast_dtype: torch.dtype | None = None) -> CachedTeacher:
+    """Run the teacher (eval mode, no gradient) over a tokenised split once: its logits and every layer's [CLS] and
+    mean-pooled state, as a ``CachedTeacher`` held in memory (``load_or_compute_teacher_outputs`` writes it)."""
     model.eval()
     n = len(ts)
     L, H = model.config.num_hidden_layers, model.config.hidden_size
@@ -92,10 +108,11 @@ def compute_teacher_outputs(model, ts, batch_size: int, device, progress: bool =
         mask = b["attention_mask"].to(device)
         for pooling, dest in (("cls", cls), ("mean", mean)):
             dest[:, b["index"]] = torch.stack([pool(h, mask, pooling) for h in out.hidden_states]).float().cpu()
-    return TeacherOutputs(logits, cls, mean)
+    return CachedTeacher(logits, cls, mean)
 
 
-def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> TeacherOutputs:
+def load_or_compute_teacher_outputs(cache_dir: str | Path, key: str, compute: Callable[[], CachedTeacher],
+                                    log: Callable[[str], object] = print) -> CachedTeacher:
     """Read the cache file for ``key``; (re)compute and write it atomically if absent, invalid or of another
     format (an older layout is rebuilt once: caches are not results)."""
     path = Path(cache_dir) / f"teacher-{key[:24]}.pt"
@@ -103,7 +120,7 @@ def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> 
         try:
             d = torch.load(path, weights_only=True, mmap=True)  # pages are read when a batch needs them
             if d.get("key") == key and d.get("format") == CACHE_FORMAT:
-                return TeacherOutputs(d["logits"], d["cls"], d["mean"])
+                return CachedTeacher(d["logits"], d["cls"], d["mean"])
             if d.get("key") == key:
                 log(f"teacher cache {path}: format {d.get('format')}, this code reads format {CACHE_FORMAT} "
                     f"(states stored layer-major); recomputing once")
@@ -120,7 +137,7 @@ def load_or_compute_teacher_outputs(cache_dir, key: str, compute, log=print) -> 
     return out
 
 
-def older_format_caches(cache_dir) -> list[Path]:
+def older_format_caches(cache_dir: str | Path) -> list[Path]:
     """Teacher cache files in ``cache_dir`` written in another format (their key, which holds the format, is no
     longer asked for); named in the log when a cache is computed, never removed here."""
     stale = []

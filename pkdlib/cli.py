@@ -17,6 +17,7 @@ import sys
 
 from .config import RunConfig, field_help
 from .errors import guarded
+from .terms import TERMS
 
 
 def _add_config_args(p: argparse.ArgumentParser):
@@ -62,11 +63,22 @@ def summary_text(s: dict) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def objective_help() -> str:
+    """``pkd train``'s description: the objective as the sum of the registered loss terms, each with its weight."""
+    lines = ["Train one run and write its record. The objective sums the method's loss terms (terms.TERMS), each "
+             "times its weight:"]
+    for t in TERMS.values():
+        weight = f"1 - {t.weight}" if t.complement else t.weight
+        lines.append(f"  {t.column:<4} weight {weight:<10} {t.formula}")
+    return "\n".join(lines)
+
+
 def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     """The parser, its sub-command table (for other commands to join) and the handlers by command name."""
     ap = argparse.ArgumentParser(prog="pkd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    tr = sub.add_parser("train", help="train one run and write its record")
+    tr = sub.add_parser("train", help="train one run and write its record", description=objective_help(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_args(tr)
     tr.add_argument("--results", default="results", help="where the record goes (default: results)")
     tr.add_argument("--work", default="work", help="caches and weights (default: work)")

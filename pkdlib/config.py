@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, fields
 
 from .errors import KnownError
 from .layer_maps import check_student_layers
-from .losses import KD_REDUCTIONS, check_weights
-from .methods import METHODS
+from .methods import METHODS, Method
 from .models import PRECISIONS, STUDENT_INITS
+from .terms import PARAMS, TERMS, check_values
 
 DEFAULT_MAX_LENGTH = {"rt": 64, "imdb": 256}
 
@@ -26,7 +26,20 @@ def _f(default, help: str, choices=None):
     return field(default=default, metadata={"help": help, "choices": choices})
 
 
-@dataclass
+def _with_term_fields(cls):
+    """Give ``cls`` the loss terms' values (``terms.PARAMS``: each term's weight and settings, declared with the term)
+    as fields after ``init``, then make it a dataclass: a new term's weight is a RunConfig field, an option of
+    ``pkd train``, without an edit here."""
+    own = cls.__dict__["__annotations__"]
+    names = list(own)
+    at = names.index("init") + 1
+    cls.__annotations__ = {n: own.get(n) or PARAMS[n].type for n in names[:at] + list(PARAMS) + names[at:]}
+    for p in PARAMS.values():
+        setattr(cls, p.name, _f(p.default, p.help, p.choices))
+    return dataclass(cls)
+
+
+@_with_term_fields
 class RunConfig:
     """Everything that decides a run's result. ``method='teacher'`` fine-tunes the teacher itself;
     the others train a ``student_layers``-layer student against the fine-tuned teacher in
@@ -40,11 +53,7 @@ class RunConfig:
     teacher_dir: str | None = _f(None, "fine-tuned teacher's folder (students only)")
     init: str = _f("pretrained", "student init: first k layers of the pre-trained encoder, of the fine-tuned "
                    "teacher, or random", STUDENT_INITS)
-    temperature: float = _f(10.0, "KD temperature T, > 0")
-    alpha: float = _f(0.5, "KD weight alpha in [0, 1]: (1-alpha)*CE + alpha*KD")
-    beta: float = _f(100.0, "patient loss weight beta, >= 0 (> 0 for pkd-*)")
-    normalize: bool = _f(True, "L2-normalise [CLS] states in the patient loss")
-    kd_reduction: str = _f("batchmean", "KL reduction (mean: the official code's, / classes)", KD_REDUCTIONS)
+    # here: the loss terms' values (terms.PARAMS): temperature, alpha, kd_reduction, beta, normalize, ...
     lr: float = _f(5e-5, "peak learning rate, > 0")
     epochs: int = _f(3, "training epochs, >= 1")
     batch_size: int = _f(32, "batch size, >= 1")
@@ -79,10 +88,10 @@ class RunConfig:
                 setattr(self, name, str(Path(getattr(self, name)).expanduser()))
         if self.max_length is None:
             self.max_length = DEFAULT_MAX_LENGTH.get(self.task, 128)
-        if not m.uses_teacher:
-            self.alpha, self.temperature, self.kd_reduction = 0.0, 1.0, "batchmean"
-        if not m.uses_pt:
-            self.beta, self.normalize = 0.0, False
+        for term in TERMS.values():  # the values of a term the method lacks: fixed (terms.Param.unused)
+            if term.key not in m.terms:
+                for p in term.params:
+                    setattr(self, p.name, p.unused)
         if not m.student:
             self.student_layers, self.teacher_dir, self.init = 0, None, "pretrained"
 
@@ -96,10 +105,9 @@ class RunConfig:
         m = METHODS[self.method]
         if m.student and self.teacher_dir is None:
             raise ConfigError(f"method {self.method!r} needs teacher_dir, the fine-tuned teacher's folder")
-        if m.uses_pt and self.beta == 0:
-            raise ConfigError(f"method {self.method!r} with beta=0 is plain KD; use method='kd' or set beta > 0")
+        _check_term_weights(self, m)
         try:
-            check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
+            check_values({name: getattr(self, name) for name in PARAMS})
         except ValueError as e:
             raise ConfigError(str(e)) from None
         _check_ranges(self)
@@ -178,6 +186,17 @@ def _check_task(cfg: RunConfig):
                           f"one of the built-in {', '.join(TASKS)}); it names the run's records and caches")
     if cfg.data_dir is not None:
         raise ConfigError("data_dir is for the built-in tasks; with train_file give dev_file and test_file")
+
+
+def _check_term_weights(cfg: RunConfig, m: Method) -> None:
+    """A method's required terms need a weight > 0: without one it is another method (pkd-skip at beta 0 is KD)."""
+    for key in m.terms:
+        term = TERMS[key]
+        if term.required and getattr(cfg, term.weight) == 0:
+            rest = tuple(k for k in m.terms if k != key)
+            other = next((n for n, o in METHODS.items() if o.terms == rest and o.student), None)
+            instead = f"plain {METHODS[other].label}; use method={other!r} or set" if other else "not accepted; set"
+            raise ConfigError(f"method {cfg.method!r} with {term.weight}=0 is {instead} {term.weight} > 0")
 
 
 def _check_types(cfg: RunConfig):

@@ -1,46 +1,33 @@
-"""The PKD objective: cross-entropy, soft-target distillation and the patient loss.
+"""The objective: the weighted sum of the registered loss terms (``terms.py``), and one training forward pass.
 
-    L = (1 - alpha) * CE  +  alpha * KD(T)  +  beta * PT
+    L = (1 - alpha) * CE  +  alpha * KD(T)  +  beta * PT   (+ every other registered term with a weight > 0)
 
-as in Sun et al. (2019), eq. 7, with the scaling of the official code
-(github.com/intersun/PKD-for-BERT-Model-Compression): KD is multiplied by T**2, PT averages over
-batch x layers x hidden, so the paper's beta grid (10..1000) keeps its meaning. Teacher inputs are
-targets: the loss terms detach them, so no gradient reaches a teacher run online.
+as in Sun et al. (2019), eq. 7; each term's formula and scaling is in ``terms.py``. ``compute_loss`` runs the
+student, asks the teacher (``teachers.py``: the cache, or the teacher run online) for what the objective's terms
+read, and returns the parts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 
 from .layer_maps import LayerMap
+from .terms import (
+    KD_REDUCTIONS,
+    PARAMS,
+    TERMS,
+    WEIGHTS,
+    Need,
+    Outputs,
+    Term,
+    check_values,
+    kd_loss,
+    patient_loss,
+)
 
-#: the loss terms, named once: key -> how it is written in the objective (read by training, records, report)
-TERMS = {"ce": "CE", "kd": "KD", "pt": "PT"}
-
-__all__ = ["TERMS", "kd_loss", "patient_loss", "Objective", "compute_loss", "check_weights"]
-
-
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
-            reduction: str = "batchmean") -> torch.Tensor:
-    """Soft-target distillation loss (Hinton et al. 2015).
-
-        KD = T**2 * KL( softmax(t / T) || softmax(s / T) )
-
-    ``reduction='batchmean'`` (default) sums the KL over classes and averages over the batch: the
-    true KL divergence per example. ``reduction='mean'`` is what the official PKD code used
-    (``nn.KLDivLoss(reduction='mean')``): it averages over batch x classes, i.e. it is the
-    ``batchmean`` value divided by the number of classes (1/2 for binary tasks, 1/3 for MNLI), so
-    alpha and T tuned with one are not directly portable to the other.
-    """
-    log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    p_t = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
-    kl = F.kl_div(log_p_s, p_t, reduction="sum") / student_logits.shape[0]  # batchmean
-    if reduction == "mean":
-        kl = kl / student_logits.shape[-1]
-    return kl * temperature ** 2
-
+__all__ = ["TERMS", "kd_loss", "patient_loss", "pool", "read_outputs", "Objective", "compute_loss", "KD_REDUCTIONS",
+           "POOLINGS"]
 
 POOLINGS = ("cls", "mean")
 
@@ -54,129 +41,144 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return (hidden.float() * m).sum(1) / m.sum(1).clamp(min=1)
 
 
-def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """Patient loss on intermediate states ([CLS], or each layer's mean-pooled state for PKD-Skip-Mean).
-
-        PT = mean_{b, l, h} ( s'_{b,l,h} - t'_{b,l,h} )**2,   s' = s / ||s||_2  (if normalize)
-
-    Inputs have shape (batch, matched_layers, hidden). The mean runs over all batch x layers x
-    hidden entries, the official code's ``F.mse_loss`` scaling. With no matched layers
-    (1-layer student) the loss is 0.
-    """
-    if student_cls.shape != teacher_cls.shape:
-        raise ValueError(f"shape mismatch: student {tuple(student_cls.shape)} vs teacher {tuple(teacher_cls.shape)}")
-    if student_cls.dim() != 3:
-        raise ValueError(f"expected (batch, matched_layers, hidden), got shape {tuple(student_cls.shape)}")
-    s, t = student_cls.float(), teacher_cls.detach().float()
-    if s.shape[1] == 0:
-        return s.new_zeros(())
-    if normalize:
-        s, t = F.normalize(s, p=2, dim=-1), F.normalize(t, p=2, dim=-1)
-    return F.mse_loss(s, t, reduction="mean")
-
-
-KD_REDUCTIONS = ("batchmean", "mean")
-
-
-def check_weights(alpha: float, temperature: float, beta: float, kd_reduction: str = "batchmean") -> None:
-    """The one check of the objective's values (raises ValueError saying what is accepted)."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha={alpha} is outside [0, 1]")
-    if not temperature > 0:
-        raise ValueError(f"temperature={temperature} must be > 0")
-    if not beta >= 0:
-        raise ValueError(f"beta={beta} must be >= 0")
-    if kd_reduction not in KD_REDUCTIONS:
-        raise ValueError(f"kd_reduction={kd_reduction!r}; accepted: {', '.join(KD_REDUCTIONS)}")
+def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
+    """A Hugging Face model's outputs as the terms read them: the logits, and the pooled states and attention
+    probabilities of ``need.layers`` (run with ``output_hidden_states`` / ``output_attentions`` as ``need`` says)."""
+    states = attentions = None
+    if need.states:
+        states = torch.stack([pool(out.hidden_states[layer], attention_mask, need.pooling)
+                              for layer in need.layers], dim=1)
+    if need.attentions:
+        if not getattr(out, "attentions", None):
+            raise ValueError("the model returned no attention maps (its attention implementation computes none, "
+                             "e.g. sdpa); switch it to eager attention first: pkdlib.models.eager_attention(model)")
+        attentions = torch.stack([out.attentions[layer - 1] for layer in need.layers], dim=1)
+    return Outputs(out.logits, states, attentions)
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-@dataclass
 class Objective:
-    """``(1 - alpha) * CE + alpha * KD(T) + beta * PT`` with a fixed layer map.
+    """``sum_t w_t * t`` over the registered terms (``terms.TERMS``) whose weight is > 0, with a fixed layer map
+    and pooling for the terms that match intermediate layers.
 
+    ``values`` are the terms' values by name (``terms.PARAMS``: alpha, temperature, kd_reduction, beta, normalize,
+    ...); a weight not given is 0 (its term off), a setting not given its default. An unknown name is an error.
     ``str(obj)`` is the exact formula a run trained with, e.g.
     ``0.5*CE + 0.5*KD(T=10) + 100*PT(pkd_skip(6, 3) -> [2, 4], normalized)``.
     """
-    alpha: float = 0.0
-    temperature: float = 1.0
-    beta: float = 0.0
-    normalize: bool = True
-    layer_map: LayerMap | None = None
-    kd_reduction: str = "batchmean"
-    pooling: str = "cls"
 
-    def __post_init__(self):
-        check_weights(self.alpha, self.temperature, self.beta, self.kd_reduction)
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling={self.pooling!r}; accepted: {', '.join(POOLINGS)}")
-        if self.beta > 0 and self.layer_map is None:
-            raise ValueError("beta > 0 needs a layer map (pkd-last or pkd-skip)")
+    def __init__(self, layer_map: LayerMap | None = None, pooling: str = "cls", **values: Any) -> None:
+        unknown = sorted(set(values) - set(PARAMS))
+        if unknown:
+            raise ValueError(f"unknown objective value(s) {', '.join(unknown)}; accepted: {', '.join(PARAMS)} "
+                             f"(and layer_map, pooling)")
+        self.values = {n: values.get(n, 0.0 if n in WEIGHTS else p.default) for n, p in PARAMS.items()}
+        self.layer_map, self.pooling = layer_map, pooling
+        check_values(self.values)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r}; accepted: {', '.join(POOLINGS)}")
+        for t in self.shown:
+            if t.matched and layer_map is None:
+                raise ValueError(f"{t.weight} > 0 ({t.column}) needs a layer map (pkd-last or pkd-skip)")
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"Objective has no value {name!r}; its values: {', '.join(values)}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Objective) and (self.values, self.layer_map, self.pooling) == (
+            other.values, other.layer_map, other.pooling)
+
+    def __repr__(self) -> str:
+        return f"Objective({self})"
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Every registered term's weight, by key."""
+        return {t.key: (1 - self.values[t.weight]) if t.complement else self.values[t.weight] for t in TERMS.values()}
+
+    @property
+    def shown(self) -> list[Term]:
+        """The terms in the objective (weight > 0), as printed."""
+        w = self.weights
+        return [t for t in TERMS.values() if w[t.key] > 0]
+
+    @property
+    def active(self) -> list[Term]:
+        """The terms that enter the loss: weight > 0, and a matched layer for a term that matches layers."""
+        return [t for t in self.shown if not t.matched or len(self.layer_map) > 0]
 
     @property
     def uses_teacher(self) -> bool:
-        return self.alpha > 0 or self.beta > 0
+        return any(t.teacher for t in self.active)
 
-    @property
-    def uses_pt(self) -> bool:
-        return self.beta > 0 and self.layer_map is not None and len(self.layer_map) > 0
+    def need(self, side: str) -> Need:
+        """What the active terms read of ``side`` ("student" or "teacher") besides the logits: the student's layers
+        1..P are matched to the teacher's ``layer_map``."""
+        reads = set().union(*(getattr(t, side) for t in self.active))
+        if not reads & {"states", "attentions"}:
+            return Need(pooling=self.pooling)
+        layers = tuple(self.layer_map) if side == "teacher" else tuple(range(1, len(self.layer_map) + 1))
+        return Need(layers, self.pooling, "states" in reads, "attentions" in reads)
 
     def __str__(self) -> str:
-        terms = []
-        if self.alpha < 1:
-            terms.append(f"{_fmt(1 - self.alpha)}*CE")
-        if self.alpha > 0:
-            red = "" if self.kd_reduction == "batchmean" else f", {self.kd_reduction}"
-            terms.append(f"{_fmt(self.alpha)}*KD(T={_fmt(self.temperature)}{red})")
-        if self.beta > 0:
-            norm = ("" if self.pooling == "cls" else "mean-pooled, ") + ("normalized" if self.normalize else "raw")
-            terms.append(f"{_fmt(self.beta)}*PT({self.layer_map!r}, {norm})")
-        return " + ".join(terms) if terms else "0"
+        w = self.weights
+        return " + ".join(f"{_fmt(w[t.key])}*{t.written(self)}" for t in self.shown) or "0"
 
-    def weighted(self, parts: dict) -> dict:
-        """The terms as they enter the loss: {'ce': (1-alpha)*CE, 'kd': alpha*KD, 'pt': beta*PT} (those present)."""
-        w = dict(zip(TERMS, (1 - self.alpha, self.alpha, self.beta)))
-        return {k: w[k] * v for k, v in parts.items() if k in w and w[k] > 0}
+    def weighted(self, parts: Mapping[str, Any]) -> dict:
+        """The terms as they enter the loss: {'ce': (1-alpha)*CE, 'kd': alpha*KD, ...}, those with a weight > 0
+        ('loss' left out). A part that is no registered term is an error, never dropped."""
+        unknown = [k for k in parts if k != "loss" and k not in TERMS]
+        if unknown:
+            raise KeyError(f"part(s) {unknown} are no registered loss term; registered: {', '.join(TERMS)}")
+        w = self.weights
+        return {k: w[k] * v for k, v in parts.items() if k != "loss" and w[k] > 0}
 
-    def __call__(self, logits, labels, teacher_logits=None, student_cls=None, teacher_cls=None) -> dict:
-        """Return a dict with 'loss' (to back-propagate) and the unweighted parts 'ce', 'kd', 'pt'.
+    def parts(self, student: Outputs, teacher: Outputs | None, batch: Mapping) -> dict:
+        """Each computed term's unweighted value by key (the active terms, and CE always) and 'loss', their
+        weighted sum to back-propagate (summed in the registry's order)."""
+        if teacher is None and self.uses_teacher:
+            raise ValueError(f"the objective {self} reads the teacher's outputs, and no teacher was given")
+        w, active, out, loss = self.weights, {t.key for t in self.active}, {}, None
+        for t in TERMS.values():
+            if t.key not in active and not t.always:
+                continue
+            v = out[t.key] = t.loss(student, teacher, batch, self)
+            if loss is None:  # the first term starts the sum, at weight 0 when off (its graph is kept)
+                loss = (w[t.key] if t.key in active else 0.0) * v
+            elif t.key in active:
+                loss = loss + w[t.key] * v
+        out["loss"] = loss
+        return out
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None = None,
+                 student_cls: torch.Tensor | None = None, teacher_cls: torch.Tensor | None = None) -> dict:
+        """The parts from tensors of the paper's terms: 'loss' and the unweighted 'ce', 'kd', 'pt'.
 
         ``student_cls``/``teacher_cls``: (batch, matched_layers, hidden), already selected with
         the layer map (student layers 1..k-1, teacher layers ``layer_map``).
         """
-        ce = F.cross_entropy(logits.float(), labels)
-        out = {"ce": ce}
-        loss = (1 - self.alpha) * ce if self.alpha < 1 else 0.0 * ce
-        if self.alpha > 0:
-            kd = kd_loss(logits, teacher_logits, self.temperature, self.kd_reduction)
-            out["kd"] = kd
-            loss = loss + self.alpha * kd
-        if self.uses_pt:
-            pt = patient_loss(student_cls, teacher_cls, self.normalize)
-            out["pt"] = pt
-            loss = loss + self.beta * pt
-        out["loss"] = loss
-        return out
+        teacher = None if teacher_logits is None and teacher_cls is None else Outputs(teacher_logits, teacher_cls)
+        return self.parts(Outputs(logits, student_cls), teacher, {"labels": labels})
 
 
-def compute_loss(model, batch: dict, objective: Objective, teacher=None, amp=None):
+def compute_loss(model: torch.nn.Module, batch: dict, objective: Objective, teacher: Any = None,
+                 amp: torch.dtype | None = None) -> tuple[Any, dict]:
     """One forward pass of ``model`` on ``batch`` and the objective's parts: ``(outputs, parts)``.
 
-    ``teacher(batch, layers, pooling) -> (logits, states)`` gives the teacher's logits and the pooled states
-    ([CLS] or mean) of the 1-based teacher ``layers`` (the cache's ``TeacherOutputs``, or a teacher run online).
-    Student layers 1..k-1, pooled alike, are matched to ``objective.layer_map`` (PT), the logits through KD.
+    ``teacher.outputs(batch, need) -> Outputs`` (``teachers.Teacher``: the cache, or the teacher run online) gives
+    what the objective's terms read of the teacher: the logits, and the pooled states ([CLS] or mean) or attention
+    maps of the 1-based teacher layers ``objective.layer_map``, matched to the student's layers 1..k-1.
     """
+    s_need, t_need = objective.need("student"), objective.need("teacher")
     with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
         out = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                    attention_mask=batch["attention_mask"], output_hidden_states=objective.uses_pt)
-    t_logits = s_cls = t_cls = None
-    layers = list(objective.layer_map) if objective.uses_pt else []
-    if teacher is not None and objective.uses_teacher:
-        t_logits, t_cls = teacher(batch, layers, objective.pooling)
-    if objective.uses_pt:
-        s_cls = torch.stack([pool(out.hidden_states[j], batch["attention_mask"], objective.pooling)
-                             for j in range(1, len(layers) + 1)], dim=1)
-    return out, objective(out.logits, batch["labels"], t_logits, s_cls, t_cls)
+                    attention_mask=batch["attention_mask"], output_hidden_states=s_need.states,
+                    output_attentions=s_need.attentions)
+    t = teacher.outputs(batch, t_need) if teacher is not None and objective.uses_teacher else None
+    return out, objective.parts(read_outputs(out, batch["attention_mask"], s_need), t, batch)

@@ -9,12 +9,11 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from .cache import (
-    compute_teacher_outputs,
-    load_or_compute_teacher_outputs,
-    teacher_cache_key,
-)
+import torch
+
+from .cache import teacher_cache_key
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_data, tokenize_split
 from .files import (
@@ -32,15 +31,18 @@ from .methods import METHODS
 from .models import (
     build_student,
     count_parameters,
+    eager_attention,
     load_classifier,
     load_tokenizer,
     quiet_transformers,
 )
 from .paths import Workspace, portable
 from .records import locate_record, provenance, record_path, reusable_record
+from .teachers import TEACHERS, Teacher, TeacherSource, check_teacher
+from .terms import TERMS
 from .train import Hardware, evaluate, fit
 
-__all__ = ["run", "prepare", "Prepared", "build_objective", "fill_teacher_cache"]
+__all__ = ["run", "prepare", "Prepared", "build_objective", "make_teacher", "fill_teacher_cache"]
 
 #: training accuracy is measured after every epoch, in eval mode, on this fixed subset of the training split
 TRAIN_EVAL_EXAMPLES = 1000
@@ -61,10 +63,11 @@ class Prepared:
 
 
 def build_objective(cfg: RunConfig, n_teacher: int) -> Objective:
+    """The objective of ``cfg``'s method: its terms' values from the configuration, its layer map and pooling."""
     m = METHODS[cfg.method]
-    lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.uses_pt else None
-    return Objective(alpha=cfg.alpha, temperature=cfg.temperature, beta=cfg.beta, normalize=cfg.normalize,
-                     layer_map=lm, kd_reduction=cfg.kd_reduction, pooling=m.pooling)
+    lm = layer_map(m.layer_map, n_teacher, cfg.student_layers) if m.layer_map else None
+    values = {p.name: getattr(cfg, p.name) for key in m.terms for p in TERMS[key].params}
+    return Objective(layer_map=lm, pooling=m.pooling, **values)
 
 
 def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=None) -> Prepared:
@@ -79,20 +82,22 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
     toks["train_eval"] = toks["train"].head(TRAIN_EVAL_EXAMPLES)
     checksums = {name: sp.checksum for name, sp in splits.items()}
     teacher_fp = model_fingerprint(cfg.teacher_dir) if cfg.teacher_dir else None
+    m = METHODS[cfg.method]
     cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", checksums["train"], cfg.max_length,
-                                   len(splits["train"])) if METHODS[cfg.method].uses_teacher else None)
+                                   len(splits["train"])) if m.uses_teacher and TEACHERS[m.teacher].cached else None)
     identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
                             **({"processes": processes} if processes > 1 else {}))
     return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
                     locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]))
 
 
-def teacher_outputs(prep: Prepared, ws: Workspace, hw_device, amp, progress=True, log=print):
-    """The teacher cache of ``prep``'s training split: read, or computed once and written."""
-    def compute():
-        tm = load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels).to(hw_device)
-        return compute_teacher_outputs(tm, prep.toks["train"], 64, hw_device, progress=progress, autocast_dtype=amp)
-    return load_or_compute_teacher_outputs(ws.cache, prep.cache_key, compute, log=log)
+def make_teacher(kind: str, prep: Prepared, ws: Workspace, device: torch.device, amp: torch.dtype | None,
+                 progress: bool = True, log: Callable[[str], object] = print) -> Teacher:
+    """The teacher of ``prep``'s run, of ``kind`` (``teachers.TEACHERS``): the fine-tuned teacher in ``teacher_dir``,
+    cached over the training split (read, or computed once and written) or run online."""
+    src = TeacherSource(lambda: load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels), prep.toks["train"],
+                        ws.cache, prep.cache_key, device, amp, progress, log)
+    return TEACHERS[kind].make(src)
 
 
 def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False) -> dict:
@@ -102,6 +107,7 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     ws, t_start = ws or Workspace(), time.time()
     n_teacher = cfg.check_models()
     objective = build_objective(cfg, n_teacher)
+    check_teacher(METHODS[cfg.method].teacher, objective.need("teacher"))
     hw = Hardware.setup(cfg)
     say = log if hw.main else (lambda *a, **k: None)
     data = load_data(cfg)  # the data's errors before any folder is made
@@ -114,15 +120,17 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     say(f"run {prep.out_path.stem}: {objective}")
     teacher, t0 = None, time.time()
     if objective.uses_teacher:
+        kind = METHODS[cfg.method].teacher
         with hw.accelerator.main_process_first():
-            teacher = teacher_outputs(prep, ws, hw.device, hw.amp, progress and hw.main, say)
+            teacher = make_teacher(kind, prep, ws, hw.device, hw.amp, progress and hw.main, say)
         if teacher.n_layers != n_teacher:
-            raise ConfigError(f"teacher cache has {teacher.n_layers} layers, the teacher {n_teacher}")
-        teacher = teacher.to(hw.device)
+            raise ConfigError(f"the {kind} teacher has {teacher.n_layers} layers, the teacher {n_teacher}")
     t_cache = time.time() - t0
     set_seed(cfg.seed)
     model = (load_classifier(cfg.pretrained, prep.spec.num_labels) if cfg.method == "teacher" else
              build_student(cfg.pretrained, cfg.student_layers, prep.spec.num_labels, cfg.init, cfg.teacher_dir, cfg.seed))
+    if objective.need("student").attentions:  # the implementation that returns attention maps
+        eager_attention(model)
     params = count_parameters(model)
     result = fit(cfg, model, prep.toks, prep.spec, objective, teacher, hw, say, progress)
     if not hw.main:
@@ -188,9 +196,9 @@ def fill_teacher_cache(cfg: RunConfig, ws: Workspace, progress: bool = True, log
     """Compute (or find) the teacher cache that students of ``cfg`` (teacher_dir set) will read; return its key."""
     prep = prepare(cfg, ws, log)
     if prep.cache_key is None:
-        raise ConfigError("fill_teacher_cache needs a distillation method (kd, pkd-last, pkd-skip)")
+        raise ConfigError("fill_teacher_cache needs a method that reads the teacher cache (kd, pkd-last, pkd-skip)")
     hw = Hardware.setup(cfg)
-    teacher_outputs(prep, ws, hw.device, hw.amp, progress, log)
+    make_teacher("cached", prep, ws, hw.device, hw.amp, progress, log)
     return prep.cache_key
 
 

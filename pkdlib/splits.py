@@ -60,7 +60,8 @@ class Split:
                      self.label_names)
 
 
-def stratified_split(ids, labels, dev_frac, test_frac, seed=SPLIT_SEED):
+def stratified_split(ids: list, labels: list, dev_frac: float, test_frac: float,
+                     seed: str = SPLIT_SEED) -> dict[str, list]:
     """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
     classes = sorted(set(labels))
     out = {"train": [], "dev": [], "test": []}

@@ -17,10 +17,11 @@ import torch
 
 from .data import LengthBucketSampler, collate
 from .errors import KnownError
-from .losses import TERMS, compute_loss
+from .losses import Objective, compute_loss
 from .metrics import compute_metrics, majority_baseline
 from .models import autocast_dtype, pick_device
 from .progress import progress as progress_bar
+from .terms import TERMS
 
 __all__ = ["fit", "evaluate", "Hardware", "NumericalError", "make_optimizer", "optimizer_step"]
 
@@ -228,9 +229,9 @@ class Fit:
 GRAD_EVERY = 50
 
 
-def term_grad_norms(model, parts: dict, objective) -> dict:
-    """L2 norm of the gradient of each weighted term ((1-alpha)*CE, alpha*KD, beta*PT) over the model's
-    parameters, and of their sum (the loss's gradient before clipping)."""
+def term_grad_norms(model: torch.nn.Module, parts: dict, objective: Objective) -> dict:
+    """L2 norm of the gradient of each weighted term ((1-alpha)*CE, alpha*KD, beta*PT, ...: ``objective.weighted``)
+    over the model's parameters, and of their sum (the loss's gradient before clipping)."""
     params = [p for p in model.parameters() if p.requires_grad]
     out, total = {}, None
     for k, term in objective.weighted({k: v for k, v in parts.items() if k != "loss"}).items():

@@ -35,6 +35,7 @@ from pkdlib.models import (
     load_tokenizer,
 )
 from pkdlib.records import provenance
+from pkdlib.teachers import OnlineTeacher
 from pkdlib.train import make_optimizer, optimizer_step
 
 from .speed import measure_inference, real_length_batches
@@ -95,7 +96,7 @@ class Bench:
         self.teacher = load_classifier(PRETRAINED, 2).eval()
         self.cached = compute_teacher_outputs(self.teacher, self.train, 64, torch.device("cpu"), progress=False)
         self.bs = self.batches()
-        self.pkd = lambda: Objective(0.5, 10.0, 100.0, True, pkd_skip(6, 3))
+        self.pkd = lambda: Objective(alpha=0.5, temperature=10.0, beta=100.0, layer_map=pkd_skip(6, 3))
 
     def batches(self, bucket=True, seed=0):
         s = LengthBucketSampler(self.train.lengths, 32, shuffle=True, seed=seed, bucket=bucket)
@@ -139,13 +140,8 @@ def training(B: Bench) -> dict:
 def distillation(B: Bench) -> dict:
     B.log("3. distillation overhead (3-layer student, same batches)")
 
-    @torch.inference_mode()
-    def online(b, layers):
-        o = B.teacher(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                      attention_mask=b["attention_mask"], output_hidden_states=bool(layers))
-        cls = torch.stack([o.hidden_states[i][:, 0] for i in layers], 1) if layers else None
-        return o.logits.clone(), (cls.clone() if cls is not None else None)
-    kd = lambda: Objective(0.5, 10.0)  # noqa: E731
+    online = OnlineTeacher(B.teacher)  # the teacher run every step (pkdlib.teachers), what most toolkits do
+    kd = lambda: Objective(alpha=0.5, temperature=10.0)  # noqa: E731
     trainers = {"ft": B.student(), "kd": B.student(kd(), B.cached), "pkd": B.student(B.pkd(), B.cached),
                 "kd_online": B.student(kd(), online), "pkd_online": B.student(B.pkd(), online)}
     t = interleave({k: (lambda tr=tr: tr.steps(B.bs)) for k, tr in trainers.items()}, B.reps)

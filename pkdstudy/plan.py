@@ -12,6 +12,7 @@ from pathlib import Path
 from pkdlib.config import RunConfig
 from pkdlib.errors import KnownError
 from pkdlib.methods import METHODS
+from pkdlib.terms import TERMS
 
 from .profiles import PROFILES
 
@@ -171,8 +172,8 @@ def describe(profile: str, items: list[Item], reuse_checked: bool = False) -> st
         extra = ""
         if "config" in it.params:
             c, m = it.params["config"], METHODS[it.params["config"]["method"]]
-            keys = (["epochs", "lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
-                    + (["beta", "normalize"] if m.uses_pt else []) + ["max_train_examples"])
+            keys = (["epochs", "lr"] + [p.name for key in m.terms for p in TERMS[key].params if p.label]
+                    + ["max_train_examples"])
             extra = " ".join(f"{k}={c[k]}" for k in keys if c.get(k) is not None)
         when = "reuse     " if it.result.get("reusable") else f"~{it.estimate_s / 60:5.1f} min"
         lines.append(f"{i:4d}. {it.kind:8s} {it.label:32s} {when}  {extra}")

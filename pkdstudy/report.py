@@ -15,9 +15,9 @@ import pandas as pd
 
 from pkdlib.errors import KnownError
 from pkdlib.files import atomic_write, atomic_write_text
-from pkdlib.losses import TERMS
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
+from pkdlib.terms import TERMS
 
 from .claims import arm_claims, claims, init_claims
 
@@ -71,6 +71,9 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
                      "normalize": c["normalize"], "init": c.get("init", "pretrained"), "hparams": hparams_label(c),
                      "teacher": _teacher_of(rid, c)})
     df = pd.DataFrame(rows)
+    unused = [f"{k}_{w}_share" for k in TERMS for w in ("loss", "grad")  # a term none of its methods has: no column
+              if not any(k in METHODS[method].terms for method in set(df.get("method", [])))]
+    df = df.drop(columns=unused, errors="ignore")
     return df.assign(arm=arm_of(df, arms_of(profile, m))), m
 
 
@@ -109,12 +112,10 @@ def _shares(epoch: dict) -> dict:
 
 
 def hparams_label(c: dict) -> str:
-    """The hyper-parameters a method uses, as a short label: 'lr 2e-04, T 10, alpha 0.5, beta 100, normalised'."""
-    parts, m = [f"lr {c['lr']:.0e}", f"{c['epochs']} ep"], METHODS[c["method"]]
-    if m.uses_teacher:
-        parts += [f"T {c['temperature']:g}", f"alpha {c['alpha']:g}"]
-    if m.uses_pt:
-        parts += [f"beta {c['beta']:g}", "normalised" if c["normalize"] else "unnormalised"]
+    """The hyper-parameters a method uses, as a short label: 'lr 2e-04, T 10, alpha 0.5, beta 100, normalised' (each
+    term's values that have a label, ``terms.Param.label``)."""
+    parts = [f"lr {c['lr']:.0e}", f"{c['epochs']} ep"]
+    parts += [p.label(c[p.name]) for key in METHODS[c["method"]].terms for p in TERMS[key].params if p.label]
     return ", ".join(parts + ([c["precision"]] if c.get("precision", "fp32") != "fp32" else []))
 
 
@@ -205,9 +206,11 @@ def _paper_cell(paper: pd.DataFrame, method: str, layers: int, task: str) -> str
 
 def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
     """What each term does: its share of the weighted loss and of the gradient norm at the selected epoch, in %,
-    mean ± std over seeds (the gradient share is each term's gradient norm over their sum, sampled in training)."""
+    mean ± std over seeds (the gradient share is each term's gradient norm over their sum, sampled in training); a
+    column per registered term (``terms.TERMS``) that a method of the table has."""
     d = df[df.method != "teacher"]
-    cols = [f"{k}_{w}_share" for w in ("loss", "grad") for k in TERMS]
+    used = [k for k in TERMS if any(k in METHODS[m].terms for m in set(d.method))]  # the registered terms it shows
+    cols = [f"{k}_{w}_share" for w in ("loss", "grad") for k in used]
     if d.empty or d[cols].isna().all().all():
         return None
     rows = []
@@ -216,10 +219,10 @@ def table_terms(df: pd.DataFrame) -> pd.DataFrame | None:
         row = {"task": task, "layers": k, "method": METHOD_LABEL[m] + (f" [{arm}]" if arm else ""), "N": len(g)}
         for c in cols:
             term, what = c.split("_")[:2]
-            has = {"ce": True, "kd": METHODS[m].uses_teacher, "pt": METHODS[m].uses_pt}[term]
             x = g[c].dropna() * 100
-            row[f"{term.upper()} {what} (%)"] = (None if not has or not len(x)  # a term the method lacks: a dash
-                                                 else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
+            row[f"{TERMS[term].column} {what} (%)"] = (  # a term the method lacks: a dash
+                None if term not in METHODS[m].terms or not len(x)
+                else f"{x.mean():.1f}" if len(x) == 1 else f"{x.mean():.1f} ± {x.std(ddof=1):.1f}")
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["task", "layers"], ascending=[True, False], kind="stable") \
         .set_index(["task", "layers", "method"])

@@ -70,7 +70,7 @@ def main(argv=None) -> dict:
         t0 = time.time()
         for _ in range(a.batches):
             idx = torch.randint(0, a.examples, (32,), generator=g)
-            logits, states = cache({"index": idx}, layers)
+            logits, states = cache.gather({"index": idx}, layers)
         out[f"rss_mb_after_{name}"] = round(rss_mb())
         out[f"file_mb_mapped_after_{name}"] = round(file_mb_mapped(path), 1)
         out[f"file_mb_used_{name}"] = round((a.examples * 3 + len(layers) * a.examples * a.hidden) * 4 / 2**20, 1)

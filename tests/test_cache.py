@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pkdlib.cache import (
-    TeacherOutputs,
+    CachedTeacher,
     load_or_compute_teacher_outputs,
     teacher_cache_key,
 )
@@ -12,7 +12,7 @@ from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 
 def _fake(n=4, layers=3, h=5):
-    return TeacherOutputs.from_rows(torch.randn(n, 2), torch.randn(n, layers + 1, h), torch.randn(n, layers + 1, h))
+    return CachedTeacher.from_rows(torch.randn(n, 2), torch.randn(n, layers + 1, h), torch.randn(n, layers + 1, h))
 
 
 def test_cache_reused_then_recomputed_on_any_change(tmp_path):
@@ -81,8 +81,8 @@ def test_records_are_strict_json(tmp_path):
 
 def test_select_layers():
     rows = torch.randn(4, 4, 5)  # example-major (n, L+1, H); stored layer-major
-    t = TeacherOutputs.from_rows(torch.randn(4, 2), rows, torch.randn(4, 4, 5))
-    logits, cls = t({"index": torch.tensor([2, 0])}, [1, 3])
+    t = CachedTeacher.from_rows(torch.randn(4, 2), rows, torch.randn(4, 4, 5))
+    logits, cls = t.gather({"index": torch.tensor([2, 0])}, [1, 3])
     assert torch.equal(logits, t.logits[[2, 0]])
     assert torch.equal(cls, rows[[2, 0]][:, [1, 3]]) and torch.equal(t.cls, rows.transpose(0, 1))
 
@@ -114,14 +114,14 @@ def test_the_cache_stays_on_the_host_memory_mapped_and_kd_reads_only_logits():
 def test_a_memory_mapped_cache_gives_the_values_written(tmp_path):
     import torch
 
-    from pkdlib.cache import CACHE_FORMAT, TeacherOutputs, load_or_compute_teacher_outputs
+    from pkdlib.cache import CACHE_FORMAT, CachedTeacher, load_or_compute_teacher_outputs
     torch.manual_seed(0)
     rows = torch.randn(50, 4, 8)
-    made = TeacherOutputs.from_rows(torch.randn(50, 2), rows, torch.randn(50, 4, 8))
+    made = CachedTeacher.from_rows(torch.randn(50, 2), rows, torch.randn(50, 4, 8))
     first = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
     again = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0)  # read, not computed
     idx = torch.tensor([3, 1, 49])
     for pooling in ("cls", "mean"):
-        a, b = first({"index": idx}, [1, 3], pooling), again({"index": idx}, [1, 3], pooling)
+        a, b = first.gather({"index": idx}, [1, 3], pooling), again.gather({"index": idx}, [1, 3], pooling)
         assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert torch.equal(again({"index": idx}, [2])[1][:, 0], rows[idx, 2]) and CACHE_FORMAT == 3
+    assert torch.equal(again.gather({"index": idx}, [2])[1][:, 0], rows[idx, 2]) and CACHE_FORMAT == 3

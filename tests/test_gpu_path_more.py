@@ -13,7 +13,7 @@ from conftest import ROOT
 
 from pkdlib.cache import (
     CACHE_FORMAT,
-    TeacherOutputs,
+    CachedTeacher,
     compute_teacher_outputs,
     load_or_compute_teacher_outputs,
 )
@@ -32,7 +32,7 @@ def test_the_format_3_gather_equals_the_format_2_gather_bit_for_bit(tmp_path):
     """Written layer-major, read back memory-mapped, gathered per used layer: the same float32 numbers in the same
     order as format 2's ``cls[idx][:, layers]``, for both poolings, any layers, repeated and unsorted rows."""
     logits, cls, mean = _rows()
-    made = TeacherOutputs.from_rows(logits, cls, mean)
+    made = CachedTeacher.from_rows(logits, cls, mean)
     assert made.cls.shape == (7, 300, 16) and made.cls.is_contiguous() and made.n_layers == 6
     load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
     read = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0)  # memory-mapped, not computed
@@ -41,12 +41,12 @@ def test_the_format_3_gather_equals_the_format_2_gather_bit_for_bit(tmp_path):
     for idx in batches:
         for layers in ([2, 4], [1, 2, 3, 4, 5], [6, 1], [3], [0, 6]):
             for pooling, rows in (("cls", cls), ("mean", mean)):
-                got_logits, got = read({"index": idx}, layers, pooling)
+                got_logits, got = read.gather({"index": idx}, layers, pooling)
                 want = rows[idx][:, list(layers)]  # format 2's gather
                 assert torch.equal(got_logits, logits[idx]) and got_logits.dtype == torch.float32
                 assert got.dtype == want.dtype == torch.float32 and got.shape == want.shape and got.is_contiguous()
                 assert torch.equal(got, want) and torch.equal(got.view(torch.int32), want.view(torch.int32))
-        kd_logits, none = read({"index": idx}, [], "cls")
+        kd_logits, none = read.gather({"index": idx}, [], "cls")
         assert torch.equal(kd_logits, logits[idx]) and none.shape == (len(idx), 0, 16)
 
 
@@ -87,14 +87,14 @@ def test_an_epoch_reads_the_logits_and_its_own_layers_only(tmp_path):
     2 MB of its neighbours; wide rows keep the number of batches, and of slow page faults, small."""
     n, layers, h = 1024, 3, 2048
     layer_mb = n * h * 4 / 2**20  # 8 MB
-    made = TeacherOutputs(torch.randn(n, 2), torch.randn(layers + 1, n, h), torch.randn(layers + 1, n, h))
+    made = CachedTeacher(torch.randn(n, 2), torch.randn(layers + 1, n, h), torch.randn(layers + 1, n, h))
     load_or_compute_teacher_outputs(tmp_path, "m" * 30, lambda: made)
     (path,) = tmp_path.glob("teacher-*.pt")
     for used, pooling in (([], "cls"), ([1, 3], "mean")):
         read = load_or_compute_teacher_outputs(tmp_path, "m" * 30, lambda: 1 / 0)
         assert _mapped_mb(path) < 0.1
         for idx in torch.randperm(n, generator=torch.Generator().manual_seed(0)).split(32):
-            read({"index": idx}, used, pooling)
+            read.gather({"index": idx}, used, pooling)
         mapped = _mapped_mb(path)
         assert len(used) * layer_mb <= mapped < len(used) * (layer_mb + 2.5) + 0.25, (used, mapped)
         del read
@@ -111,14 +111,14 @@ def test_a_format_2_cache_is_rebuilt_once_and_older_files_are_named(tmp_path):
 
     def compute():
         calls.append(1)
-        return TeacherOutputs.from_rows(logits, cls, mean)
+        return CachedTeacher.from_rows(logits, cls, mean)
     out = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
     again = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
     assert len(calls) == 1 and "format 2" in seen[0] and "recomputing once" in seen[0]
     assert old.name in seen[1] and path.name not in seen[1] and len(seen) == 2  # named, not removed
     assert old.exists() and torch.equal(again.cls, out.cls) and again.cls.shape == (4, 20, 4)
     with pytest.raises(ValueError, match="layer-major"):
-        TeacherOutputs(logits, cls, mean)  # example-major states are refused, not misread
+        CachedTeacher(logits, cls, mean)  # example-major states are refused, not misread
 
 
 class _Format2Meter:
@@ -281,7 +281,7 @@ def test_cpu_runs_leave_the_determinism_settings_alone(tiny_bert):
 def test_a_run_whose_loss_turns_non_finite_between_checks_stops_and_writes_nothing(tiny_bert, tiny_csv, tiny_teacher,
                                                                                      ws, monkeypatch):
     """A NaN from step 3 on (not a step whose gradient norms are sampled) is found at the next curve point."""
-    import pkdlib.losses as L
+    import pkdlib.terms as L
     from pkdlib import RunConfig
     from pkdlib.runs import run
     real, calls = L.patient_loss, []

@@ -27,11 +27,11 @@ def test_kd_loss_zero_when_equal_and_positive_otherwise():
 
 def test_one_check_of_the_weights_used_by_objective_and_config():
     from pkdlib import ConfigError, RunConfig
-    from pkdlib.losses import check_weights
+    from pkdlib.terms import check_values
     for bad, msg in [((0.5, 0.0, 1.0), "temperature"), ((1.5, 1.0, 1.0), "alpha"), ((0.5, 1.0, -1.0), "beta"),
                      ((0.5, float("nan"), 1.0), "temperature")]:
         with pytest.raises(ValueError, match=msg):
-            check_weights(*bad)
+            check_values(dict(zip(("alpha", "temperature", "beta"), bad)))
     with pytest.raises(ConfigError, match="temperature=0.0 must be > 0"):
         RunConfig(method="kd", teacher_dir="x", temperature=0.0)
 
@@ -118,6 +118,7 @@ def test_pkd_mean_matches_mean_pooled_states_and_says_so():
     from pkdlib.layer_maps import pkd_skip
     from pkdlib.losses import Objective, compute_loss
     from pkdlib.methods import METHODS
+    from pkdlib.terms import Outputs
     assert METHODS["pkd-mean"].pooling == "mean" and METHODS["pkd-mean"].layer_map == "pkd_skip"
     obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(4, 2), pooling="mean")
     assert "mean-pooled" in str(obj)
@@ -131,7 +132,11 @@ def test_pkd_mean_matches_mean_pooled_states_and_says_so():
 
     batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
              "attention_mask": mask, "labels": torch.tensor([0, 1]), "index": torch.tensor([0, 1])}
-    teacher = lambda b, layers, pooling: (torch.randn(2, 2), t_states[:, layers])  # noqa: E731
+
+    class Teacher:  # the teachers.Teacher interface
+        def outputs(self, b, need):
+            return Outputs(torch.randn(2, 2), t_states[:, list(need.layers)])
+    teacher = Teacher()
     _, parts = compute_loss(lambda **kw: Out, batch, obj, teacher)
     s = torch.stack([(hidden[1] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)], dim=1)
     t = t_states[:, [2]]

@@ -98,7 +98,7 @@ def test_changed_teacher_gives_new_cache_key(tiny_bert, tiny_csv, tiny_teacher, 
 
 
 def test_non_finite_loss_stops_and_writes_nothing(tiny_bert, tiny_csv, tiny_teacher, ws, monkeypatch):
-    import pkdlib.losses as L
+    import pkdlib.terms as L
     monkeypatch.setattr(L, "patient_loss", lambda s, t, normalize=True: torch.tensor(float("nan")))
     with pytest.raises(NumericalError, match=r"non-finite loss at epoch 1, step 1: .*pt=nan"):
         run(student_cfg(tiny_bert, tiny_csv, tiny_teacher[0]), ws, **QUIET)
