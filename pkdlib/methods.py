@@ -53,6 +53,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     # beyond the paper: PKD-Skip on each layer's mean over tokens (attention mask), the pooling a sentence-embedding
     # teacher such as all-MiniLM-L6-v2 was trained with, whose intermediate [CLS] states are near constant
     Method("pkd-mean", "PKD-Skip-Mean", PKD, layer_map="pkd_skip", pooling="mean"),
+    # beyond the paper: TinyBERT's attention transfer with KD, on PKD-Skip's layers; maps are not cached: online
+    Method("at", "KD+AT", ("ce", "kd", "at"), layer_map="pkd_skip", teacher="online"),
 )}
 STUDENT_METHODS = tuple(n for n, m in METHODS.items() if m.student)
 PAPER_STUDENT_METHODS = tuple(n for n, m in METHODS.items() if m.student and m.in_paper)  # ft, kd, pkd-last, pkd-skip

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["Param", "Term", "Outputs", "Need", "TERMS", "PARAMS", "WEIGHTS", "KD_REDUCTIONS", "kd_loss",
-           "patient_loss", "check_values"]
+           "patient_loss", "attention_loss", "check_values"]
 
 KD_REDUCTIONS = ("batchmean", "mean")
 
@@ -188,6 +188,49 @@ PT = Term("pt", "PT", weight="beta", loss=_pt, student=frozenset({"states"}), te
                         label=lambda v: "normalised" if v else "unnormalised")))
 
 
+# ---------------------------------------------------------------- beyond the paper
+
+def attention_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Attention transfer: TinyBERT's attention loss (Jiao et al. 2020, section 3.1) on attention probabilities.
+
+        AT = sum_{p,b,h,q,k} m_{b,q} m_{b,k} (S_{b,p,h,q,k} - T_{b,p,h,q,k})**2  /  (P * H * sum_b n_b**2)
+
+    Inputs (batch, P matched layers, H heads, L, L): the attention probabilities (softmax over keys k, each query q a
+    row) of student layer p (1..k-1) and of the teacher layer the layer map matches to it; m the attention mask (1: a
+    real token, [CLS] and [SEP] included), n_b = sum_q m_{b,q}. So AT is the mean squared difference over the matched
+    layers, the batch, the heads and every (query, key) pair of real tokens: padded queries and keys are left out, and
+    the value does not depend on how much a batch is padded. TinyBERT itself fits the unnormalised scores
+    QK^T / sqrt(d) (its paper says so), averages over the padded L x L too, and sums over layers where this averages.
+    Student and teacher need the same number of heads (a student built from the teacher's layers has it). With no
+    matched layer (1-layer student) it is 0.
+    """
+    if student_att.shape != teacher_att.shape:
+        raise ValueError(f"attention shape mismatch: student {tuple(student_att.shape)} vs teacher "
+                         f"{tuple(teacher_att.shape)} (batch, layers, heads, tokens, tokens): the same heads are needed")
+    if student_att.dim() != 5 or attention_mask.shape != (student_att.shape[0], student_att.shape[-1]):
+        raise ValueError(f"expected (batch, matched_layers, heads, tokens, tokens) and a (batch, tokens) mask, got "
+                         f"{tuple(student_att.shape)} and {tuple(attention_mask.shape)}")
+    s, t = student_att.float(), teacher_att.detach().float()
+    if s.shape[1] == 0:
+        return s.new_zeros(())
+    m = attention_mask.float()
+    pairs = m[:, None, None, :, None] * m[:, None, None, None, :]  # (b, 1, 1, L, L): 1 where query and key are real
+    return ((s - t) ** 2 * pairs).sum() / (pairs.sum() * s.shape[1] * s.shape[2])
+
+
+def _at(s: Outputs, t: Outputs | None, batch: Mapping, o) -> torch.Tensor:
+    return attention_loss(s.attentions, t.attentions, batch["attention_mask"])
+
+
+AT = Term("at", "AT", weight="gamma", loss=_at, student=frozenset({"attentions"}), teacher=frozenset({"attentions"}),
+          formula="AT = mean over matched layers x batch x heads x (query, key) pairs of real tokens of (A_s - A_t)^2, "
+                  "the attention probabilities of student layers 1..k-1 and of the teacher's mapped layers "
+                  "(TinyBERT's attention loss)",
+          written=lambda o: f"AT({o.layer_map!r})",
+          params=(Param("gamma", "float", 1.0, "attention-transfer weight gamma, >= 0 (> 0 for at)", unused=1.0,
+                        check=non_negative, label=lambda v: f"gamma {v:g}"),))
+
+
 def _registry(*terms: Term) -> dict[str, Term]:
     """The terms by key, in the order they are summed and recorded, checked: keys and values declared once, every
     weight a declared value (a term without a weight is an error, never dropped)."""
@@ -209,7 +252,7 @@ def _registry(*terms: Term) -> dict[str, Term]:
 
 
 #: every loss term, by key, in the order the objective sums them and the records list them
-TERMS: dict[str, Term] = _registry(CE, KD, PT)
+TERMS: dict[str, Term] = _registry(CE, KD, PT, AT)
 #: every term's values by name (RunConfig fields, in this order)
 PARAMS: dict[str, Param] = {p.name: p for t in TERMS.values() for p in t.params}
 #: the values that weight a term (in an Objective not given: 0, the term off)
