@@ -44,6 +44,8 @@ def seal_problem(record: dict) -> str | None:
         schema = record.get("schema")
         return (f"it has no seal (schema {schema} records carry one)" if isinstance(schema, int)
                 and schema >= SEALED_SCHEMA else None)
+    if not intact(record.get("identity")):
+        return "its stored identity does not match its hash (edited or damaged)"
     if record["seal"] != _seal_of(record):
         return "its contents are not the ones pkd wrote (its seal does not match: edited by hand or damaged)"
     return None
