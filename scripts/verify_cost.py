@@ -30,15 +30,17 @@ from pkdlib.files import file_sha256, tensor_digest
 from pkdlib.records import seal_problem
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall seconds of ``fn()`` over ``repeats`` calls (each forgets what earlier calls checked)."""
-    out = []
+def timed(pairs: dict, repeats: int) -> dict:
+    """Median wall seconds of each ``fn()`` over ``repeats`` rounds, the functions interleaved round by round (a
+    shared machine's load falls on all alike); each call forgets what earlier calls checked."""
+    out = {k: [] for k in pairs}
     for _ in range(repeats):
-        files._verified.clear()
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
+        for k, fn in pairs.items():
+            files._verified.clear()
+            t0 = time.perf_counter()
+            fn()
+            out[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def teacher_epoch(path: Path, check: str, batches: int = 200, layers=(2, 4)) -> None:
@@ -84,17 +86,21 @@ def main(argv=None) -> dict:
         torch.save({"key": d["key"], "format": CACHE_FORMAT, "logits": t.logits, "cls": t.cls, "mean": t.mean,
                     "sha256": t.digest_all()}, cache)
         toks, recs = sorted(src.glob("tok-*.pt")), sorted(Path(a.records).glob("*.json"))
+        blocks = TeacherOutputs(*(torch.load(cache, weights_only=True, mmap=True)[k] for k in ("logits", "cls", "mean")))
+        digests = torch.load(cache, weights_only=True, mmap=True)["sha256"]
         r = a.repeats
-        out = {"teacher_cache_mb": round(cache.stat().st_size / 2**20, 1),
-               "teacher_epoch_s": timed(lambda: teacher_epoch(cache, "none"), r),
-               "teacher_epoch_checked_s": timed(lambda: teacher_epoch(cache, "uses"), r),
-               "teacher_epoch_all_blocks_checked_s": timed(lambda: teacher_epoch(cache, "all"), r),
-               "token_caches": len(toks), "token_load_s": timed(lambda: token_load(toks, False), r),
-               "token_load_checked_s": timed(lambda: token_load(toks, True), r),
-               "weights_mb": round(Path(a.weights).stat().st_size / 2**20, 1),
-               "weights_hash_s": timed(lambda: file_sha256(a.weights), r),
-               "records": len(recs), "records_read_s": timed(lambda: records_read(recs, False), r),
-               "records_read_checked_s": timed(lambda: records_read(recs, True), r)}
+        out = {"teacher_cache_mb": round(cache.stat().st_size / 2**20, 1), "token_caches": len(toks),
+               "weights_mb": round(Path(a.weights).stat().st_size / 2**20, 1), "records": len(recs), "repeats": r}
+        out.update(timed({
+            "teacher_epoch_s": lambda: teacher_epoch(cache, "none"),
+            "teacher_epoch_checked_s": lambda: teacher_epoch(cache, "uses"),
+            "check_alone_pkd_skip_L3_blocks_s": lambda: blocks.attach(digests, cache, ("cls", [2, 4])),
+            "check_alone_every_block_s": lambda: (blocks.attach(digests, cache, ("cls", list(range(7)))),
+                                                  blocks._problem("mean", list(range(7)))),
+            "token_load_s": lambda: token_load(toks, False), "token_load_checked_s": lambda: token_load(toks, True),
+            "weights_hash_s": lambda: file_sha256(a.weights),
+            "records_read_s": lambda: records_read(recs, False),
+            "records_read_checked_s": lambda: records_read(recs, True)}, r))
     finally:
         shutil.rmtree(tmp)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})
