@@ -76,8 +76,7 @@ def saving(path, *temporaries):
         code = os_errno(e)
         if code is None or isinstance(e, KnownError):
             raise
-        where = getattr(e, "filename", None) or path
-        raise SaveError(code, f"cannot write {where}: {os.strerror(code)} ({type(e).__name__}); free space or fix "
+        raise SaveError(code, f"cannot write {path}: {os.strerror(code)} ({type(e).__name__}); free space or fix "
                               f"the folder's permissions, then rerun (finished runs are kept; no partial file was "
                               f"left)") from e
 

@@ -158,16 +158,18 @@ class ReplaceError(FileExistsError):
     """The final folder cannot be replaced (it holds what pkd may not delete, or appeared meanwhile)."""
 
 
-def install(tmp: Path, out: Path, check) -> list[str]:
-    """Put the finished folder ``tmp`` at ``out``: renamed there only while nothing is there. An earlier folder at
-    ``out`` is first moved aside in one rename, checked there (``check(folder)`` returns the files pkd may delete,
-    or raises: the folder is then moved back) and those files deleted once ``tmp`` is in place; returns what was
-    left of it (nothing when ``check`` was right). A folder created at ``out`` meanwhile is never replaced."""
-    for _ in range(3):
+def install(tmp: Path, out: Path, check, attempts: int = 10) -> list[str]:
+    """Put the finished folder ``tmp`` at ``out``: renamed there only while nothing is there. A folder at ``out`` is
+    first moved aside in one rename and checked there, where nothing else writes (``check(folder)`` returns the files
+    pkd may delete, or raises: the folder is then moved back); only those files are deleted. Returns what was left of
+    replaced folders (nothing when ``check`` was right). A folder that appears at ``out`` meanwhile (another save of
+    the same run) is checked the same way before it is replaced; one ``check`` refuses is never touched."""
+    left: list[str] = []
+    for _ in range(attempts):
         try:
             rename_noreplace(tmp, out)
             (out / TEMP_MARKER).unlink(missing_ok=True)
-            return []
+            return left
         except FileExistsError:
             pass
         if not out.is_dir() or out.is_symlink():
@@ -183,14 +185,9 @@ def install(tmp: Path, out: Path, check) -> list[str]:
         except BaseException:
             _put_back(old, out)
             raise
-        try:
-            rename_noreplace(tmp, out)
-        except FileExistsError:
-            raise ReplaceError(f"{out} was created while pkd replaced it: nothing there deleted; the earlier folder "
-                               f"is kept at {old}") from None
-        (out / TEMP_MARKER).unlink(missing_ok=True)
-        return delete_listed(old, names)
-    raise ReplaceError(f"{out} keeps changing while pkd replaces it; nothing replaced")
+        left += delete_listed(old, names)
+    raise ReplaceError(f"{out} keeps being replaced by another process while pkd replaces it; nothing of it deleted "
+                       f"but pkd's own checked files")
 
 
 def _put_back(old: Path, out: Path) -> None:

@@ -28,14 +28,15 @@ SEALED_SCHEMA = 2
 
 
 def _seal_of(record: dict) -> str:
-    """sha256 of the record as its JSON file holds it, less the seal itself."""
-    body = json.loads(json.dumps({k: v for k, v in record.items() if k != "seal"}, default=str, allow_nan=False))
-    return content_key("record-seal", body)
+    """sha256 of the record as its JSON file holds it (``record`` as read from it), less the seal itself."""
+    return content_key("record-seal", {k: v for k, v in record.items() if k != "seal"})
 
 
 def seal(record: dict) -> dict:
-    """The record with its seal: a hash over everything it holds (identity and results), checked when it is read."""
-    return {**record, "seal": _seal_of(record)}
+    """The record with its seal: a hash over everything it holds (identity and results), checked when it is read.
+    The record is taken as its JSON file will hold it (tuples as lists, other objects as text)."""
+    body = json.loads(json.dumps(record, default=str, allow_nan=False))
+    return {**body, "seal": _seal_of(body)}
 
 
 def seal_problem(record: dict) -> str | None:
@@ -45,6 +46,8 @@ def seal_problem(record: dict) -> str | None:
         schema = record.get("schema")
         return (f"it has no seal (schema {schema} records carry one)" if isinstance(schema, int)
                 and schema >= SEALED_SCHEMA else None)
+    if not intact(record.get("identity")):
+        return "its stored identity does not match its hash (edited or damaged)"
     if record["seal"] != _seal_of(record):
         return "its contents are not the ones pkd wrote (its seal does not match: edited by hand or damaged)"
     return None

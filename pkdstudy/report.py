@@ -17,6 +17,7 @@ from pkdlib.errors import KnownError
 from pkdlib.files import atomic_write, atomic_write_text
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
+from pkdlib.records import seal_problem
 from pkdlib.terms import TERMS
 
 from .claims import arm_claims, claims, init_claims
@@ -56,6 +57,8 @@ def load_study(results, profile) -> tuple[pd.DataFrame, dict]:
     for rid in m["records"]:
         r = _read(Path(results) / "records" / f"{rid}.json", "a record the manifest lists",
                   f"rerun ./run_all.sh --profile {profile}: the run is redone")
+        if problem := seal_problem(r):  # edited by hand or damaged: never reported
+            raise ReportError(f"record {rid}.json: {problem}; rerun ./run_all.sh --profile {profile}: the run is redone")
         c = r["config"]
         sel_split = r["selection_metric"].split("/")[0]
         metric = r["selection_metric"].split("/")[1]

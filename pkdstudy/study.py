@@ -607,6 +607,8 @@ def _clean_listed(base: Path, log) -> list[Path]:
             f"or changed since; pkd deletes only what it wrote)")
     else:
         base.rmdir()
+        removed.append(base)
+        log(f"removed {base}")
     return removed
 
 

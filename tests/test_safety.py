@@ -302,6 +302,12 @@ def test_edited_results_of_a_record_are_refused_naming_it(tiny_teacher, tmp_path
     logs = []
     assert reusable_record(path, "teacher", logs.append) is None and load_records(tmp_path, logs.append) == []
     assert str(path) in logs[0] and "its contents are not the ones pkd wrote" in logs[0]
+    from pkdstudy.report import ReportError, load_study  # nor reported
+    (tmp_path / "records").mkdir()
+    shutil.copy(path, tmp_path / "records" / path.name)
+    (tmp_path / "manifest-x.json").write_text(json.dumps({"records": [rec["run_id"]]}))
+    with pytest.raises(ReportError, match=f"record {path.name}: its contents are not the ones pkd wrote"):
+        load_study(tmp_path, "x")
     unsealed = {k: v for k, v in edited.items() if k != "seal"}  # its seal removed as well: refused too
     path.write_text(json.dumps(unsealed))
     assert read_record(path, logs.append) is None and "it has no seal (schema 2 records carry one)" in logs[-1]

@@ -92,11 +92,12 @@ def test_report_again_leaves_a_damaged_manifest_and_restores_the_tables_of_a_fai
     figures back, byte for byte."""
     res, work = tmp_path / "res", tmp_path / "work"
     (res / "runs").mkdir(parents=True)
+    (res / MARKER).touch()  # a study's results folder
     items = plan("quick", results=res, work=work)
     (res / "manifest-quick.json").write_text("{not json")
     with pytest.raises(StudyError, match="missing or damaged"):
         execute("quick", items, res, work, log=lambda *a: None, report_again=True)
-    assert (res / "manifest-quick.json").read_text() == "{not json" and len(list(res.iterdir())) == 2
+    assert (res / "manifest-quick.json").read_text() == "{not json" and len(list(res.iterdir())) == 3
     (res / "manifest-quick.json").write_text(json.dumps({"profile": "quick", "status": "complete", "records": []}))
     for kind in ("tables", "figures"):
         (res / kind / "quick").mkdir(parents=True)
@@ -213,21 +214,20 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
     assert clean(res, work, log=seen.append) == [] and seen[-1] == "nothing to remove"
 
 
-def test_clean_keeps_the_weights_git_tracks_and_removes_the_rest_of_work(tmp_path):
+def test_clean_keeps_the_weights_it_did_not_write_and_removes_what_its_ledger_lists(tmp_path):
+    from pkdlib.ownership import note_written
     from pkdstudy.study import clean
     work, res = tmp_path / "work", tmp_path / "results"
-    teacher = work / "models" / "rt-teacher-s0-x"
+    teacher = work / "models" / "rt-teacher-s0-x"  # a committed teacher: in no ledger of this work folder
     for d in (teacher, work / "models" / "other", work / "cache"):
         d.mkdir(parents=True)
     (teacher / "model.safetensors").write_bytes(b"weights")
     (work / "models" / "other" / "model.safetensors").write_bytes(b"scratch")
+    note_written(work / "models", [work / "models" / "other" / "model.safetensors"])  # pkd wrote this one
     (work / MARKER).touch()
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(git + ["-C", str(tmp_path), "add", "-f", "work/models/rt-teacher-s0-x"], check=True)
     removed = clean(res, work, log=lambda m: None)
-    assert sorted(p.relative_to(work).as_posix() for p in removed) == ["cache", "models/other"]
-    assert (teacher / "model.safetensors").read_bytes() == b"weights"
+    assert sorted(p.relative_to(work).as_posix() for p in removed) == ["cache", "models/other/model.safetensors"]
+    assert (teacher / "model.safetensors").read_bytes() == b"weights" and not (work / "models" / "other").exists()
     assert clean(res, work, log=lambda m: None) == []
 
 
