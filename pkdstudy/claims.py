@@ -113,15 +113,22 @@ def _compare(x: pd.DataFrame, y: pd.DataFrame, split: str, records) -> dict:
     return row
 
 
+def _other_machine(u: dict, v: dict) -> bool:
+    """Did two runs run on different machines? Their records' CPU models differ, or both record native bf16
+    (``hardware.native_bf16``) and differ in it: two generations of AMD EPYC both report "AMD EPYC"."""
+    bf16 = u.get("native_bf16"), v.get("native_bf16")
+    return u["cpu"] != v["cpu"] or (None not in bf16 and bf16[0] != bf16[1])
+
+
 def _machines(x: pd.DataFrame, y: pd.DataFrame, records, d) -> dict:
-    """``mixed_machine`` k/N: the pairs whose two runs' records name different CPUs (provenance.hardware.cpu); with
-    some mixed and at least 2 not (``d``: the pairs' differences), ``same_machine``: the t-interval on those alone."""
+    """``mixed_machine`` k/N: the pairs whose two runs ran on different machines (``_other_machine``); with some
+    mixed and at least 2 not (``d``: the pairs' differences), ``same_machine``: the t-interval on those alone."""
     if not records or "run_id" not in x:
         return {}
-    cpu = [[records.get(r, {}).get("provenance", {}).get("hardware", {}).get("cpu") for r in z.run_id] for z in (x, y)]
-    if None in cpu[0] + cpu[1]:
+    hw = [[records.get(r, {}).get("provenance", {}).get("hardware", {}) for r in z.run_id] for z in (x, y)]
+    if not all("cpu" in h for h in hw[0] + hw[1]):
         return {}
-    mixed = np.array([u != v for u, v in zip(*cpu)])
+    mixed = np.array([_other_machine(u, v) for u, v in zip(*hw)])
     out = {"mixed_machine": f"{int(mixed.sum())}/{len(mixed)}"}
     if d is not None and mixed.any() and (~mixed).sum() >= 2:
         t = paired_t(d[~mixed])
@@ -333,7 +340,7 @@ def _dependence(r) -> str:
     if isinstance(mixed, str) and not mixed.startswith("0/"):
         k = int(mixed.split("/")[0])
         same = r.get("same_machine")
-        out += (f"; {k} of {n} pairs ran their two runs on different machines (CPUs)"
+        out += (f"; {k} of {n} pairs ran their two runs on different machines"
                 + (f": on the same-machine pairs alone {same}" if isinstance(same, str) else ""))
     if r.get("family") == "confirmatory":
         where = f"these same {int(r['n_sentences']):,} test sentences" if pd.notna(r.get("n_sentences")) else \

@@ -568,11 +568,14 @@ def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone(
     t = paired_t(d)
     assert r["mixed_machine"] == "2/8" and r["same_machine"] == f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}], N=6"
     _, sentences = claims(_teacher(df), "test", records)
-    assert f"; 2 of 8 pairs ran their two runs on different machines (CPUs): on the same-machine pairs alone " \
+    assert f"; 2 of 8 pairs ran their two runs on different machines: on the same-machine pairs alone " \
            f"{r['same_machine']}" in sentences[0]
     df_same, rec_same = _with_sentences(cpus={k: "AMD EPYC" for k in cpus})
     same = paired(df_same, "test", "kd", "ft", 3, "rt", rec_same)
     assert same["mixed_machine"] == "0/8" and "same_machine" not in same
+    for (m, s), bf16 in {("kd", 0): True, ("ft", 0): False, ("kd", 1): None, ("ft", 1): True}.items():
+        rec_same[f"{m}-{s}"]["provenance"]["hardware"]["native_bf16"] = bf16  # one model name, two generations
+    assert paired(df_same, "test", "kd", "ft", 3, "rt", rec_same)["mixed_machine"] == "1/8"  # unknown: not counted
     assert "mixed_machine" not in paired(df, "test", "kd", "ft", 3, "rt", _with_sentences()[1])  # cpu not recorded
 
 
