@@ -78,6 +78,42 @@ def between_sentences(x: torch.Tensor, centred: bool = False) -> np.ndarray:
     return ((sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)) / (n * (n - 1))).numpy()
 
 
+def layer_similarity(student: torch.Tensor, teacher: torch.Tensor, floor: float = 1e-8) -> np.ndarray:
+    """``cls_cosine`` centred, NaN where the student's or the teacher's layer does not vary between sentences
+    (``varying_share`` below ``floor``: the layer-0 [CLS], the same vector for every sentence up to rounding, whose
+    centred cosine would be a cosine of rounding noise)."""
+    m = cls_cosine(student, teacher, centred=True).astype(float)
+    m[varying_share(student) < floor, :] = np.nan
+    m[:, varying_share(teacher) < floor] = np.nan
+    return m
+
+
+def similarity_panels(students: dict, teacher_states: dict, batch: dict) -> dict:
+    """{pooling: {student: layer_similarity}}: every student on [CLS] and on mean-pooled states, except that a PKD
+    arm appears only on the pooling its patient loss matches (``teacher_states``: {'[CLS]': ..., 'mean': ...})."""
+    out = {}
+    for pooling, key in (("[CLS]", "cls"), ("mean", "mean")):
+        shown = {n: m for n, m in students.items() if not (n.startswith("PKD") and n != f"PKD {pooling}")}
+        out[pooling] = {n: layer_similarity(states(m, batch, key), teacher_states[pooling]) for n, m in shown.items()}
+    return out
+
+
+def moved(panels: dict, pairs, before: str = "before training") -> pd.DataFrame:
+    """For each trained student and each matched (student, teacher) layer pair: the centred cosine before training
+    and after, and the change: did the student's layers move toward the teacher's?"""
+    rows = []
+    for pooling, students in panels.items():
+        b = students[before]
+        for name, m in students.items():
+            if name == before:
+                continue
+            for j, t in pairs:
+                rows.append({"pooling": pooling, "student": name, "layers (student, teacher)": f"{j}, {t}",
+                             "before": round(float(b[j, t]), 3), "after": round(float(m[j, t]), 3),
+                             "change": round(float(m[j, t] - b[j, t]), 3)})
+    return pd.DataFrame(rows)
+
+
 def varying_share(x: torch.Tensor) -> np.ndarray:
     """Per layer, the share of a state's squared norm that differs between sentences: mean ||x - mean_x||^2 over
     mean ||x||^2 ((layers+1, batch, hidden) in). 0: one vector for every sentence."""
@@ -113,6 +149,31 @@ def logit_spread(model, batch: dict) -> float:
         logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"]).logits.float()
     return float((logits[:, 1] - logits[:, 0]).std())
+
+
+def check_loss(fn, which: str, trials: int = 5, seed: int = 0) -> tuple[bool | None, str]:
+    """Compare a loss written by hand with pkdlib's on random tensors. ``which='kd'``: ``fn(student_logits,
+    teacher_logits, T)`` against ``kd_loss`` (T^2 KL(softmax(t/T) || softmax(s/T)), averaged over the batch);
+    ``which='pt'``: ``fn(student_states, teacher_states)`` ((batch, layers, hidden) each) against ``patient_loss``
+    (L2-normalised vectors, mean squared difference). Returns (None: not written yet | True | False, a message)."""
+    if which not in ("kd", "pt"):
+        raise ValueError(f"which={which!r}; accepted: 'kd', 'pt'")
+    g = torch.Generator().manual_seed(seed)
+    for trial in range(trials):
+        if which == "kd":
+            s, t, T = torch.randn(8, 3, generator=g) * 3, torch.randn(8, 3, generator=g) * 3, [1.0, 2.0, 10.0][trial % 3]
+            want, args = kd_loss(s, t, T), (s, t, T)
+        else:
+            s, t = torch.randn(4, 2, 16, generator=g) * 5, torch.randn(4, 2, 16, generator=g) * 5
+            want, args = patient_loss(s, t, normalize=True), (s, t)
+        got = fn(*args)
+        if got is None:
+            return None, f"{which}: not written yet (the function returns None)"
+        got = torch.as_tensor(got, dtype=torch.float32)
+        if got.shape != () or not torch.allclose(got, want, rtol=1e-4, atol=1e-6):
+            return False, (f"{which}: differs from pkdlib on random tensors (trial {trial}): yours "
+                           f"{got.flatten()[:3].tolist()}, pkdlib {want.item():.6f}; a scalar is expected")
+    return True, f"{which}: matches pkdlib on {trials} random batches"
 
 
 # ---- the controlled comparison ------------------------------------------------------------------------------
@@ -230,6 +291,16 @@ def pt_share(history: list, last: int = 20) -> float | None:
     if not tail:
         return None
     return float(sum(h["pt"] for h in tail) / sum(h["loss"] for h in tail))
+
+
+def comparison_record(results: dict, arms: dict, s: Setting, seed: int) -> dict:
+    """What one run of the comparison found, per arm: dev accuracy (points), where the CE left ln 2, the patient
+    term's share of the loss at the end, and the seconds it took (written by the notebook for
+    ``scripts/teaching_knobs.py``)."""
+    return {"setting": s.as_dict(), "seed": seed,
+            "arms": {n: {"dev": round(100 * r["dev"], 4), "objective": r["objective"],
+                         "ce_plateau": ce_plateau(r["history"], arms[n].alpha), "pt_share": pt_share(r["history"]),
+                         "seconds": round(r["seconds"], 1)} for n, r in results.items()}}
 
 
 # ---- the seed distribution (results/teaching/seeds.csv, written by scripts/teaching_seeds.py) ----------------
