@@ -87,8 +87,8 @@ from pkdlib.records import find_teacher
 from pkdlib.runs import run
 from pkdstudy.teaching import (Setting, between_sentences, ce_plateau, check_loss, class_run_matches, comparison_arms,
                                comparison_batches, comparison_pool, comparison_record, dev_accuracy, logit_spread,
-                               moved, paper_vs_study, read_seeds, run_arm, similarity_panels, states, summary_lines,
-                               teacher_outputs, varying_share, why_compress)
+                               moved, moved_answer, paper_vs_study, read_seeds, run_arm, similarity_panels, states,
+                               summary_lines, teacher_outputs, varying_share, why_compress)
 from pkdstudy.teaching_figures import (fig_comparison, fig_layer_maps, fig_layer_similarity, fig_seeds,
                                        fig_sentence_states, fig_soft_targets)
 
@@ -337,8 +337,10 @@ panels = similarity_panels(students, {"[CLS]": t_cls, "mean": t_mean}, dev_batch
 fig_layer_similarity(panels, lm.pairs())
 plt.show()
 if len(lm):
+    table = moved(panels, lm.pairs())
     with pd.option_context("display.max_colwidth", None, "display.width", 200):
-        display(moved(panels, lm.pairs()))
+        display(table)
+    print("\n".join(moved_answer(table, control)))
 
 # %% [markdown]
 # **Reading it.** Compare each box with the same box before training (the `before` column). A patient term that

@@ -114,6 +114,23 @@ def moved(panels: dict, pairs, before: str = "before training") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def moved_answer(table: pd.DataFrame, control: str) -> list[str]:
+    """The answer to "did the student's layers move toward the teacher's?" for each PKD arm of a ``moved`` table:
+    the boxed pairs' change beside the control's (the same student without a patient term)."""
+    out = []
+    for (pooling, name), rows in table.groupby(["pooling", "student"], sort=False):
+        if name == control:
+            continue
+        ctrl = table[(table["pooling"] == pooling) & (table["student"] == control)]
+        diff = rows["change"].to_numpy() - ctrl["change"].to_numpy()
+        verdict = ("toward the teacher's, more than without the patient term" if (diff > 0).all() else
+                   "away from the teacher's, more than without the patient term" if (diff < 0).all() else
+                   "not consistently more toward the teacher's than without the patient term")
+        out.append(f"{name} ({pooling}): boxed pairs changed by {', '.join(f'{c:+.3f}' for c in rows['change'])} "
+                   f"from before training, {control} by {', '.join(f'{c:+.3f}' for c in ctrl['change'])}: {verdict}")
+    return out
+
+
 def varying_share(x: torch.Tensor) -> np.ndarray:
     """Per layer, the share of a state's squared norm that differs between sentences: mean ||x - mean_x||^2 over
     mean ||x||^2 ((layers+1, batch, hidden) in). 0: one vector for every sentence."""
@@ -352,6 +369,41 @@ def summary_lines(df: pd.DataFrame) -> list[str]:
 def class_run_matches(info: dict, s: Setting, seed: int) -> bool:
     """Whether the notebook's own run is one of the distribution's: the same knobs and a seed the file holds."""
     return info["setting"] == s.as_dict() and seed in info["seeds"]
+
+
+def plateau_lines(df: pd.DataFrame) -> list[str]:
+    """Per arm, the steps at which the CE left ln 2 over the seeds (the solutions file states them)."""
+    out = []
+    for arm in [a for a in COLOURS if a in set(df["arm"])]:
+        p = df.loc[df["arm"] == arm, "ce_plateau"].dropna()
+        out.append(f"{arm}: CE leaves ln 2 at step {int(p.min())} to {int(p.max())} (median {p.median():.0f}, "
+                   f"N = {len(p)})" if len(p) else f"{arm}: CE never left ln 2")
+    return out
+
+
+def knob_lines(knobs: pd.DataFrame, seeds: pd.DataFrame) -> dict:
+    """{knob: sentence}: what the notebook's run with each knob found (``results/teaching/knobs.csv``, one run,
+    seed 0), each arm beside the default's run of the same seed and the default's range over the seeds."""
+    out = {}
+    for knob, runs in knobs.groupby("knob", sort=False):
+        parts = []
+        for _, r in runs.iterrows():
+            base = seeds[seeds["arm"] == r["arm"]]
+            same = base.loc[base["seed"] == 0, "dev"]
+            where = (f" (default: {float(same.iloc[0]):.1f} at seed 0, {base['dev'].min():.1f} to "
+                     f"{base['dev'].max():.1f} over {len(base)} seeds)") if len(same) else ""
+            extra = "" if pd.isna(r["ce_plateau"]) else f", CE leaves ln 2 at step {int(r['ce_plateau'])}"
+            extra += "" if pd.isna(r["pt_share"]) else f", PT {100 * r['pt_share']:.0f}% of the loss at the end"
+            parts.append(f"{r['arm']} {r['dev']:.1f}{where}{extra}")
+        out[knob] = "; ".join(parts)
+    return out
+
+
+def time_lines(knobs: pd.DataFrame) -> dict:
+    """{knob: 'N s (load a before, b after)'}: the headless run's wall time and the machine's load beside it."""
+    first = knobs.drop_duplicates("knob")
+    return {r["knob"]: f"{r['seconds']:.0f} s (load {r['load_before']:.1f} before, {r['load_after']:.1f} after)"
+            for _, r in first.iterrows()}
 
 
 # ---- what the study found -----------------------------------------------------------------------------------

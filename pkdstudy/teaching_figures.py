@@ -156,8 +156,8 @@ def fig_seeds(df: pd.DataFrame, class_run: dict | None, seed: int, teacher_acc: 
     axes[1].axhline(0, color="k", lw=0.8)
     axes[1].set_xticks(range(len(pairs)), [f"{a}\n- {b}" for a, b in pairs], fontsize=8)
     axes[1].set(ylabel="difference, same seed (points)", title="paired differences (mean, 95% interval)")
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
