@@ -83,12 +83,11 @@ from pkdlib.data import collate, load_task, tokenize_split
 from pkdlib.files import atomic_write_json, model_fingerprint, tokenizer_fingerprint
 from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_tokenizer
 from pkdlib.paths import Workspace, in_project
-from pkdlib.records import find_teacher
 from pkdlib.runs import run
 from pkdstudy.teaching import (Setting, between_sentences, ce_plateau, check_loss, class_run_matches, comparison_arms,
-                               comparison_batches, comparison_pool, comparison_record, dev_accuracy, logit_spread,
-                               moved, moved_answer, paper_vs_study, read_seeds, run_arm, similarity_panels, states,
-                               summary_lines, teacher_outputs, varying_share, why_compress)
+                               comparison_batches, comparison_pool, comparison_record, dev_accuracy, lab_teacher,
+                               logit_spread, moved, moved_answer, paper_vs_study, read_seeds, run_arm,
+                               similarity_panels, states, summary_lines, teacher_outputs, varying_share, why_compress)
 from pkdstudy.teaching_figures import (fig_comparison, fig_layer_maps, fig_layer_similarity, fig_seeds,
                                        fig_sentence_states, fig_soft_targets)
 
@@ -122,7 +121,7 @@ except FileNotFoundError as e:
 
 # %%
 try:
-    teacher_dir = find_teacher(f"{results_dir}/records", "rt", DEFAULT_TEACHER)
+    teacher_dir = lab_teacher(f"{results_dir}/records")
     print("using the study's teacher:", teacher_dir)
 except FileNotFoundError:
     ws = Workspace(f"{work_dir}/results", work_dir)

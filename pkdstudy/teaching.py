@@ -20,11 +20,26 @@ from pkdlib.files import content_key
 from pkdlib.layer_maps import layer_map
 from pkdlib.losses import Objective, check_weights, compute_loss, kd_loss, patient_loss, pool
 from pkdlib.models import DEFAULT_TEACHER, build_student
+from pkdlib.records import load_records, saved_model_dir
 from pkdlib.train import evaluate, optimizer_step
 
 from .reference import paper_table1
 from .report import load_speed
 from .stats import paired_t
+
+
+def lab_teacher(records_dir, task: str = "rt", pretrained: str = DEFAULT_TEACHER) -> str:
+    """The lab's teacher: the study's fine-tuned teacher of the lowest seed whose weights exist (the `full` study's,
+    committed in work/models/), the same on every machine. (``records.find_teacher`` takes the newest folder; with
+    the three teachers of the verdicts study, which is newest depends on when each folder was checked out.)"""
+    found = [(r["config"].get("seed", 0), r.get("run_id", ""), saved_model_dir(r))
+             for r in load_records(records_dir, log=lambda *a: None) if r["config"].get("method") == "teacher"
+             and r["config"].get("task") == task and r["config"].get("pretrained") == pretrained]
+    found = sorted(f for f in found if f[2])
+    if not found:
+        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
+                                f"run notebooks/01_teacher first")
+    return found[0][2]
 
 
 def soft_targets(logits: torch.Tensor, temperatures) -> dict:

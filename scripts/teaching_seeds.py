@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pkdlib.data import load_task, tokenize_split  # noqa: E402
-from pkdlib.files import atomic_write_json, atomic_write_text, content_key, model_fingerprint, tokenizer_fingerprint  # noqa: E402
+from pkdlib.files import (atomic_write_json, atomic_write_text, content_key, model_fingerprint,  # noqa: E402
+                          tokenizer_fingerprint)
 from pkdlib.models import DEFAULT_TEACHER, load_classifier, load_tokenizer  # noqa: E402
 from pkdlib.paths import portable  # noqa: E402
-from pkdlib.records import find_teacher, git_state, hardware, versions  # noqa: E402
-from pkdstudy.teaching import (Setting, ce_plateau, comparison_arms, comparison_batches, comparison_pool,  # noqa: E402
-                               pt_share, run_arm, summary_lines, teacher_outputs)
+from pkdlib.records import git_state, hardware, versions  # noqa: E402
+from pkdstudy.teaching import (Setting, ce_plateau, comparison_arms, comparison_batches,  # noqa: E402
+                               comparison_pool, lab_teacher, pt_share, run_arm, summary_lines, teacher_outputs)
 
 COLUMNS = ["seed", "arm", "dev", "objective", "ce_plateau", "pt_share", "seconds", "cpu_seconds", "threads", "load1"]
 
@@ -84,7 +85,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def prepare(a):
     """The teacher (the study's, as the notebook finds it), the tokenized splits, the pool and its teacher cache."""
-    teacher_dir = find_teacher(ROOT / a.results / "records", "rt", DEFAULT_TEACHER)
+    teacher_dir = lab_teacher(ROOT / a.results / "records")
     teacher, tok = load_classifier(teacher_dir, 2).eval(), load_tokenizer(teacher_dir)
     m = a.setting.max_length
     train, dev = tokenize_split(load_task("rt", "train"), tok, m), tokenize_split(load_task("rt", "dev"), tok, m)
