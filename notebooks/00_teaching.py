@@ -255,7 +255,8 @@ print("different-sentence cosine of [CLS], layers 0-6:", np.round(between_senten
 # %%
 pool = comparison_pool(train, setting)  # the training sentences (a fixed random subset), the same for every seed
 batches = comparison_batches(pool, setting, seed)
-cached = teacher_outputs(teacher, pool, f"{work_dir}/cache", (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), 64))
+cached = teacher_outputs(teacher, pool, f"{work_dir}/cache",
+                         (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), 64))
 arms = comparison_arms(setting, teacher.config.num_hidden_layers)
 if alpha == 0:
     print("alpha = 0: no KD arm (it would be 1*CE, identical to FT)")
@@ -391,7 +392,10 @@ except FileNotFoundError:
 # 7. **Your loss.** Complete `my_kd_loss` and `my_patient_loss` in section 3 until the check passes.
 # 8. **Your data.** Make a small CSV of your own (about 400 labelled sentences, two columns `text` and `label`)
 #    and run `notebooks/05_your_data` on it:
-#    `.venv/bin/papermill notebooks/05_your_data.ipynb /tmp/mine.ipynb -p train_file my.csv -p text_columns text -p label_column label`.
+#    ```bash
+#    .venv/bin/papermill notebooks/05_your_data.ipynb /tmp/mine.ipynb -p train_file my.csv \
+#        -p text_columns text -p label_column label -p onnx False -p int8 False
+#    ```
 #    Read its summary: teacher and student accuracy beside the majority-class baseline, the speed-up, the warnings.
 #    With 400 rows the test split is 40 sentences: one sentence is 2.5 points, and the 95% interval of an accuracy
 #    near 75% is about ±13-15 points. Which differences in the summary can you trust?

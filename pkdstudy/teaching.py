@@ -193,7 +193,8 @@ def check_loss(fn, which: str, trials: int = 5, seed: int = 0) -> tuple[bool | N
     g = torch.Generator().manual_seed(seed)
     for trial in range(trials):
         if which == "kd":
-            s, t, T = torch.randn(8, 3, generator=g) * 3, torch.randn(8, 3, generator=g) * 3, [1.0, 2.0, 10.0][trial % 3]
+            s, t = torch.randn(8, 3, generator=g) * 3, torch.randn(8, 3, generator=g) * 3
+            T = [1.0, 2.0, 10.0][trial % 3]
             want, args = kd_loss(s, t, T), (s, t, T)
         else:
             s, t = torch.randn(4, 2, 16, generator=g) * 5, torch.randn(4, 2, 16, generator=g) * 5

@@ -82,9 +82,9 @@ def main(argv=None) -> int:
         if name in runs and not a.force:
             continue
         runs[name] = run_knob(name, KNOBS[name], work)
-        print(f"{name}: {runs[name]['seconds']:.0f} s (load {runs[name]['load_before'][0]:.1f} -> "
-              f"{runs[name]['load_after'][0]:.1f}): " + ", ".join(f"{k} {v['dev']:.1f}" for k, v in runs[name]["arms"].items()),
-              flush=True)
+        r = runs[name]
+        print(f"{name}: {r['seconds']:.0f} s (load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}): "
+              + ", ".join(f"{k} {v['dev']:.1f}" for k, v in r["arms"].items()), flush=True)
         write(out, runs)
     return 0
 

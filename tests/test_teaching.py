@@ -163,7 +163,8 @@ def test_the_notebooks_numbers_about_the_studies_are_in_their_tables():
     assert f"beat KD by {ci} points" in src.replace("\n# ", " ")
     verdicts = pd.read_csv(ROOT / "results" / "tables" / "verdicts" / "claims.csv")
     c7 = verdicts[verdicts["claim"].str.startswith("7. ")].iloc[0]
-    assert f"{c7['mean_diff']:+.2f} [{c7['ci_low']:+.2f}, {c7['ci_high']:+.2f}] points (claim 7, {int(c7['n_seeds'])} seeds)" in src.replace("\n# ", " ")
+    said = f"{c7['mean_diff']:+.2f} [{c7['ci_low']:+.2f}, {c7['ci_high']:+.2f}] points (claim 7, {int(c7['n_seeds'])} seeds)"
+    assert said in src.replace("\n# ", " ")
     assert "section 5's comparison" not in src and "`T`)" not in src  # the intro's old section number and knob name
 
 
