@@ -13,8 +13,6 @@
 #     name: python3
 # ---
 
-# %%
-
 # %% [markdown]
 # # Patient Knowledge Distillation, step by step
 #
@@ -67,9 +65,9 @@ dev_examples = 0
 
 # %%
 from pkdstudy.notebooks import check_globals
+
 check_globals(globals(), "00_teaching")
 
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -83,18 +81,54 @@ from pkdlib.data import collate, load_task, tokenize_split
 from pkdlib.files import atomic_write_json, model_fingerprint, tokenizer_fingerprint
 from pkdlib.models import DEFAULT_TEACHER, build_student, load_classifier, load_tokenizer
 from pkdlib.paths import Workspace
-from pkdstudy import in_project
 from pkdlib.runs import run
-from pkdstudy.teaching import (Setting, between_sentences, ce_plateau, check_loss, class_run_matches, comparison_arms,
-                               comparison_batches, comparison_pool, comparison_record, dev_accuracy, lab_teacher,
-                               logit_spread, moved, moved_answer, paper_vs_study, read_seeds, run_arm,
-                               similarity_panels, states, summary_lines, teacher_outputs, varying_share, why_compress)
-from pkdstudy.teaching_figures import (fig_comparison, fig_layer_maps, fig_layer_similarity, fig_seeds,
-                                       fig_sentence_states, fig_soft_targets)
+from pkdstudy import in_project
+from pkdstudy.teaching import (
+    Setting,
+    between_sentences,
+    ce_plateau,
+    check_loss,
+    class_run_matches,
+    comparison_arms,
+    comparison_batches,
+    comparison_pool,
+    comparison_record,
+    dev_accuracy,
+    lab_teacher,
+    logit_spread,
+    moved,
+    moved_answer,
+    paper_vs_study,
+    read_seeds,
+    run_arm,
+    similarity_panels,
+    states,
+    summary_lines,
+    teacher_outputs,
+    varying_share,
+    why_compress,
+)
+from pkdstudy.teaching_figures import (
+    fig_comparison,
+    fig_layer_maps,
+    fig_layer_similarity,
+    fig_seeds,
+    fig_sentence_states,
+    fig_soft_targets,
+)
 
 results_dir, work_dir = in_project(results_dir), in_project(work_dir)
-setting = Setting(steps=steps, batch_size=batch_size, temperature=temperature, alpha=alpha, beta=beta,
-                  normalize=normalize, layer_map=layer_map, student_layers=student_layers, dev_examples=dev_examples)
+setting = Setting(
+    steps=steps,
+    batch_size=batch_size,
+    temperature=temperature,
+    alpha=alpha,
+    beta=beta,
+    normalize=normalize,
+    layer_map=layer_map,
+    student_layers=student_layers,
+    dev_examples=dev_examples,
+)
 _ = torch.manual_seed(seed)
 
 # %% [markdown]
@@ -107,10 +141,12 @@ _ = torch.manual_seed(seed)
 # %%
 try:
     w = why_compress(results_dir)
-    print(f"3-layer student vs the {w['teacher_layers']}-layer teacher: measured speed-up {w['speedup']:.2f}x "
-          f"(range {w['low']:.2f}-{w['high']:.2f} over {w['repeats']} repeats, results/speed/{w['file']}; ideal from "
-          f"encoder FLOPs {w['ideal']:.2f}x); parameters {w['params_student'] / 1e6:.1f}M of the teacher's "
-          f"{w['params_teacher'] / 1e6:.1f}M, of which {w['params_embedding'] / 1e6:.1f}M embeddings")
+    print(
+        f"3-layer student vs the {w['teacher_layers']}-layer teacher: measured speed-up {w['speedup']:.2f}x "
+        f"(range {w['low']:.2f}-{w['high']:.2f} over {w['repeats']} repeats, results/speed/{w['file']}; ideal from "
+        f"encoder FLOPs {w['ideal']:.2f}x); parameters {w['params_student'] / 1e6:.1f}M of the teacher's "
+        f"{w['params_teacher'] / 1e6:.1f}M, of which {w['params_embedding'] / 1e6:.1f}M embeddings"
+    )
 except FileNotFoundError as e:
     print("no committed speed-up:", e)
 
@@ -126,8 +162,12 @@ try:
     print("using the study's teacher:", teacher_dir)
 except FileNotFoundError:
     ws = Workspace(f"{work_dir}/results", work_dir)
-    rec = run(pkdlib.RunConfig(task="rt", method="teacher", epochs=1, lr=1e-4, max_train_examples=2000,
-                               max_eval_examples=300), ws)
+    rec = run(
+        pkdlib.RunConfig(
+            task="rt", method="teacher", epochs=1, lr=1e-4, max_train_examples=2000, max_eval_examples=300
+        ),
+        ws,
+    )
     teacher_dir = in_project(rec["model_dir"])
 teacher = load_classifier(teacher_dir, 2).eval()
 tok = load_tokenizer(teacher_dir)
@@ -177,15 +217,17 @@ with torch.inference_mode():
     s_logits = student(**{k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")}).logits
 ce_hand = -F.log_softmax(s_logits, -1)[torch.arange(8), batch["labels"]].mean()
 p_t, log_p_s = F.softmax(t_logits / temperature, -1), F.log_softmax(s_logits / temperature, -1)
-kd_hand = (p_t * (p_t.log() - log_p_s)).sum(-1).mean() * temperature ** 2
+kd_hand = (p_t * (p_t.log() - log_p_s)).sum(-1).mean() * temperature**2
 s_mid, t_mid = s_states[1:student_layers].transpose(0, 1), t_states[list(lm)].transpose(0, 1)  # (batch, k-1, hidden)
 if normalize:
     s_mid, t_mid = F.normalize(s_mid, dim=-1), F.normalize(t_mid, dim=-1)
 pt_hand = ((s_mid - t_mid) ** 2).mean() if len(lm) else torch.tensor(0.0)
-obj = pkdlib.Objective(alpha=alpha, temperature=temperature, beta=beta if len(lm) else 0.0, normalize=normalize,
-                       layer_map=lm)
-parts = obj(s_logits, batch["labels"], t_logits, s_states[1:student_layers].transpose(0, 1),
-            t_states[list(lm)].transpose(0, 1))
+obj = pkdlib.Objective(
+    alpha=alpha, temperature=temperature, beta=beta if len(lm) else 0.0, normalize=normalize, layer_map=lm
+)
+parts = obj(
+    s_logits, batch["labels"], t_logits, s_states[1:student_layers].transpose(0, 1), t_states[list(lm)].transpose(0, 1)
+)
 for name, hand in (("ce", ce_hand), ("kd", kd_hand), ("pt", pt_hand)):
     if name in parts:  # a term with weight 0 is left out of the objective
         assert torch.allclose(hand, parts[name], rtol=1e-4, atol=1e-6), name
@@ -198,6 +240,7 @@ print(f"\n{obj}\n= {parts['loss'].item():.4f}")
 # run the check cell: it compares them with `pkdlib.losses.kd_loss` and `patient_loss` on random tensors
 # (three classes, several temperatures). Until you write them, the check says "not written yet". The solution is in
 # the solutions file.
+
 
 # %%
 def my_kd_loss(student_logits, teacher_logits, T):
@@ -238,8 +281,12 @@ plt.show()
 # %%
 dev_batch = collate(dev, list(range(64)))
 t_cls, t_mean = states(teacher, dev_batch, "cls"), states(teacher, dev_batch, "mean")
-fig_sentence_states({"[CLS]": (between_sentences(t_cls), varying_share(t_cls)),
-                     "mean over tokens": (between_sentences(t_mean), varying_share(t_mean))})
+fig_sentence_states(
+    {
+        "[CLS]": (between_sentences(t_cls), varying_share(t_cls)),
+        "mean over tokens": (between_sentences(t_mean), varying_share(t_mean)),
+    }
+)
 plt.show()
 print("different-sentence cosine of [CLS], layers 0-6:", np.round(between_sentences(t_cls), 4))
 
@@ -256,8 +303,9 @@ print("different-sentence cosine of [CLS], layers 0-6:", np.round(between_senten
 # %%
 pool = comparison_pool(train, setting)  # the training sentences (a fixed random subset), the same for every seed
 batches = comparison_batches(pool, setting, seed)
-cached = teacher_outputs(teacher, pool, f"{work_dir}/cache",
-                         (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), 64))
+cached = teacher_outputs(
+    teacher, pool, f"{work_dir}/cache", (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), 64)
+)
 arms = comparison_arms(setting, teacher.config.num_hidden_layers)
 if alpha == 0:
     print("alpha = 0: no KD arm (it would be 1*CE, identical to FT)")
@@ -289,8 +337,10 @@ plt.show()
 fresh = build_student(DEFAULT_TEACHER, student_layers, 2, seed=seed)
 print(f"fresh student: margin z1 - z0 varies between 64 dev sentences by sd {logit_spread(fresh, dev_batch):.1e}")
 for name, r in results.items():
-    print(f"{name:<10} after {steps} steps: sd {logit_spread(r['model'], dev_batch):.2f}; "
-          f"CE leaves ln 2 at step {ce_plateau(r['history'], arms[name].alpha)}")
+    print(
+        f"{name:<10} after {steps} steps: sd {logit_spread(r['model'], dev_batch):.2f}; "
+        f"CE leaves ln 2 at step {ce_plateau(r['history'], arms[name].alpha)}"
+    )
 
 # %% [markdown]
 # ## 7. One run against many: what the comparison above can and cannot show
@@ -315,9 +365,12 @@ if seeds_df is not None:
     mine = class_run_matches(seeds_info, setting, seed)
     fig_seeds(seeds_df, {n: 100 * r["dev"] for n, r in results.items()} if mine else None, seed, teacher_acc)
     plt.show()
-    print(f"Your run (stars) is seed {seed} of these." if mine else
-          "Your knobs differ from the distribution's, so your run is not drawn among them: "
-          + ", ".join(f"{k}={v}" for k, v in seeds_info["setting"].items() if getattr(setting, k) != v))
+    print(
+        f"Your run (stars) is seed {seed} of these."
+        if mine
+        else "Your knobs differ from the distribution's, so your run is not drawn among them: "
+        + ", ".join(f"{k}={v}" for k, v in seeds_info["setting"].items() if getattr(setting, k) != v)
+    )
     print("\n".join(summary_lines(seeds_df)))
 
 # %% [markdown]
@@ -332,8 +385,11 @@ if seeds_df is not None:
 
 # %%
 control = "KD" if "KD" in results else "FT"
-students = {"before training": fresh, control: results[control]["model"],
-            **{n: r["model"] for n, r in results.items() if n.startswith("PKD")}}
+students = {
+    "before training": fresh,
+    control: results[control]["model"],
+    **{n: r["model"] for n, r in results.items() if n.startswith("PKD")},
+}
 panels = similarity_panels(students, {"[CLS]": t_cls, "mean": t_mean}, dev_batch)
 fig_layer_similarity(panels, lm.pairs())
 plt.show()

@@ -29,6 +29,7 @@ threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives 
 
 # %%
 from pkdstudy.notebooks import check_globals, set_threads
+
 check_globals(globals(), "01_teacher")
 set_threads(threads)
 
@@ -48,9 +49,18 @@ record = run(cfg, ws, force=force)
 # teacher every student learns from, and its test accuracy is measured once.
 
 # %%
-pd.DataFrame([{"epoch": e["epoch"], "train loss": e["train_loss"], "train acc": e["train_acc"],
-               "dev acc": e["dev"]["accuracy"] if "dev" in e else None, "seconds": e["train_time_s"]}
-              for e in record["epochs"]]).set_index("epoch").round(4)
+pd.DataFrame(
+    [
+        {
+            "epoch": e["epoch"],
+            "train loss": e["train_loss"],
+            "train acc": e["train_acc"],
+            "dev acc": e["dev"]["accuracy"] if "dev" in e else None,
+            "seconds": e["train_time_s"],
+        }
+        for e in record["epochs"]
+    ]
+).set_index("epoch").round(4)
 
 # %%
 print("best epoch:", record["best_epoch"], "| dev:", record["dev"], "| test:", record["test"])

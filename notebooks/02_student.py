@@ -35,6 +35,7 @@ threads = 0  # torch threads (0: torch's default); run_all.sh --workers N gives 
 
 # %%
 from pkdstudy.notebooks import check_globals, set_threads
+
 check_globals(globals(), "02_student")
 set_threads(threads)
 
@@ -49,8 +50,12 @@ from pkdlib.runs import run
 from pkdstudy import in_project
 
 ws = Workspace(in_project(results_dir), in_project(work_dir))
-config = {**config, "data_dir": in_project(config.get("data_dir")), "teacher_dir": in_project(config.get("teacher_dir"))
-          or find_teacher(ws.records, config.get("task", "rt"), config.get("pretrained", RunConfig.pretrained))}
+config = {
+    **config,
+    "data_dir": in_project(config.get("data_dir")),
+    "teacher_dir": in_project(config.get("teacher_dir"))
+    or find_teacher(ws.records, config.get("task", "rt"), config.get("pretrained", RunConfig.pretrained)),
+}
 print("teacher:", config["teacher_dir"])
 record = run(RunConfig.from_dict(config), ws, force=force)
 print(record["objective"])

@@ -39,6 +39,7 @@ work_dir = "work"
 
 # %%
 from pkdstudy.notebooks import check_globals
+
 check_globals(globals(), "03_speedup")
 
 from pathlib import Path
@@ -50,13 +51,25 @@ from pkdstudy.speed import measure_and_write, shared_target
 
 results = Path(in_project(results_dir))
 settings = {"layers": layers, "batch_size": batch_size, "seq_len": seq_len, "precision": precision}
-out = (shared_target(results, device, pretrained, settings) if shared
-       else results / "speed" / f"speedup-{profile}.json")
-speed = measure_and_write(out, pretrained, layers, batch_size, seq_len, repeats, warmup, precision, device,
-                          real_lengths_task, real_lengths_examples)
+out = shared_target(results, device, pretrained, settings) if shared else results / "speed" / f"speedup-{profile}.json"
+speed = measure_and_write(
+    out,
+    pretrained,
+    layers,
+    batch_size,
+    seq_len,
+    repeats,
+    warmup,
+    precision,
+    device,
+    real_lengths_task,
+    real_lengths_examples,
+)
 print(f"wrote {out}")
 
 # %%
 table = pd.DataFrame(speed["rows"]).set_index("layers")
-table[["role", "params_total", "compression", "ms_per_batch", "speedup", "ideal_speedup"]
-      + [c for c in ("real_speedup",) if c in table]].round(3)
+table[
+    ["role", "params_total", "compression", "ms_per_batch", "speedup", "ideal_speedup"]
+    + [c for c in ("real_speedup",) if c in table]
+].round(3)

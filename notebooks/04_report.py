@@ -26,6 +26,7 @@ work_dir = "work"
 
 # %%
 from pkdstudy.notebooks import check_globals
+
 check_globals(globals(), "04_report")
 
 from IPython.display import Markdown, display
@@ -76,5 +77,5 @@ display(Markdown("\n".join(f"- {s}" for s in out["claims"]) or "no paired compar
 # ## Figures
 
 # %%
-for name, fig in out["figures"].items():
+for name, fig in out["figures"].items():  # noqa: B007
     display(fig)

@@ -47,6 +47,7 @@ threads = 0
 
 # %%
 from pkdstudy.notebooks import check_globals, set_threads
+
 check_globals(globals(), "05_your_data")
 set_threads(threads)
 
@@ -60,20 +61,32 @@ from pkdstudy import in_project
 ws = Workspace(in_project(results_dir), in_project(work_dir))
 if not train_file:  # the demo: real reviews shaped as a user's file
     from pkdlib.data import embedded_csv_path
+
     reviews = pd.read_csv(embedded_csv_path(), dtype=str, keep_default_na=False).query("source == 'imdb'")
     demo = reviews.sample(n=1000, random_state=0)
     train_file = str(ws.work / "demo_reviews.csv")
     ws.work.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"review": demo.text, "sentiment": demo.label.map({"0": "negative", "1": "positive"})}).to_csv(
-        train_file, index=False)
+        train_file, index=False
+    )
+
+
 def given(path):  # an empty parameter is "not given"; a relative path is relative to the project
     return in_project(path) if path else None
 
 
-data = {"train_file": given(train_file), "dev_file": given(dev_file), "test_file": given(test_file),
-        "text_columns": text_columns, "label_column": label_column}
+data = {
+    "train_file": given(train_file),
+    "dev_file": given(dev_file),
+    "test_file": given(test_file),
+    "text_columns": text_columns,
+    "label_column": label_column,
+}
 p = plan(data, layers, given(teacher), pretrained or None, given(out), student, teacher_config)
-print("teacher:", "given, " + p.teacher_dir if p.teacher_dir else f"fine-tune {p.teacher.pretrained}, {p.teacher.epochs} epochs")
+print(
+    "teacher:",
+    "given, " + p.teacher_dir if p.teacher_dir else f"fine-tune {p.teacher.pretrained}, {p.teacher.epochs} epochs",
+)
 print(f"student: {layers} layers, {p.student.method}, {p.student.epochs} epochs; export to {p.out}")
 
 # %%

@@ -4,6 +4,7 @@ Public API::
 
     from pkdlib import kd_loss, patient_loss, pkd_skip, pkd_last, Objective, RunConfig, run
 """
+
 import warnings
 
 # libraries import tqdm.auto, which warns in every notebook kernel without ipywidgets; pkdlib draws tqdm's
@@ -22,8 +23,22 @@ __version__ = "0.1.0"
 def run(*args, **kwargs):
     """Train one run and write its record (see :func:`pkdlib.runs.run`)."""
     from .runs import run as _run
+
     return _run(*args, **kwargs)
 
 
-__all__ = ["kd_loss", "patient_loss", "pkd_skip", "pkd_last", "layer_map", "LayerMap", "Objective", "compute_loss", "METHODS",
-           "TERMS", "RunConfig", "ConfigError", "run"]
+__all__ = [
+    "kd_loss",
+    "patient_loss",
+    "pkd_skip",
+    "pkd_last",
+    "layer_map",
+    "LayerMap",
+    "Objective",
+    "compute_loss",
+    "METHODS",
+    "TERMS",
+    "RunConfig",
+    "ConfigError",
+    "run",
+]

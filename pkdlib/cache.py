@@ -18,10 +18,11 @@ and the cache recomputed); any other block is checked on first use (a mismatch i
 which is removed so that the rerun computes it again). A damaged block is never trained on. Each file written is
 added to the cache folder's ledger (what ``pkd clean`` may delete).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -43,14 +44,32 @@ CACHE_FORMAT = 3
 COMPUTE_PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 
 
-def teacher_cache_key(teacher_fp: str, tokenizer_fp: str, task: str, split: str, split_checksum: str,
-                      max_length: int, n_examples: int, compute: str = "fp32") -> str:
+def teacher_cache_key(
+    teacher_fp: str,
+    tokenizer_fp: str,
+    task: str,
+    split: str,
+    split_checksum: str,
+    max_length: int,
+    n_examples: int,
+    compute: str = "fp32",
+) -> str:
     """The cache's key: everything its numbers depend on. ``compute`` enters it when not fp32, so an fp32 cache
     keeps the key it had before the compute precision was part of it (a CPU study's caches stay valid)."""
     if compute not in COMPUTE_PRECISIONS:
         raise ValueError(f"compute={compute!r}: accepted {', '.join(COMPUTE_PRECISIONS)}")
-    return content_key("teacher-cache", CACHE_FORMAT, teacher_fp, tokenizer_fp, task, split, split_checksum,
-                       max_length, n_examples, *(() if compute == "fp32" else (compute,)))
+    return content_key(
+        "teacher-cache",
+        CACHE_FORMAT,
+        teacher_fp,
+        tokenizer_fp,
+        task,
+        split,
+        split_checksum,
+        max_length,
+        n_examples,
+        *(() if compute == "fp32" else (compute,)),
+    )
 
 
 class CacheError(KnownError, ValueError):
@@ -71,12 +90,14 @@ class CachedTeacher:
 
     def __init__(self, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor):
         if cls.dim() != 3 or cls.shape != mean.shape or cls.shape[1] != logits.shape[0]:
-            raise ValueError(f"teacher outputs: states must be layer-major (L+1, n, H) for n={logits.shape[0]} "
-                             f"examples, got [CLS] {tuple(cls.shape)} and mean {tuple(mean.shape)}")
+            raise ValueError(
+                f"teacher outputs: states must be layer-major (L+1, n, H) for n={logits.shape[0]} "
+                f"examples, got [CLS] {tuple(cls.shape)} and mean {tuple(mean.shape)}"
+            )
         self.logits, self.cls, self.mean = logits, cls, mean
 
     @classmethod
-    def from_rows(cls_, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor) -> "CachedTeacher":
+    def from_rows(cls_, logits: torch.Tensor, cls: torch.Tensor, mean: torch.Tensor) -> CachedTeacher:
         """From example-major states (n, L+1, H each: cache format 2's layout), copied layer-major."""
         return cls_(logits, cls.transpose(0, 1).contiguous(), mean.transpose(0, 1).contiguous())
 
@@ -84,7 +105,7 @@ class CachedTeacher:
     def n_layers(self) -> int:
         return self.cls.shape[0] - 1
 
-    def to(self, device: str | torch.device) -> "CachedTeacher":
+    def to(self, device: str | torch.device) -> CachedTeacher:
         """Where a batch's rows go; the cache itself stays on the host (memory-mapped when read from disk), so a GPU
         holds one batch of it, and a method reads only the tensors it uses (kd: the logits)."""
         self.device = torch.device(device)
@@ -96,15 +117,21 @@ class CachedTeacher:
 
     def digest_all(self) -> dict:
         """The checksum of each block a run may read: the logits, and each layer of each pooling."""
-        return {"logits": tensor_digest(self.logits), "cls": [tensor_digest(x) for x in self.cls],
-                "mean": [tensor_digest(x) for x in self.mean]}
+        return {
+            "logits": tensor_digest(self.logits),
+            "cls": [tensor_digest(x) for x in self.cls],
+            "mean": [tensor_digest(x) for x in self.mean],
+        }
 
     def attach(self, digests, source: Path, uses=None) -> str | None:
         """Keep the file's checksums for checking each block on first use, and check the logits and the blocks of
         ``uses`` ((pooling, layers) a run reads) now; returns what is wrong (nothing kept then), else None."""
         n = self.n_layers + 1
-        if not (isinstance(digests, dict) and isinstance(digests.get("logits"), str)
-                and all(isinstance(digests.get(p), list) and len(digests[p]) == n for p in ("cls", "mean"))):
+        if not (
+            isinstance(digests, dict)
+            and isinstance(digests.get("logits"), str)
+            and all(isinstance(digests.get(p), list) and len(digests[p]) == n for p in ("cls", "mean"))
+        ):
             return "it holds no checksum of its arrays (written by an older pkd)"
         self.digests, self.source, self._ok = digests, Path(source), set()
         pooling, layers = uses or ("cls", [])
@@ -119,8 +146,10 @@ class CachedTeacher:
             tensor = self.logits if layer is None else (self.cls if name == "cls" else self.mean)[layer]
             digest = self.digests["logits"] if layer is None else self.digests[name][layer]
             if not digest_matches(self.source, digest, tensor):
-                return (f"its {'logits' if layer is None else f'layer {layer} of {name} states'} do not match the "
-                        f"checksum written with them (the file is damaged)")
+                return (
+                    f"its {'logits' if layer is None else f'layer {layer} of {name} states'} do not match the "
+                    f"checksum written with them (the file is damaged)"
+                )
             self._ok.add(block)
         return None
 
@@ -128,17 +157,23 @@ class CachedTeacher:
         if self.digests is None or (problem := self._problem(pooling, layers)) is None:
             return
         self.source.unlink(missing_ok=True)
-        raise CacheError(f"teacher cache {self.source}: {problem}; nothing was trained on it. It was removed: rerun, "
-                         f"and it is computed again")
+        raise CacheError(
+            f"teacher cache {self.source}: {problem}; nothing was trained on it. It was removed: rerun, "
+            f"and it is computed again"
+        )
 
     def outputs(self, batch: dict, need: Need) -> Outputs:
         if need.attentions:
-            raise ValueError("the teacher cache holds no attention maps; a term that reads them needs the online "
-                             "teacher (teachers.OnlineTeacher, a method's teacher='online')")
+            raise ValueError(
+                "the teacher cache holds no attention maps; a term that reads them needs the online "
+                "teacher (teachers.OnlineTeacher, a method's teacher='online')"
+            )
         logits, states = self.gather(batch, need.layers if need.states else [], need.pooling)
         return Outputs(logits, states if need.states else None)
 
-    def gather(self, batch: dict, layers: list[int] | tuple[int, ...], pooling: str = "cls") -> tuple[torch.Tensor, torch.Tensor]:
+    def gather(
+        self, batch: dict, layers: list[int] | tuple[int, ...], pooling: str = "cls"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch's rows (``batch["index"]``) of the logits and of the pooled states of ``layers``, on the device."""
         self._check(pooling, layers)  # once per block and process: a set lookup after that
         idx = batch["index"].cpu()  # a host tensor in training (fit keeps the index on the host): no device sync
@@ -156,8 +191,14 @@ TeacherOutputs = CachedTeacher
 
 
 @torch.inference_mode()
-def compute_teacher_outputs(model: torch.nn.Module, ts: TokenizedSplit, batch_size: int, device: torch.device,
-                            progress: bool = True, autocast_dtype: torch.dtype | None = None) -> CachedTeacher:
+def compute_teacher_outputs(
+    model: torch.nn.Module,
+    ts: TokenizedSplit,
+    batch_size: int,
+    device: torch.device,
+    progress: bool = True,
+    autocast_dtype: torch.dtype | None = None,
+) -> CachedTeacher:
     """Run the teacher (eval mode, no gradient) over a tokenised split once: its logits and every layer's [CLS] and
     mean-pooled state, as a ``CachedTeacher`` held in memory (``load_or_compute_teacher_outputs`` writes it)."""
     model.eval()
@@ -169,8 +210,12 @@ def compute_teacher_outputs(model: torch.nn.Module, ts: TokenizedSplit, batch_si
     for idx in progress_bar(sampler.batches(), desc="teacher cache", disable=not progress, unit="batch"):
         b = collate(ts, idx)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            out = model(input_ids=b["input_ids"].to(device), token_type_ids=b["token_type_ids"].to(device),
-                        attention_mask=b["attention_mask"].to(device), output_hidden_states=True)
+            out = model(
+                input_ids=b["input_ids"].to(device),
+                token_type_ids=b["token_type_ids"].to(device),
+                attention_mask=b["attention_mask"].to(device),
+                output_hidden_states=True,
+            )
         logits[b["index"]] = out.logits.float().cpu()
         mask = b["attention_mask"].to(device)
         for pooling, dest in (("cls", cls), ("mean", mean)):
@@ -178,8 +223,13 @@ def compute_teacher_outputs(model: torch.nn.Module, ts: TokenizedSplit, batch_si
     return CachedTeacher(logits, cls, mean)
 
 
-def load_or_compute_teacher_outputs(cache_dir: str | Path, key: str, compute: Callable[[], CachedTeacher],
-                                    log: Callable[[str], object] = print, uses=None) -> CachedTeacher:
+def load_or_compute_teacher_outputs(
+    cache_dir: str | Path,
+    key: str,
+    compute: Callable[[], CachedTeacher],
+    log: Callable[[str], object] = print,
+    uses=None,
+) -> CachedTeacher:
     """Read the cache file for ``key``; (re)compute and write it atomically if absent, invalid, of another
     format (an older layout is rebuilt once: caches are not results) or damaged in the logits or the blocks of
     ``uses`` ((pooling, layers): what the run reads; every other block is checked when first gathered)."""
@@ -193,22 +243,38 @@ def load_or_compute_teacher_outputs(cache_dir: str | Path, key: str, compute: Ca
                     return t
                 log(f"teacher cache {path}: {problem}; recomputing")
             elif d.get("key") == key:
-                log(f"teacher cache {path}: format {d.get('format')}, this code reads format {CACHE_FORMAT} "
-                    f"(states stored layer-major); recomputing once")
+                log(
+                    f"teacher cache {path}: format {d.get('format')}, this code reads format {CACHE_FORMAT} "
+                    f"(states stored layer-major); recomputing once"
+                )
             else:
                 log(f"teacher cache {path}: stored key does not match, recomputing")
         except Exception as e:  # unreadable / truncated file
             log(f"teacher cache {path} unreadable ({type(e).__name__}), recomputing")
     out = compute()
     digests = out.digest_all()
-    atomic_write(path, lambda tmp: torch.save({"key": key, "format": CACHE_FORMAT, "logits": out.logits,
-                                               "cls": out.cls, "mean": out.mean, "sha256": digests}, tmp))
+    atomic_write(
+        path,
+        lambda tmp: torch.save(
+            {
+                "key": key,
+                "format": CACHE_FORMAT,
+                "logits": out.logits,
+                "cls": out.cls,
+                "mean": out.mean,
+                "sha256": digests,
+            },
+            tmp,
+        ),
+    )
     for digest in [digests["logits"], *digests["cls"], *digests["mean"]]:
         remember_verified(path, digest)  # what this process wrote it need not check
     note_written(path.parent, [path])
     if stale := older_format_caches(path.parent):
-        log(f"teacher caches of an older format, read by no run of this code (`pkd clean` removes caches): "
-            f"{', '.join(p.name for p in stale)}")
+        log(
+            f"teacher caches of an older format, read by no run of this code (`pkd clean` removes caches): "
+            f"{', '.join(p.name for p in stale)}"
+        )
     return out
 
 

@@ -2,6 +2,7 @@
 gate), each exported student (PyTorch, ONNX, int8) and the static baseline (fitted once per teacher and data, kept
 under ``work/static/`` and reused). Every candidate reads the same tokenised inputs (the teacher's tokenizer, which
 the students were trained with)."""
+
 from __future__ import annotations
 
 import shutil
@@ -21,6 +22,7 @@ __all__ = ["teacher_candidates", "student_candidates", "static_candidate", "ort_
 def ort_predictor(path: Path, threads: int | None = None):
     """An onnxruntime session on ``threads`` intra-op threads (torch's count: the same CPU share), not spinning."""
     import onnxruntime as ort
+
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or torch.get_num_threads()
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -38,21 +40,45 @@ def torch_predictor(model):
 def teacher_candidates(teacher_dir: str, num_labels: int, data: Exported, folder: Path, log=print) -> list:
     """The teacher in PyTorch fp32, ONNX fp32 and ONNX int8 (the int8 gate's kept setting; left out if refused)."""
     from .models import count_parameters, load_classifier
+
     model = load_classifier(teacher_dir, num_labels).eval()
     params, n = count_parameters(model)["total"], model.config.num_hidden_layers
     onnx = folder / "teacher" / "onnx" / "model.onnx"
     onnx_export(model, data, onnx)
-    out = [Candidate("teacher fp32", "teacher", "pytorch fp32", torch_predictor(model), params,
-                     folder_size_mb(teacher_dir), n),
-           Candidate("teacher onnx", "teacher", "onnx fp32", ort_predictor(onnx), params, file_mib(onnx), n,
-                     "teacher/onnx/model.onnx")]
+    out = [
+        Candidate(
+            "teacher fp32", "teacher", "pytorch fp32", torch_predictor(model), params, folder_size_mb(teacher_dir), n
+        ),
+        Candidate(
+            "teacher onnx",
+            "teacher",
+            "onnx fp32",
+            ort_predictor(onnx),
+            params,
+            file_mib(onnx),
+            n,
+            "teacher/onnx/model.onnx",
+        ),
+    ]
     q = onnx.with_name("model_int8.onnx")
-    gate = int8_gate(torch_logits(model, data), data.labels, lambda s: quantize(onnx, q, s),
-                     lambda p: onnx_logits(p, data), log)
+    gate = int8_gate(
+        torch_logits(model, data), data.labels, lambda s: quantize(onnx, q, s), lambda p: onnx_logits(p, data), log
+    )
     log("teacher " + gate_text(gate))
     if gate["kept"]:
-        out.append(Candidate("teacher int8", "teacher", "onnx int8", ort_predictor(q), params, gate["size_mib"], n,
-                             "teacher/onnx/model_int8.onnx", {"int8_setting": gate["setting"]}))
+        out.append(
+            Candidate(
+                "teacher int8",
+                "teacher",
+                "onnx int8",
+                ort_predictor(q),
+                params,
+                gate["size_mib"],
+                n,
+                "teacher/onnx/model_int8.onnx",
+                {"int8_setting": gate["setting"]},
+            )
+        )
     return out
 
 
@@ -61,31 +87,61 @@ def student_candidates(folder: Path, rel: str, parameters: int, layers: int) -> 
     from transformers import AutoModelForSequenceClassification
 
     from .models import quiet_transformers
+
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    out = [Candidate(f"student L{layers} fp32", "student", "pytorch fp32", torch_predictor(model), parameters,
-                     folder_size_mb(folder), layers, rel)]
+    out = [
+        Candidate(
+            f"student L{layers} fp32",
+            "student",
+            "pytorch fp32",
+            torch_predictor(model),
+            parameters,
+            folder_size_mb(folder),
+            layers,
+            rel,
+        )
+    ]
     for runtime, name, short in (("onnx fp32", "model.onnx", "onnx"), ("onnx int8", "model_int8.onnx", "int8")):
         f = folder / "onnx" / name
         if f.is_file():
-            out.append(Candidate(f"student L{layers} {short}", "student", runtime, ort_predictor(f), parameters,
-                                 file_mib(f), layers, f"{rel}/onnx/{name}"))
+            out.append(
+                Candidate(
+                    f"student L{layers} {short}",
+                    "student",
+                    runtime,
+                    ort_predictor(f),
+                    parameters,
+                    file_mib(f),
+                    layers,
+                    f"{rel}/onnx/{name}",
+                )
+            )
     return out
 
 
 def _batches(split, tok, max_length: int, size: int = 256):
     data = Exported(split.texts, torch.tensor(split.labels), tok, max_length)
-    return [(b, data.labels[i:i + size]) for i, b in data.batches(size)]
+    return [(b, data.labels[i : i + size]) for i, b in data.batches(size)]
 
 
-def static_candidate(teacher_dir: str, num_labels: int, splits: dict, data: Exported, ws, folder: Path,
-                     log=print) -> Candidate:
+def static_candidate(
+    teacher_dir: str, num_labels: int, splits: dict, data: Exported, ws, folder: Path, log=print
+) -> Candidate:
     """The static baseline distilled from the teacher and fitted on the training rows (dev picks its L2), reused from
     ``work/static/<key>`` when the same teacher, tokenizer, rows and recipe made one; copied into ``folder/static``."""
     from .models import load_classifier
+
     tok = data.tokenizer
-    key = content_key("static-v1", model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), data.max_length,
-                      splits["train"].checksum, splits["dev"].checksum, L2_GRID)
+    key = content_key(
+        "static-v1",
+        model_fingerprint(teacher_dir),
+        tokenizer_fingerprint(tok),
+        data.max_length,
+        splits["train"].checksum,
+        splits["dev"].checksum,
+        L2_GRID,
+    )
     cache = Path(ws.work) / "static" / key[:20]
     try:
         model = StaticModel.load(cache)
@@ -94,13 +150,27 @@ def static_candidate(teacher_dir: str, num_labels: int, splits: dict, data: Expo
         log("static baseline: distilling one vector per token from the teacher ...")
         teacher = load_classifier(teacher_dir, num_labels)
         vectors = distil_vectors(teacher, tok)
-        model = fit_static(vectors, tok.all_special_ids, _batches(splits["train"], tok, data.max_length),
-                           _batches(splits["dev"], tok, data.max_length), num_labels, log)
+        model = fit_static(
+            vectors,
+            tok.all_special_ids,
+            _batches(splits["train"], tok, data.max_length),
+            _batches(splits["dev"], tok, data.max_length),
+            num_labels,
+            log,
+        )
         model.save(cache)
     dest = folder / "static"
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(cache, dest)
     tok.save_pretrained(dest)
     params = model.vectors.numel() + model.weight.numel() + model.bias.numel()
-    return Candidate("static (from teacher)", "static", "static fp16", lambda b: model(**b), params,
-                     file_mib(dest / "static.safetensors"), None, "static")
+    return Candidate(
+        "static (from teacher)",
+        "static",
+        "static fp16",
+        lambda b: model(**b),
+        params,
+        file_mib(dest / "static.safetensors"),
+        None,
+        "static",
+    )

@@ -6,6 +6,7 @@ accuracy and macro F1), then: how to load it, intended use, limitations (the dat
 label, the warnings), how it was made (objective, the teacher by name and fingerprint, never a machine path),
 evaluation (checks, size in MiB, latency) and framework versions.
 """
+
 from __future__ import annotations
 
 import html
@@ -15,13 +16,16 @@ from pathlib import Path
 __all__ = ["HUB_IDS", "card_facts", "model_card", "base_model_facts"]
 
 #: pkdlib's names of models with a Hub id
-HUB_IDS = {"embedded:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
-           "embedded": "sentence-transformers/all-MiniLM-L6-v2"}
+HUB_IDS = {
+    "embedded:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "embedded": "sentence-transformers/all-MiniLM-L6-v2",
+}
 
 
 def _card_metadata(folder: Path) -> dict:
     """The YAML metadata of a model folder's README.md ({} when it has none or it does not parse)."""
     from huggingface_hub import ModelCard
+
     readme = Path(folder) / "README.md"
     if not readme.is_file():
         return {}
@@ -36,52 +40,111 @@ def base_model_facts(pretrained: str) -> dict:
     card where it has one, and a ``name`` that is never a machine path."""
     from .models import resolve_model_path
     from .paths import from_record
+
     if pretrained in HUB_IDS:
         meta = _card_metadata(Path(resolve_model_path(pretrained)))
-        return {"hub_id": HUB_IDS[pretrained], "name": HUB_IDS[pretrained], "license": meta.get("license"),
-                "language": meta.get("language")}
+        return {
+            "hub_id": HUB_IDS[pretrained],
+            "name": HUB_IDS[pretrained],
+            "license": meta.get("license"),
+            "language": meta.get("language"),
+        }
     local = Path(from_record(pretrained) or pretrained).expanduser()
     if local.is_dir() or pretrained.startswith((".", "/", "~")) or pretrained.count("/") > 1:
         meta = _card_metadata(local) if local.is_dir() else {}  # a folder's own card may name its base (pkd's do)
         hub = meta.get("base_model")
         hub = hub[0] if isinstance(hub, list) and hub else hub
-        return {"hub_id": hub, "name": hub or f"a local model ({local.name})", "license": meta.get("license"),
-                "language": meta.get("language")}
+        return {
+            "hub_id": hub,
+            "name": hub or f"a local model ({local.name})",
+            "license": meta.get("license"),
+            "language": meta.get("language"),
+        }
     return {"hub_id": pretrained, "name": pretrained, "license": None, "language": None}  # a Hub id
 
 
 def card_facts(record: dict) -> dict:
     """What the card says beyond the export's checks, from the run's record: base model, teacher, recipe, versions."""
     from .paths import from_record
+
     cfg = record["config"]
     teacher = None
     if cfg.get("teacher_dir"):
         t = Path(from_record(cfg["teacher_dir"]) or cfg["teacher_dir"])
-        teacher = {"name": t.name, "fingerprint": (record.get("identity") or {}).get("teacher_fp"),
-                   "layers": record.get("n_teacher_layers"), "base": base_model_facts(cfg["teacher_dir"])["hub_id"]}
-    recipe = {k: cfg.get(k) for k in ("epochs", "lr", "batch_size", "seed", "alpha", "temperature", "beta",
-                                      "normalize", "init", "max_length") if cfg.get(k) is not None}
-    return {"base": base_model_facts(cfg["pretrained"]), "teacher": teacher, "recipe": recipe,
-            "best_epoch": record.get("best_epoch"), "versions": (record.get("provenance") or {}).get("versions", {})}
+        teacher = {
+            "name": t.name,
+            "fingerprint": (record.get("identity") or {}).get("teacher_fp"),
+            "layers": record.get("n_teacher_layers"),
+            "base": base_model_facts(cfg["teacher_dir"])["hub_id"],
+        }
+    recipe = {
+        k: cfg.get(k)
+        for k in (
+            "epochs",
+            "lr",
+            "batch_size",
+            "seed",
+            "alpha",
+            "temperature",
+            "beta",
+            "normalize",
+            "init",
+            "max_length",
+        )
+        if cfg.get(k) is not None
+    }
+    return {
+        "base": base_model_facts(cfg["pretrained"]),
+        "teacher": teacher,
+        "recipe": recipe,
+        "best_epoch": record.get("best_epoch"),
+        "versions": (record.get("provenance") or {}).get("versions", {}),
+    }
 
 
 def _metadata(m: dict, facts: dict) -> str:
     from huggingface_hub import EvalResult, ModelCardData
+
     test = next(iter(m["test"].values()))
     split = next(iter(m["test"]))
-    results = [EvalResult(task_type="text-classification", task_name="Text Classification", dataset_type=m["task"],
-                          dataset_name=m["task"], dataset_split=split, metric_type="accuracy",
-                          metric_name="Accuracy", metric_value=round(test["accuracy"], 4))]
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Text Classification",
+            dataset_type=m["task"],
+            dataset_name=m["task"],
+            dataset_split=split,
+            metric_type="accuracy",
+            metric_name="Accuracy",
+            metric_value=round(test["accuracy"], 4),
+        )
+    ]
     if test.get("macro_f1") is not None:
-        results.append(EvalResult(task_type="text-classification", task_name="Text Classification",
-                                  dataset_type=m["task"], dataset_name=m["task"], dataset_split=split,
-                                  metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"},
-                                  metric_value=round(test["macro_f1"], 4)))
+        results.append(
+            EvalResult(
+                task_type="text-classification",
+                task_name="Text Classification",
+                dataset_type=m["task"],
+                dataset_name=m["task"],
+                dataset_split=split,
+                metric_type="f1",
+                metric_name="Macro F1",
+                metric_args={"average": "macro"},
+                metric_value=round(test["macro_f1"], 4),
+            )
+        )
     base = facts["base"]
-    data = ModelCardData(library_name="transformers", pipeline_tag="text-classification", license=base["license"],
-                         language=base["language"], base_model=base["hub_id"], model_name=_title(m),
-                         tags=["text-classification", "knowledge-distillation", "pkdlib"],
-                         metrics=["accuracy", "f1"], eval_results=results)
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        license=base["license"],
+        language=base["language"],
+        base_model=base["hub_id"],
+        model_name=_title(m),
+        tags=["text-classification", "knowledge-distillation", "pkdlib"],
+        metrics=["accuracy", "f1"],
+        eval_results=results,
+    )
     return data.to_yaml().rstrip("\n") + "\n"
 
 
@@ -94,40 +157,67 @@ def _title(m: dict) -> str:
 def _layers(m: dict) -> str:
     if not m["student_layers"]:  # a teacher run: nothing was cut
         return f"all {m['teacher_layers']} layers (the fine-tuned model itself, not a student)"
-    return (f"{m['student_layers']} of {m['teacher_layers']} (embeddings and the first {m['student_layers']} "
-            f"transformer layers)")
+    return (
+        f"{m['student_layers']} of {m['teacher_layers']} (embeddings and the first {m['student_layers']} "
+        f"transformer layers)"
+    )
 
 
 def _per_class(m: dict) -> str:
     rows = m["checks"]["pytorch"].get("per_class") or []
-    lines = [f"| {_cell(c['label'])} | {c['n']} | {c['predicted']} | "
-             f"{'-' if c['accuracy'] is None else format(c['accuracy'], '.4f')} |" for c in rows]
+    lines = [
+        f"| {_cell(c['label'])} | {c['n']} | {c['predicted']} | "
+        f"{'-' if c['accuracy'] is None else format(c['accuracy'], '.4f')} |"
+        for c in rows
+    ]
     return "\n".join(["| label | test rows | predicted as it | accuracy on its rows |", "|---|---|---|---|"] + lines)
 
 
 def _made(m: dict, facts: dict) -> list:
     t = facts["teacher"]
-    teacher = "-" if not t else (f"{t['name']} ({t['layers']} layers"
-                                 + (f", from {t['base']}" if t["base"] else "") + f"), weights fingerprint "
-                                 f"sha256 {t['fingerprint'] or 'unknown'}")
-    return [("base model", facts["base"]["name"]), ("layers kept", _layers(m)),
-            ("method", f"{m['method']}: {m['objective']}"), ("teacher", teacher),
-            ("recipe", ", ".join(f"{k} {v}" for k, v in facts["recipe"].items())
-             + f"; best epoch {facts['best_epoch']} (chosen on dev)"),
-            ("data", "; ".join(f"{s} {d['n']} rows, sha256 {d['checksum'][:16]}" for s, d in m["data"].items())),
-            ("made by", f"pkdlib run {m['run_id']}, commit {m['provenance']['commit']}, on {m['provenance']['hardware']}")]
+    teacher = (
+        "-"
+        if not t
+        else (
+            f"{t['name']} ({t['layers']} layers"
+            + (f", from {t['base']}" if t["base"] else "")
+            + f"), weights fingerprint "
+            f"sha256 {t['fingerprint'] or 'unknown'}"
+        )
+    )
+    return [
+        ("base model", facts["base"]["name"]),
+        ("layers kept", _layers(m)),
+        ("method", f"{m['method']}: {m['objective']}"),
+        ("teacher", teacher),
+        (
+            "recipe",
+            ", ".join(f"{k} {v}" for k, v in facts["recipe"].items())
+            + f"; best epoch {facts['best_epoch']} (chosen on dev)",
+        ),
+        ("data", "; ".join(f"{s} {d['n']} rows, sha256 {d['checksum'][:16]}" for s, d in m["data"].items())),
+        ("made by", f"pkdlib run {m['run_id']}, commit {m['provenance']['commit']}, on {m['provenance']['hardware']}"),
+    ]
 
 
 def _evaluation(m: dict) -> list:
     base = next(iter((m["majority_baseline"] or {}).values()), None)
     sizes = m.get("size_mib") or m.get("size_mb") or {}
-    return [("labels", ", ".join(f"{i}: {n}" for i, n in enumerate(m["label_names"]))),
-            ("dev", json.dumps(m["dev"])), ("test", json.dumps(m["test"])),
-            ("majority-class baseline (test)", f"{base['accuracy']:.4f}" if base else "-"),
-            ("parameters", json.dumps(m["parameters"])), ("size (MiB)", json.dumps(sizes)),
-            ("latency (ms per example)", f"{json.dumps(m['latency_ms_per_example'])} ({m['latency_setting']})"),
-            ("checks", json.dumps({k: {x: y for x, y in v.items() if x not in ("per_class", "attempts")}
-                                   for k, v in m["checks"].items()}))]
+    return [
+        ("labels", ", ".join(f"{i}: {n}" for i, n in enumerate(m["label_names"]))),
+        ("dev", json.dumps(m["dev"])),
+        ("test", json.dumps(m["test"])),
+        ("majority-class baseline (test)", f"{base['accuracy']:.4f}" if base else "-"),
+        ("parameters", json.dumps(m["parameters"])),
+        ("size (MiB)", json.dumps(sizes)),
+        ("latency (ms per example)", f"{json.dumps(m['latency_ms_per_example'])} ({m['latency_setting']})"),
+        (
+            "checks",
+            json.dumps(
+                {k: {x: y for x, y in v.items() if x not in ("per_class", "attempts")} for k, v in m["checks"].items()}
+            ),
+        ),
+    ]
 
 
 def _text(v) -> str:
@@ -147,36 +237,47 @@ def _table(rows) -> str:
 
 def model_card(m: dict) -> str:
     """The exported folder's README from its manifest (``export.export_manifest``; ``m['card']``: ``card_facts``)."""
-    facts = m.get("card") or {"base": {"hub_id": None, "name": m["pretrained"], "license": None, "language": None},
-                              "teacher": None, "recipe": {}, "best_epoch": None, "versions": {}}
+    facts = m.get("card") or {
+        "base": {"hub_id": None, "name": m["pretrained"], "license": None, "language": None},
+        "teacher": None,
+        "recipe": {},
+        "best_epoch": None,
+        "versions": {},
+    }
     test = next(iter(m["test"].values()))
     warn = "".join(f"\n> **Warning:** {_text(w)}\n" for w in m["warnings"]) or "\nNo warning was raised.\n"
     versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if v)
-    onnx = ("ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)"
-            + ("; int8: `onnx/model_int8.onnx`" if (m["checks"].get("int8") or {}).get("kept") else "") + ".") \
-        if "onnx" in m["checks"] else ""
+    onnx = (
+        (
+            "ONNX: `onnx/model.onnx` (onnxruntime, inputs input_ids, attention_mask, token_type_ids)"
+            + ("; int8: `onnx/model_int8.onnx`" if (m["checks"].get("int8") or {}).get("kept") else "")
+            + "."
+        )
+        if "onnx" in m["checks"]
+        else ""
+    )
     return f"""---
 {_metadata(m, facts)}---
 # {_title(m)}
 
-Test accuracy {test.get('accuracy', float('nan')):.4f} on the {test.get('n', 0)} rows of `test_split.jsonl`.
+Test accuracy {test.get("accuracy", float("nan")):.4f} on the {test.get("n", 0)} rows of `test_split.jsonl`.
 
 ```python
 from transformers import pipeline
 clf = pipeline("text-classification", model="PATH/TO/THIS/FOLDER", truncation=True)
 clf("a text to classify")
 ```
-(`truncation=True` cuts inputs at {m['max_length']} tokens, as in training; without it a long input fails.)
+(`truncation=True` cuts inputs at {m["max_length"]} tokens, as in training; without it a long input fails.)
 {onnx}
 
 ## Intended use
 
-Classifying text like its training data into {_text(', '.join(repr(n) for n in m['label_names']))}. It was trained and
-tested on one table only (`{_text(m['task'])}`, below); check it on your own rows before relying on it elsewhere.
+Classifying text like its training data into {_text(", ".join(repr(n) for n in m["label_names"]))}. It was trained and
+tested on one table only (`{_text(m["task"])}`, below); check it on your own rows before relying on it elsewhere.
 
 ## Limitations
 
-It saw {', '.join(f"{d['n']} {s}" for s, d in m['data'].items())} rows; longer inputs than {m['max_length']} tokens
+It saw {", ".join(f"{d['n']} {s}" for s, d in m["data"].items())} rows; longer inputs than {m["max_length"]} tokens
 are cut. Measured accuracy on the test rows of each label:
 
 {_per_class(m)}
@@ -191,5 +292,5 @@ are cut. Measured accuracy on the test rows of each label:
 
 ## Framework versions
 
-{versions or '-'}
+{versions or "-"}
 """

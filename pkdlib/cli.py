@@ -9,6 +9,7 @@ this repository's study adds study, report, clean and bench).
     pkd train --method pkd-skip --student-layers 3 --teacher-dir work/models/rt-teacher-s0-...
     accelerate launch --multi_gpu --num_processes 2 -m pkdlib.cli train ...  # several GPUs (CPU processes without GPUs)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,21 +21,26 @@ from importlib.metadata import entry_points
 
 from .config import RunConfig, field_help
 from .errors import KnownError, guarded
+from .terms import TERMS
 
 #: the entry-point group of packages that add commands to ``pkd``: each entry names a function
 #: ``register(sub, handlers, raw)`` that adds its sub-parsers to ``sub`` and its handlers: ``handlers[name](args)``
 #: for a command parsed here, ``raw[name](argv)`` for one that parses its own arguments (its parser in ``sub`` only
 #: lists it in ``pkd --help``); each returns the exit code
 COMMANDS = "pkdlib.commands"
-from .terms import TERMS
 
 
 def _add_config_args(p: argparse.ArgumentParser):
     """One option per RunConfig field; help, default and accepted values come from the field's metadata."""
     types = {"bool": _bool, "int": int, "int | None": int, "float": float}
     for f in dataclasses.fields(RunConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type=types.get(f.type, str), default=None,
-                       metavar="true|false" if f.type == "bool" else None, help=field_help(f).replace("%", "%%"))
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            type=types.get(f.type, str),
+            default=None,
+            metavar="true|false" if f.type == "bool" else None,
+            help=field_help(f).replace("%", "%%"),
+        )
 
 
 def _bool(s: str) -> bool:
@@ -50,6 +56,7 @@ def _train(args) -> int:
     from .locks import FolderLock
     from .paths import Workspace
     from .runs import run
+
     kw = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig) if getattr(args, f.name) is not None}
     ws, cfg = Workspace(args.results, args.work), RunConfig.from_dict(kw)
     cfg.check_models()
@@ -64,14 +71,23 @@ def _train(args) -> int:
 
 def summary(rec: dict, ws) -> dict:
     """What a person wants from a finished run: where it is, what it trained, its scores by split and metric."""
-    return {"run_id": rec["run_id"], "record": str(ws.records / f"{rec['run_id']}.json"),
-            "weights": rec.get("model_dir"), "objective": rec["objective"], "best_epoch": rec["best_epoch"],
-            "epochs": len(rec["epochs"]), "metrics": {**rec["dev"], **{s: m for s, m in rec["test"].items() if m}}}
+    return {
+        "run_id": rec["run_id"],
+        "record": str(ws.records / f"{rec['run_id']}.json"),
+        "weights": rec.get("model_dir"),
+        "objective": rec["objective"],
+        "best_epoch": rec["best_epoch"],
+        "epochs": len(rec["epochs"]),
+        "metrics": {**rec["dev"], **{s: m for s, m in rec["test"].items() if m}},
+    }
 
 
 def summary_text(s: dict) -> str:
-    rows = [("run", s["run_id"]), ("objective", s["objective"]),
-            ("best epoch", f"{s['best_epoch']} of {s['epochs']} (chosen on dev)")]
+    rows = [
+        ("run", s["run_id"]),
+        ("objective", s["objective"]),
+        ("best epoch", f"{s['best_epoch']} of {s['epochs']} (chosen on dev)"),
+    ]
     rows += [(f"{split} {metric}", f"{value:.4f}") for split, m in s["metrics"].items() for metric, value in m.items()]
     rows += [("record", s["record"]), ("weights", s["weights"] or "not kept (--save-model true keeps them)")]
     width = max(len(k) for k, _ in rows)
@@ -80,8 +96,10 @@ def summary_text(s: dict) -> str:
 
 def objective_help() -> str:
     """``pkd train``'s description: the objective as the sum of the registered loss terms, each with its weight."""
-    lines = ["Train one run and write its record. The objective sums the method's loss terms (terms.TERMS), each "
-             "times its weight:"]
+    lines = [
+        "Train one run and write its record. The objective sums the method's loss terms (terms.TERMS), each "
+        "times its weight:"
+    ]
     for t in TERMS.values():
         weight = f"1 - {t.weight}" if t.complement else t.weight
         lines.append(f"  {t.column:<4} weight {weight:<10} {t.formula}")
@@ -92,8 +110,12 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     """The parser, its sub-command table (for other commands to join) and the handlers by command name."""
     ap = argparse.ArgumentParser(prog="pkd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    tr = sub.add_parser("train", help="train one run and write its record", description=objective_help(),
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tr = sub.add_parser(
+        "train",
+        help="train one run and write its record",
+        description=objective_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_config_args(tr)
     tr.add_argument("--results", default="results", help="where the record goes (default: results)")
     tr.add_argument("--work", default="work", help="caches and weights (default: work)")
@@ -106,31 +128,53 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     ex.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
     ex.add_argument("--results", default="results", help="where records are (default: results)")
     ex.add_argument("--onnx", action="store_true", help="also export ONNX (onnxruntime), checked on the test split")
-    ex.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)")
+    ex.add_argument(
+        "--int8",
+        action="store_true",
+        help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)",
+    )
     return ap, sub, {"train": _train, "distill": _distill, "export": _export}
 
 
 def _add_distill(sub):
-    d = sub.add_parser("distill", help="your data -> teacher -> student -> exported model, with a summary",
-                       description="Fine-tune a teacher on your data (unless --teacher), distil a student from its first "
-                                   "--layers layers, test both on the same split, export, and print a summary.")
-    d.add_argument("--train", required=True, help="training data: .csv .tsv .jsonl .parquet, a datasets folder, "
-                                                  "or hub:owner/name")
+    d = sub.add_parser(
+        "distill",
+        help="your data -> teacher -> student -> exported model, with a summary",
+        description="Fine-tune a teacher on your data (unless --teacher), distil a student from its first "
+        "--layers layers, test both on the same split, export, and print a summary.",
+    )
+    d.add_argument(
+        "--train", required=True, help="training data: .csv .tsv .jsonl .parquet, a datasets folder, or hub:owner/name"
+    )
     d.add_argument("--dev", help="dev split (default: 10%% of --train, stratified)")
     d.add_argument("--test", help="test split (default: 10%% of --train, stratified)")
     d.add_argument("--text-columns", help="text column, or two for pairs: a,b (default: text)")
     d.add_argument("--label-column", help="label column, integers or strings (default: label)")
     d.add_argument("--task", help="a name for your task (default: the training file's name)")
     d.add_argument("--layers", default="3", help="student layers (default 3); several (1,2,3): the frontier")
-    d.add_argument("--frontier", action="store_true", help="measure the frontier: the teacher (fp32, ONNX, int8), every "
-                   "student depth (fp32, ONNX, int8) and a static baseline, side by side (implied by several --layers)")
-    d.add_argument("--pick", default="fastest-within:1", help="how the frontier recommends: fastest-within:POINTS "
-                   "(default fastest-within:1), smallest-within:POINTS, most-accurate")
-    d.add_argument("--unlabeled", help="unlabeled text (--train's formats and text columns): the teacher's outputs on "
-                   "it join the students' KD and patient terms (refused if it holds dev or test rows)")
+    d.add_argument(
+        "--frontier",
+        action="store_true",
+        help="measure the frontier: the teacher (fp32, ONNX, int8), every "
+        "student depth (fp32, ONNX, int8) and a static baseline, side by side (implied by several --layers)",
+    )
+    d.add_argument(
+        "--pick",
+        default="fastest-within:1",
+        help="how the frontier recommends: fastest-within:POINTS "
+        "(default fastest-within:1), smallest-within:POINTS, most-accurate",
+    )
+    d.add_argument(
+        "--unlabeled",
+        help="unlabeled text (--train's formats and text columns): the teacher's outputs on "
+        "it join the students' KD and patient terms (refused if it holds dev or test rows)",
+    )
     d.add_argument("--teacher", help="a fine-tuned teacher's folder (default: fine-tune --pretrained on --train)")
-    d.add_argument("--pretrained", help="encoder to fine-tune and take the student's layers from "
-                                        "(default: embedded:all-MiniLM-L6-v2; with --teacher: the teacher's own layers)")
+    d.add_argument(
+        "--pretrained",
+        help="encoder to fine-tune and take the student's layers from "
+        "(default: embedded:all-MiniLM-L6-v2; with --teacher: the teacher's own layers)",
+    )
     d.add_argument("--method", help="student method (default pkd-skip)")
     d.add_argument("--epochs", type=int, help="student epochs (default 4, more on small data)")
     d.add_argument("--teacher-epochs", type=int, help="teacher epochs (default 3, more on small data)")
@@ -140,7 +184,11 @@ def _add_distill(sub):
     d.add_argument("--precision", help="fp32 (default), bf16, fp16, auto")
     d.add_argument("--out", help="export folder (default: exports/<task>-<method>-L<layers>)")
     d.add_argument("--onnx", action="store_true", help="also export ONNX, checked on the test split")
-    d.add_argument("--int8", action="store_true", help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)")
+    d.add_argument(
+        "--int8",
+        action="store_true",
+        help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)",
+    )
     d.add_argument("--results", default="results", help="records (default: results)")
     d.add_argument("--work", default="work", help="caches and weights (default: work)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -151,15 +199,38 @@ def _distill(args) -> int:
     from .distill import distill, plan, summary_text
     from .locks import FolderLock
     from .paths import Workspace
-    shared = {k: getattr(args, k) for k in ("max_length", "seed", "max_train_examples", "precision")
-              if getattr(args, k) is not None}
-    student = {**shared, **({"method": args.method} if args.method else {}),
-               **({"epochs": args.epochs} if args.epochs else {})}
+
+    shared = {
+        k: getattr(args, k)
+        for k in ("max_length", "seed", "max_train_examples", "precision")
+        if getattr(args, k) is not None
+    }
+    student = {
+        **shared,
+        **({"method": args.method} if args.method else {}),
+        **({"epochs": args.epochs} if args.epochs else {}),
+    }
     teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs else {})}
-    data = {"train_file": args.train, "dev_file": args.dev, "test_file": args.test, "task": args.task,
-            "text_columns": args.text_columns, "label_column": args.label_column}
-    p = plan(data, args.layers, args.teacher, args.pretrained, args.out, student, teacher, args.frontier, args.pick,
-             args.unlabeled)
+    data = {
+        "train_file": args.train,
+        "dev_file": args.dev,
+        "test_file": args.test,
+        "task": args.task,
+        "text_columns": args.text_columns,
+        "label_column": args.label_column,
+    }
+    p = plan(
+        data,
+        args.layers,
+        args.teacher,
+        args.pretrained,
+        args.out,
+        student,
+        teacher,
+        args.frontier,
+        args.pick,
+        args.unlabeled,
+    )
     ws = Workspace(args.results, args.work)
     ws.check_writable()
     with FolderLock(ws.work):
@@ -173,6 +244,7 @@ def _export(args) -> int:
 
     from .export import ExportError, export_run
     from .records import read_record
+
     path = Path(args.record)
     if not path.is_file():
         path = Path(args.results) / "records" / (args.record.removesuffix(".json") + ".json")
@@ -194,6 +266,7 @@ def work_lock(rec: dict):
     from .locks import FolderLock
     from .paths import MARKER
     from .records import saved_model_dir
+
     d = saved_model_dir(rec)
     work = Path(d).parent.parent if d else None
     return FolderLock(work) if work is not None and (work / MARKER).is_file() else contextlib.nullcontext()
@@ -232,9 +305,14 @@ def main(argv=None, commands: Iterable[Callable] | None = None) -> int:
 
 
 def _unknown(cmd: str, known: list[str], failed: list[str]) -> int:
-    why = f"; a package that adds commands failed to load: {'; '.join(failed)}" if failed else (
-        f"; packages add commands through the entry-point group {COMMANDS!r} (this repository's study adds study, "
-        f"report, clean and bench: pip install -e '.[study]' in a clone of pkd-study)")
+    why = (
+        f"; a package that adds commands failed to load: {'; '.join(failed)}"
+        if failed
+        else (
+            f"; packages add commands through the entry-point group {COMMANDS!r} (this repository's study adds study, "
+            f"report, clean and bench: pip install -e '.[study]' in a clone of pkd-study)"
+        )
+    )
     raise CommandError(f"pkd has no command {cmd!r} here; it has: {', '.join(known)}{why}")
 
 

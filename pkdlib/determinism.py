@@ -18,6 +18,7 @@ the run would use ``warn_only=True`` and its record would name the op. ``cuda_st
 record stores as ``deterministic``. ``scripts/gpu_check.py`` runs every method's training under these settings
 and compares two identical runs bit for bit, and measures the time they cost against torch's defaults.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,7 @@ def cuda_memory_used() -> bool:
     allocates nothing."""
     if not torch.cuda.is_initialized():
         return False
-    return any(torch.cuda.memory_stats(i).get("allocation.all.allocated", 0)
-               for i in range(torch.cuda.device_count()))
+    return any(torch.cuda.memory_stats(i).get("allocation.all.allocated", 0) for i in range(torch.cuda.device_count()))
 
 
 def set_cublas_workspace() -> None:
@@ -55,13 +55,17 @@ def set_cublas_workspace() -> None:
     value = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     if value is None:
         if cuda_memory_used():
-            warnings.warn("CUDA memory was used in this process before the run set CUBLAS_WORKSPACE_CONFIG: cuBLAS "
-                          "may already have its workspace; set the variable before starting Python to be sure")
+            warnings.warn(  # noqa: B028
+                "CUDA memory was used in this process before the run set CUBLAS_WORKSPACE_CONFIG: cuBLAS "
+                "may already have its workspace; set the variable before starting Python to be sure"
+            )
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
     elif value not in DETERMINISTIC_WORKSPACES:
-        raise DeterminismError(f"CUBLAS_WORKSPACE_CONFIG={value!r} is set, but a deterministic CUDA run needs "
-                               f"{' or '.join(DETERMINISTIC_WORKSPACES)}; unset it (the run sets {CUBLAS_WORKSPACE}) "
-                               f"or set one of those")
+        raise DeterminismError(
+            f"CUBLAS_WORKSPACE_CONFIG={value!r} is set, but a deterministic CUDA run needs "
+            f"{' or '.join(DETERMINISTIC_WORKSPACES)}; unset it (the run sets {CUBLAS_WORKSPACE}) "
+            f"or set one of those"
+        )
 
 
 def cuda_determinism() -> None:
@@ -74,9 +78,11 @@ def cuda_determinism() -> None:
 
 def cuda_state() -> dict:
     """The determinism settings in force (a CUDA run's record, ``hardware.deterministic``)."""
-    return {"algorithms": torch.are_deterministic_algorithms_enabled(),
-            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-            "nondeterministic_ops": list(NONDETERMINISTIC_OPS),
-            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+    return {
+        "algorithms": torch.are_deterministic_algorithms_enabled(),
+        "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "nondeterministic_ops": list(NONDETERMINISTIC_OPS),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }

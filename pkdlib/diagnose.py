@@ -9,12 +9,23 @@
 * **a student much worse than its teacher on one class**: its accuracy on the rows of a label (recall) is at least
   ``CLASS_GAP`` below the teacher's on the same rows, for a label with at least ``MIN_CLASS_ROWS`` rows.
 """
+
 from __future__ import annotations
 
 import torch
 
-__all__ = ["ONE_CLASS_SHARE", "RARE_PREDICTION", "MIN_CLASS_ROWS", "F1_GAP", "CLASS_GAP", "per_class",
-           "prediction_warnings", "class_gap_warnings", "macro_f1", "accuracy_by_label"]
+__all__ = [
+    "ONE_CLASS_SHARE",
+    "RARE_PREDICTION",
+    "MIN_CLASS_ROWS",
+    "F1_GAP",
+    "CLASS_GAP",
+    "per_class",
+    "prediction_warnings",
+    "class_gap_warnings",
+    "macro_f1",
+    "accuracy_by_label",
+]
 
 #: a model that predicts one class for at least this share of the inputs is flagged
 ONE_CLASS_SHARE = 0.95
@@ -48,8 +59,15 @@ def per_class(labels, preds, names) -> list[dict]:
         rows = y == c
         n = int(rows.sum())
         correct = int((p[rows] == c).sum())
-        out.append({"label": str(name), "n": n, "predicted": int((p == c).sum()), "correct": correct,
-                    "accuracy": correct / n if n else None})
+        out.append(
+            {
+                "label": str(name),
+                "n": n,
+                "predicted": int((p == c).sum()),
+                "correct": correct,
+                "accuracy": correct / n if n else None,
+            }
+        )
     return out
 
 
@@ -61,9 +79,11 @@ def prediction_warnings(model: str, labels, preds, names, majority_label: int) -
     base = int((y == majority_label).sum())
     out = []
     if right <= base:
-        out.append(f"{model} gets {right} of {n} test rows right ({right / n:.4f}), no more than always predicting "
-                   f"{names[majority_label]!r}, the most frequent training label ({base} of {n}, {base / n:.4f}): it "
-                   f"did not learn; more epochs, another lr or more data")
+        out.append(
+            f"{model} gets {right} of {n} test rows right ({right / n:.4f}), no more than always predicting "
+            f"{names[majority_label]!r}, the most frequent training label ({base} of {n}, {base / n:.4f}): it "
+            f"did not learn; more epochs, another lr or more data"
+        )
     classes = per_class(y, p, names)
     top = max(classes, key=lambda c: c["predicted"])
     if n and top["predicted"] / n >= ONE_CLASS_SHARE:
@@ -71,12 +91,16 @@ def prediction_warnings(model: str, labels, preds, names, majority_label: int) -
     for c in classes:
         if c["n"] >= MIN_CLASS_ROWS and c["predicted"] <= RARE_PREDICTION * c["n"]:
             how = "never predicts" if c["predicted"] == 0 else "almost never predicts"
-            out.append(f"{model} {how} {c['label']!r}: {c['predicted']} test rows predicted as it, though "
-                       f"{c['n']} of {n} ({c['n'] / n:.0%}) are {c['label']!r} (it gets {c['correct']} of them right)")
+            out.append(
+                f"{model} {how} {c['label']!r}: {c['predicted']} test rows predicted as it, though "
+                f"{c['n']} of {n} ({c['n'] / n:.0%}) are {c['label']!r} (it gets {c['correct']} of them right)"
+            )
     acc, f1 = right / n, macro_f1(y, p)
     if acc - f1 >= F1_GAP:
-        out.append(f"{model} macro F1 {f1:.4f} is far below its accuracy {acc:.4f}: some labels are mostly missed "
-                   f"(accuracy by label: " + ", ".join(f"{c['label']!r} {c['correct']}/{c['n']}" for c in classes) + ")")
+        out.append(
+            f"{model} macro F1 {f1:.4f} is far below its accuracy {acc:.4f}: some labels are mostly missed "
+            f"(accuracy by label: " + ", ".join(f"{c['label']!r} {c['correct']}/{c['n']}" for c in classes) + ")"
+        )
     return out
 
 
@@ -86,8 +110,10 @@ def class_gap_warnings(teacher: list[dict], student: list[dict], name: str = "th
     out = []
     for t, s in zip(teacher, student):
         if t["n"] >= MIN_CLASS_ROWS and t["accuracy"] is not None and t["accuracy"] - s["accuracy"] >= CLASS_GAP:
-            out.append(f"{name} is much worse than the teacher on {s['label']!r}: {s['correct']} of {s['n']} right "
-                       f"({s['accuracy']:.0%}) against the teacher's {t['correct']} ({t['accuracy']:.0%})")
+            out.append(
+                f"{name} is much worse than the teacher on {s['label']!r}: {s['correct']} of {s['n']} right "
+                f"({s['accuracy']:.0%}) against the teacher's {t['correct']} ({t['accuracy']:.0%})"
+            )
     return out
 
 
@@ -98,5 +124,7 @@ def accuracy_by_label(labels, correct, names) -> list[dict]:
     for c, name in enumerate(names):
         rows = y == c
         n, right = int(rows.sum()), int((ok & rows).sum())
-        out.append({"label": str(name), "n": n, "predicted": None, "correct": right, "accuracy": right / n if n else None})
+        out.append(
+            {"label": str(name), "n": n, "predicted": None, "correct": right, "accuracy": right / n if n else None}
+        )
     return out

@@ -14,6 +14,7 @@ folder beside the teacher in ONNX and int8 and a static-embedding baseline, all 
 
     out/  pkd-frontier.json, frontier.md, frontier.png, L1/ L2/ L3/ (exports), teacher/onnx/, static/
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,18 @@ from .unlabeled import load_unlabeled
 __all__ = ["RECIPE", "DistillPlan", "plan", "distill", "summary_text", "parse_layers"]
 
 #: the study's recipe: the teacher as the study fine-tuned it; the student as its recipe profile chose on dev
-RECIPE = {"teacher": {"epochs": 3, "lr": 5e-5},
-          "student": {"method": "pkd-skip", "epochs": 4, "lr": 1e-4, "temperature": 10.0, "alpha": 0.5,
-                      "beta": 1000.0, "normalize": True}}
+RECIPE = {
+    "teacher": {"epochs": 3, "lr": 5e-5},
+    "student": {
+        "method": "pkd-skip",
+        "epochs": 4,
+        "lr": 1e-4,
+        "temperature": 10.0,
+        "alpha": 0.5,
+        "beta": 1000.0,
+        "normalize": True,
+    },
+}
 #: a run on few examples trains at least this many optimizer steps (epochs grow, at most MAX_EPOCHS)
 MIN_STEPS, MAX_EPOCHS = 300, 20
 FRONTIER_FILE = "pkd-frontier.json"
@@ -46,6 +56,7 @@ def auto_epochs(n_train: int, batch_size: int, epochs: int) -> int:
 
 def task_name(train_file: str) -> str:
     from .data import TASKS
+
     stem = Path(str(train_file).removeprefix("hub:")).stem or "data"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:60] or "data"
     return f"{name}-own" if name in TASKS else name
@@ -64,22 +75,25 @@ def check_encoder(pretrained: str) -> None:
     """``--pretrained`` is an encoder to fine-tune; a fine-tuned classifier (its own head and labels) is refused with
     what to do instead (transformers would stop on the head's mismatched sizes, deep in the teacher's run)."""
     from .models import load_config
+
     cfg = load_config(pretrained)
     heads = [a for a in (getattr(cfg, "architectures", None) or []) if a.endswith("ForSequenceClassification")]
     if heads:
         labels = list((getattr(cfg, "id2label", None) or {}).values())
-        raise ConfigError(f"--pretrained {pretrained} is a fine-tuned classifier ({heads[0]}, labels {labels}), not a "
-                          f"pre-trained encoder; give it as --teacher to distil a student from it, or give an encoder "
-                          f"(e.g. embedded:all-MiniLM-L6-v2, bert-base-uncased) as --pretrained")
+        raise ConfigError(
+            f"--pretrained {pretrained} is a fine-tuned classifier ({heads[0]}, labels {labels}), not a "
+            f"pre-trained encoder; give it as --teacher to distil a student from it, or give an encoder "
+            f"(e.g. embedded:all-MiniLM-L6-v2, bert-base-uncased) as --pretrained"
+        )
 
 
 @dataclass
 class DistillPlan:
-    teacher: RunConfig | None   # None: a given teacher
-    student: RunConfig          # the last depth asked for
-    teacher_dir: str | None     # a given teacher's folder
-    out: Path                   # the student's export, or (frontier) the folder of every export and the frontier
-    students: tuple = ()        # every depth's configuration (default: ``student``)
+    teacher: RunConfig | None  # None: a given teacher
+    student: RunConfig  # the last depth asked for
+    teacher_dir: str | None  # a given teacher's folder
+    out: Path  # the student's export, or (frontier) the folder of every export and the frontier
+    students: tuple = ()  # every depth's configuration (default: ``student``)
     frontier: bool = False
     rule: str = DEFAULT_RULE
 
@@ -102,9 +116,23 @@ def parse_layers(layers) -> tuple[int, ...]:
     return out
 
 
-def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | None = None, out=None,
-         student: dict | None = None, teacher_overrides: dict | None = None, frontier: bool = False,
-         rule: str = DEFAULT_RULE, unlabeled: str | None = None) -> DistillPlan:
+def _unlabeled_path(unlabeled: str) -> str:
+    """A ``hub:`` name as given, a file as its absolute path."""
+    return unlabeled if str(unlabeled).startswith("hub:") else str(Path(unlabeled).expanduser().resolve())
+
+
+def plan(
+    data: dict,
+    layers=3,
+    teacher: str | None = None,
+    pretrained: str | None = None,
+    out=None,
+    student: dict | None = None,
+    teacher_overrides: dict | None = None,
+    frontier: bool = False,
+    rule: str = DEFAULT_RULE,
+    unlabeled: str | None = None,
+) -> DistillPlan:
     """Every configuration of the journey, validated and checked against the data before any training.
     ``data``: train_file (and dev_file, test_file, text_columns, label_column, task). ``layers``: one depth or several
     (several imply ``frontier``); ``rule``: how the frontier recommends (``frontier.RULES``); ``unlabeled``: a file of
@@ -112,6 +140,7 @@ def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | Non
     from .data import load_data
     from .layer_maps import check_student_layers
     from .models import resolve_model_path
+
     depths, (_, _) = parse_layers(layers), parse_rule(rule)
     frontier = frontier or len(depths) > 1
     data = {"task": task_name(data["train_file"]), **{k: v for k, v in data.items() if v is not None}}
@@ -131,13 +160,12 @@ def plan(data: dict, layers=3, teacher: str | None = None, pretrained: str | Non
         except ValueError as e:
             raise ConfigError(f"layers={k}: {e}") from None
     init = {"init": "teacher"} if teacher_dir and not pretrained else {}
-    more = {"unlabeled_file": unlabeled if str(unlabeled).startswith("hub:") else
-            str(Path(unlabeled).expanduser().resolve())} if unlabeled else {}
+    more = {"unlabeled_file": _unlabeled_path(unlabeled)} if unlabeled else {}
     # unreadable, or holding dev/test rows: refused now; its rows count towards the students' steps per epoch
     n_unl = len(load_unlabeled(more["unlabeled_file"], spec, splits)) if unlabeled else 0
-    cfgs = tuple(RunConfig.from_dict({**base, **init, **_grown(RECIPE["student"], student, n + n_unl),
-                                      "student_layers": k, "save_model": True, **more,
-                                      "teacher_dir": teacher_dir or "(the teacher this plan trains)"}) for k in depths)
+    fixed = {**base, **init, "save_model": True, **more, "teacher_dir": teacher_dir or "(the teacher this plan trains)"}
+    grown = _grown(RECIPE["student"], student, n + n_unl)
+    cfgs = tuple(RunConfig.from_dict({**fixed, **grown, "student_layers": k}) for k in depths)
     if teacher_dir:
         cfgs[0].check_models()
         cfgs[0].check_labels(spec)
@@ -152,11 +180,14 @@ def check_out_dirs(p: DistillPlan, train: dict | None = None) -> None:
     """The export folder(s) may be written: a frontier folder is new, empty or an earlier frontier of pkd's; an
     export folder new, empty or pkd's earlier export of the same task and training rows (``train``: n, checksum)."""
     from .export import ExportError, check_out_dir
+
     if p.frontier:
         out = p.out.expanduser().resolve()
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / FRONTIER_FILE).is_file())):
-            raise ExportError(f"{out} exists and is not a frontier folder of pkd's (no {FRONTIER_FILE}); choose a new "
-                              f"--out, pkd replaces only its own")
+            raise ExportError(
+                f"{out} exists and is not a frontier folder of pkd's (no {FRONTIER_FILE}); choose a new "
+                f"--out, pkd replaces only its own"
+            )
     for cfg in p.students:
         check_out_dir(p.export_dir(cfg), task=cfg.task, train=train)
 
@@ -168,6 +199,7 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
     from .paths import Workspace, from_record
     from .records import weights_problem
     from .runs import run
+
     if onnx or int8 or p.frontier:
         onnx_runtime(int8 or p.frontier)  # a missing export extra is said before the teacher trains
     ws = ws or Workspace()
@@ -186,16 +218,24 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
             s_rec = run(student, ws, progress=progress, log=log, force=True)
         split, spec = test_rows(s_rec)
         if teacher_test is None:
-            teacher_test = (t_rec["test"], t_rec.get("test_correct") or {}) if t_rec else score_teacher(student, ws, log)
+            teacher_test = (
+                (t_rec["test"], t_rec.get("test_correct") or {}) if t_rec else score_teacher(student, ws, log)
+            )
         gaps = gap_from_records(teacher_test[1], s_rec, split, spec)
         log(f"== export: {p.export_dir(cfg)}")
-        m = export_run({**s_rec, "warnings": list(s_rec.get("warnings", [])) + gaps}, p.export_dir(cfg),
-                       onnx=onnx or p.frontier, int8=int8 or p.frontier, log=log)
+        m = export_run(
+            {**s_rec, "warnings": list(s_rec.get("warnings", [])) + gaps},
+            p.export_dir(cfg),
+            onnx=onnx or p.frontier,
+            int8=int8 or p.frontier,
+            log=log,
+        )
         exports[cfg.student_layers] = (s_rec, m)
     s_rec, m = exports[p.student.student_layers]
     summary = make_summary(m, teacher_test[0], t_rec, s_rec)
     if p.frontier:
         from .frontier_report import measure_frontier
+
         summary["frontier"] = measure_frontier(p, teacher_dir, exports, ws, log)
     return summary
 
@@ -216,6 +256,7 @@ def score_teacher(cfg: RunConfig, ws, log=print) -> tuple[dict, dict]:
     from .models import load_classifier
     from .runs import prepare
     from .train import Hardware, evaluate
+
     prep, hw = prepare(cfg, ws, log), Hardware.setup(cfg)
     model = load_classifier(cfg.teacher_dir, prep.spec.num_labels).to(hw.device)
     metrics, correct = {}, {}
@@ -231,48 +272,84 @@ def make_summary(m: dict, teacher_test: dict, t_rec, s_rec) -> dict:
     base = (m["majority_baseline"] or {}).get(split, {})
     warnings = list(m["warnings"]) + (list(t_rec.get("warnings", [])) if t_rec else [])
     acc = teacher_test[split].get("accuracy")
-    if not t_rec and acc is not None and base and round(acc * m["test"][split]["n"]) <= round(base["accuracy"] *
-                                                                                           m["test"][split]["n"]):
+    if (
+        not t_rec
+        and acc is not None
+        and base
+        and round(acc * m["test"][split]["n"]) <= round(base["accuracy"] * m["test"][split]["n"])
+    ):
         warnings.append(f"the teacher ({acc:.4f}) does not beat the majority-class baseline {base['accuracy']:.4f}")
     sizes = m.get("size_mib") or {}
-    return {"task": m["task"], "labels": m["label_names"], "rows": {s: d["n"] for s, d in m["data"].items()},
-            "majority_baseline": base.get("accuracy"), "test_split": split,
-            "teacher": {"layers": m["teacher_layers"], **teacher_test[split],
-                        "parameters": (t_rec or {}).get("parameters", {}).get("total"),
-                        "size_mib": sizes.get("teacher"), "latency_ms": lat.get("teacher")},
-            "student": {"layers": m["student_layers"], **m["test"][split], "parameters": m["parameters"]["total"],
-                        "size_mib": sizes["student"], "latency_ms": lat.get("student")},
-            "speedup": round(lat["teacher"] / lat["student"], 2) if lat.get("teacher") else None,
-            "onnx": m["checks"].get("onnx"), "int8": m["checks"].get("int8"), "latency_ms": lat,
-            "pipeline_accuracy": m["checks"]["pytorch"]["pipeline_accuracy"], "warnings": warnings,
-            "export": str(m.get("folder", "")), "runs": [r["run_id"] for r in (t_rec, s_rec) if r]}
+    return {
+        "task": m["task"],
+        "labels": m["label_names"],
+        "rows": {s: d["n"] for s, d in m["data"].items()},
+        "majority_baseline": base.get("accuracy"),
+        "test_split": split,
+        "teacher": {
+            "layers": m["teacher_layers"],
+            **teacher_test[split],
+            "parameters": (t_rec or {}).get("parameters", {}).get("total"),
+            "size_mib": sizes.get("teacher"),
+            "latency_ms": lat.get("teacher"),
+        },
+        "student": {
+            "layers": m["student_layers"],
+            **m["test"][split],
+            "parameters": m["parameters"]["total"],
+            "size_mib": sizes["student"],
+            "latency_ms": lat.get("student"),
+        },
+        "speedup": round(lat["teacher"] / lat["student"], 2) if lat.get("teacher") else None,
+        "onnx": m["checks"].get("onnx"),
+        "int8": m["checks"].get("int8"),
+        "latency_ms": lat,
+        "pipeline_accuracy": m["checks"]["pytorch"]["pipeline_accuracy"],
+        "warnings": warnings,
+        "export": str(m.get("folder", "")),
+        "runs": [r["run_id"] for r in (t_rec, s_rec) if r],
+    }
 
 
 def summary_text(s: dict) -> str:
     """The summary a person reads at a glance."""
+
     def num(v, f="{:.4f}"):
         return "-" if v is None else f.format(v)
+
     t, st = s["teacher"], s["student"]
-    rows = [("", "teacher", "student"), ("layers", t["layers"], st["layers"]),
-            (f"{s['test_split']} accuracy", num(t.get("accuracy")), num(st.get("accuracy"))),
-            ("macro F1", num(t.get("macro_f1")), num(st.get("macro_f1"))),
-            ("parameters", num(t["parameters"], "{:,}"), num(st["parameters"], "{:,}")),
-            ("size on disk (MiB)", num(t["size_mib"], "{:.1f}"), num(st["size_mib"], "{:.1f}")),
-            ("CPU latency (ms/example)", num(t["latency_ms"], "{:.2f}"), num(st["latency_ms"], "{:.2f}"))]
+    rows = [
+        ("", "teacher", "student"),
+        ("layers", t["layers"], st["layers"]),
+        (f"{s['test_split']} accuracy", num(t.get("accuracy")), num(st.get("accuracy"))),
+        ("macro F1", num(t.get("macro_f1")), num(st.get("macro_f1"))),
+        ("parameters", num(t["parameters"], "{:,}"), num(st["parameters"], "{:,}")),
+        ("size on disk (MiB)", num(t["size_mib"], "{:.1f}"), num(st["size_mib"], "{:.1f}")),
+        ("CPU latency (ms/example)", num(t["latency_ms"], "{:.2f}"), num(st["latency_ms"], "{:.2f}")),
+    ]
     lines = [f"{a:<26}{str(b):>14}{str(c):>14}" for a, b, c in rows]
-    lines += [f"majority-class baseline: {num(s['majority_baseline'])} (always the most frequent training label)",
-              f"speed-up: {num(s['speedup'], '{:.2f}x')} (batch 1, side by side); rows {s['rows']}"]
+    lines += [
+        f"majority-class baseline: {num(s['majority_baseline'])} (always the most frequent training label)",
+        f"speed-up: {num(s['speedup'], '{:.2f}x')} (batch 1, side by side); rows {s['rows']}",
+    ]
     if s["onnx"]:
         o = s["onnx"]
-        lines.append(f"onnx: accuracy {o['accuracy']:.4f} ({o['accuracy_change_points']:+.2f} points), largest logit "
-                     f"difference {o['max_abs_logit_diff']:.2e}, {num(s['latency_ms'].get('onnx'), '{:.2f}')} ms/example")
+        lines.append(
+            f"onnx: accuracy {o['accuracy']:.4f} ({o['accuracy_change_points']:+.2f} points), largest logit "
+            f"difference {o['max_abs_logit_diff']:.2e}, {num(s['latency_ms'].get('onnx'), '{:.2f}')} ms/example"
+        )
     if s["int8"]:
         lines.append(gate_text(s["int8"]) + f", {num(s['latency_ms'].get('int8'), '{:.2f}')} ms/example")
     lines += [f"pipeline() on the export: accuracy {s['pipeline_accuracy']:.4f}", f"exported to {s['export']}"]
     if s.get("frontier"):
         f = s["frontier"]
-        lines += ["", f"frontier ({f['setting']}):", f["table"], f"recommended ({f['rule']}): {f['recommended']} - "
-                  f"{f['why']}", f"frontier written to {f['folder']} (frontier.md, frontier.png, pkd-frontier.json)"]
+        lines += [
+            "",
+            f"frontier ({f['setting']}):",
+            f["table"],
+            f"recommended ({f['rule']}): {f['recommended']} - {f['why']}",
+            f"frontier written to {f['folder']} (frontier.md, frontier.png, pkd-frontier.json)",
+        ]
         s = {**s, "warnings": s["warnings"] + [w for w in f["warnings"] if w not in s["warnings"]]}
     lines += [f"*** WARNING: {w} ***" for w in s["warnings"]]
     return "\n".join(lines)

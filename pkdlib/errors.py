@@ -4,6 +4,7 @@ and exit 2; anything unexpected keeps its traceback.
 ``saving(path, *temporaries)`` wraps every save path: on any failure its temporaries are removed, and an OS-level
 failure (an ``OSError``, or one a library reports in its own exception class: safetensors' ``SafetensorError``,
 torch's ``RuntimeError`` from its stream writer) becomes a ``SaveError`` naming the file and the cause."""
+
 from __future__ import annotations
 
 import contextlib
@@ -76,9 +77,12 @@ def saving(path, *temporaries):
         code = os_errno(e)
         if code is None or isinstance(e, KnownError):
             raise
-        raise SaveError(code, f"cannot write {path}: {os.strerror(code)} ({type(e).__name__}); free space or fix "
-                              f"the folder's permissions, then rerun (finished runs are kept; no partial file was "
-                              f"left)") from e
+        raise SaveError(
+            code,
+            f"cannot write {path}: {os.strerror(code)} ({type(e).__name__}); free space or fix "
+            f"the folder's permissions, then rerun (finished runs are kept; no partial file was "
+            f"left)",
+        ) from e
 
 
 def guarded(fn) -> int:
@@ -94,8 +98,11 @@ def guarded(fn) -> int:
         if e.errno not in KNOWN_ERRNO:
             raise
         where = f": {e.filename}" if e.filename else " (writing a file of this run)"
-        print(f"error: {e.strerror}{where}; free space or fix the folder's permissions, then rerun "
-              f"(finished runs are kept)", file=sys.stderr)
+        print(
+            f"error: {e.strerror}{where}; free space or fix the folder's permissions, then rerun "
+            f"(finished runs are kept)",
+            file=sys.stderr,
+        )
     return 2
 
 
@@ -109,5 +116,7 @@ def require(module: str, feature: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        raise MissingExtra(f"{feature} needs the module {e.name or module!r}, which is not installed; pkdlib's extra "
-                           f"{extra!r} installs it: pip install '.[{extra}]' in a clone of pkd-study") from None
+        raise MissingExtra(
+            f"{feature} needs the module {e.name or module!r}, which is not installed; pkdlib's extra "
+            f"{extra!r} installs it: pip install '.[{extra}]' in a clone of pkd-study"
+        ) from None

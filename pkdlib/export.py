@@ -15,6 +15,7 @@ since (an edited model card), refuses the export, named. The folder is built in 
 one step (``ownership.install``): a folder that appears meanwhile is never replaced. The student's weights are
 checked against the record's ``weights_fp`` first; folders get the modes the umask says.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,7 @@ class ExportError(KnownError, ValueError):
 @dataclass
 class Exported:
     """The exported folder's test split: texts, label ids and the tokenizer that makes model inputs."""
+
     texts: list
     labels: torch.Tensor
     tokenizer: object
@@ -61,14 +63,21 @@ class Exported:
 
     def batches(self, size=32):
         for i in range(0, len(self.texts), size):
-            cols = list(zip(*self.texts[i:i + size]))
-            enc = self.tokenizer(*cols, truncation=True, max_length=self.max_length, padding=True,
-                                 return_token_type_ids=True, return_tensors="pt")
+            cols = list(zip(*self.texts[i : i + size]))
+            enc = self.tokenizer(
+                *cols,
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_token_type_ids=True,
+                return_tensors="pt",
+            )
             yield i, {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
 
 
-def check_out_dir(out: Path, record: dict | None = None, *, task: str | None = None,
-                  train: dict | None = None) -> list[str]:
+def check_out_dir(
+    out: Path, record: dict | None = None, *, task: str | None = None, train: dict | None = None
+) -> list[str]:
     """An output folder is new, empty, or an earlier export of pkd's (``pkd-export.json`` listing its files) that
     holds nothing else and nothing changed, of the same task and training data (``record``'s, or ``task`` and
     ``train``: {n, checksum}); returns the files pkd may replace. Anything else is an ExportError naming it."""
@@ -79,21 +88,27 @@ def check_out_dir(out: Path, record: dict | None = None, *, task: str | None = N
         raise ExportError(f"{out} exists and is not a folder; choose a new --out")
     if not (out / MANIFEST).is_file():
         if any(out.iterdir()):
-            raise ExportError(f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, "
-                              f"pkd replaces only its own exports")
+            raise ExportError(
+                f"{out} exists and is not an export of pkd's (no {MANIFEST}); choose a new folder, "
+                f"pkd replaces only its own exports"
+            )
         return []
     old = _old_manifest(out)
     listed = old.get("files") if isinstance(old.get("files"), dict) else {}
     if extra := foreign(out, listed, skip=(MANIFEST,)):
         why = "" if "files" in old else f" ({MANIFEST} lists no files: an export by an older pkd)"
-        raise ExportError(f"{out} holds files the earlier export did not write, or changed since: "
-                          f"{', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}{why}; nothing replaced. Move "
-                          f"them elsewhere (or choose another --out), then export again")
+        raise ExportError(
+            f"{out} holds files the earlier export did not write, or changed since: "
+            f"{', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}{why}; nothing replaced. Move "
+            f"them elsewhere (or choose another --out), then export again"
+        )
     if record is not None:
         task, train = record["config"]["task"], record["data"].get("train")
     if task is not None and (old.get("task") != task or (old.get("data") or {}).get("train") != train):
-        raise ExportError(f"{out} holds the export of another task or training data ({old.get('task')!r}, run "
-                          f"{old.get('run_id')}); choose another --out, or remove it yourself")
+        raise ExportError(
+            f"{out} holds the export of another task or training data ({old.get('task')!r}, run "
+            f"{old.get('run_id')}); choose another --out, or remove it yourself"
+        )
     return present_files(out)
 
 
@@ -104,13 +119,16 @@ def _old_manifest(out: Path) -> dict:
     except (OSError, ValueError):
         old = None
     if not isinstance(old, dict):
-        raise ExportError(f"{out}/{MANIFEST} is damaged, so pkd cannot tell its files from yours there; choose "
-                          f"another --out, or remove the folder yourself")
+        raise ExportError(
+            f"{out}/{MANIFEST} is damaged, so pkd cannot tell its files from yours there; choose "
+            f"another --out, or remove the folder yourself"
+        )
     return old
 
 
 def _label_names(record: dict) -> list:
     from .data import TASKS
+
     names = record.get("label_names") or list(TASKS[record["config"]["task"]].label_names)
     return [str(n) for n in names]
 
@@ -120,10 +138,12 @@ def save_hf_folder(record: dict, model_dir: str, out: Path) -> None:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .models import quiet_transformers
+
     names = _label_names(record)
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+            model_dir, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+        )
         tok = AutoTokenizer.from_pretrained(model_dir)
         tok.model_max_length = record["config"]["max_length"]
         model.save_pretrained(out)
@@ -135,6 +155,7 @@ def data_config(record: dict):
     """The run's configuration with its data paths read from the project root, for reading its data only."""
     from .config import RunConfig
     from .paths import from_record
+
     conf = {**record["config"], "device": "cpu"}  # only the data is read here
     for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
         if conf.get(k) and not str(conf[k]).startswith("hub:"):
@@ -147,12 +168,15 @@ def data_config(record: dict):
 def test_rows(record: dict, log=print):
     """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
     from .data import load_data
+
     spec, splits = load_data(data_config(record))
     name = spec.test_splits[0]
     split = splits[name]
     if split.checksum != record["data"][name]["checksum"]:
-        raise ExportError(f"the test split read now ({len(split)} rows) is not the one the run was scored on "
-                          f"(checksum differs): the data files changed since; rerun")
+        raise ExportError(
+            f"the test split read now ({len(split)} rows) is not the one the run was scored on "
+            f"(checksum differs): the data files changed since; rerun"
+        )
     return split, spec
 
 
@@ -161,10 +185,13 @@ def write_test_split(split, spec, out: Path, cfg=None) -> None:
     cols = spec.text_keys
     if cfg is not None and getattr(cfg, "train_file", None):
         from .tables import source_rows
+
         rows = source_rows(cfg, split.name, split.ids)
     else:
-        rows = [{"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]}
-                for i, text, y in zip(split.ids, split.texts, split.labels)]
+        rows = [
+            {"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]}
+            for i, text, y in zip(split.ids, split.texts, split.labels)
+        ]
     lines = [json.dumps(r, ensure_ascii=False) for r in rows]
     atomic_write_text(out / "test_split.jsonl", "\n".join(lines) + "\n")
 
@@ -179,14 +206,22 @@ def torch_logits(model, data: Exported) -> torch.Tensor:
 def onnx_export(model, data: Exported, path: Path) -> None:
     """Legacy TorchScript ONNX export (no onnxscript needed), dynamic batch and sequence axes."""
     import warnings
+
     names = ["input_ids", "attention_mask", "token_type_ids"]
     _, sample = next(data.batches(4))
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), tuple(sample[k] for k in names), str(path), input_names=names,
-                          output_names=["logits"], opset_version=17, dynamo=False,
-                          dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}})
+        torch.onnx.export(
+            model.eval(),
+            tuple(sample[k] for k in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={**{k: {0: "batch", 1: "sequence"} for k in names}, "logits": {0: "batch"}},
+        )
 
 
 def onnx_runtime(int8: bool = False):
@@ -220,9 +255,12 @@ def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
 
 def parity(reference: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> dict:
     acc, ref = accuracy(logits.argmax(-1), labels), accuracy(reference.argmax(-1), labels)
-    return {"max_abs_logit_diff": float((logits - reference).abs().max()), "accuracy": acc,
-            "accuracy_change_points": round(100 * (acc - ref), 4),
-            "same_predictions": float((logits.argmax(-1) == reference.argmax(-1)).float().mean())}
+    return {
+        "max_abs_logit_diff": float((logits - reference).abs().max()),
+        "accuracy": acc,
+        "accuracy_change_points": round(100 * (acc - ref), 4),
+        "same_predictions": float((logits.argmax(-1) == reference.argmax(-1)).float().mean()),
+    }
 
 
 def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) -> dict:
@@ -254,6 +292,7 @@ def pipeline_accuracy(out: Path, data: Exported) -> float:
     from transformers import pipeline
 
     from .models import quiet_transformers
+
     with quiet_transformers():
         clf = pipeline("text-classification", model=str(out), truncation=True, device="cpu")
     inputs = [t[0] if len(t) == 1 else {"text": t[0], "text_pair": t[1]} for t in data.texts]
@@ -271,8 +310,9 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     runs = {"onnx": path}
     if int8:  # the truthful gate: kept unless a paired test shows a loss, after the fallbacks (quantize.py)
         q = out / "onnx" / "model_int8.onnx"
-        checks["int8"] = int8_gate(ref, data.labels, lambda setting: quantize(path, q, setting),
-                                   lambda p: onnx_logits(p, data), log)
+        checks["int8"] = int8_gate(
+            ref, data.labels, lambda setting: quantize(path, q, setting), lambda p: onnx_logits(p, data), log
+        )
         log(("" if checks["int8"]["kept"] else "*** WARNING: ") + gate_text(checks["int8"]))
         if checks["int8"]["kept"]:
             runs["int8"] = q
@@ -287,20 +327,27 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
     Everything is built in a new temporary folder beside ``out`` and put in place in one step at the end (see the
     module), so a failed or interrupted export leaves ``out`` as it was."""
     from .records import saved_model_dir, weights_problem
+
     if onnx or int8:
         onnx_runtime(int8)
     model_dir, out = saved_model_dir(record), Path(out).expanduser().resolve()
     if not model_dir:
-        raise ExportError(f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "
-                          f"save_model=True (pkd train --save-model true; pkd distill keeps them)")
+        raise ExportError(
+            f"run {record.get('run_id')} kept no weights ({record.get('model_dir')}); rerun it with "
+            f"save_model=True (pkd train --save-model true; pkd distill keeps them)"
+        )
     if problem := weights_problem(record):
-        raise ExportError(f"run {record.get('run_id')}: {problem}; not exported. Train it again (pkd train ... "
-                          f"--force --save-model true)")
+        raise ExportError(
+            f"run {record.get('run_id')}: {problem}; not exported. Train it again (pkd train ... "
+            f"--force --save-model true)"
+        )
     check_out_dir(out, record)
     split, spec = test_rows(record, log)
     if not record["test"].get(spec.test_splits[0]):
-        raise ExportError(f"run {record['run_id']} has no test labels (a GLUE test split is scored by the GLUE server); "
-                          f"pkd export checks a model on a labelled test split")
+        raise ExportError(
+            f"run {record['run_id']} has no test labels (a GLUE test split is scored by the GLUE server); "
+            f"pkd export checks a model on a labelled test split"
+        )
     with saving(out):
         out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out.parent, f".{out.name}.pkd-tmp.", log)
@@ -318,17 +365,23 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .models import load_classifier, quiet_transformers
+
     save_hf_folder(record, model_dir, tmp)
     write_test_split(split, spec, tmp, data_config(record))
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(tmp).eval()
-        data = Exported(split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(tmp),
-                        record["config"]["max_length"])
+        data = Exported(
+            split.texts, torch.tensor(split.labels), AutoTokenizer.from_pretrained(tmp), record["config"]["max_length"]
+        )
     ref = torch_logits(model, data)
-    checks = {"pytorch": {"accuracy": accuracy(ref.argmax(-1), data.labels),
-                          "record_accuracy": record["test"][spec.test_splits[0]]["accuracy"],
-                          "pipeline_accuracy": pipeline_accuracy(tmp, data),
-                          "per_class": per_class(data.labels, ref.argmax(-1), _label_names(record))}}
+    checks = {
+        "pytorch": {
+            "accuracy": accuracy(ref.argmax(-1), data.labels),
+            "record_accuracy": record["test"][spec.test_splits[0]]["accuracy"],
+            "pipeline_accuracy": pipeline_accuracy(tmp, data),
+            "per_class": per_class(data.labels, ref.argmax(-1), _label_names(record)),
+        }
+    }
     predictors = {"student": lambda b: model(**b)}
     teacher_dir = saved_teacher(record)
     if teacher_dir:
@@ -351,22 +404,42 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
 
 def saved_teacher(record: dict) -> str | None:
     from .paths import from_record
+
     d = from_record(record["config"].get("teacher_dir"))
     return d if d and Path(d).is_dir() else None
 
 
 def export_manifest(record, checks, latency, teacher_dir, out: Path) -> dict:
     cfg = record["config"]
-    return {"run_id": record["run_id"], "folder": str(out), "method": cfg["method"], "objective": record.get("objective"),
-            "pretrained": cfg["pretrained"], "student_layers": cfg["student_layers"],
-            "teacher_layers": record.get("n_teacher_layers"), "card": card_facts(record),
-            "task": cfg["task"], "label_names": _label_names(record), "max_length": cfg["max_length"],
-            "data": record["data"], "label_counts": {c["label"]: c["n"] for c in checks["pytorch"]["per_class"]},
-            "dev": record["dev"], "test": record["test"], "majority_baseline": record.get("majority_baseline"),
-            "warnings": record.get("warnings", []), "parameters": record.get("parameters"),
-            "size_mib": {"student": folder_size_mb(out), **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {})},
-            "checks": checks, "latency_ms_per_example": latency,
-            "latency_setting": f"batch 1, median over up to 100 test examples, CPU, {torch.get_num_threads()} threads, "
-                               f"models interleaved example by example",
-            "provenance": {"commit": record["provenance"]["git"].get("commit"),
-                           "hardware": record["provenance"]["hardware"].get("cpu")}}
+    return {
+        "run_id": record["run_id"],
+        "folder": str(out),
+        "method": cfg["method"],
+        "objective": record.get("objective"),
+        "pretrained": cfg["pretrained"],
+        "student_layers": cfg["student_layers"],
+        "teacher_layers": record.get("n_teacher_layers"),
+        "card": card_facts(record),
+        "task": cfg["task"],
+        "label_names": _label_names(record),
+        "max_length": cfg["max_length"],
+        "data": record["data"],
+        "label_counts": {c["label"]: c["n"] for c in checks["pytorch"]["per_class"]},
+        "dev": record["dev"],
+        "test": record["test"],
+        "majority_baseline": record.get("majority_baseline"),
+        "warnings": record.get("warnings", []),
+        "parameters": record.get("parameters"),
+        "size_mib": {
+            "student": folder_size_mb(out),
+            **({"teacher": folder_size_mb(teacher_dir)} if teacher_dir else {}),
+        },
+        "checks": checks,
+        "latency_ms_per_example": latency,
+        "latency_setting": f"batch 1, median over up to 100 test examples, CPU, {torch.get_num_threads()} threads, "
+        f"models interleaved example by example",
+        "provenance": {
+            "commit": record["provenance"]["git"].get("commit"),
+            "hardware": record["provenance"]["hardware"].get("cpu"),
+        },
+    }

@@ -7,6 +7,7 @@ failed write (disk full) leaves no temporary and reaches the error boundary as o
 ``tensor_digest`` is the checksum a cache stores beside its arrays; ``rename_noreplace`` moves a folder onto a
 name only while nothing is there.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -144,7 +145,8 @@ def rename_noreplace(src, dst) -> None:
         code = ctypes.get_errno()
         if code not in (errno.ENOSYS, errno.EINVAL):  # EINVAL: a file system without the flag
             raise (FileExistsError if code in (errno.EEXIST, errno.ENOTEMPTY) else OSError)(
-                code, os.strerror(code), str(dst))
+                code, os.strerror(code), str(dst)
+            )
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
     os.rename(src, dst)
@@ -170,8 +172,13 @@ def file_sha256(path, chunk=1 << 22) -> str:
 def model_fingerprint(model_dir) -> str:
     """sha256 over the weight and config files of a saved model directory."""
     d = Path(model_dir)
-    files = sorted(p for p in d.iterdir() if p.suffix in (".safetensors", ".bin", ".json") and p.is_file()
-                   and p.name.startswith(("model", "pytorch_model", "config")))
+    files = sorted(
+        p
+        for p in d.iterdir()
+        if p.suffix in (".safetensors", ".bin", ".json")
+        and p.is_file()
+        and p.name.startswith(("model", "pytorch_model", "config"))
+    )
     if not files:
         raise FileNotFoundError(f"no model weights in {d}")
     return _fingerprint(tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
@@ -186,6 +193,7 @@ def _fingerprint(stats: tuple) -> str:
 def tokenizer_fingerprint(tokenizer) -> str:
     """sha256 of the tokenizer's vocabulary and settings that change token ids."""
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
-    settings = {k: getattr(tokenizer, k, None) for k in ("do_lower_case", "model_max_length", "padding_side",
-                                                        "truncation_side")}
+    settings = {
+        k: getattr(tokenizer, k, None) for k in ("do_lower_case", "model_max_length", "padding_side", "truncation_side")
+    }
     return content_key(type(tokenizer).__name__, vocab, settings)

@@ -16,27 +16,41 @@ The recommended choice follows a rule the user sets (``RULES``): by default ``fa
 candidate whose paired interval of the accuracy difference from the teacher lies above -1 point (shown to be within
 1 point; the teacher itself always is), else the most accurate.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from .diagnose import class_gap_warnings, macro_f1, per_class
 
-__all__ = ["Candidate", "wilson", "bootstrap_intervals", "quality", "timings", "recommend", "parse_rule",
-           "table_markdown", "plot", "RULES", "BOOTSTRAP"]
+__all__ = [
+    "Candidate",
+    "wilson",
+    "bootstrap_intervals",
+    "quality",
+    "timings",
+    "recommend",
+    "parse_rule",
+    "table_markdown",
+    "plot",
+    "RULES",
+    "BOOTSTRAP",
+]
 
 #: bootstrap resamples for the macro-F1 and paired-difference intervals
 BOOTSTRAP = 1000
 #: the recommendation rules: name -> what it picks (``fastest-within`` and ``smallest-within`` take a margin in points)
-RULES = {"fastest-within": "the fastest candidate shown within MARGIN points of the teacher (paired 95% interval)",
-         "smallest-within": "the smallest on disk shown within MARGIN points of the teacher (paired 95% interval)",
-         "most-accurate": "the most accurate candidate"}
+RULES = {
+    "fastest-within": "the fastest candidate shown within MARGIN points of the teacher (paired 95% interval)",
+    "smallest-within": "the smallest on disk shown within MARGIN points of the teacher (paired 95% interval)",
+    "most-accurate": "the most accurate candidate",
+}
 DEFAULT_RULE = "fastest-within:1"
 
 
@@ -44,14 +58,15 @@ DEFAULT_RULE = "fastest-within:1"
 class Candidate:
     """One thing a user could ship: ``predict(batch) -> logits`` on a tokenised batch (input_ids, attention_mask,
     token_type_ids)."""
+
     name: str
-    family: str                # teacher, student, static
-    runtime: str               # pytorch fp32, onnx fp32, onnx int8, static fp16
+    family: str  # teacher, student, static
+    runtime: str  # pytorch fp32, onnx fp32, onnx int8, static fp16
     predict: Callable
     parameters: int | None
     size_mib: float
     layers: int | None = None
-    path: str | None = None    # relative to the frontier folder
+    path: str | None = None  # relative to the frontier folder
     notes: dict = field(default_factory=dict)
 
 
@@ -86,8 +101,10 @@ def bootstrap_intervals(labels, preds, ref_preds, num_labels: int, n_boot: int =
     f1 = _resampled_macro_f1(y, p, idx, num_labels)
     diff = 100 * ((p[idx] == y[idx]).double().mean(1) - (r[idx] == y[idx]).double().mean(1))
     q = torch.tensor([0.025, 0.975], dtype=torch.float64)
-    return {"macro_f1_ci": [round(float(v), 4) for v in torch.quantile(f1, q)],
-            "diff_points_ci": [round(float(v), 2) for v in torch.quantile(diff, q)]}
+    return {
+        "macro_f1_ci": [round(float(v), 4) for v in torch.quantile(f1, q)],
+        "diff_points_ci": [round(float(v), 2) for v in torch.quantile(diff, q)],
+    }
 
 
 def logits_of(c: Candidate, data) -> torch.Tensor:
@@ -105,13 +122,25 @@ def quality(cands: list, data, names, log=print) -> list[dict]:
     for c in cands:
         p = preds[c.name]
         right = int((p == labels).sum())
-        rows.append({"name": c.name, "family": c.family, "runtime": c.runtime, "layers": c.layers,
-                     "accuracy": right / len(labels), "accuracy_ci": [round(v, 4) for v in wilson(right, len(labels))],
-                     "macro_f1": macro_f1(labels, p), "diff_points": round(100 * (right - int((ref == labels).sum()))
-                                                                           / len(labels), 2),
-                     **bootstrap_intervals(labels, p, ref, len(names)), "agreement_with_teacher":
-                     int((p == ref).sum()) / len(labels), "per_class": per_class(labels, p, names),
-                     "parameters": c.parameters, "size_mib": c.size_mib, "path": c.path, **c.notes})
+        rows.append(
+            {
+                "name": c.name,
+                "family": c.family,
+                "runtime": c.runtime,
+                "layers": c.layers,
+                "accuracy": right / len(labels),
+                "accuracy_ci": [round(v, 4) for v in wilson(right, len(labels))],
+                "macro_f1": macro_f1(labels, p),
+                "diff_points": round(100 * (right - int((ref == labels).sum())) / len(labels), 2),
+                **bootstrap_intervals(labels, p, ref, len(names)),
+                "agreement_with_teacher": int((p == ref).sum()) / len(labels),
+                "per_class": per_class(labels, p, names),
+                "parameters": c.parameters,
+                "size_mib": c.size_mib,
+                "path": c.path,
+                **c.notes,
+            }
+        )
         log(f"  {c.name}: accuracy {rows[-1]['accuracy']:.4f}")
     return rows
 
@@ -150,9 +179,14 @@ def timings(cands: list, data, n1: int = 64, n32: int = 4, repeats: int = 3, bud
     t1, t32 = _round_robin(cands, one, repeats, budget_s), _round_robin(cands, many, repeats, budget_s)
     size = sum(len(b["input_ids"]) for b in many) / len(many)
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    return {c.name: {"latency_ms": round(1000 * med(t1[c.name]), 3),
-                     "throughput_per_s": round(size / med(t32[c.name]), 1),
-                     "calls": [len(t1[c.name]), len(t32[c.name])]} for c in cands}
+    return {
+        c.name: {
+            "latency_ms": round(1000 * med(t1[c.name]), 3),
+            "throughput_per_s": round(size / med(t32[c.name]), 1),
+            "calls": [len(t1[c.name]), len(t32[c.name])],
+        }
+        for c in cands
+    }
 
 
 def _params(n: int | None) -> str:
@@ -164,14 +198,19 @@ def _params(n: int | None) -> str:
 def parse_rule(rule: str) -> tuple[str, float | None]:
     """'fastest-within:1' -> ('fastest-within', 1.0); 'most-accurate' -> ('most-accurate', None)."""
     from .config import ConfigError
+
     name, _, margin = str(rule).partition(":")
     if name not in RULES or (name != "most-accurate") != bool(margin):
-        raise ConfigError(f"--pick {rule!r}: accepted: most-accurate, fastest-within:POINTS, smallest-within:POINTS "
-                          f"(e.g. {DEFAULT_RULE}: {RULES['fastest-within'].replace('MARGIN', '1')})")
+        raise ConfigError(
+            f"--pick {rule!r}: accepted: most-accurate, fastest-within:POINTS, smallest-within:POINTS "
+            f"(e.g. {DEFAULT_RULE}: {RULES['fastest-within'].replace('MARGIN', '1')})"
+        )
     try:
         value = float(margin) if margin else None
     except ValueError:
-        raise ConfigError(f"--pick {rule!r}: the margin must be a number of accuracy points, e.g. {DEFAULT_RULE}") from None
+        raise ConfigError(
+            f"--pick {rule!r}: the margin must be a number of accuracy points, e.g. {DEFAULT_RULE}"
+        ) from None
     if value is not None and value < 0:
         raise ConfigError(f"--pick {rule!r}: the margin must be >= 0 points")
     return name, value
@@ -189,57 +228,86 @@ def recommend(rows: list[dict], rule: str = DEFAULT_RULE) -> tuple[dict, str]:
     key = "latency_ms" if name == "fastest-within" else "size_mib"
     pick = min(ok, key=lambda r: (r[key], -r["accuracy"]))
     what = "fastest" if key == "latency_ms" else "smallest"
-    return pick, (f"the {what} of the {len(ok)} candidates whose paired 95% interval of the accuracy difference from "
-                  f"the teacher lies above -{margin:g} points")
+    return pick, (
+        f"the {what} of the {len(ok)} candidates whose paired 95% interval of the accuracy difference from "
+        f"the teacher lies above -{margin:g} points"
+    )
 
 
 def gap_warnings(rows: list[dict]) -> list[str]:
     """Students and the static baseline much worse than the teacher on one label (``diagnose.class_gap_warnings``)."""
     ref = rows[0]["per_class"]
-    return [w for r in rows[1:] if r["runtime"] in ("pytorch fp32", "static fp16")
-            for w in class_gap_warnings(ref, r["per_class"], r["name"])]
+    return [
+        w
+        for r in rows[1:]
+        if r["runtime"] in ("pytorch fp32", "static fp16")
+        for w in class_gap_warnings(ref, r["per_class"], r["name"])
+    ]
 
 
 def table_markdown(rows: list[dict], pick: str | None = None) -> str:
     """The frontier as a Markdown table (the recommended row marked)."""
-    head = ("| candidate | accuracy [95% CI] | macro F1 [95% CI] | vs teacher, points [95% CI] | parameters | "
-            "size (MiB) | latency b=1 (ms) | throughput b=32 (/s) |")
+    head = (
+        "| candidate | accuracy [95% CI] | macro F1 [95% CI] | vs teacher, points [95% CI] | parameters | "
+        "size (MiB) | latency b=1 (ms) | throughput b=32 (/s) |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         params = _params(r["parameters"])
         mark = " **(recommended)**" if r["name"] == pick else ""
-        lines.append(f"| {r['name']}{mark} | {r['accuracy']:.4f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}]"
-                     f" | {r['macro_f1']:.4f} [{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}] | "
-                     f"{r['diff_points']:+.1f} [{r['diff_points_ci'][0]:+.1f}, {r['diff_points_ci'][1]:+.1f}] | "
-                     f"{params} | {r['size_mib']:.1f} | {r['latency_ms']:.2f} | {r['throughput_per_s']:.0f} |")
+        lines.append(
+            f"| {r['name']}{mark} | {r['accuracy']:.4f} [{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}]"
+            f" | {r['macro_f1']:.4f} [{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}] | "
+            f"{r['diff_points']:+.1f} [{r['diff_points_ci'][0]:+.1f}, {r['diff_points_ci'][1]:+.1f}] | "
+            f"{params} | {r['size_mib']:.1f} | {r['latency_ms']:.2f} | {r['throughput_per_s']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path, title: str, pick: str | None = None) -> Path:
     """Accuracy (Wilson 95% bars) against batch-1 latency (log scale), every point labelled."""
     import matplotlib
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
     colours = {"teacher": "#555555", "student": "#1f77b4", "static": "#d62728"}
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for i, r in enumerate(sorted(rows, key=lambda r: (r["latency_ms"], r["accuracy"]))):
         lo, hi = r["accuracy_ci"]
-        ax.errorbar(r["latency_ms"], r["accuracy"], yerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]], fmt="o",
-                    color=colours.get(r["family"], "k"), ms=9 if r["name"] == pick else 5, capsize=2, alpha=0.8,
-                    label=r["family"])
-        ax.annotate(r["name"] + (" (recommended)" if r["name"] == pick else ""), (r["latency_ms"], r["accuracy"]),
-                    textcoords="offset points", xytext=(5, (6, -12, 18, -24)[i % 4]), fontsize=8,
-                    arrowprops={"arrowstyle": "-", "color": "#aaaaaa", "lw": 0.5})
+        ax.errorbar(
+            r["latency_ms"],
+            r["accuracy"],
+            yerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]],
+            fmt="o",
+            color=colours.get(r["family"], "k"),
+            ms=9 if r["name"] == pick else 5,
+            capsize=2,
+            alpha=0.8,
+            label=r["family"],
+        )
+        ax.annotate(
+            r["name"] + (" (recommended)" if r["name"] == pick else ""),
+            (r["latency_ms"], r["accuracy"]),
+            textcoords="offset points",
+            xytext=(5, (6, -12, 18, -24)[i % 4]),
+            fontsize=8,
+            arrowprops={"arrowstyle": "-", "color": "#aaaaaa", "lw": 0.5},
+        )
     handles, labels = ax.get_legend_handles_labels()
     first = dict(zip(labels, handles))  # one legend entry per family
     ax.legend(list(first.values()), list(first), loc="lower right")
     ax.set_xscale("log")
-    ax.set(xlabel="CPU latency at batch 1, ms per example (log scale)", ylabel="test accuracy (Wilson 95% interval)",
-           title=title)
+    ax.set(
+        xlabel="CPU latency at batch 1, ms per example (log scale)",
+        ylabel="test accuracy (Wilson 95% interval)",
+        title=title,
+    )
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     from .files import atomic_write
+
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return path

@@ -14,6 +14,7 @@ tokenizer fingerprints and data checksums. Records written before results versio
 ``objective_code`` (a hash of the objective's source files) instead; ``LEGACY_OBJECTIVE_CODE`` says which
 results version the code that wrote them is.
 """
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -35,10 +36,34 @@ PATHS = ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file", "unla
 
 #: the configuration fields of results version 1; a field added since enters the identity only when it is
 #: set away from its default, so adding one never changes an existing run's identity
-FIELDS_V1 = ("task", "method", "student_layers", "pretrained", "teacher_dir", "init", "temperature", "alpha",
-             "beta", "normalize", "kd_reduction", "lr", "epochs", "batch_size", "max_length", "warmup",
-             "weight_decay", "max_grad_norm", "seed", "max_train_examples", "max_eval_examples", "precision",
-             "device", "data_dir", "bucket", "save_model")
+FIELDS_V1 = (
+    "task",
+    "method",
+    "student_layers",
+    "pretrained",
+    "teacher_dir",
+    "init",
+    "temperature",
+    "alpha",
+    "beta",
+    "normalize",
+    "kd_reduction",
+    "lr",
+    "epochs",
+    "batch_size",
+    "max_length",
+    "warmup",
+    "weight_decay",
+    "max_grad_norm",
+    "seed",
+    "max_train_examples",
+    "max_eval_examples",
+    "precision",
+    "device",
+    "data_dir",
+    "bucket",
+    "save_model",
+)
 
 
 def portable_config(cfg) -> dict:
@@ -51,8 +76,9 @@ def portable_config(cfg) -> dict:
 def identity_config(cfg) -> dict:
     """The part of the configuration that decides a run's result."""
     defaults = {f.name: f.default for f in fields(cfg)}
-    return {k: v for k, v in portable_config(cfg).items()
-            if k not in NON_IDENTITY and (k in FIELDS_V1 or v != defaults[k])}
+    return {
+        k: v for k, v in portable_config(cfg).items() if k not in NON_IDENTITY and (k in FIELDS_V1 or v != defaults[k])
+    }
 
 
 def run_identity(cfg, **extra) -> dict:
@@ -75,5 +101,6 @@ def meaning(identity) -> dict | None:
 
 def intact(identity) -> bool:
     """The stored hash is the hash of the stored identity (both schemes hash everything but ``hash``)."""
-    return (isinstance(identity, dict) and
-            identity.get("hash") == content_key({k: v for k, v in identity.items() if k != "hash"}))
+    return isinstance(identity, dict) and identity.get("hash") == content_key(
+        {k: v for k, v in identity.items() if k != "hash"}
+    )

@@ -18,6 +18,7 @@ Rules, for ``N = n_teacher`` and ``k = n_student`` with ``1 <= k < N``:
 
 A 1-layer student has no intermediate layer, so both maps are empty (PKD reduces to KD).
 """
+
 from __future__ import annotations
 
 __all__ = ["LayerMap", "pkd_skip", "pkd_last", "pkd_bottom", "layer_map", "LAYER_MAPS", "check_student_layers"]
@@ -53,21 +54,20 @@ def check_student_layers(n_teacher: int, n_student: int) -> None:
         raise ValueError(f"the teacher needs at least 2 layers to be compressed, got n_teacher={n_teacher}")
     if not 1 <= n_student < n_teacher:
         raise ValueError(
-            f"student layers must be in 1..{n_teacher - 1} for a {n_teacher}-layer teacher, got {n_student}")
+            f"student layers must be in 1..{n_teacher - 1} for a {n_teacher}-layer teacher, got {n_student}"
+        )
 
 
 def pkd_skip(n_teacher: int, n_student: int) -> LayerMap:
     """PKD-Skip: student layer j <- teacher layer floor(j * N / k), j = 1..k-1."""
     check_student_layers(n_teacher, n_student)
-    return LayerMap("pkd_skip", n_teacher, n_student,
-                    [(j * n_teacher) // n_student for j in range(1, n_student)])
+    return LayerMap("pkd_skip", n_teacher, n_student, [(j * n_teacher) // n_student for j in range(1, n_student)])
 
 
 def pkd_last(n_teacher: int, n_student: int) -> LayerMap:
     """PKD-Last: student layer j <- teacher layer N - k + j, j = 1..k-1."""
     check_student_layers(n_teacher, n_student)
-    return LayerMap("pkd_last", n_teacher, n_student,
-                    list(range(n_teacher - n_student + 1, n_teacher)))
+    return LayerMap("pkd_last", n_teacher, n_student, list(range(n_teacher - n_student + 1, n_teacher)))
 
 
 def pkd_bottom(n_teacher: int, n_student: int) -> LayerMap:

@@ -7,6 +7,7 @@ must not (a study, ``pkd clean``) is refused, naming the holder. A command takes
 it is spelled (``--results X --work X``: one folder, one lock), so it never refuses itself. A holder file left by a
 killed process is reported and taken over (the operating system released its lock when the process died).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,16 +41,21 @@ class FolderLock:
         except Timeout:
             who = self.held_by() or "an unknown process"
             if not self.wait:
-                raise LockError(f"another pkd command is running on {self.dir}/ (held by {who}); wait for it to "
-                                f"finish or choose another folder") from None
+                raise LockError(
+                    f"another pkd command is running on {self.dir}/ (held by {who}); wait for it to "
+                    f"finish or choose another folder"
+                ) from None
             self.log(f"waiting for {self.dir}/: held by {who}")
             self.lock.acquire(timeout=-1, poll_interval=0.5)
             self.log(f"{self.dir}/ is free; going on")
         if stale := self.held_by():
-            self.log(f"note: a previous pkd command on {self.dir}/ ended without releasing its lock ({stale}); "
-                     f"taking it over")
-        self.holder.write_text(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-                               f"command {' '.join(sys.argv)}\n")
+            self.log(
+                f"note: a previous pkd command on {self.dir}/ ended without releasing its lock ({stale}); "
+                f"taking it over"
+            )
+        self.holder.write_text(
+            f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, command {' '.join(sys.argv)}\n"
+        )
         return self
 
     def __exit__(self, *exc):
@@ -62,4 +68,3 @@ class FolderLock:
             return self.holder.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             return ""
-

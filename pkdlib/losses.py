@@ -6,28 +6,28 @@ as in Sun et al. (2019), eq. 7; each term's formula and scaling is in ``terms.py
 student, asks the teacher (``teachers.py``: the cache, or the teacher run online) for what the objective's terms
 read, and returns the parts.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from .layer_maps import LayerMap
-from .terms import (
-    KD_REDUCTIONS,
-    PARAMS,
-    TERMS,
-    WEIGHTS,
-    Need,
-    Outputs,
-    Term,
-    check_values,
-    kd_loss,
-    patient_loss,
-)
+from .terms import KD_REDUCTIONS, PARAMS, TERMS, WEIGHTS, Need, Outputs, Term, check_values, kd_loss, patient_loss
 
-__all__ = ["TERMS", "kd_loss", "patient_loss", "pool", "read_outputs", "Objective", "compute_loss", "KD_REDUCTIONS",
-           "POOLINGS"]
+__all__ = [
+    "TERMS",
+    "kd_loss",
+    "patient_loss",
+    "pool",
+    "read_outputs",
+    "Objective",
+    "compute_loss",
+    "KD_REDUCTIONS",
+    "POOLINGS",
+]
 
 POOLINGS = ("cls", "mean")
 
@@ -46,12 +46,15 @@ def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
     probabilities of ``need.layers`` (run with ``output_hidden_states`` / ``output_attentions`` as ``need`` says)."""
     states = attentions = None
     if need.states:
-        states = torch.stack([pool(out.hidden_states[layer], attention_mask, need.pooling)
-                              for layer in need.layers], dim=1)
+        states = torch.stack(
+            [pool(out.hidden_states[layer], attention_mask, need.pooling) for layer in need.layers], dim=1
+        )
     if need.attentions:
         if not getattr(out, "attentions", None):
-            raise ValueError("the model returned no attention maps (its attention implementation computes none, "
-                             "e.g. sdpa); switch it to eager attention first: pkdlib.models.eager_attention(model)")
+            raise ValueError(
+                "the model returned no attention maps (its attention implementation computes none, "
+                "e.g. sdpa); switch it to eager attention first: pkdlib.models.eager_attention(model)"
+            )
         attentions = torch.stack([out.attentions[layer - 1] for layer in need.layers], dim=1)
     return Outputs(out.logits, states, attentions)
 
@@ -70,12 +73,15 @@ class Objective:
     ``0.5*CE + 0.5*KD(T=10) + 100*PT(pkd_skip(6, 3) -> [2, 4], normalized)``.
     """
 
-    def __init__(self, layer_map: LayerMap | None = None, pooling: str = "cls", ce_labelled_only: bool = False,
-                 **values: Any) -> None:
+    def __init__(
+        self, layer_map: LayerMap | None = None, pooling: str = "cls", ce_labelled_only: bool = False, **values: Any
+    ) -> None:
         unknown = sorted(set(values) - set(PARAMS))
         if unknown:
-            raise ValueError(f"unknown objective value(s) {', '.join(unknown)}; accepted: {', '.join(PARAMS)} "
-                             f"(and layer_map, pooling)")
+            raise ValueError(
+                f"unknown objective value(s) {', '.join(unknown)}; accepted: {', '.join(PARAMS)} "
+                f"(and layer_map, pooling)"
+            )
         self.values = {n: values.get(n, 0.0 if n in WEIGHTS else p.default) for n, p in PARAMS.items()}
         #: rows labelled -100 (unlabeled text) join KD and PT only: CE = sum over labelled rows / their count
         self.layer_map, self.pooling, self.ce_labelled_only = layer_map, pooling, ce_labelled_only
@@ -94,7 +100,11 @@ class Objective:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Objective) and (self.values, self.layer_map, self.pooling, self.ce_labelled_only) == (
-            other.values, other.layer_map, other.pooling, other.ce_labelled_only)
+            other.values,
+            other.layer_map,
+            other.pooling,
+            other.ce_labelled_only,
+        )
 
     def __repr__(self) -> str:
         return f"Objective({self})"
@@ -158,8 +168,14 @@ class Objective:
         out["loss"] = loss
         return out
 
-    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None = None,
-                 student_cls: torch.Tensor | None = None, teacher_cls: torch.Tensor | None = None) -> dict:
+    def __call__(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        teacher_logits: torch.Tensor | None = None,
+        student_cls: torch.Tensor | None = None,
+        teacher_cls: torch.Tensor | None = None,
+    ) -> dict:
         """The parts from tensors of the paper's terms: 'loss' and the unweighted 'ce', 'kd', 'pt'.
 
         ``student_cls``/``teacher_cls``: (batch, matched_layers, hidden), already selected with
@@ -169,8 +185,9 @@ class Objective:
         return self.parts(Outputs(logits, student_cls), teacher, {"labels": labels})
 
 
-def compute_loss(model: torch.nn.Module, batch: dict, objective: Objective, teacher: Any = None,
-                 amp: torch.dtype | None = None) -> tuple[Any, dict]:
+def compute_loss(
+    model: torch.nn.Module, batch: dict, objective: Objective, teacher: Any = None, amp: torch.dtype | None = None
+) -> tuple[Any, dict]:
     """One forward pass of ``model`` on ``batch`` and the objective's parts: ``(outputs, parts)``.
 
     ``teacher.outputs(batch, need) -> Outputs`` (``teachers.Teacher``: the cache, or the teacher run online) gives
@@ -179,8 +196,12 @@ def compute_loss(model: torch.nn.Module, batch: dict, objective: Objective, teac
     """
     s_need, t_need = objective.need("student"), objective.need("teacher")
     with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        out = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                    attention_mask=batch["attention_mask"], output_hidden_states=s_need.states,
-                    output_attentions=s_need.attentions)
+        out = model(
+            input_ids=batch["input_ids"],
+            token_type_ids=batch["token_type_ids"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=s_need.states,
+            output_attentions=s_need.attentions,
+        )
     t = teacher.outputs(batch, t_need) if teacher is not None and objective.uses_teacher else None
     return out, objective.parts(read_outputs(out, batch["attention_mask"], s_need), t, batch)

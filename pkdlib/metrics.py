@@ -1,6 +1,7 @@
 """Metrics as GLUE reports them: accuracy; F1 (of the positive class) and accuracy for MRPC and QQP; macro F1 for
 a user's tables. Beside every model, what it must beat: the majority-class baseline (whether it learned: ``diagnose.py``).
 (Counted with torch: importing scikit-learn for a few ratios cost each run's kernel a second.)"""
+
 from __future__ import annotations
 
 import torch

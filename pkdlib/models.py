@@ -7,6 +7,7 @@ first k transformer layers of the *pre-trained* encoder and a fresh classifier (
 Ablations: ``init='teacher'`` (first k layers of the fine-tuned teacher, fresh classifier) and
 ``init='random'``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,9 +39,11 @@ def resolve_model_path(name_or_path: str) -> str:
     looks_local = p.exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:
         if not p.is_dir():
-            raise ModelError(f"model path {name_or_path!r} does not exist or is not a directory; give a folder "
-                             f"written by save_pretrained (config.json + weights), a Hub id such as "
-                             f"'bert-base-uncased', or {DEFAULT_TEACHER!r}")
+            raise ModelError(
+                f"model path {name_or_path!r} does not exist or is not a directory; give a folder "
+                f"written by save_pretrained (config.json + weights), a Hub id such as "
+                f"'bert-base-uncased', or {DEFAULT_TEACHER!r}"
+            )
         if not (p / "config.json").is_file():
             raise ModelError(f"{name_or_path!r} is not a model folder: no config.json in it")
         if not any(p.glob("*.safetensors")) and not any(p.glob("pytorch_model*.bin")):
@@ -54,19 +57,23 @@ def check_weight_files(model_dir) -> None:
     """Every *.safetensors file of a folder opens and covers its header (a truncated or damaged file fails here,
     named, instead of deep inside a training run)."""
     from safetensors import safe_open
+
     for f in sorted(Path(model_dir).glob("*.safetensors")):
         try:
             with safe_open(str(f), "pt") as g:
                 g.keys()
         except Exception as e:
-            raise ModelError(f"model weights {f} are damaged ({e}); restore the file, or delete the folder and "
-                             f"rerun so the model is trained again") from None
+            raise ModelError(
+                f"model weights {f} are damaged ({e}); restore the file, or delete the folder and "
+                f"rerun so the model is trained again"
+            ) from None
 
 
 @contextlib.contextmanager
 def quiet_transformers():
     import transformers
     from transformers.utils import logging as tlog
+
     old = tlog.get_verbosity()
     tlog.set_verbosity_error()
     prev = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
@@ -83,6 +90,7 @@ def quiet_transformers():
 
 def load_config(name_or_path: str):
     from transformers import AutoConfig
+
     path = resolve_model_path(name_or_path)
     try:
         with quiet_transformers():
@@ -95,8 +103,10 @@ def check_architecture(name_or_path: str, config=None) -> None:
     """Refuse an encoder whose student pkdlib cannot build, naming the supported families."""
     kind = getattr(config or load_config(name_or_path), "model_type", None)
     if kind not in ARCHITECTURES:
-        raise ModelError(f"{name_or_path!r} is a {kind!r} model; pkdlib builds students of {', '.join(ARCHITECTURES)} "
-                         f"encoders (their first k layers), so give one of those")
+        raise ModelError(
+            f"{name_or_path!r} is a {kind!r} model; pkdlib builds students of {', '.join(ARCHITECTURES)} "
+            f"encoders (their first k layers), so give one of those"
+        )
 
 
 def num_layers(name_or_path: str) -> int:
@@ -105,6 +115,7 @@ def num_layers(name_or_path: str) -> int:
 
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
+
     with quiet_transformers():
         return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path))
 
@@ -112,6 +123,7 @@ def load_tokenizer(name_or_path: str):
 def load_classifier(name_or_path: str, num_labels: int, num_hidden_layers: int | None = None, random_init=False):
     """A sequence classifier from a pre-trained (or fine-tuned) encoder; optionally its first k layers."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
+
     path = resolve_model_path(name_or_path)
     kw = {"num_labels": num_labels}
     if num_hidden_layers is not None:
@@ -126,13 +138,20 @@ def load_classifier(name_or_path: str, num_labels: int, num_hidden_layers: int |
         raise ModelError(f"cannot load a model from {name_or_path!r}: {str(e).splitlines()[0]}") from e
 
 
-def build_student(pretrained: str, n_layers: int, num_labels: int, init: str = "pretrained",
-                  finetuned_teacher: str | None = None, seed: int = 0):
+def build_student(
+    pretrained: str,
+    n_layers: int,
+    num_labels: int,
+    init: str = "pretrained",
+    finetuned_teacher: str | None = None,
+    seed: int = 0,
+):
     """A k-layer student: embeddings + first k layers of ``pretrained`` (or of the fine-tuned teacher,
     or random), with a fresh classifier initialised from ``seed``."""
     if init not in STUDENT_INITS:
         raise ValueError(f"unknown student init {init!r}; accepted: {STUDENT_INITS}")
     from .layer_maps import check_student_layers
+
     check_student_layers(num_layers(pretrained), n_layers)
     torch.manual_seed(seed)
     if init == "teacher":
@@ -184,7 +203,9 @@ def native_bf16_cpu() -> bool | None:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
-    flags = {f for line in text.splitlines() if line.startswith(("flags", "Features")) for f in line.split(":")[1].split()}
+    flags = {
+        f for line in text.splitlines() if line.startswith(("flags", "Features")) for f in line.split(":")[1].split()
+    }
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
@@ -195,7 +216,9 @@ def autocast_dtype(device: torch.device, precision: str):
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "auto":
         if device.type == "cuda":  # native bf16 from Ampere (compute capability 8) on; is_bf16_supported() also
-            return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16  # counts emulation
+            return (
+                torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+            )  # counts emulation
         return None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 

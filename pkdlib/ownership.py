@@ -8,6 +8,7 @@
 * A temporary folder pkd builds in holds a marker (``.pkd-temp``: pid and host), so that a killed command's
   temporaries are recognised by name and marker (``stale_temps``) and removed, never anything else.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ TEMP_MARKER = ".pkd-temp"
 
 def _entry(path: Path, base: Path) -> dict:
     st = path.stat()
-    return {"path": path.relative_to(base).as_posix(), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256": file_sha256(path)}
+    return {
+        "path": path.relative_to(base).as_posix(),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": file_sha256(path),
+    }
 
 
 def note_written(base, paths) -> None:
@@ -73,8 +78,11 @@ def rewrite_ledger(base, keep: dict) -> None:
 def file_hashes(folder, skip=()) -> dict:
     """Every file below ``folder`` (path relative to it -> sha256), less the names in ``skip``."""
     folder = Path(folder)
-    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*"))
-            if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() not in skip}
+    return {
+        p.relative_to(folder).as_posix(): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if (p.is_file() or p.is_symlink()) and p.relative_to(folder).as_posix() not in skip
+    }
 
 
 def foreign(folder, files: dict, skip=(), changed_ok: bool = False) -> list[str]:
@@ -186,8 +194,10 @@ def install(tmp: Path, out: Path, check, attempts: int = 10) -> list[str]:
             _put_back(old, out)
             raise
         left += delete_listed(old, names)
-    raise ReplaceError(f"{out} keeps being replaced by another process while pkd replaces it; nothing of it deleted "
-                       f"but pkd's own checked files")
+    raise ReplaceError(
+        f"{out} keeps being replaced by another process while pkd replaces it; nothing of it deleted "
+        f"but pkd's own checked files"
+    )
 
 
 def _put_back(old: Path, out: Path) -> None:

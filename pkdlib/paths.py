@@ -6,6 +6,7 @@ reads such a path back, so records never hold where a project lives. The project
 an application that knows its layout says otherwise with ``set_project`` (the study: its checkout, whichever of
 its folders a command or notebook runs in).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -80,6 +81,7 @@ class Workspace:
         marked; one that already holds files without the marker (``--work .`` in a folder of one's own) is refused,
         so ``pkd clean`` never takes a user's folder for pkd's."""
         import tempfile
+
         tops = sorted({self.results, self.work}, key=lambda d: len(d.resolve().parts))  # an outer folder first
         for top in tops:
             check_adoptable(top)
@@ -90,8 +92,10 @@ class Workspace:
                     check_adoptable(top)  # still empty: nothing arrived since the check above
                     (top / MARKER).touch()
             except OSError as e:
-                raise WorkspaceError(f"cannot write to {top}/ ({e.strerror or e}); make it writable, free space, "
-                                     f"or choose other --results / --work folders") from None
+                raise WorkspaceError(
+                    f"cannot write to {top}/ ({e.strerror or e}); make it writable, free space, "
+                    f"or choose other --results / --work folders"
+                ) from None
         for d in (self.records, self.runs, self.cache, self.models):
             try:
                 d.mkdir(parents=True, exist_ok=True)
@@ -99,8 +103,10 @@ class Workspace:
                     f.write(b"x" * 4096)
                     f.flush()
             except OSError as e:
-                raise WorkspaceError(f"cannot write to {d}/ ({e.strerror or e}); make it writable, free space, "
-                                     f"or choose other --results / --work folders") from None
+                raise WorkspaceError(
+                    f"cannot write to {d}/ ({e.strerror or e}); make it writable, free space, "
+                    f"or choose other --results / --work folders"
+                ) from None
 
 
 def check_adoptable(top: Path) -> None:
@@ -110,9 +116,11 @@ def check_adoptable(top: Path) -> None:
     held = sorted(p.name for p in top.iterdir() if p.name not in (".lock", ".lock.holder"))
     if held:
         shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
-        raise WorkspaceError(f"{top}/ already holds files pkd did not write ({shown}) and is not a folder of pkd's "
-                             f"(no {MARKER}); pkd writes only into a new or empty folder, or one it made. Choose "
-                             f"another --results / --work folder (e.g. a new sub-folder)")
+        raise WorkspaceError(
+            f"{top}/ already holds files pkd did not write ({shown}) and is not a folder of pkd's "
+            f"(no {MARKER}); pkd writes only into a new or empty folder, or one it made. Choose "
+            f"another --results / --work folder (e.g. a new sub-folder)"
+        )
 
 
 class WorkspaceError(KnownError, ValueError):

@@ -12,6 +12,7 @@ noise, kept. Before refusing, the standard fallbacks are tried in order (``FALLB
 the embeddings kept in fp32, the last transformer layer (and the head) kept in fp32, both. The first that shows no
 loss is kept and named in the report; when every one shows a loss, the int8 file is refused (not written).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,10 +26,13 @@ __all__ = ["ALPHA", "FALLBACKS", "agreement", "mcnemar", "loss_shown", "int8_gat
 #: the significance level at which a paired accuracy loss counts as shown
 ALPHA = 0.05
 #: the quantisation settings tried in order: (name, per-channel weights, keep embeddings fp32, keep last layer fp32)
-FALLBACKS = (("per-tensor", False, False, False), ("per-channel", True, False, False),
-             ("per-channel, embeddings fp32", True, True, False),
-             ("per-channel, last layer and head fp32", True, False, True),
-             ("per-channel, embeddings, last layer and head fp32", True, True, True))
+FALLBACKS = (
+    ("per-tensor", False, False, False),
+    ("per-channel", True, False, False),
+    ("per-channel, embeddings fp32", True, True, False),
+    ("per-channel, last layer and head fp32", True, False, True),
+    ("per-channel, embeddings, last layer and head fp32", True, True, True),
+)
 
 
 def agreement(reference: torch.Tensor, logits: torch.Tensor) -> dict:
@@ -41,7 +45,7 @@ def binomial_two_sided(k: int, n: int) -> float:
     """Exact two-sided binomial p at 1/2: ``min(1, 2 * P(X <= min(k, n - k)))``, X ~ Bin(n, 1/2) (what
     ``scipy.stats.binomtest(k, n).pvalue`` gives for p = 1/2, the distribution being symmetric)."""
     m = min(k, n - k)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(m + 1)) / 2 ** n)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(m + 1)) / 2**n)
 
 
 def mcnemar(ref_correct, new_correct) -> dict:
@@ -52,8 +56,12 @@ def mcnemar(ref_correct, new_correct) -> dict:
         raise ValueError(f"paired vectors differ in length: {tuple(r.shape)} vs {tuple(n.shape)}")
     b, c = int((r & ~n).sum()), int((~r & n).sum())
     p = 1.0 if b + c == 0 else binomial_two_sided(b, b + c)
-    return {"ref_only_correct": b, "new_only_correct": c, "p_value": p,
-            "accuracy_change_points": round(100 * (c - b) / max(1, len(r)), 4)}
+    return {
+        "ref_only_correct": b,
+        "new_only_correct": c,
+        "p_value": p,
+        "accuracy_change_points": round(100 * (c - b) / max(1, len(r)), 4),
+    }
 
 
 def loss_shown(test: dict, alpha: float = ALPHA) -> bool:
@@ -65,8 +73,12 @@ def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[
     """Names of the weight-bearing nodes kept in fp32: the embedding lookups, and/or the nodes of the highest
     ``layer.N`` of the encoder with the pooler and the classification head."""
     import onnx
-    nodes = [n for n in onnx.load(str(onnx_path), load_external_data=False).graph.node
-             if n.op_type in ("MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization")]
+
+    nodes = [
+        n
+        for n in onnx.load(str(onnx_path), load_external_data=False).graph.node
+        if n.op_type in ("MatMul", "Gemm", "Gather", "Attention", "EmbedLayerNormalization")
+    ]
     layers = [int(m.group(1)) for n in nodes if (m := re.search(r"/layer\.(\d+)/", n.name))]
     last = f"/layer.{max(layers)}/" if layers else None
     out = []
@@ -81,9 +93,15 @@ def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[
 def quantize(onnx_path: Path, out_path: Path, setting: tuple) -> Path:
     """Dynamic int8 (QInt8 weights) of an fp32 ONNX file under one of ``FALLBACKS``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
     _, per_channel, emb, last = setting
-    quantize_dynamic(str(onnx_path), str(out_path), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     nodes_to_exclude=excluded_nodes(onnx_path, emb, last))
+    quantize_dynamic(
+        str(onnx_path),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        nodes_to_exclude=excluded_nodes(onnx_path, emb, last),
+    )
     return out_path
 
 
@@ -104,28 +122,41 @@ def int8_gate(reference: torch.Tensor, labels: torch.Tensor, make, score, log=pr
         logits = score(path)
         correct = logits.argmax(-1) == labels
         test = mcnemar(ref_correct, correct)
-        row = {"setting": setting[0], **agreement(reference, logits), **test,
-               "accuracy": int(correct.sum()) / len(labels), "size_mib": file_mib(path),
-               "loss_shown": loss_shown(test, alpha)}
+        row = {
+            "setting": setting[0],
+            **agreement(reference, logits),
+            **test,
+            "accuracy": int(correct.sum()) / len(labels),
+            "size_mib": file_mib(path),
+            "loss_shown": loss_shown(test, alpha),
+        }
         attempts.append(row)
         if not row["loss_shown"]:
             kept = row
             break
         path.unlink()
-        log(f"int8 ({setting[0]}): accuracy {row['accuracy_change_points']:+.2f} points, exact McNemar p = "
-            f"{row['p_value']:.3g} (b={row['ref_only_correct']}, c={row['new_only_correct']}): a loss; trying the next")
+        log(
+            f"int8 ({setting[0]}): accuracy {row['accuracy_change_points']:+.2f} points, exact McNemar p = "
+            f"{row['p_value']:.3g} (b={row['ref_only_correct']}, c={row['new_only_correct']}): a loss; trying the next"
+        )
     if kept is None:
         last = attempts[-1]
-        return {**last, "kept": False, "attempts": attempts,
-                "refused_because": f"every setting loses accuracy (exact McNemar p < {alpha}, int8 worse)"}
+        return {
+            **last,
+            "kept": False,
+            "attempts": attempts,
+            "refused_because": f"every setting loses accuracy (exact McNemar p < {alpha}, int8 worse)",
+        }
     return {**kept, "kept": True, "attempts": attempts}
 
 
 def gate_text(check: dict) -> str:
     """One line a person reads: the kept setting, its agreement, the paired test and the file size."""
-    head = (f"int8 ({check['setting']}): accuracy {check['accuracy']:.4f} ({check['accuracy_change_points']:+.2f} "
-            f"points), agreement with fp32 {check['agreement']:.1%}, largest logit difference "
-            f"{check['max_abs_logit_diff']:.2e}, exact McNemar p = {check['p_value']:.3g} "
-            f"(fp32 only right {check['ref_only_correct']}, int8 only right {check['new_only_correct']}), "
-            f"{check['size_mib']:.1f} MiB")
+    head = (
+        f"int8 ({check['setting']}): accuracy {check['accuracy']:.4f} ({check['accuracy_change_points']:+.2f} "
+        f"points), agreement with fp32 {check['agreement']:.1%}, largest logit difference "
+        f"{check['max_abs_logit_diff']:.2e}, exact McNemar p = {check['p_value']:.3g} "
+        f"(fp32 only right {check['ref_only_correct']}, int8 only right {check['new_only_correct']}), "
+        f"{check['size_mib']:.1f} MiB"
+    )
     return head if check["kept"] else head + f"  REFUSED ({check['refused_because']}; not written)"

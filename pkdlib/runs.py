@@ -3,12 +3,13 @@
 ``run(cfg)`` composes them; the study and the CLI call the same steps. Every finished run writes one
 JSON record (see ``records.py``); a failed or interrupted run writes none.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -16,17 +17,12 @@ from .cache import teacher_cache_key
 from .config import ConfigError, RunConfig
 from .data import TaskSpec, load_data, tokenize_split
 from .diagnose import prediction_warnings
-from .files import (
-    atomic_write_json,
-    atomic_write_text,
-    content_key,
-    tokenizer_fingerprint,
-)
+from .files import atomic_write_json, atomic_write_text, content_key, tokenizer_fingerprint
 from .identity import portable_config, run_identity
 from .layer_maps import layer_map
 from .losses import Objective
-from .metrics import majority_baseline
 from .methods import METHODS
+from .metrics import majority_baseline
 from .models import (
     autocast_dtype,
     build_student,
@@ -53,6 +49,7 @@ TRAIN_EVAL_EXAMPLES = 1000
 @dataclass
 class Prepared:
     """What a run is made of before training: data, tokens, identity and where its record goes."""
+
     cfg: RunConfig
     spec: TaskSpec
     tokenizer: object
@@ -60,7 +57,7 @@ class Prepared:
     toks: dict
     cache_key: str | None
     identity: dict
-    found: Path   # the record of this run if one exists (maybe written before results versions), else out_path
+    found: Path  # the record of this run if one exists (maybe written before results versions), else out_path
     out_path: Path  # where a new record of this run goes: named by its identity hash
     teacher_compute: str | None = None  # what the teacher cache is computed in (train.compute_precision); in its key
 
@@ -95,29 +92,66 @@ def prepare(cfg: RunConfig, ws: Workspace, log=print, processes: int = 1, data=N
     m = METHODS[cfg.method]
     cached = m.uses_teacher and TEACHERS[m.teacher].cached
     compute = compute_precision(device, autocast_dtype(device, cfg.precision)) if cached else None
-    cache_key = (teacher_cache_key(teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length,
-                                   len(toks["train"]), compute) if compute else None)
-    identity = run_identity(cfg, teacher_fp=teacher_fp, tokenizer_fp=tok_fp, split_checksums=checksums,
-                            **({"processes": processes} if processes > 1 else {}))
-    return Prepared(cfg, spec, tokenizer, splits, toks, cache_key, identity,
-                    locate_record(ws.records, cfg, identity), record_path(ws.records, cfg, identity["hash"]), compute)
+    cache_key = (
+        teacher_cache_key(
+            teacher_fp, tok_fp, cfg.task, "train", train_content, cfg.max_length, len(toks["train"]), compute
+        )
+        if compute
+        else None
+    )
+    identity = run_identity(
+        cfg,
+        teacher_fp=teacher_fp,
+        tokenizer_fp=tok_fp,
+        split_checksums=checksums,
+        **({"processes": processes} if processes > 1 else {}),
+    )
+    return Prepared(
+        cfg,
+        spec,
+        tokenizer,
+        splits,
+        toks,
+        cache_key,
+        identity,
+        locate_record(ws.records, cfg, identity),
+        record_path(ws.records, cfg, identity["hash"]),
+        compute,
+    )
 
 
-def make_teacher(kind: str, prep: Prepared, ws: Workspace, device: torch.device, amp: torch.dtype | None,
-                 progress: bool = True, log: Callable[[str], object] = print) -> Teacher:
+def make_teacher(
+    kind: str,
+    prep: Prepared,
+    ws: Workspace,
+    device: torch.device,
+    amp: torch.dtype | None,
+    progress: bool = True,
+    log: Callable[[str], object] = print,
+) -> Teacher:
     """The teacher of ``prep``'s run, of ``kind`` (``teachers.TEACHERS``): the fine-tuned teacher in ``teacher_dir``,
     cached over the training split (read, or computed once and written) or run online."""
-    src = TeacherSource(lambda: load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels), prep.toks["train"],
-                        ws.cache, prep.cache_key, device, amp, progress, log)
+    src = TeacherSource(
+        lambda: load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels),
+        prep.toks["train"],
+        ws.cache,
+        prep.cache_key,
+        device,
+        amp,
+        progress,
+        log,
+    )
     return TEACHERS[kind].make(src)
 
 
-def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False,
-        data=None) -> dict:
+def run(
+    cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=print, force: bool = False, data=None
+) -> dict:
     """Train one run and write its record; return the record. Reuses a finished record with the same
     identity unless ``force``. ``data``: the task's (spec, splits) as ``load_data`` gives them, when already loaded
     (scripts/gpu_check.py's generated data)."""
     from accelerate.utils import set_seed
+
     ws, t_start, git_started = ws or Workspace(), time.time(), read_git()
     n_teacher = cfg.check_models()
     objective = build_objective(cfg, n_teacher)
@@ -141,8 +175,13 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
             raise ConfigError(f"the {kind} teacher has {teacher.n_layers} layers, the teacher {n_teacher}")
     t_cache = time.time() - t0
     set_seed(cfg.seed)
-    model = (load_classifier(cfg.pretrained, prep.spec.num_labels) if cfg.method == "teacher" else
-             build_student(cfg.pretrained, cfg.student_layers, prep.spec.num_labels, cfg.init, cfg.teacher_dir, cfg.seed))
+    model = (
+        load_classifier(cfg.pretrained, prep.spec.num_labels)
+        if cfg.method == "teacher"
+        else build_student(
+            cfg.pretrained, cfg.student_layers, prep.spec.num_labels, cfg.init, cfg.teacher_dir, cfg.seed
+        )
+    )
     if objective.need("student").attentions:  # the implementation that returns attention maps
         eager_attention(model)
     params = count_parameters(model)
@@ -150,9 +189,12 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     if not hw.main:
         return {}
     record = make_record(prep, ws, result, objective, n_teacher, params, hw, git_started)
-    record["timings"] = {"total_s": round(time.time() - t_start, 3), "teacher_cache_s": round(t_cache, 3),
-                         "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
-                         "per_epoch_train_s": [e["train_time_s"] for e in result.epochs]}
+    record["timings"] = {
+        "total_s": round(time.time() - t_start, 3),
+        "teacher_cache_s": round(t_cache, 3),
+        "train_s": round(sum(e["train_time_s"] for e in result.epochs), 3),
+        "per_epoch_train_s": [e["train_time_s"] for e in result.epochs],
+    }
     record = seal(record)  # a hash over its identity and results, checked whenever it is read
     atomic_write_json(prep.out_path, record)
     if prep.found != prep.out_path:  # a forced rerun supersedes the run's record written under an older name
@@ -161,8 +203,9 @@ def run(cfg: RunConfig, ws: Workspace | None = None, progress: bool = True, log=
     return record
 
 
-def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw,
-                git_started: dict | None = None) -> dict:
+def make_record(
+    prep: Prepared, ws: Workspace, result, objective, n_teacher, params, hw, git_started: dict | None = None
+) -> dict:
     """Test once at the best dev epoch, keep the weights if asked (always for a teacher), and assemble the record
     (``git_started``: the checkout's state when the run began, ``records.provenance``)."""
     cfg, spec, run_id = prep.cfg, prep.spec, prep.out_path.stem
@@ -178,23 +221,37 @@ def make_record(prep: Prepared, ws: Workspace, result, objective, n_teacher, par
         model_dir = ws.models / run_id
         weights_fp = save_model_dir(result.model, prep.tokenizer, model_dir)
     return {
-        "schema": 2, "run_id": run_id, "status": "complete", "config": portable_config(cfg),
-        "identity": prep.identity, "objective": str(objective),
+        "schema": 2,
+        "run_id": run_id,
+        "status": "complete",
+        "config": portable_config(cfg),
+        "identity": prep.identity,
+        "objective": str(objective),
         "layer_map": list(objective.layer_map) if objective.layer_map is not None else None,
-        "n_teacher_layers": n_teacher, "parameters": params,
-        "epochs": result.epochs, "curve": result.curve, "best_epoch": result.best_epoch,
+        "n_teacher_layers": n_teacher,
+        "parameters": params,
+        "epochs": result.epochs,
+        "curve": result.curve,
+        "best_epoch": result.best_epoch,
         "selection_metric": f"{spec.dev_splits[0]}/{spec.metrics[0]}",
-        "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits}, "test": test,
-        "test_correct": correct, "majority_baseline": baseline, "warnings": warnings,
-        "label_names": list(spec.label_names), "text_columns": list(spec.text_keys),
-        "test_predictions": pred_files, "model_dir": portable(model_dir),
+        "dev": {s: result.epochs[result.best_epoch - 1][s] for s in spec.dev_splits},
+        "test": test,
+        "test_correct": correct,
+        "majority_baseline": baseline,
+        "warnings": warnings,
+        "label_names": list(spec.label_names),
+        "text_columns": list(spec.text_keys),
+        "test_predictions": pred_files,
+        "model_dir": portable(model_dir),
         "weights_fp": weights_fp,
         "data": {name: {"n": len(sp), "checksum": sp.checksum} for name, sp in prep.splits.items()},
-        "provenance": {**provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes,
-                                       git_started),
-                       "accelerate_mixed_precision": str(hw.accelerator.mixed_precision),
-                       "accelerate_dynamo_backend": str(hw.accelerator.state.dynamo_plugin.backend.value).lower(),
-                       "loss_scaling": hw.scaler.is_enabled(), "teacher_compute": prep.teacher_compute},
+        "provenance": {
+            **provenance(hw.device, cfg.seed, prep.cache_key, hw.accelerator.num_processes, git_started),
+            "accelerate_mixed_precision": str(hw.accelerator.mixed_precision),
+            "accelerate_dynamo_backend": str(hw.accelerator.state.dynamo_plugin.backend.value).lower(),
+            "loss_scaling": hw.scaler.is_enabled(),
+            "teacher_compute": prep.teacher_compute,
+        },
     }
 
 
@@ -205,8 +262,13 @@ def learned(prep: Prepared, predictions: dict, test: dict, hw) -> tuple[dict, li
     for s, metrics in test.items():
         if metrics:
             baseline[s] = majority_baseline(prep.splits["train"].labels, prep.splits[s].labels)
-            warnings += prediction_warnings(f"{prep.cfg.method} ({s})", prep.splits[s].labels, predictions[s],
-                                            prep.spec.label_names or range(prep.spec.num_labels), baseline[s]["label"])
+            warnings += prediction_warnings(
+                f"{prep.cfg.method} ({s})",
+                prep.splits[s].labels,
+                predictions[s],
+                prep.spec.label_names or range(prep.spec.num_labels),
+                baseline[s]["label"],
+            )
     for w in warnings if hw.main else []:
         print(f"\n*** WARNING: {w} ***\n", flush=True)
     return baseline, warnings

@@ -2,6 +2,7 @@
 description (``TaskSpec``), the examples of one split (``Split``, with the checksum every run records), the
 deterministic stratified cut of a labelled set into train/dev/test, and the data error.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,9 +24,9 @@ class DataError(KnownError, ValueError):
 class TaskSpec:
     name: str
     num_labels: int
-    text_keys: tuple            # one key (single sentence) or two (sentence pair)
-    metrics: tuple              # first one is the model-selection metric
-    source: str                 # 'embedded' or 'glue'
+    text_keys: tuple  # one key (single sentence) or two (sentence pair)
+    metrics: tuple  # first one is the model-selection metric
+    source: str  # 'embedded' or 'glue'
     dev_splits: tuple = ("dev",)
     test_splits: tuple = ("test",)
     label_names: tuple = ()
@@ -34,6 +35,7 @@ class TaskSpec:
 @dataclass
 class Split:
     """Raw examples of one split: ids, texts (one tuple per example) and integer labels (-1: hidden)."""
+
     task: str
     name: str
     ids: list
@@ -52,16 +54,18 @@ class Split:
             return ids
         return hashlib.sha256(repr((ids, self.texts, self.labels, tuple(self.label_names))).encode()).hexdigest()
 
-    def head(self, n: int | None) -> "Split":
+    def head(self, n: int | None) -> Split:
         """The first n examples (a reproducible slice: the split order is itself deterministic)."""
         if n is None or n >= len(self):
             return self
-        return Split(self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content,
-                     self.label_names)
+        return Split(
+            self.task, self.name, self.ids[:n], self.texts[:n], self.labels[:n], self.by_content, self.label_names
+        )
 
 
-def stratified_split(ids: list, labels: list, dev_frac: float, test_frac: float,
-                     seed: str = SPLIT_SEED) -> dict[str, list]:
+def stratified_split(
+    ids: list, labels: list, dev_frac: float, test_frac: float, seed: str = SPLIT_SEED
+) -> dict[str, list]:
     """Rank ids by sha256(seed:id) within each label; per label take test, then dev, rest is train."""
     classes = sorted(set(labels))
     out = {"train": [], "dev": [], "test": []}
@@ -71,8 +75,8 @@ def stratified_split(ids: list, labels: list, dev_frac: float, test_frac: float,
         share_test = round(test_frac * len(members))
         share_dev = round(dev_frac * len(members))
         out["test"] += members[:share_test]
-        out["dev"] += members[share_test:share_test + share_dev]
-        out["train"] += members[share_test + share_dev:]
+        out["dev"] += members[share_test : share_test + share_dev]
+        out["train"] += members[share_test + share_dev :]
     for k in out:  # a stable, label-interleaved order, also by hash
         out[k].sort(key=lambda i: hashlib.sha256(f"{seed}:order:{i}".encode()).hexdigest())
     return out

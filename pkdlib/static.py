@@ -11,6 +11,7 @@ package list; ``pip install model2vec`` in a venv of your own gives the original
 * head: multinomial logistic regression on the standardised text vectors of the training rows,
   ``mean CE + lambda * ||W||^2``, fitted by L-BFGS; ``lambda`` chosen on dev accuracy from ``L2_GRID``.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,11 @@ WEIGHTS, META = "static.safetensors", "static.json"
 
 @dataclass
 class StaticModel:
-    vectors: torch.Tensor   # (vocab, hidden), float16 as stored
-    mean: torch.Tensor      # (hidden,) standardisation of the text vectors
+    vectors: torch.Tensor  # (vocab, hidden), float16 as stored
+    mean: torch.Tensor  # (hidden,) standardisation of the text vectors
     std: torch.Tensor
-    weight: torch.Tensor    # (labels, hidden)
-    bias: torch.Tensor      # (labels,)
+    weight: torch.Tensor  # (labels, hidden)
+    bias: torch.Tensor  # (labels,)
     special_ids: tuple
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -53,16 +54,23 @@ class StaticModel:
 
     def save(self, folder: Path) -> Path:
         from safetensors.torch import save_file
+
         folder = Path(folder)
-        tensors = {"vectors": self.vectors.contiguous(), "mean": self.mean, "std": self.std, "weight": self.weight,
-                   "bias": self.bias}
+        tensors = {
+            "vectors": self.vectors.contiguous(),
+            "mean": self.mean,
+            "std": self.std,
+            "weight": self.weight,
+            "bias": self.bias,
+        }
         atomic_write(folder / WEIGHTS, lambda tmp: save_file(tensors, tmp))
         atomic_write_json(folder / META, {"special_ids": list(self.special_ids), "recipe": __doc__.split("\n\n")[1]})
         return folder / WEIGHTS
 
     @classmethod
-    def load(cls, folder: Path) -> "StaticModel":
+    def load(cls, folder: Path) -> StaticModel:
         from safetensors.torch import load_file
+
         t = load_file(str(Path(folder) / WEIGHTS))
         meta = json.loads((Path(folder) / META).read_text())
         return cls(t["vectors"], t["mean"], t["std"], t["weight"], t["bias"], tuple(meta["special_ids"]))
@@ -78,8 +86,9 @@ def distil_vectors(teacher, tokenizer, batch_size: int = 1024) -> torch.Tensor:
     for i in range(0, n, batch_size):
         ids = torch.arange(i, min(n, i + batch_size))
         batch = torch.stack([torch.full_like(ids, cls_id), ids, torch.full_like(ids, sep_id)], 1)
-        h = enc(input_ids=batch, attention_mask=torch.ones_like(batch),
-                token_type_ids=torch.zeros_like(batch)).last_hidden_state
+        h = enc(
+            input_ids=batch, attention_mask=torch.ones_like(batch), token_type_ids=torch.zeros_like(batch)
+        ).last_hidden_state
         out.append(h.mean(1).half())
     return torch.cat(out)
 
@@ -100,7 +109,7 @@ def _logreg(x: torch.Tensor, y: torch.Tensor, num_labels: int, l2: float) -> tup
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + l2 * (w ** 2).sum()
+        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + l2 * (w**2).sum()
         loss.backward()
         return loss
 
@@ -108,11 +117,19 @@ def _logreg(x: torch.Tensor, y: torch.Tensor, num_labels: int, l2: float) -> tup
     return w.detach(), b.detach()
 
 
-def fit_static(vectors: torch.Tensor, special_ids, train_batches, dev_batches, num_labels: int, log=print) -> StaticModel:
+def fit_static(
+    vectors: torch.Tensor, special_ids, train_batches, dev_batches, num_labels: int, log=print
+) -> StaticModel:
     """The head fitted on the training rows, its L2 strength chosen on dev accuracy (``*_batches``: iterables of
     (tokenised batch, labels))."""
-    model = StaticModel(vectors, torch.zeros(vectors.shape[1]), torch.ones(vectors.shape[1]),
-                        torch.zeros(num_labels, vectors.shape[1]), torch.zeros(num_labels), tuple(special_ids))
+    model = StaticModel(
+        vectors,
+        torch.zeros(vectors.shape[1]),
+        torch.ones(vectors.shape[1]),
+        torch.zeros(num_labels, vectors.shape[1]),
+        torch.zeros(num_labels),
+        tuple(special_ids),
+    )
     with torch.no_grad():
         x, y = _texts(model, train_batches)
         model.mean, model.std = x.mean(0), x.std(0).clamp(min=1e-6)

@@ -13,6 +13,7 @@ training rows (10% each for dev and test), stratified by label and deterministic
 those through :func:`frame_split` too). A split's checksum covers its ids, texts and labels, so another
 file of the same length is another run.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .splits import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
 from .errors import require
+from .splits import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
 
 __all__ = ["load_tables", "read_table", "frame_split", "FORMATS", "SPLIT_OFF"]
 
@@ -78,8 +79,10 @@ def _from_datasets(name: str, split: str, hub: bool):
     try:
         ds = datasets.load_dataset(name) if hub else datasets.load_from_disk(name)
     except Exception as e:  # offline, not a dataset folder, unknown id
-        raise DataError(f"{'Hub dataset' if hub else 'folder'} {name!r} cannot be loaded as a dataset "
-                        f"({type(e).__name__}: {str(e)[:200]}); accepted: {', '.join(FORMATS)}") from None
+        raise DataError(
+            f"{'Hub dataset' if hub else 'folder'} {name!r} cannot be loaded as a dataset "
+            f"({type(e).__name__}: {str(e)[:200]}); accepted: {', '.join(FORMATS)}"
+        ) from None
     if isinstance(ds, datasets.DatasetDict):
         names = [n for n in DICT_SPLITS[split] if n in ds]
         if not names:
@@ -94,14 +97,18 @@ def _texts(df, columns: tuple, where: str) -> list:
     """Each row's text(s) as a tuple of non-empty strings."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise DataError(f"{where} has no column {', '.join(map(repr, missing))}; its columns: "
-                        f"{', '.join(map(str, df.columns))} (name yours with text_columns=, label_column=)")
+        raise DataError(
+            f"{where} has no column {', '.join(map(repr, missing))}; its columns: "
+            f"{', '.join(map(str, df.columns))} (name yours with text_columns=, label_column=)"
+        )
     cols = [df[c].tolist() for c in columns]
     for c, values in zip(columns, cols):
         bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip()]
         if bad:
-            raise DataError(f"{where}: column {c!r} has {len(bad)} empty or non-text cells (first at row {bad[0]}: "
-                            f"{values[bad[0]]!r}); every row needs text")
+            raise DataError(
+                f"{where}: column {c!r} has {len(bad)} empty or non-text cells (first at row {bad[0]}: "
+                f"{values[bad[0]]!r}); every row needs text"
+            )
     return list(zip(*cols))
 
 
@@ -109,8 +116,11 @@ def _label_values(df, column: str, where: str) -> list:
     if column not in df.columns:
         raise DataError(f"{where} has no label column {column!r}; its columns: {', '.join(map(str, df.columns))}")
     values = df[column].tolist()
-    bad = [i for i, v in enumerate(values) if v is None or (not isinstance(v, str) and bool(pd.isna(v)))
-           or (isinstance(v, str) and not v.strip())]
+    bad = [
+        i
+        for i, v in enumerate(values)
+        if v is None or (not isinstance(v, str) and bool(pd.isna(v))) or (isinstance(v, str) and not v.strip())
+    ]
     if bad:
         raise DataError(f"{where}: {len(bad)} rows have no label (first: row {bad[0]})")
     keys = [_label_key(v) for v in values]
@@ -129,9 +139,11 @@ def _refuse_missing_markers(keys: list, column: str, where: str) -> None:
     if numeric and others and all(k.lower() in MISSING_MARKERS for k in others):
         counts = {v: others.count(v) for v in sorted(set(others))}
         first = next(i for i, k in enumerate(keys) if k in counts)
-        raise DataError(f"{where}: label column {column!r} holds numbers but {len(others)} cells say "
-                        f"{', '.join(f'{v!r} ({n}x)' for v, n in counts.items())} (first at row {first}): a missing "
-                        f"label, not a class; fill those labels in or remove those rows")
+        raise DataError(
+            f"{where}: label column {column!r} holds numbers but {len(others)} cells say "
+            f"{', '.join(f'{v!r} ({n}x)' for v, n in counts.items())} (first at row {first}): a missing "
+            f"label, not a class; fill those labels in or remove those rows"
+        )
 
 
 def _label_key(v) -> str:
@@ -158,8 +170,9 @@ def frame_split(df, text_columns: tuple, label_column: str, names: tuple | None,
     index = {n: i for i, n in enumerate(names)}
     unknown = sorted(set(keys) - set(index))
     if unknown:
-        raise DataError(f"{where} has labels {unknown[:5]} that the training split does not have; "
-                        f"known labels: {list(names)}")
+        raise DataError(
+            f"{where} has labels {unknown[:5]} that the training split does not have; known labels: {list(names)}"
+        )
     return list(df.index), texts, [index[k] for k in keys], names
 
 
@@ -169,13 +182,18 @@ def _cut(task, ids, texts, labels, names, fractions: dict, where: str) -> dict:
     need = 1 + sum(1 for f in fractions.values() if f)
     few = {c: n for c, n in counts.items() if any(round(f * n) < 1 for f in fractions.values()) or n < need}
     if few:
-        raise DataError(f"{where}: too few rows per label to split off {' and '.join(fractions)} "
-                        f"({', '.join(f'{names[c]!r}: {n} rows' for c, n in sorted(few.items()))}); give at least "
-                        f"{math.ceil(1 / min(fractions.values()))} rows per label, or give the splits as files")
+        raise DataError(
+            f"{where}: too few rows per label to split off {' and '.join(fractions)} "
+            f"({', '.join(f'{names[c]!r}: {n} rows' for c, n in sorted(few.items()))}); give at least "
+            f"{math.ceil(1 / min(fractions.values()))} rows per label, or give the splits as files"
+        )
     parts = stratified_split(ids, labels, fractions.get("dev", 0.0), fractions.get("test", 0.0), SPLIT_SEED)
     by_id = {i: (t, y) for i, t, y in zip(ids, texts, labels)}
-    return {name: _make_split(task, name, sel, [by_id[i][0] for i in sel], [by_id[i][1] for i in sel], names)
-            for name, sel in parts.items() if name == "train" or name in fractions}
+    return {
+        name: _make_split(task, name, sel, [by_id[i][0] for i in sel], [by_id[i][1] for i in sel], names)
+        for name, sel in parts.items()
+        if name == "train" or name in fractions
+    }
 
 
 def _make_split(task, name, ids, texts, labels, names) -> Split:
@@ -188,19 +206,27 @@ def _load(task, files: tuple, text_columns: tuple, label_column: str, stamps: tu
     frames = {s: read_table(f, s) for s, f in given.items() if f}
     for s, df in frames.items():
         if df is None:
-            raise DataError(f"{given[s]} has no {' or '.join(DICT_SPLITS[s])} split to use as {s}; give a file or a "
-                            f"dataset with that split")
+            raise DataError(
+                f"{given[s]} has no {' or '.join(DICT_SPLITS[s])} split to use as {s}; give a file or a "
+                f"dataset with that split"
+            )
     train = frames["train"]
     for s in ("dev", "test"):  # a DatasetDict folder (or Hub dataset) given as train brings its own dev and test
-        if s not in frames and not given.get(s) and (Path(str(given["train"])).is_dir()
-                                                     or str(given["train"]).startswith("hub:")):
+        if (
+            s not in frames
+            and not given.get(s)
+            and (Path(str(given["train"])).is_dir() or str(given["train"]).startswith("hub:"))
+        ):
             if (df := read_table(given["train"], s)) is not None:
                 frames[s] = df
     where = {s: f"{given.get(s) or given['train']} ({s})" for s in ("train", "dev", "test")}
     ids, texts, labels, names = frame_split(train, text_columns, label_column, None, where["train"])
     missing = {s: SPLIT_OFF[s] for s in ("dev", "test") if s not in frames}
-    splits = _cut(task, ids, texts, labels, names, missing, where["train"]) if missing else {
-        "train": _make_split(task, "train", ids, texts, labels, names)}
+    splits = (
+        _cut(task, ids, texts, labels, names, missing, where["train"])
+        if missing
+        else {"train": _make_split(task, "train", ids, texts, labels, names)}
+    )
     for s in ("dev", "test"):
         if s in frames:
             i, t, y, _ = frame_split(frames[s], text_columns, label_column, names, where[s])
@@ -232,13 +258,21 @@ def source_rows(cfg, split: str, ids: list) -> list[dict]:
     column's name and values), in the split's order; ``ids`` are the split's row numbers in that file. A table without
     an ``id`` column gets one: the row number."""
     import json
+
     given = {"train": cfg.train_file, "dev": cfg.dev_file, "test": cfg.test_file}
     frame = read_table(given[split], split) if given.get(split) else None
-    if frame is None and split != "train" and (Path(str(cfg.train_file)).is_dir() or str(cfg.train_file).startswith("hub:")):
+    if (
+        frame is None
+        and split != "train"
+        and (Path(str(cfg.train_file)).is_dir() or str(cfg.train_file).startswith("hub:"))
+    ):
         frame = read_table(cfg.train_file, split)
     if frame is None:  # cut off the training rows
         frame = read_table(cfg.train_file, "train")
     rows = frame.iloc[list(ids)]
-    out = [json.loads(line) for line in rows.to_json(orient="records", lines=True, force_ascii=False,
-                                                      date_format="iso").splitlines() if line.strip()]
+    out = [
+        json.loads(line)
+        for line in rows.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").splitlines()
+        if line.strip()
+    ]
     return out if "id" in frame.columns else [{"id": i, **r} for i, r in zip(ids, out)]

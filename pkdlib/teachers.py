@@ -9,11 +9,13 @@ terms read of its layers (``terms.Need``: pooled states, attention maps). Two ki
 A method names its kind (``methods.Method.teacher``); a kind that cannot give what the method's terms read is
 refused before any work (``check_teacher``).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 
@@ -24,8 +26,16 @@ from .losses import read_outputs
 from .models import eager_attention
 from .terms import Need, Outputs
 
-__all__ = ["Teacher", "OnlineTeacher", "CachedTeacher", "TeacherSource", "TeacherKind", "TEACHERS", "check_teacher",
-           "TeacherError"]
+__all__ = [
+    "Teacher",
+    "OnlineTeacher",
+    "CachedTeacher",
+    "TeacherSource",
+    "TeacherKind",
+    "TEACHERS",
+    "check_teacher",
+    "TeacherError",
+]
 
 
 class TeacherError(KnownError, ValueError):
@@ -34,6 +44,7 @@ class TeacherError(KnownError, ValueError):
 
 class Teacher(Protocol):
     """What training reads of a teacher: ``n_layers`` (its transformer layers) and, per batch, ``outputs``."""
+
     gives: frozenset  # what its outputs can hold besides the logits: "states", "attentions"
 
     @property
@@ -62,9 +73,13 @@ class OnlineTeacher:
             eager_attention(self.model)
         device = batch["input_ids"].device
         with torch.autocast(device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            out = self.model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                             attention_mask=batch["attention_mask"], output_hidden_states=need.states,
-                             output_attentions=need.attentions)
+            out = self.model(
+                input_ids=batch["input_ids"],
+                token_type_ids=batch["token_type_ids"],
+                attention_mask=batch["attention_mask"],
+                output_hidden_states=need.states,
+                output_attentions=need.attentions,
+            )
         return read_outputs(out, batch["attention_mask"], need)
 
 
@@ -72,6 +87,7 @@ class OnlineTeacher:
 class TeacherSource:
     """What a teacher is made from: the fine-tuned model (loaded when needed), the training split a cache covers,
     where caches live and the cache's key (``cache.teacher_cache_key``), the device and the autocast precision."""
+
     load: Callable[[], torch.nn.Module]
     toks: TokenizedSplit
     cache_dir: Path | None = None
@@ -84,9 +100,12 @@ class TeacherSource:
 
 def cached_teacher(src: TeacherSource) -> CachedTeacher:
     """The teacher cache of ``src``'s training split: read, or computed once and written."""
+
     def compute():
-        return compute_teacher_outputs(src.load().to(src.device), src.toks, 64, src.device, progress=src.progress,
-                                       autocast_dtype=src.amp)
+        return compute_teacher_outputs(
+            src.load().to(src.device), src.toks, 64, src.device, progress=src.progress, autocast_dtype=src.amp
+        )
+
     return load_or_compute_teacher_outputs(src.cache_dir, src.cache_key, compute, log=src.log).to(src.device)
 
 
@@ -97,8 +116,8 @@ def online_teacher(src: TeacherSource) -> OnlineTeacher:
 @dataclass(frozen=True)
 class TeacherKind:
     make: Callable[[TeacherSource], Teacher]
-    gives: frozenset   # what its outputs can hold besides the logits
-    cached: bool       # reads the teacher cache of the run's training split (its key is in the record's provenance)
+    gives: frozenset  # what its outputs can hold besides the logits
+    cached: bool  # reads the teacher cache of the run's training split (its key is in the record's provenance)
 
 
 #: the teacher kinds by name (a method's ``teacher``)
@@ -115,5 +134,7 @@ def check_teacher(kind: str, need: Need) -> None:
     reads = {r for r, on in (("states", need.states), ("attentions", need.attentions)) if on}
     if lacks := reads - TEACHERS[kind].gives:
         able = [k for k, v in TEACHERS.items() if reads <= v.gives]
-        raise TeacherError(f"the {kind} teacher cannot give the teacher's {', '.join(sorted(lacks))}, which the "
-                         f"objective reads; accepted for it: {', '.join(able) or 'none'}")
+        raise TeacherError(
+            f"the {kind} teacher cannot give the teacher's {', '.join(sorted(lacks))}, which the "
+            f"objective reads; accepted for it: {', '.join(able) or 'none'}"
+        )

@@ -11,16 +11,29 @@ as in Sun et al. (2019), eq. 7, with the scaling of the official code
 batch x layers x hidden, so the paper's beta grid (10..1000) keeps its meaning. Teacher inputs are
 targets: every term detaches them, so no gradient reaches a teacher run online.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Param", "Term", "Outputs", "Need", "TERMS", "PARAMS", "WEIGHTS", "KD_REDUCTIONS", "kd_loss",
-           "patient_loss", "attention_loss", "check_values"]
+__all__ = [
+    "Param",
+    "Term",
+    "Outputs",
+    "Need",
+    "TERMS",
+    "PARAMS",
+    "WEIGHTS",
+    "KD_REDUCTIONS",
+    "kd_loss",
+    "patient_loss",
+    "attention_loss",
+    "check_values",
+]
 
 KD_REDUCTIONS = ("batchmean", "mean")
 
@@ -34,6 +47,7 @@ class Param:
     must have ``unused == default``, or it would enter every existing run's identity (``identity.py``).
     ``check(value)``: what is wrong with a value (printed after ``name=value``), or None. ``label(value)``: how the
     report's hyper-parameter labels and the dry run name it (None: not named)."""
+
     name: str
     type: str
     default: object
@@ -49,6 +63,7 @@ class Outputs:
     """One side's outputs for a batch, what the terms read: ``logits`` (b, C); ``states`` (b, P, H), the pooled
     states of the P matched layers; ``attentions`` (b, P, heads, L, L), their attention probabilities (query x
     key). None: not asked for."""
+
     logits: torch.Tensor | None
     states: torch.Tensor | None = None
     attentions: torch.Tensor | None = None
@@ -58,6 +73,7 @@ class Outputs:
 class Need:
     """What an objective reads of one side besides the logits: the pooled states (``pooling``: "cls" or "mean")
     and/or the attention probabilities of ``layers``, 1-based (layer l: ``hidden_states[l]``, ``attentions[l-1]``)."""
+
     layers: tuple[int, ...] = ()
     pooling: str = "cls"
     states: bool = False
@@ -68,18 +84,19 @@ class Need:
 class Term:
     """One loss term. ``loss(student, teacher, batch, objective)`` is its unweighted value (a scalar tensor) from
     the two sides' ``Outputs``, the batch (labels, attention mask) and the objective (its settings by name)."""
-    key: str                    # the part's name: parts, records (train_<key>, loss_share[key]), the report
-    column: str                 # how it is written: in the objective, and Table 4's "<column> loss (%)"
-    weight: str                 # the Param that weights it
-    formula: str                # its definition (pkd train --help, docs)
+
+    key: str  # the part's name: parts, records (train_<key>, loss_share[key]), the report
+    column: str  # how it is written: in the objective, and Table 4's "<column> loss (%)"
+    weight: str  # the Param that weights it
+    formula: str  # its definition (pkd train --help, docs)
     loss: Callable[[Outputs, Outputs | None, Mapping, object], torch.Tensor]
     written: Callable[[object], str]  # objective -> how the printed objective writes it, after its weight
     student: frozenset = frozenset({"logits"})  # what it reads of the student: logits, states, attentions
-    teacher: frozenset = frozenset()            # ... and of the teacher
+    teacher: frozenset = frozenset()  # ... and of the teacher
     params: tuple[Param, ...] = ()  # its own values (its weight and settings)
-    complement: bool = False    # its weight is 1 - the field (CE: 1 - alpha)
-    always: bool = False        # computed and recorded even at weight 0 (CE: the task's own loss)
-    required: bool = True       # a method with the term needs its weight > 0 (else it is the method without it)
+    complement: bool = False  # its weight is 1 - the field (CE: 1 - alpha)
+    always: bool = False  # computed and recorded even at weight 0 (CE: the task's own loss)
+    required: bool = True  # a method with the term needs its weight > 0 (else it is the method without it)
 
     @property
     def matched(self) -> bool:
@@ -109,8 +126,10 @@ def non_negative(v: float) -> str | None:
 
 # ---------------------------------------------------------------- the paper's terms
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float,
-            reduction: str = "batchmean") -> torch.Tensor:
+
+def kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float, reduction: str = "batchmean"
+) -> torch.Tensor:
     """Soft-target distillation loss (Hinton et al. 2015).
 
         KD = T**2 * KL( softmax(t / T) || softmax(s / T) )
@@ -126,7 +145,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     kl = F.kl_div(log_p_s, p_t, reduction="sum") / student_logits.shape[0]  # batchmean
     if reduction == "mean":
         kl = kl / student_logits.shape[-1]
-    return kl * temperature ** 2
+    return kl * temperature**2
 
 
 def patient_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -165,33 +184,98 @@ def _pt(s: Outputs, t: Outputs | None, batch: Mapping, o) -> torch.Tensor:
     return patient_loss(s.states, t.states, o.normalize)
 
 
-CE = Term("ce", "CE", weight="alpha", complement=True, always=True, required=False, loss=_ce,
-          formula="CE = cross-entropy of the student's logits with the labels, mean over the batch",
-          written=lambda o: "CE" + ("(labelled rows)" if getattr(o, "ce_labelled_only", False) else ""))
-KD = Term("kd", "KD", weight="alpha", required=False, loss=_kd, teacher=frozenset({"logits"}),
-          formula="KD = T^2 * KL(softmax(t/T) || softmax(s/T)) of the logits, summed over classes, mean over the "
-                  "batch (kd_reduction=mean: also over classes, the official code's)",
-          written=lambda o: f"KD(T={_fmt(o.temperature)}"
-                            + ("" if o.kd_reduction == "batchmean" else f", {o.kd_reduction}") + ")",
-          params=(Param("temperature", "float", 10.0, "KD temperature T, > 0", unused=1.0, check=positive,
-                        label=lambda v: f"T {v:g}"),
-                  Param("alpha", "float", 0.5, "KD weight alpha in [0, 1]: (1-alpha)*CE + alpha*KD", unused=0.0,
-                        check=unit_interval, label=lambda v: f"alpha {v:g}"),
-                  Param("kd_reduction", "str", "batchmean", "KL reduction (mean: the official code's, / classes)",
-                        unused="batchmean", choices=KD_REDUCTIONS)))
-PT = Term("pt", "PT", weight="beta", loss=_pt, student=frozenset({"states"}), teacher=frozenset({"states"}),
-          formula="PT = mean over batch x matched layers x hidden of (s/|s| - t/|t|)^2, the pooled states ([CLS], "
-                  "or the mean over tokens) of student layers 1..k-1 and of the teacher's mapped layers "
-                  "(normalize=false: the raw states)",
-          written=lambda o: f"PT({o.layer_map!r}, " + ("" if o.pooling == "cls" else "mean-pooled, ")
-                            + ("normalized" if o.normalize else "raw") + ")",
-          params=(Param("beta", "float", 100.0, "patient loss weight beta, >= 0 (> 0 for pkd-*)", unused=0.0,
-                        check=non_negative, label=lambda v: f"beta {v:g}"),
-                  Param("normalize", "bool", True, "L2-normalise [CLS] states in the patient loss", unused=False,
-                        label=lambda v: "normalised" if v else "unnormalised")))
+CE = Term(
+    "ce",
+    "CE",
+    weight="alpha",
+    complement=True,
+    always=True,
+    required=False,
+    loss=_ce,
+    formula="CE = cross-entropy of the student's logits with the labels, mean over the batch",
+    written=lambda o: "CE" + ("(labelled rows)" if getattr(o, "ce_labelled_only", False) else ""),
+)
+KD = Term(
+    "kd",
+    "KD",
+    weight="alpha",
+    required=False,
+    loss=_kd,
+    teacher=frozenset({"logits"}),
+    formula="KD = T^2 * KL(softmax(t/T) || softmax(s/T)) of the logits, summed over classes, mean over the "
+    "batch (kd_reduction=mean: also over classes, the official code's)",
+    written=lambda o: (
+        f"KD(T={_fmt(o.temperature)}" + ("" if o.kd_reduction == "batchmean" else f", {o.kd_reduction}") + ")"
+    ),
+    params=(
+        Param(
+            "temperature",
+            "float",
+            10.0,
+            "KD temperature T, > 0",
+            unused=1.0,
+            check=positive,
+            label=lambda v: f"T {v:g}",
+        ),
+        Param(
+            "alpha",
+            "float",
+            0.5,
+            "KD weight alpha in [0, 1]: (1-alpha)*CE + alpha*KD",
+            unused=0.0,
+            check=unit_interval,
+            label=lambda v: f"alpha {v:g}",
+        ),
+        Param(
+            "kd_reduction",
+            "str",
+            "batchmean",
+            "KL reduction (mean: the official code's, / classes)",
+            unused="batchmean",
+            choices=KD_REDUCTIONS,
+        ),
+    ),
+)
+PT = Term(
+    "pt",
+    "PT",
+    weight="beta",
+    loss=_pt,
+    student=frozenset({"states"}),
+    teacher=frozenset({"states"}),
+    formula="PT = mean over batch x matched layers x hidden of (s/|s| - t/|t|)^2, the pooled states ([CLS], "
+    "or the mean over tokens) of student layers 1..k-1 and of the teacher's mapped layers "
+    "(normalize=false: the raw states)",
+    written=lambda o: (
+        f"PT({o.layer_map!r}, "
+        + ("" if o.pooling == "cls" else "mean-pooled, ")
+        + ("normalized" if o.normalize else "raw")
+        + ")"
+    ),
+    params=(
+        Param(
+            "beta",
+            "float",
+            100.0,
+            "patient loss weight beta, >= 0 (> 0 for pkd-*)",
+            unused=0.0,
+            check=non_negative,
+            label=lambda v: f"beta {v:g}",
+        ),
+        Param(
+            "normalize",
+            "bool",
+            True,
+            "L2-normalise [CLS] states in the patient loss",
+            unused=False,
+            label=lambda v: "normalised" if v else "unnormalised",
+        ),
+    ),
+)
 
 
 # ---------------------------------------------------------------- beyond the paper
+
 
 def attention_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Attention transfer: TinyBERT's attention loss (Jiao et al. 2020, section 3.1) on attention probabilities.
@@ -208,11 +292,15 @@ def attention_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, attenti
     matched layer (1-layer student) it is 0.
     """
     if student_att.shape != teacher_att.shape:
-        raise ValueError(f"attention shape mismatch: student {tuple(student_att.shape)} vs teacher "
-                         f"{tuple(teacher_att.shape)} (batch, layers, heads, tokens, tokens): the same heads are needed")
+        raise ValueError(
+            f"attention shape mismatch: student {tuple(student_att.shape)} vs teacher "
+            f"{tuple(teacher_att.shape)} (batch, layers, heads, tokens, tokens): the same heads are needed"
+        )
     if student_att.dim() != 5 or attention_mask.shape != (student_att.shape[0], student_att.shape[-1]):
-        raise ValueError(f"expected (batch, matched_layers, heads, tokens, tokens) and a (batch, tokens) mask, got "
-                         f"{tuple(student_att.shape)} and {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"expected (batch, matched_layers, heads, tokens, tokens) and a (batch, tokens) mask, got "
+            f"{tuple(student_att.shape)} and {tuple(attention_mask.shape)}"
+        )
     s, t = student_att.float(), teacher_att.detach().float()
     if s.shape[1] == 0:
         return s.new_zeros(())
@@ -225,13 +313,29 @@ def _at(s: Outputs, t: Outputs | None, batch: Mapping, o) -> torch.Tensor:
     return attention_loss(s.attentions, t.attentions, batch["attention_mask"])
 
 
-AT = Term("at", "AT", weight="gamma", loss=_at, student=frozenset({"attentions"}), teacher=frozenset({"attentions"}),
-          formula="AT = mean over matched layers x batch x heads x (query, key) pairs of real tokens of (A_s - A_t)^2, "
-                  "the attention probabilities of student layers 1..k-1 and of the teacher's mapped layers "
-                  "(TinyBERT's attention loss)",
-          written=lambda o: f"AT({o.layer_map!r})",
-          params=(Param("gamma", "float", 1.0, "attention-transfer weight gamma, >= 0 (> 0 for at)", unused=1.0,
-                        check=non_negative, label=lambda v: f"gamma {v:g}"),))
+AT = Term(
+    "at",
+    "AT",
+    weight="gamma",
+    loss=_at,
+    student=frozenset({"attentions"}),
+    teacher=frozenset({"attentions"}),
+    formula="AT = mean over matched layers x batch x heads x (query, key) pairs of real tokens of (A_s - A_t)^2, "
+    "the attention probabilities of student layers 1..k-1 and of the teacher's mapped layers "
+    "(TinyBERT's attention loss)",
+    written=lambda o: f"AT({o.layer_map!r})",
+    params=(
+        Param(
+            "gamma",
+            "float",
+            1.0,
+            "attention-transfer weight gamma, >= 0 (> 0 for at)",
+            unused=1.0,
+            check=non_negative,
+            label=lambda v: f"gamma {v:g}",
+        ),
+    ),
+)
 
 
 def _registry(*terms: Term) -> dict[str, Term]:
@@ -240,8 +344,10 @@ def _registry(*terms: Term) -> dict[str, Term]:
     reg, params = {}, {}
     for t in terms:
         if t.key in reg or not t.key.isalnum() or t.key != t.key.lower():
-            raise ValueError(f"loss term {t.key!r}: a key is lower-case letters and digits (it names record fields "
-                             f"such as train_<key>), declared once")
+            raise ValueError(
+                f"loss term {t.key!r}: a key is lower-case letters and digits (it names record fields "
+                f"such as train_<key>), declared once"
+            )
         for p in t.params:
             if p.name in params:
                 raise ValueError(f"value {p.name!r} is declared by two loss terms")
@@ -249,8 +355,10 @@ def _registry(*terms: Term) -> dict[str, Term]:
         reg[t.key] = t
     for t in terms:
         if t.weight not in params:
-            raise ValueError(f"loss term {t.key!r} is weighted by {t.weight!r}, which no term declares; declare it "
-                             f"as a Param of the term (declared: {', '.join(params) or 'none'})")
+            raise ValueError(
+                f"loss term {t.key!r} is weighted by {t.weight!r}, which no term declares; declare it "
+                f"as a Param of the term (declared: {', '.join(params) or 'none'})"
+            )
     return reg
 
 

@@ -4,6 +4,7 @@ A short explicit loop (AdamW, linear warm-up/decay, grad clipping, best epoch on
 CPU, one GPU, or several through Accelerate (``accelerate launch``). ``runs.run`` composes it with
 preparation, reuse of finished runs and the record.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ class NumericalError(KnownError, FloatingPointError):
 class Hardware:
     """The device, autocast dtype, Accelerate state and loss scaler of a run; ``compute``: what its matmuls compute
     in (``compute_precision``: the teacher cache's key holds it)."""
+
     device: torch.device
     amp: torch.dtype | None
     accelerator: object
@@ -41,15 +43,17 @@ class Hardware:
     compute: str = "fp32"
 
     @classmethod
-    def setup(cls, cfg) -> "Hardware":
+    def setup(cls, cfg) -> Hardware:
         from accelerate import Accelerator
         from accelerate.utils import InitProcessGroupKwargs
+
         device = pick_device(cfg.device)
         if device.type == "cuda":  # before anything allocates CUDA memory (cuBLAS's workspace configuration)
             cuda_determinism()
         amp = autocast_dtype(device, cfg.precision)
         if device.type == "cpu" and amp is torch.float16:
             from .config import ConfigError
+
             raise ConfigError("precision='fp16' is for CUDA; on CPU use bf16 or fp32")
         if device.type == "cuda":
             use_gpu(device, amp)
@@ -57,10 +61,19 @@ class Hardware:
         # file say, so the run computes in its own precision and has one loss scaler; no torch.compile either
         # (ACCELERATE_DYNAMO_BACKEND would compile the model unrecorded). Several processes: the collectives wait
         # up to COLLECTIVE_TIMEOUT, time for the main process to build a teacher cache while the others wait
-        acc = Accelerator(cpu=device.type == "cpu", mixed_precision="no", dynamo_backend="no",
-                          kwargs_handlers=[InitProcessGroupKwargs(timeout=COLLECTIVE_TIMEOUT)])
-        return cls(acc.device, amp, acc, torch.amp.GradScaler(acc.device.type, enabled=amp is torch.float16),
-                   compute_precision(device, amp))
+        acc = Accelerator(
+            cpu=device.type == "cpu",
+            mixed_precision="no",
+            dynamo_backend="no",
+            kwargs_handlers=[InitProcessGroupKwargs(timeout=COLLECTIVE_TIMEOUT)],
+        )
+        return cls(
+            acc.device,
+            amp,
+            acc,
+            torch.amp.GradScaler(acc.device.type, enabled=amp is torch.float16),
+            compute_precision(device, amp),
+        )
 
     @property
     def main(self) -> bool:
@@ -103,12 +116,16 @@ def make_optimizer(model, cfg, steps: int):
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
     rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
     # fused AdamW: one kernel for all parameters (4x faster than foreach on this CPU for a 17M-param student)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        fused=True,
+    )
     warm = int(cfg.warmup * steps)
 
     def lr_lambda(step):
         return (step + 1) / warm if step < warm else max(0.0, (steps - step) / max(1, steps - warm))
+
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
 
 
@@ -120,8 +137,9 @@ def evaluate(model, ts, spec, batch_size, device, amp_dtype):
     for idx in LengthBucketSampler(ts.lengths, batch_size * 2, shuffle=False).batches():
         b = {k: v.to(device) for k, v in collate(ts, idx).items()}
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            logits = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                           attention_mask=b["attention_mask"]).logits
+            logits = model(
+                input_ids=b["input_ids"], token_type_ids=b["token_type_ids"], attention_mask=b["attention_mask"]
+            ).logits
         preds[idx] = logits.argmax(-1).cpu()
     metrics = compute_metrics(spec, ts.labels, preds) if bool((ts.labels >= 0).all()) else {}
     return preds, metrics
@@ -138,6 +156,7 @@ class Meter:
     i.e. every ``max(1, n_batches // 20)`` steps and at the epoch's end, and at the steps whose gradient norms are
     sampled, which read the device anyway), naming the first non-finite step. Token counts come from the host
     batch. Several processes: a curve point holds the steps of all of them (``reduce``), as the epoch's sums do."""
+
     n_batches: int
     sums: dict = field(default_factory=dict)
     window: dict = field(default_factory=dict)
@@ -153,8 +172,9 @@ class Meter:
         """Several processes: the epoch's sums over all of them (loss parts: the mean of the processes' means)."""
         self.flush(None)
         keys = sorted(self.sums)
-        total = accelerator.reduce(torch.tensor([float(self.sums[k]) for k in keys], dtype=torch.float64,
-                                                device=accelerator.device), "sum")
+        total = accelerator.reduce(
+            torch.tensor([float(self.sums[k]) for k in keys], dtype=torch.float64, device=accelerator.device), "sum"
+        )
         means = {"loss", *TERMS}
         n = accelerator.num_processes
         self.sums = {k: (v / n if k in means else v) for k, v in zip(keys, total.tolist())}
@@ -179,8 +199,12 @@ class Meter:
             if self.reduce is not None:
                 w = self.reduce(w)
             n = w.pop("n")
-            point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
-                     "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
+            point = {
+                "step": step,
+                "epoch": round(epoch - 1 + i / self.n_batches, 4),
+                "train_acc": w.pop("correct") / w.pop("seen"),
+                **({"lr": lr} if lr is not None else {}),
+            }
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
 
     def flush(self, epoch):
@@ -193,8 +217,13 @@ class Meter:
         for (step, _, seen), row in zip(pending, rows):
             parts = dict(zip(self.keys, row[:-1]))
             if not math.isfinite(parts["loss"]):
-                self._non_finite(epoch, step, parts, f"found when steps {pending[0][0]}-{pending[-1][0]} were "
-                                 f"checked: finiteness is checked at every curve point")
+                self._non_finite(
+                    epoch,
+                    step,
+                    parts,
+                    f"found when steps {pending[0][0]}-{pending[-1][0]} were "
+                    f"checked: finiteness is checked at every curve point",
+                )
             for k, v in {**parts, "n": 1, "correct": int(row[-1]), "seen": seen}.items():
                 self.window[k] = self.window.get(k, 0) + v
                 self.sums[k] = self.sums.get(k, 0) + v
@@ -208,15 +237,22 @@ class Meter:
 
     def _non_finite(self, epoch, step, parts, when):
         detail = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
-        raise NumericalError(f"non-finite loss at epoch {epoch}, step {step}: {detail} ({when}); {self.context}; "
-                             f"no record written")
+        raise NumericalError(
+            f"non-finite loss at epoch {epoch}, step {step}: {detail} ({when}); {self.context}; no record written"
+        )
 
     def epoch_row(self, epoch, seconds, part_names, objective) -> dict:
         self.flush(epoch)
         s, n = self.sums, max(1, self.sums["n"])
-        row = {"epoch": epoch, "train_time_s": round(seconds, 3), "steps": s["n"], "train_tokens": s["tokens"],
-               "train_padded_tokens": s["padded"], "train_acc": s["correct"] / max(1, s["seen"]),
-               **{f"train_{k}": s[k] / n for k in ("loss", *TERMS) if k in part_names}}
+        row = {
+            "epoch": epoch,
+            "train_time_s": round(seconds, 3),
+            "steps": s["n"],
+            "train_tokens": s["tokens"],
+            "train_padded_tokens": s["padded"],
+            "train_acc": s["correct"] / max(1, s["seen"]),
+            **{f"train_{k}": s[k] / n for k in ("loss", *TERMS) if k in part_names},
+        }
         weighted = objective.weighted({k: row[f"train_{k}"] for k in TERMS if f"train_{k}" in row})
         row["loss_share"] = {k: v / row["train_loss"] for k, v in weighted.items()} if row["train_loss"] else {}
         if self.grads:  # each weighted term's gradient norm, mean over the sampled steps, and its share of their sum
@@ -248,10 +284,13 @@ def term_grad_norms(model: torch.nn.Module, parts: dict, objective: Objective, s
     params = [p for p in model.parameters() if p.requires_grad]
     out, total = {}, None
     for k, term in objective.weighted({k: v for k, v in parts.items() if k != "loss"}).items():
-        grads = torch.autograd.grad(term * scale if scale != 1.0 else term, params, retain_graph=True,
-                                    allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else (g.float() / scale if scale != 1.0 else g)
-                 for p, g in zip(params, grads)]
+        grads = torch.autograd.grad(
+            term * scale if scale != 1.0 else term, params, retain_graph=True, allow_unused=True
+        )
+        grads = [
+            torch.zeros_like(p) if g is None else (g.float() / scale if scale != 1.0 else g)
+            for p, g in zip(params, grads)
+        ]
         out[k] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads)))
         total = grads if total is None else [a + b for a, b in zip(total, grads)]
     out["total"] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in total))) if total else 0.0
@@ -284,22 +323,37 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
     # every process steps once per global batch of cfg.batch_size (its share of it): the schedule, the number of
     # optimizer steps and the global batch do not depend on the process count (the schedule is ours, not
     # Accelerate's, which would advance it once per process)
-    sampler = LengthBucketSampler(toks["train"].lengths, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                  bucket=cfg.bucket, shards=acc.num_processes, shard=acc.process_index)
-    loader = torch.utils.data.DataLoader(toks["train"], batch_sampler=sampler, collate_fn=partial(collate, toks["train"]),
-                                         pin_memory=hw.device.type == "cuda")
+    sampler = LengthBucketSampler(
+        toks["train"].lengths,
+        cfg.batch_size,
+        shuffle=True,
+        seed=cfg.seed,
+        bucket=cfg.bucket,
+        shards=acc.num_processes,
+        shard=acc.process_index,
+    )
+    loader = torch.utils.data.DataLoader(
+        toks["train"],
+        batch_sampler=sampler,
+        collate_fn=partial(collate, toks["train"]),
+        pin_memory=hw.device.type == "cuda",
+    )
     opt, sched = make_optimizer(model, cfg, cfg.epochs * len(sampler))
     model, opt = acc.prepare(model, opt)
-    meter = Meter(len(loader), context=f"objective {objective}",
-                  reduce=partial(sum_over_processes, acc) if acc.num_processes > 1 else None)
+    meter = Meter(
+        len(loader),
+        context=f"objective {objective}",
+        reduce=partial(sum_over_processes, acc) if acc.num_processes > 1 else None,
+    )
     epochs, best, step = [], (None, -math.inf, None), 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         sampler.set_epoch(epoch - 1)  # epochs draw from seed + 0, 1, ... (as Accelerate's loader set it before)
         meter.start_epoch()
         t0 = time.time()
-        for b in progress_bar(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and hw.main),
-                              unit="batch", leave=False):
+        for b in progress_bar(
+            loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and hw.main), unit="batch", leave=False
+        ):
             mask = b["attention_mask"]  # token counts from the host batch; the index stays there (cache gather)
             tokens, padded, labelled = int(mask.sum()), mask.numel(), int((b["labels"] >= 0).sum())
             b = {k: v if k == "index" else v.to(acc.device, non_blocking=True) for k, v in b.items()}
@@ -333,8 +387,9 @@ def loss_scale(scaler) -> float:
 def sum_over_processes(accelerator, sums: dict) -> dict:
     """``sums`` (numbers) summed over every process, in float64; counts stay integers."""
     keys = sorted(sums)
-    total = accelerator.reduce(torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64,
-                                            device=accelerator.device), "sum").tolist()
+    total = accelerator.reduce(
+        torch.tensor([float(sums[k]) for k in keys], dtype=torch.float64, device=accelerator.device), "sum"
+    ).tolist()
     return {k: int(round(v)) if isinstance(sums[k], int) else v for k, v in zip(keys, total)}
 
 
@@ -345,10 +400,15 @@ def _dev_epoch(row, model, toks, spec, cfg, hw, best, log):
         row[s] = evaluate(model, toks[s], spec, cfg.batch_size, hw.device, hw.amp)[1]
     row["eval_time_s"] = round(time.time() - t0, 3)
     score, dev = row[spec.dev_splits[0]][spec.metrics[0]], toks[spec.dev_splits[0]]
-    majority = majority_baseline(toks["train"].labels, dev.labels)["accuracy"] if bool((dev.labels >= 0).all()) else None
-    log(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train accuracy (eval mode) "
+    majority = (
+        majority_baseline(toks["train"].labels, dev.labels)["accuracy"] if bool((dev.labels >= 0).all()) else None
+    )
+    log(
+        f"epoch {row['epoch']}: loss {row['train_loss']:.4f}, train accuracy (eval mode) "
         f"{row['train_eval']['accuracy']:.4f}, {spec.dev_splits[0]} {spec.metrics[0]} {score:.4f}"
-        + (f" (majority class {majority:.4f})" if majority is not None else "") + f" ({row['train_time_s']:.0f}s)")
+        + (f" (majority class {majority:.4f})" if majority is not None else "")
+        + f" ({row['train_time_s']:.0f}s)"
+    )
     if score > best[1]:
         return row["epoch"], score, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return best

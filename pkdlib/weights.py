@@ -6,6 +6,7 @@ The fingerprint is ``files.model_fingerprint`` (sha256 over the weight and confi
 stores as ``weights_fp`` and every student's identity as ``teacher_fp``: it is computed once per process while the
 files' size and mtime stay, so checking it costs no second read.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -31,9 +32,21 @@ __all__ = ["WEIGHTS_FILE", "WeightsError", "save_model_dir", "verified_fingerpri
 
 WEIGHTS_FILE = "pkd-weights.json"
 #: the files of a model folder written before pkd listed them (transformers' and tokenizers' own names)
-HF_NAMES = ("config.json", "generation_config.json", "model*.safetensors", "model.safetensors.index.json",
-            "pytorch_model*.bin", "pytorch_model.bin.index.json", "tokenizer*.json", "special_tokens_map.json",
-            "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json", "chat_template*")
+HF_NAMES = (
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model*.bin",
+    "pytorch_model.bin.index.json",
+    "tokenizer*.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "chat_template*",
+)
 
 
 class WeightsError(KnownError, ValueError):
@@ -78,10 +91,14 @@ def _replaceable(folder: Path) -> list[str]:
         extra = foreign(folder, dict.fromkeys(names, ""), changed_ok=True)
     else:
         names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
-        extra = [f"{n} (not a model file)" for n in sorted(names) if not any(fnmatch.fnmatch(n, pat) for pat in HF_NAMES)]
+        extra = [
+            f"{n} (not a model file)" for n in sorted(names) if not any(fnmatch.fnmatch(n, pat) for pat in HF_NAMES)
+        ]
     if extra:
-        raise WeightsError(f"the model folder {folder} holds files pkd did not write: {', '.join(extra[:5])}; "
-                           f"nothing replaced. Move them elsewhere, then rerun")
+        raise WeightsError(
+            f"the model folder {folder} holds files pkd did not write: {', '.join(extra[:5])}; "
+            f"nothing replaced. Move them elsewhere, then rerun"
+        )
     return present_files(folder)
 
 
@@ -96,8 +113,10 @@ def _listing(folder: Path) -> dict | None:
             return d
     except (OSError, ValueError, AttributeError):
         pass
-    raise WeightsError(f"{path} is damaged (not pkd's listing of the folder's weights); the weights there cannot be "
-                       f"checked: train the model again or give another folder")
+    raise WeightsError(
+        f"{path} is damaged (not pkd's listing of the folder's weights); the weights there cannot be "
+        f"checked: train the model again or give another folder"
+    )
 
 
 def verified_fingerprint(model_dir) -> str:
@@ -106,7 +125,9 @@ def verified_fingerprint(model_dir) -> str:
     fp = model_fingerprint(model_dir)
     listing = _listing(Path(model_dir))
     if listing is not None and listing["weights_fp"] != fp:
-        raise WeightsError(f"the weights in {model_dir} are not the ones pkd wrote there (fingerprint {fp[:12]}, "
-                           f"written {listing['weights_fp'][:12]}): damaged or replaced since; train that model again "
-                           f"or give another folder")
+        raise WeightsError(
+            f"the weights in {model_dir} are not the ones pkd wrote there (fingerprint {fp[:12]}, "
+            f"written {listing['weights_fp'][:12]}): damaged or replaced since; train that model again "
+            f"or give another folder"
+        )
     return fp

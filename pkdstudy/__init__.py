@@ -10,6 +10,7 @@ started by JupyterLab in notebooks/ means the checkout's results/ and work/, as 
 checkout), and ``Checkout``, installed into pkdlib on import when this package runs from a checkout (not from
 an installed copy in site-packages), so that records hold paths relative to the checkout.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

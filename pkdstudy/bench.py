@@ -13,6 +13,7 @@
 Every comparison is interleaved (A, B, A, B, ...) and reports medians, so machine noise hits all
 sides alike. Results are printed as ratios and written with provenance to --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,7 @@ from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
 from pkdlib.files import atomic_write_json
 from pkdlib.layer_maps import pkd_skip
 from pkdlib.losses import Objective, compute_loss
-from pkdlib.models import (
-    build_student,
-    count_parameters,
-    load_classifier,
-    load_tokenizer,
-)
+from pkdlib.models import build_student, count_parameters, load_classifier, load_tokenizer
 from pkdlib.records import provenance
 from pkdlib.teachers import OnlineTeacher
 from pkdlib.train import make_optimizer, optimizer_step
@@ -52,7 +48,7 @@ def gemm_peak(n=2048, repeats=5, dtype=torch.float32) -> float:
         t = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def train_flops_per_token(model, seq_len: float) -> float:
@@ -100,7 +96,7 @@ class Bench:
 
     def batches(self, bucket=True, seed=0):
         s = LengthBucketSampler(self.train.lengths, 32, shuffle=True, seed=seed, bucket=bucket)
-        return [collate(self.train, idx) for idx in s.batches()[:self.n_steps]]
+        return [collate(self.train, idx) for idx in s.batches()[: self.n_steps]]
 
     def student(self, objective=None, teacher=None, amp=None):
         return Trainer(build_student(PRETRAINED, 3, 2), objective or Objective(), teacher=teacher, amp=amp)
@@ -109,14 +105,19 @@ class Bench:
 def inference(B: Bench) -> dict:
     B.log("1. inference: teacher vs students, side by side")
     real = real_length_batches("rt", PRETRAINED, 256 if B.quick else 1066, 32)
-    inf = measure_inference(PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if B.quick else 9, warmup=1,
-                            real_batches=real, progress=False)
+    inf = measure_inference(
+        PRETRAINED, [1, 2, 3, 4, 5], 32, 128, repeats=3 if B.quick else 9, warmup=1, real_batches=real, progress=False
+    )
     for r in inf["rows"]:
-        B.log(f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x, fitted "
-              f"{r['fitted_speedup']:.2f}x), real lengths {r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s")
+        B.log(
+            f"   {r['layers']} layers: {r['speedup']:.2f}x (ideal {r['ideal_speedup']:.2f}x, fitted "
+            f"{r['fitted_speedup']:.2f}x), real lengths {r['real_speedup']:.2f}x, {r['examples_per_s']:.0f} ex/s"
+        )
     f = inf["fit"]
-    B.log(f"   fit over depths: {1000 * f['per_layer_s']:.1f} ms per layer + {1000 * f['fixed_s']:.1f} ms fixed "
-          f"(= {f['fixed_in_layers']:.2f} layers), worst residual {f['max_residual_fraction']:.1%}")
+    B.log(
+        f"   fit over depths: {1000 * f['per_layer_s']:.1f} ms per layer + {1000 * f['fixed_s']:.1f} ms fixed "
+        f"(= {f['fixed_in_layers']:.2f} layers), worst residual {f['max_residual_fraction']:.1%}"
+    )
     return inf
 
 
@@ -132,8 +133,10 @@ def training(B: Bench) -> dict:
         tps = toks / t[name]
         flops = tps * train_flops_per_token(tr.model, mean_len)
         res[name] = {"tokens_per_s": tps, "model_flops_per_s": flops, "fraction_of_peak": flops / peak}
-        B.log(f"   {name}: {tps:.0f} effective tokens/s = {flops / 1e9:.1f} GFLOP/s = {flops / peak:.0%} of the "
-              f"GEMM peak ({peak / 1e9:.1f} GFLOP/s)")
+        B.log(
+            f"   {name}: {tps:.0f} effective tokens/s = {flops / 1e9:.1f} GFLOP/s = {flops / peak:.0%} of the "
+            f"GEMM peak ({peak / 1e9:.1f} GFLOP/s)"
+        )
     return res
 
 
@@ -142,8 +145,13 @@ def distillation(B: Bench) -> dict:
 
     online = OnlineTeacher(B.teacher)  # the teacher run every step (pkdlib.teachers), what most toolkits do
     kd = lambda: Objective(alpha=0.5, temperature=10.0)  # noqa: E731
-    trainers = {"ft": B.student(), "kd": B.student(kd(), B.cached), "pkd": B.student(B.pkd(), B.cached),
-                "kd_online": B.student(kd(), online), "pkd_online": B.student(B.pkd(), online)}
+    trainers = {
+        "ft": B.student(),
+        "kd": B.student(kd(), B.cached),
+        "pkd": B.student(B.pkd(), B.cached),
+        "kd_online": B.student(kd(), online),
+        "pkd_online": B.student(B.pkd(), online),
+    }
     t = interleave({k: (lambda tr=tr: tr.steps(B.bs)) for k, tr in trainers.items()}, B.reps)
     res = {k: {"seconds": v, "vs_ft": v / t["ft"]} for k, v in t.items()}
     res["online_vs_cached_kd"], res["online_vs_cached_pkd"] = t["kd_online"] / t["kd"], t["pkd_online"] / t["pkd"]
@@ -157,17 +165,34 @@ def padding(B: Bench) -> dict:
     bb = {"bucketed": B.batches(True, seed=1), "random": B.batches(False, seed=1)}
     trainers = {k: B.student() for k in bb}
     t = interleave({k: (lambda k=k: trainers[k].steps(bb[k])) for k in bb}, B.reps)
-    pad = {k: {"padded_tokens": sum(b["attention_mask"].numel() for b in v),
-               "real_tokens": sum(int(b["attention_mask"].sum()) for b in v),
-               "examples": sum(len(b["labels"]) for b in v)} for k, v in bb.items()}
-    epoch = {k: sum(len(x) * int(B.train.lengths[x].max()) for x in
-                    LengthBucketSampler(B.train.lengths, 32, seed=1, bucket=k == "bucketed").batches()) for k in bb}
+    pad = {
+        k: {
+            "padded_tokens": sum(b["attention_mask"].numel() for b in v),
+            "real_tokens": sum(int(b["attention_mask"].sum()) for b in v),
+            "examples": sum(len(b["labels"]) for b in v),
+        }
+        for k, v in bb.items()
+    }
+    epoch = {
+        k: sum(
+            len(x) * int(B.train.lengths[x].max())
+            for x in LengthBucketSampler(B.train.lengths, 32, seed=1, bucket=k == "bucketed").batches()
+        )
+        for k in bb
+    }
     spe = {k: t[k] / pad[k]["examples"] for k in t}  # seconds per example
-    B.log(f"   padded tokens per epoch: random {epoch['random']}, bucketed {epoch['bucketed']} "
-          f"({epoch['random'] / epoch['bucketed']:.2f}x fewer); time per example "
-          f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed")
-    return {"seconds_per_example": spe, "batches": pad, "epoch_padded_tokens": epoch,
-            "speedup": spe["random"] / spe["bucketed"], "token_ratio": epoch["random"] / epoch["bucketed"]}
+    B.log(
+        f"   padded tokens per epoch: random {epoch['random']}, bucketed {epoch['bucketed']} "
+        f"({epoch['random'] / epoch['bucketed']:.2f}x fewer); time per example "
+        f"{spe['random'] / spe['bucketed']:.2f}x faster bucketed"
+    )
+    return {
+        "seconds_per_example": spe,
+        "batches": pad,
+        "epoch_padded_tokens": epoch,
+        "speedup": spe["random"] / spe["bucketed"],
+        "token_ratio": epoch["random"] / epoch["bucketed"],
+    }
 
 
 def precision(B: Bench, inf: dict) -> dict:
@@ -176,11 +201,16 @@ def precision(B: Bench, inf: dict) -> dict:
     t = interleave({k: (lambda k=k: tr[k].steps(B.bs)) for k in tr}, B.reps)
     inf16 = measure_inference(PRETRAINED, [3], 32, 128, repeats=3, warmup=1, precision="bf16", progress=False)
     teacher32 = {r["layers"]: r for r in inf["rows"]}[6]["ms_per_batch"]
-    res = {"train_step_s": t, "bf16_train_speedup": t["fp32"] / t["bf16"],
-           "bf16_inference_ms_per_batch": {r["layers"]: r["ms_per_batch"] for r in inf16["rows"]},
-           "bf16_vs_fp32_inference_teacher": teacher32 / inf16["rows"][0]["ms_per_batch"]}
-    B.log(f"   training: bf16 {res['bf16_train_speedup']:.2f}x the fp32 speed; teacher inference: bf16 "
-          f"{res['bf16_vs_fp32_inference_teacher']:.2f}x (measured in separate rounds)")
+    res = {
+        "train_step_s": t,
+        "bf16_train_speedup": t["fp32"] / t["bf16"],
+        "bf16_inference_ms_per_batch": {r["layers"]: r["ms_per_batch"] for r in inf16["rows"]},
+        "bf16_vs_fp32_inference_teacher": teacher32 / inf16["rows"][0]["ms_per_batch"],
+    }
+    B.log(
+        f"   training: bf16 {res['bf16_train_speedup']:.2f}x the fp32 speed; teacher inference: bf16 "
+        f"{res['bf16_vs_fp32_inference_teacher']:.2f}x (measured in separate rounds)"
+    )
     return res
 
 
@@ -191,8 +221,13 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
     # the inference timings run where measure_inference puts them (a GPU if there is one), the training steps on the CPU
     inference_device = res["inference"]["settings"]["device"]
     res["settings"]["devices"] = {"inference": inference_device, "training": "cpu"}
-    res.update(training=training(B), distillation=distillation(B), padding=padding(B),
-               precision=precision(B, res["inference"]), provenance=provenance(inference_device, 0, None))
+    res.update(
+        training=training(B),
+        distillation=distillation(B),
+        padding=padding(B),
+        precision=precision(B, res["inference"]),
+        provenance=provenance(inference_device, 0, None),
+    )
     if out:
         path = Path(out) / ("bench-quick.json" if quick else "bench.json")
         atomic_write_json(path, res)
@@ -201,10 +236,13 @@ def run(quick=False, out="results/benchmarks", log=print) -> dict:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m pkdstudy.bench", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m pkdstudy.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke test, ~2 min)")
-    ap.add_argument("--out", default="results/benchmarks", help="folder for bench.json and its table (default results/benchmarks)")
+    ap.add_argument(
+        "--out", default="results/benchmarks", help="folder for bench.json and its table (default results/benchmarks)"
+    )
     a = ap.parse_args(argv)
     t = time.time()
     run(a.quick, a.out)

@@ -27,6 +27,7 @@ Decision rules (README, "How the claims are decided"):
   list: a claim's name, with ``[arm]`` for an arm's row): they form a family of their own (Holm over the declared
   claims, one not tested counted as p = 1), neither primary nor secondary.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,15 +36,27 @@ import pandas as pd
 from pkdlib.methods import LABELS as METHOD_LABEL
 from pkdlib.methods import METHODS
 
-from .stats import (holm, mcnemar, paired_t, power_paired, retention_bootstrap, sign_flip_test, tost, two_level_t,
-                    two_way)
+from .stats import (
+    holm,
+    mcnemar,
+    paired_t,
+    power_paired,
+    retention_bootstrap,
+    sign_flip_test,
+    tost,
+    two_level_t,
+    two_way,
+)
 
 #: the claims as (a, b, name): "a beats b"; the first three are the primary family at the paper's compression
-CLAIMS = (("kd", "ft", "1a. KD beats fine-tuning"), ("pkd-skip", "kd", "1b. PKD beats KD"),
-          ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"),
-          ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"),
-          ("pkd-mean", "pkd-skip", "7. PKD on mean-pooled states vs [CLS]"),
-          ("pkd-mean", "kd", "7b. PKD on mean-pooled states beats KD"))
+CLAIMS = (
+    ("kd", "ft", "1a. KD beats fine-tuning"),
+    ("pkd-skip", "kd", "1b. PKD beats KD"),
+    ("pkd-skip", "pkd-last", "2. PKD-Skip >= PKD-Last"),
+    ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"),
+    ("pkd-mean", "pkd-skip", "7. PKD on mean-pooled states vs [CLS]"),
+    ("pkd-mean", "kd", "7b. PKD on mean-pooled states beats KD"),
+)
 PRIMARY = ("1a.", "1b.", "2.")
 #: the equivalence margin and the effect the power is computed for, in test points: the paper's SST-2 gains
 #: (BERT3: KD - FT +0.5, PKD - KD +0.6; BERT6: +0.8, +0.5)
@@ -72,8 +85,17 @@ def _correct(records, runs: pd.DataFrame, split):
     return [[int(c) for c in u] for u in found] if found and all(found) else None
 
 
-def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str, records=None,
-           comparison: str | None = None, known=frozenset()) -> dict | None:
+def paired(
+    df: pd.DataFrame,
+    split: str,
+    a: str,
+    b: str,
+    layers: int,
+    task: str,
+    records=None,
+    comparison: str | None = None,
+    known=frozenset(),
+) -> dict | None:
     """a - b in points over paired seeds: t-interval and p, TOST against the margin, power for the paper's effect,
     exact sign-flip p, and (where the records hold per-example correctness) McNemar per replicate and the two-way
     interval over seeds and test sentences; the mixed-machine pairs. Pairs that are not independent (crossed: one
@@ -90,8 +112,9 @@ def paired(df: pd.DataFrame, split: str, a: str, b: str, layers: int, task: str,
         row["known_pairs"], row["known_one_side"] = int((kx & ky).sum()), int((kx ^ ky).sum())
         rest = ~(kx & ky)
         if row["known_pairs"] and rest.sum() >= 2:
-            row["without_known"] = _compare(x[rest].reset_index(drop=True), y[rest].reset_index(drop=True), split,
-                                            records)
+            row["without_known"] = _compare(
+                x[rest].reset_index(drop=True), y[rest].reset_index(drop=True), split, records
+            )
     return row
 
 
@@ -101,15 +124,27 @@ def _compare(x: pd.DataFrame, y: pd.DataFrame, split: str, records) -> dict:
     no_sentences = {"mcnemar_p05": None, "sentences_ci": None}
     if _crossed(x, y):
         per_seed = pd.Series(d).groupby(x.seed.to_numpy()).mean()
-        return {**_difference(per_seed.to_numpy()), **no_sentences, **_machines(x, y, records, None),
-                "n_teachers": x.pair_teacher.nunique(), "unit": "seed (teachers crossed with seeds: averaged per seed)"}
+        return {
+            **_difference(per_seed.to_numpy()),
+            **no_sentences,
+            **_machines(x, y, records, None),
+            "n_teachers": x.pair_teacher.nunique(),
+            "unit": "seed (teachers crossed with seeds: averaged per seed)",
+        }
     row = {**_difference(d), **no_sentences, **_two_level(d, x.pair_teacher), **_machines(x, y, records, d)}
     ca, cb = _correct(records, x, split), _correct(records, y, split)
     if split == "test" and ca and cb:
-        row["mcnemar_p05"] = f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
+        row["mcnemar_p05"] = (
+            f"{sum(mcnemar(''.join(map(str, u)), ''.join(map(str, v)))['p'] < 0.05 for u, v in zip(ca, cb))}/{len(ca)}"
+        )
         w = two_way(ca, cb)
-        row.update(sent_low=w["low"], sent_high=w["high"], sentences_ci=f"[{w['low']:+.2f}, {w['high']:+.2f}]",
-                   sentence_floor=w["floor"], n_sentences=len(ca[0]))
+        row.update(
+            sent_low=w["low"],
+            sent_high=w["high"],
+            sentences_ci=f"[{w['low']:+.2f}, {w['high']:+.2f}]",
+            sentence_floor=w["floor"],
+            n_sentences=len(ca[0]),
+        )
     return row
 
 
@@ -149,17 +184,30 @@ def _two_level(d, teachers) -> dict:
     if len(names) < 2:
         return {"n_teachers": len(names)}
     r = two_level_t([d[np.asarray(teachers) == t] for t in names])
-    return {"n_teachers": len(names), "two_low": r["low"], "two_high": r["high"],
-            "two_level_ci": f"[{r['low']:+.2f}, {r['high']:+.2f}]" + (" (se: the seeds' part)" if r["floored"] else "")}
+    return {
+        "n_teachers": len(names),
+        "two_low": r["low"],
+        "two_high": r["high"],
+        "two_level_ci": f"[{r['low']:+.2f}, {r['high']:+.2f}]" + (" (se: the seeds' part)" if r["floored"] else ""),
+    }
 
 
 def _difference(d) -> dict:
     """The columns of a claims row for paired differences ``d`` (points): t-interval and p, TOST against the
     margin, exact sign-flip p, power for the paper's effect."""
     t = paired_t(d)
-    return {"n_seeds": t["n"], "mean_diff": t["mean"], "ci_low": t["low"], "ci_high": t["high"],
-            "detectable": t["detectable"], "p": t["p"], "sd": t["sd"], "tost_p": tost(d, MARGIN)["p"],
-            "sign_flip_p": sign_flip_test(d), "power": power_paired(t["sd"], t["n"], MARGIN)}
+    return {
+        "n_seeds": t["n"],
+        "mean_diff": t["mean"],
+        "ci_low": t["low"],
+        "ci_high": t["high"],
+        "detectable": t["detectable"],
+        "p": t["p"],
+        "sd": t["sd"],
+        "tost_p": tost(d, MARGIN)["p"],
+        "sign_flip_p": sign_flip_test(d),
+        "power": power_paired(t["sd"], t["n"], MARGIN),
+    }
 
 
 def fmt_p(p: float) -> str:
@@ -178,13 +226,19 @@ def verdict(r) -> str:
         word = "held" if r["mean_diff"] > 0 else "reversed"
         return f"{word} {where} (Holm {fmt_p(r['p_holm'])})" + _caveats(r)
     if r["tost_holm"] < 0.05:
-        return (f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm {fmt_p(r['tost_holm'])})"
-                + _caveats(r, equivalence=True))
-    effect = (f"a {MARGIN:g}-point difference (the paper gives no size for the gap)" if str(r["claim"]).startswith("4.")
-              else f"the paper's effect of {MARGIN:g} points")
-    return (f"undecided (Holm {fmt_p(r['p_holm'])}, TOST Holm {fmt_p(r['tost_holm'])}; power for {effect}: "
-            f"{r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
-            f"Holm's strictest level; observed sd; neither shown nor excluded)")
+        return f"equivalent within ±{MARGIN:g} points {where} (TOST, Holm {fmt_p(r['tost_holm'])})" + _caveats(
+            r, equivalence=True
+        )
+    effect = (
+        f"a {MARGIN:g}-point difference (the paper gives no size for the gap)"
+        if str(r["claim"]).startswith("4.")
+        else f"the paper's effect of {MARGIN:g} points"
+    )
+    return (
+        f"undecided (Holm {fmt_p(r['p_holm'])}, TOST Holm {fmt_p(r['tost_holm'])}; power for {effect}: "
+        f"{r['power'] * 100:.0f}% at N={n}, {r['power_holm'] * 100:.0f}% at "
+        f"Holm's strictest level; observed sd; neither shown nor excluded)"
+    )
 
 
 def interim_verdict(r) -> str:
@@ -192,18 +246,23 @@ def interim_verdict(r) -> str:
     and reading it at every interim report would be optional stopping (no stopping boundary was declared)."""
     if pd.isna(r.get("p_holm")) or int(r["n_seeds"]) < MIN_PAIRS:
         return r["verdict"]
-    return (f"no verdict until the study is complete (so far: Holm {fmt_p(r['p_holm'])}, TOST Holm "
-            f"{fmt_p(r['tost_holm'])})")
+    return (
+        f"no verdict until the study is complete (so far: Holm {fmt_p(r['p_holm'])}, TOST Holm {fmt_p(r['tost_holm'])})"
+    )
 
 
 #: the wider questions beside a verdict: what it is called, its interval's name and columns
-WIDER = (("on sentences like these", "seeds-and-sentences", "sent_low", "sent_high"),
-         ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"))
+WIDER = (
+    ("on sentences like these", "seeds-and-sentences", "sent_low", "sent_high"),
+    ("with other teachers like these", "teachers-and-seeds", "two_low", "two_high"),
+)
 
 
 #: why a wider interval can be missing
-_MISSING = {"sent_low": "no per-sentence correctness of this split in the records, or pairs averaged per seed",
-            "two_low": "teachers crossed with seeds, or no spread to estimate"}
+_MISSING = {
+    "sent_low": "no per-sentence correctness of this split in the records, or pairs averaged per seed",
+    "two_low": "teachers crossed with seeds, or no spread to estimate",
+}
 
 
 def _caveats(r, equivalence: bool = False) -> str:
@@ -214,8 +273,9 @@ def _caveats(r, equivalence: bool = False) -> str:
         low, high = r.get(lo), r.get(hi)
         if low is None or pd.isna(low):
             gap = str(r.get("claim", "")).startswith("4.")  # a train - dev gap has no sentence-level question
-            if (lo == "sent_low" and not gap) or (lo == "two_low" and pd.notna(r.get("n_teachers"))
-                                                  and r["n_teachers"] > 1):
+            if (lo == "sent_low" and not gap) or (
+                lo == "two_low" and pd.notna(r.get("n_teachers")) and r["n_teachers"] > 1
+            ):
                 out += f"; {question} not assessed (no {name} interval: {_MISSING[lo]})"
             continue  # one teacher: "on this test set" says so already
         if equivalence:
@@ -237,20 +297,36 @@ def _retention(df, split, task, k, speed, records) -> list[dict]:
     sc, tc = _correct(records, s, split), _correct(records, t, split)
     if split == "test" and sc and tc:
         est, low, high = retention_bootstrap(sc, tc)
-        how = ("seeds, teachers and test sentences resampled (a bootstrap over so few teachers understates their "
-               "spread)" if len(t) > 1 else "seeds and test sentences resampled, the teacher's too: its own "
-               "sampling error; one teacher")
+        how = (
+            "seeds, teachers and test sentences resampled (a bootstrap over so few teachers understates their spread)"
+            if len(t) > 1
+            else "seeds and test sentences resampled, the teacher's too: its own sampling error; one teacher"
+        )
     else:
         r = paired_t(s[split].to_numpy() / t[split].mean() * 100)
         est, low, high, how = r["mean"], r["low"], r["high"], "seeds resampled; the teacher's accuracy taken as exact"
     row = {x["layers"]: x for x in (speed or {}).get("rows", [])}.get(k)
-    sp = row and f"{row['speedup']:.2f}x" + (f" (range {row['speedup_low']:.2f}-{row['speedup_high']:.2f} over "
-                                             f"{row['repeats']} repeats)" if "speedup_low" in row else "")
-    return [{"claim": "3. a smaller student keeps most of the teacher's accuracy", "task": task, "layers": k,
-             "comparison": "PKD-Skip / teacher (%)", "n_seeds": len(s), "mean_diff": est, "ci_low": low,
-             "ci_high": high, "verdict": (f"descriptive: N={len(s)} seeds (< {MIN_PAIRS}): " if len(s) < MIN_PAIRS else "")
-             + f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}"
-             + (f", {len(t)} teachers)" if len(t) > 1 else ")") + (f" at a measured {sp} inference speed-up" if sp else "")}]
+    sp = row and f"{row['speedup']:.2f}x" + (
+        f" (range {row['speedup_low']:.2f}-{row['speedup_high']:.2f} over {row['repeats']} repeats)"
+        if "speedup_low" in row
+        else ""
+    )
+    return [
+        {
+            "claim": "3. a smaller student keeps most of the teacher's accuracy",
+            "task": task,
+            "layers": k,
+            "comparison": "PKD-Skip / teacher (%)",
+            "n_seeds": len(s),
+            "mean_diff": est,
+            "ci_low": low,
+            "ci_high": high,
+            "verdict": (f"descriptive: N={len(s)} seeds (< {MIN_PAIRS}): " if len(s) < MIN_PAIRS else "")
+            + f"keeps {est:.1f}% [{low:.1f}, {high:.1f}] of the teacher's accuracy ({how}"
+            + (f", {len(t)} teachers)" if len(t) > 1 else ")")
+            + (f" at a measured {sp} inference speed-up" if sp else ""),
+        }
+    ]
 
 
 def _gap(df, task, k, records) -> list[dict]:
@@ -265,11 +341,18 @@ def _gap(df, task, k, records) -> list[dict]:
         best = e[records[rid]["best_epoch"] - 1] if e else {}
         dev = best.get(records[rid]["selection_metric"].split("/")[0], {}).get("accuracy") if best else None
         return (best["train_eval"]["accuracy"] - dev) * 100 if "train_eval" in best and dev is not None else None
+
     ga, gb = [gap(r) for r in x.run_id], [gap(r) for r in y.run_id]
-    row = {"claim": "4. PKD overfits less than KD (train - dev gap)", "task": task, "layers": k,
-           "comparison": "gap KD - gap PKD-Skip"}
+    row = {
+        "claim": "4. PKD overfits less than KD (train - dev gap)",
+        "task": task,
+        "layers": k,
+        "comparison": "gap KD - gap PKD-Skip",
+    }
     if None in ga + gb:
-        return [{**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}]
+        return [
+            {**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}
+        ]
     d = np.array(gb) - np.array(ga)
     return [{**row, **_difference(d), **_two_level(d, x.pair_teacher)}]
 
@@ -310,16 +393,26 @@ def arm_claims(df: pd.DataFrame, arms: pd.DataFrame, split: str, records=None, k
 
 def _sentence(r, split) -> str:
     what = "train - dev at the selected epoch" if str(r["claim"]).startswith("4.") else split
-    head = f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {what})" if pd.notna(r["layers"]) else r["claim"]
+    head = (
+        f"{r['claim']} ({r['task']}, {int(r['layers'])}-layer student, {what})" if pd.notna(r["layers"]) else r["claim"]
+    )
     if pd.isna(r.get("mean_diff")) or r["claim"].startswith("3."):
         return f"{head}: {r['verdict']}."
-    sent = (f"; seeds and sentences {r['sentences_ci']} (test-set floor ±{r['sentence_floor']:.2f})"
-            if isinstance(r.get("sentences_ci"), str) else "")
-    two = (f"; teachers and seeds {r['two_level_ci']} ({int(r['n_teachers'])} teachers)"
-           if isinstance(r.get("two_level_ci"), str) else "")
-    return (f"{head} [{r['family']}]: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI over seeds "
-            f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{sent}{two}, N={int(r['n_seeds'])}: {r['verdict']}"
-            f"{_dependence(r)}.")
+    sent = (
+        f"; seeds and sentences {r['sentences_ci']} (test-set floor ±{r['sentence_floor']:.2f})"
+        if isinstance(r.get("sentences_ci"), str)
+        else ""
+    )
+    two = (
+        f"; teachers and seeds {r['two_level_ci']} ({int(r['n_teachers'])} teachers)"
+        if isinstance(r.get("two_level_ci"), str)
+        else ""
+    )
+    return (
+        f"{head} [{r['family']}]: {r['comparison']} = {r['mean_diff']:+.2f} points, 95% CI over seeds "
+        f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]{sent}{two}, N={int(r['n_seeds'])}: {r['verdict']}"
+        f"{_dependence(r)}."
+    )
 
 
 def _count(r, key) -> int:
@@ -331,23 +424,32 @@ def _dependence(r) -> str:
     known, pairs whose runs ran on two machines, and (confirmatory) the test set the lead was found on."""
     out, n = "", int(r["n_seeds"])
     if r.get("family") != "sensitivity" and (k := _count(r, "known_pairs")):
-        out += (f"; {k} of these pairs' results were known when the study was declared"
-                + (" (the sensitivity row without them follows)" if isinstance(r.get("without_known"), dict) else ""))
+        out += f"; {k} of these pairs' results were known when the study was declared" + (
+            " (the sensitivity row without them follows)" if isinstance(r.get("without_known"), dict) else ""
+        )
     if r.get("family") != "sensitivity" and (k := _count(r, "known_one_side")):
-        out += (f"; in {k} pair{'s' if k > 1 else ''} one run's result was known when the study was declared (a "
-                f"reused record)")
+        out += (
+            f"; in {k} pair{'s' if k > 1 else ''} one run's result was known when the study was declared (a "
+            f"reused record)"
+        )
     mixed = r.get("mixed_machine")
     if isinstance(mixed, str) and not mixed.startswith("0/"):
         k = int(mixed.split("/")[0])
         same = r.get("same_machine")
-        out += (f"; {k} of {n} pairs ran their two runs on different machines"
-                + (f": on the same-machine pairs alone {same}" if isinstance(same, str) else ""))
+        out += f"; {k} of {n} pairs ran their two runs on different machines" + (
+            f": on the same-machine pairs alone {same}" if isinstance(same, str) else ""
+        )
     if r.get("family") == "confirmatory":
-        where = f"these same {int(r['n_sentences']):,} test sentences" if pd.notna(r.get("n_sentences")) else \
-            "this same test set"
-        out += (f"; same test set: the lead this test confirms was found on {where} (every study here tests on the "
-                f"one rt test split), so 'held' speaks of this test set and the seeds-and-sentences interval is the "
-                f"one that reaches beyond it")
+        where = (
+            f"these same {int(r['n_sentences']):,} test sentences"
+            if pd.notna(r.get("n_sentences"))
+            else "this same test set"
+        )
+        out += (
+            f"; same test set: the lead this test confirms was found on {where} (every study here tests on the "
+            f"one rt test split), so 'held' speaks of this test set and the seeds-and-sentences interval is the "
+            f"one that reaches beyond it"
+        )
     return out
 
 
@@ -355,8 +457,13 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
     """Families, Holm within each, and the verdict of every tested row."""
     tested = t["p"].notna() if "p" in t else pd.Series(False, index=t.index)
     half = {task: n // 2 for task, n in n_teacher_layers.items()}
-    primary = [bool(tested[i]) and str(r["claim"]).startswith(PRIMARY) and r["layers"] == half.get(r["task"])
-               and not (isinstance(r.get("arm"), str) and r["arm"]) for i, r in t.iterrows()]  # arms: secondary
+    primary = [
+        bool(tested[i])
+        and str(r["claim"]).startswith(PRIMARY)
+        and r["layers"] == half.get(r["task"])
+        and not (isinstance(r.get("arm"), str) and r["arm"])
+        for i, r in t.iterrows()
+    ]  # arms: secondary
     confirm = tested & t["claim"].isin(list(confirmatory))
     t["family"] = np.where(confirm, "confirmatory", np.where(primary, "primary", np.where(tested, "secondary", "")))
     t["p_holm"], t["tost_holm"] = np.nan, np.nan
@@ -366,13 +473,16 @@ def _decide(t: pd.DataFrame, n_teacher_layers, confirmatory=()) -> pd.DataFrame:
         idx = t.index[t.family == fam]
         # a declared family (the primary claims of every task; a confirmatory profile's claims) is adjusted as
         # declared: a claim not tested here counts as p = 1
-        m = {"primary": max(len(idx), (len(PRIMARY) - moved) * len(half)),
-             "confirmatory": max(len(idx), len(confirmatory))}.get(fam, len(idx))
+        m = {
+            "primary": max(len(idx), (len(PRIMARY) - moved) * len(half)),
+            "confirmatory": max(len(idx), len(confirmatory)),
+        }.get(fam, len(idx))
         if len(idx):
-            t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
-            t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist() + [1.0] * (m - len(idx)))[:len(idx)]
-            t.loc[idx, "power_holm"] = [power_paired(sd, n, MARGIN, 0.05 / m) for sd, n in zip(t.loc[idx, "sd"],
-                                                                                              t.loc[idx, "n_seeds"])]
+            t.loc[idx, "p_holm"] = holm(t.loc[idx, "p"].tolist() + [1.0] * (m - len(idx)))[: len(idx)]
+            t.loc[idx, "tost_holm"] = holm(t.loc[idx, "tost_p"].tolist() + [1.0] * (m - len(idx)))[: len(idx)]
+            t.loc[idx, "power_holm"] = [
+                power_paired(sd, n, MARGIN, 0.05 / m) for sd, n in zip(t.loc[idx, "sd"], t.loc[idx, "n_seeds"])
+            ]
         t.attrs[f"m_{fam}"] = m
     for i in t.index[tested]:
         t.loc[i, "verdict"] = verdict(t.loc[i])
@@ -398,10 +508,18 @@ def _with_sensitivity(t: pd.DataFrame) -> pd.DataFrame:
             ps = t.loc[fam, col].tolist()
             ps[pos] = w[col]
             adjusted[col] = holm(ps + [1.0] * (m - len(fam)))[pos]
-        s = {"claim": r["claim"], "task": r["task"], "layers": r["layers"], "arm": r.get("arm"), **w,
-             "comparison": f"{r['comparison']}, without the {int(r['known_pairs'])} pairs known at declaration",
-             "family": "sensitivity", "p_holm": adjusted["p"], "tost_holm": adjusted["tost_p"],
-             "power_holm": power_paired(w["sd"], w["n_seeds"], MARGIN, 0.05 / m)}
+        s = {
+            "claim": r["claim"],
+            "task": r["task"],
+            "layers": r["layers"],
+            "arm": r.get("arm"),
+            **w,
+            "comparison": f"{r['comparison']}, without the {int(r['known_pairs'])} pairs known at declaration",
+            "family": "sensitivity",
+            "p_holm": adjusted["p"],
+            "tost_holm": adjusted["tost_p"],
+            "power_holm": power_paired(w["sd"], w["n_seeds"], MARGIN, 0.05 / m),
+        }
         out.append({**s, "verdict": verdict(s)})
     res = pd.DataFrame(out)
     res.attrs.update(t.attrs)
@@ -415,20 +533,29 @@ def _families(t: pd.DataFrame) -> str:
         n, m = int((t.family == fam).sum()), t.attrs[f"m_{fam}"]
         untested = f"the {m - n} not tested here count as p = 1" if m > n else ""
         if fam == "confirmatory" and declared:
-            parts.append(f"{n} confirmatory (declared before the study ran: {m}" + (f"; {untested})" if untested else ")"))
+            parts.append(
+                f"{n} confirmatory (declared before the study ran: {m}" + (f"; {untested})" if untested else ")")
+            )
         elif fam == "primary" and (n or not declared):
             parts.append(f"{n} primary" + (f" (of the declared {m}: {untested})" if untested else ""))
     parts.append(f"{int((t.family == 'secondary').sum())} secondary comparisons")
     n_sens = int((t.family == "sensitivity").sum())
-    return (" and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
-            + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "
-              f"verdicts (rules: README, 'How the claims are decided')"
-            + (f"; {n_sens} sensitivity row{'s' if n_sens > 1 else ''} (without the pairs whose results were known "
-               f"when the study was declared) decide{'' if n_sens > 1 else 's'} nothing." if n_sens else "."))
+    return (
+        " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+        + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "
+        f"verdicts (rules: README, 'How the claims are decided')"
+        + (
+            f"; {n_sens} sensitivity row{'s' if n_sens > 1 else ''} (without the pairs whose results were known "
+            f"when the study was declared) decide{'' if n_sens > 1 else 's'} nothing."
+            if n_sens
+            else "."
+        )
+    )
 
 
-def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=(),
-           confirmatory=(), known=frozenset()) -> tuple[pd.DataFrame, list[str]]:
+def claims(
+    df: pd.DataFrame, split: str, records=None, speed=None, extra=(), confirmatory=(), known=frozenset()
+) -> tuple[pd.DataFrame, list[str]]:
     """Every claim per task and size, a row each with effect, both intervals, N, power and verdict; 'n/a' (and
     why) where a claim cannot apply; ``extra``: rows made elsewhere (the init claims); ``confirmatory``: the claims
     a confirmatory profile declared (their own family); ``known``: the run ids whose results were known when the
@@ -440,15 +567,29 @@ def claims(df: pd.DataFrame, split: str, records=None, speed=None, extra=(),
             ran = set(df[(df.task == task) & (df.layers == k)].method)
             for a, b, name in CLAIMS:
                 if k == 1 and (METHODS[a].uses_pt or METHODS[b].uses_pt) and ran & {a, b}:
-                    rows.append({"claim": name, "task": task, "layers": k, "comparison":
-                                 f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}", "verdict": "n/a: a 1-layer student has "
-                                 "no intermediate layer to match, so its patient loss is empty (PKD is KD)"})
+                    rows.append(
+                        {
+                            "claim": name,
+                            "task": task,
+                            "layers": k,
+                            "comparison": f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}",
+                            "verdict": "n/a: a 1-layer student has "
+                            "no intermediate layer to match, so its patient loss is empty (PKD is KD)",
+                        }
+                    )
                 elif len(_pairs(df, split, a, b, k, task)[0]) >= 2:
                     rows.append({"claim": name, **paired(df, split, a, b, k, task, records, known=known)})
             rows += _retention(df, split, task, k, speed, records) + _gap(df, task, k, records)
     rows += list(extra)
-    rows.append({"claim": "5. PKD's results on GLUE (test server)", "task": "glue", "layers": None, "comparison": "-",
-                 "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data"})
+    rows.append(
+        {
+            "claim": "5. PKD's results on GLUE (test server)",
+            "task": "glue",
+            "layers": None,
+            "comparison": "-",
+            "verdict": "paper profile only: it needs BERT-base and the GLUE test server, not the embedded data",
+        }
+    )
     teachers = df[df.method == "teacher"].groupby("task")["layers"].max().to_dict()
     t = _with_sensitivity(_decide(pd.DataFrame(rows), teachers, confirmatory))
     sentences = [_sentence(r, split) for _, r in t.iterrows()]

@@ -8,6 +8,7 @@ setting most runs share: the recipe; pre-trained initialisation; no arm) and wri
 
     pkd report --combined cpu full beyond
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,18 +37,33 @@ def comparable(results, profiles) -> pd.DataFrame:
     main_teacher = df[df.teacher != ""].teacher.mode().iloc[0]
     students = df[(df.method != "teacher") & df.teacher.isin(["", main_teacher])]
     recipe = students.groupby(["task", "method", "layers"])["hparams"].agg(lambda h: h.mode().iloc[0])
-    keep = [recipe[(t, m, k)] == h for t, m, k, h in students[["task", "method", "layers", "hparams"]].itertuples(index=False)]
+    keep = [
+        recipe[(t, m, k)] == h
+        for t, m, k, h in students[["task", "method", "layers", "hparams"]].itertuples(index=False)
+    ]
     return pd.concat([teachers[teachers.run_id == main_teacher], students[keep]], ignore_index=True)
 
 
 def table(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     rows = []
     for (task, m, k), g in df.groupby(["task", "method", "layers"]):
-        rows.append({"task": task, "layers": k, "method": METHOD_LABEL[m], "_o": list(METHODS).index(m),
-                     split: _cell(g[split]), "setting": g.hparams.iloc[0], "studies": ", ".join(sorted(set(
-                         s for x in g.study for s in x.split(", "))))})
-    return (pd.DataFrame(rows).sort_values(["task", "layers", "_o"], ascending=[True, False, True])
-            .drop(columns="_o").set_index(["task", "layers", "method"]))
+        rows.append(
+            {
+                "task": task,
+                "layers": k,
+                "method": METHOD_LABEL[m],
+                "_o": list(METHODS).index(m),
+                split: _cell(g[split]),
+                "setting": g.hparams.iloc[0],
+                "studies": ", ".join(sorted(set(s for x in g.study for s in x.split(", ")))),
+            }
+        )
+    return (
+        pd.DataFrame(rows)
+        .sort_values(["task", "layers", "_o"], ascending=[True, False, True])
+        .drop(columns="_o")
+        .set_index(["task", "layers", "method"])
+    )
 
 
 def build(results="results", profiles=("cpu", "full", "beyond"), split="test") -> dict:
@@ -55,17 +71,21 @@ def build(results="results", profiles=("cpu", "full", "beyond"), split="test") -
     results = Path(results)
     df = comparable(results, profiles)
     t = table(df, split)
-    note = (f"Every comparable run of the studies {', '.join(profiles)} pooled, each run once: one teacher "
-            f"({df[df.method == 'teacher'].run_id.iloc[0]}), per method and size the setting most runs share, "
-            f"pre-trained initialisation. Cells: {split} accuracy in %, mean ± std over seeds (N); `studies`: the "
-            f"studies that list the runs. Built by `pkd report --combined {' '.join(profiles)}` from the records.")
+    note = (
+        f"Every comparable run of the studies {', '.join(profiles)} pooled, each run once: one teacher "
+        f"({df[df.method == 'teacher'].run_id.iloc[0]}), per method and size the setting most runs share, "
+        f"pre-trained initialisation. Cells: {split} accuracy in %, mean ± std over seeds (N); `studies`: the "
+        f"studies that list the runs. Built by `pkd report --combined {' '.join(profiles)}` from the records."
+    )
     _write_table(t, results / "tables" / "combined", "layers", note)
     figs = {}
     for task in sorted(df.task.unique()):
         d = df[df.task == task]
         fig = _fig_layers(d[d.method != "teacher"], d[d.method == "teacher"][split], split, task)
-        fig.axes[0].set_title(f"{task}: every comparable run of {', '.join(profiles)} (mean ± sd; small numbers: N; "
-                              f"hollow: N=1)", fontsize=9)
+        fig.axes[0].set_title(
+            f"{task}: every comparable run of {', '.join(profiles)} (mean ± sd; small numbers: N; hollow: N=1)",
+            fontsize=9,
+        )
         _save_fig(fig, results / "figures" / "combined" / f"accuracy_vs_layers_{task}.png")
         figs[task] = fig
     atomic_write_text(results / "tables" / "combined" / "profiles.txt", " ".join(profiles) + "\n")

@@ -4,6 +4,7 @@ Each row names the claim, the paper's number (Sun et al. 2019, Table 1 and 3: SS
 BERT-base), ours with its 95% interval over seeds and N, the verdict's first clause and the study that decided it.
 README and the HTML report both print this table; a test rebuilds it from ``results/tables`` and compares.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,10 @@ from .reference import paper_table1
 
 @dataclass(frozen=True)
 class Finding:
-    label: str    # the claim, as a reader asks it
-    study: str    # the committed study that decides it (results/tables/<study>/claims.csv)
-    claim: str    # its row in that table (the ``claim`` column)
-    paper: str    # the paper's number, or what the paper says
+    label: str  # the claim, as a reader asks it
+    study: str  # the committed study that decides it (results/tables/<study>/claims.csv)
+    claim: str  # its row in that table (the ``claim`` column)
+    paper: str  # the paper's number, or what the paper says
 
 
 def _paper_diff(a: str, b: str) -> str:
@@ -35,17 +36,31 @@ def findings() -> list[Finding]:
     return [
         Finding("KD beats fine-tuning", "verdicts", "1a. KD beats fine-tuning", _paper_diff("BERT3-KD", "BERT3-FT")),
         Finding("PKD-Skip beats KD", "verdicts", "1b. PKD beats KD", _paper_diff("BERT3-PKD", "BERT3-KD")),
-        Finding("PKD-Skip beats KD, a patient term that acts (unnormalised, beta 100)", "beta100-confirm",
-                "1b. PKD beats KD [beta 100, unnormalised]", "(the official SST-2 setting is beta 100)"),
-        Finding("PKD-Skip beats KD with 8 epochs", "epochs8-confirm", "1b. PKD beats KD [8 epochs]",
-                "(4 epochs only)"),
-        Finding("PKD-Skip at least as good as PKD-Last", "full", "2. PKD-Skip >= PKD-Last",
-                "Skip slightly better on most tasks (Table 2)"),
-        Finding("the student keeps most of the teacher's accuracy (%)", "verdicts",
-                "3. a smaller student keeps most of the teacher's accuracy",
-                f"{100 * keep['BERT3-PKD'] / keep['BERT12']:.1f}% (SST-2, 3 of 12 layers)"),
-        Finding("PKD overfits less than KD (train - dev gap, points)", "verdicts",
-                "4. PKD overfits less than KD (train - dev gap)", "shown by curves, no size given"),
+        Finding(
+            "PKD-Skip beats KD, a patient term that acts (unnormalised, beta 100)",
+            "beta100-confirm",
+            "1b. PKD beats KD [beta 100, unnormalised]",
+            "(the official SST-2 setting is beta 100)",
+        ),
+        Finding("PKD-Skip beats KD with 8 epochs", "epochs8-confirm", "1b. PKD beats KD [8 epochs]", "(4 epochs only)"),
+        Finding(
+            "PKD-Skip at least as good as PKD-Last",
+            "full",
+            "2. PKD-Skip >= PKD-Last",
+            "Skip slightly better on most tasks (Table 2)",
+        ),
+        Finding(
+            "the student keeps most of the teacher's accuracy (%)",
+            "verdicts",
+            "3. a smaller student keeps most of the teacher's accuracy",
+            f"{100 * keep['BERT3-PKD'] / keep['BERT12']:.1f}% (SST-2, 3 of 12 layers)",
+        ),
+        Finding(
+            "PKD overfits less than KD (train - dev gap, points)",
+            "verdicts",
+            "4. PKD overfits less than KD (train - dev gap)",
+            "shown by curves, no size given",
+        ),
     ]
 
 
@@ -98,16 +113,39 @@ def table(results: str | Path = "results") -> pd.DataFrame:
             t = pd.read_csv(path)
             hit = t[(t["claim"] == f.claim) & (t["layers"] == 3)]
         if hit.empty:
-            rows.append({"claim": f.label, "paper": f.paper, "ours (rt, 3 of 6 layers)": "–", "N": "–",
-                         "seeds and sentences": "–", "verdict": state or "not tested", "study": f"`{f.study}`"})
+            rows.append(
+                {
+                    "claim": f.label,
+                    "paper": f.paper,
+                    "ours (rt, 3 of 6 layers)": "–",
+                    "N": "–",
+                    "seeds and sentences": "–",
+                    "verdict": state or "not tested",
+                    "study": f"`{f.study}`",
+                }
+            )
             continue
         r = hit[hit["family"].fillna("") != "sensitivity"].iloc[0]
         sens = hit[hit["family"].fillna("") == "sensitivity"]
-        verdict = _verdict(r) + ("".join(f"; without the {int(r['n_seeds'] - x['n_seeds'])} pairs known at declaration: "
-                                         f"{_ours(x)}, {_verdict(x)}" for _, x in sens.iterrows()))
+        verdict = _verdict(r) + (
+            "".join(
+                f"; without the {int(r['n_seeds'] - x['n_seeds'])} pairs known at declaration: "
+                f"{_ours(x)}, {_verdict(x)}"
+                for _, x in sens.iterrows()
+            )
+        )
         n = f"{int(r['n_seeds'])}" + (f" ({int(r['n_teachers'])} teachers)" if r.get("n_teachers", 1) > 1 else "")
-        rows.append({"claim": f.label, "paper": f.paper, "ours (rt, 3 of 6 layers)": _ours(r), "N": n,
-                     "seeds and sentences": _wider(r), "verdict": verdict, "study": f"`{f.study}`"})
+        rows.append(
+            {
+                "claim": f.label,
+                "paper": f.paper,
+                "ours (rt, 3 of 6 layers)": _ours(r),
+                "N": n,
+                "seeds and sentences": _wider(r),
+                "verdict": verdict,
+                "study": f"`{f.study}`",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -120,12 +158,14 @@ def speedup_line(results: str | Path = "results") -> str:
     m = json.loads(files[0].read_text())
     row = {r["layers"]: r for r in m["rows"]}[3]
     cpu = m["provenance"]["hardware"]
-    return (f"Speed-up at inference, 3 of 6 layers: **{row['speedup']:.2f}x** (range {row['speedup_low']:.2f}-"
-            f"{row['speedup_high']:.2f} over {row['repeats']} repeats; {cpu.get('cpu')}, {m['settings']['threads']} "
-            f"threads, batch {m['settings']['batch_size']} x {m['settings']['seq_len']} tokens, "
-            f"`results/speed/{files[0].name}`), {row['params_total'] / 1e6:.1f}M of the teacher's "
-            f"{m['rows'][0]['params_total'] / 1e6:.1f}M parameters; the paper: 3.73x for 3 of 12 layers and 1.94x for "
-            "6 of 12 (Table 3, BERT-base).")
+    return (
+        f"Speed-up at inference, 3 of 6 layers: **{row['speedup']:.2f}x** (range {row['speedup_low']:.2f}-"
+        f"{row['speedup_high']:.2f} over {row['repeats']} repeats; {cpu.get('cpu')}, {m['settings']['threads']} "
+        f"threads, batch {m['settings']['batch_size']} x {m['settings']['seq_len']} tokens, "
+        f"`results/speed/{files[0].name}`), {row['params_total'] / 1e6:.1f}M of the teacher's "
+        f"{m['rows'][0]['params_total'] / 1e6:.1f}M parameters; the paper: 3.73x for 3 of 12 layers and 1.94x for "
+        "6 of 12 (Table 3, BERT-base)."
+    )
 
 
 def markdown(results: str | Path = "results") -> str:

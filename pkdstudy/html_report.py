@@ -5,6 +5,7 @@ Written from ``results/tables`` and ``results/figures`` only (no run is read twi
 
     .venv/bin/python -m pkdstudy.html_report            # writes results/report.html
 """
+
 from __future__ import annotations
 
 import html
@@ -23,16 +24,20 @@ STUDIES = {
     "full": "14 and 8 paired seeds at 3 and 2 layers; PKD-Skip against PKD-Last",
     "cpu": "The default study: the quick reproduction (8 and 4 paired seeds, one teacher)",
 }
-STYLE = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
-         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;"
-         "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:48%;margin:0.5em 1% 0 0}"
-         "li{margin:0.3em 0}.note{color:#555}")
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;"
+    "text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:48%;margin:0.5em 1% 0 0}"
+    "li{margin:0.3em 0}.note{color:#555}"
+)
 
 
 def _table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in df.astype(str).values.tolist())
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in df.astype(str).values.tolist()
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -40,11 +45,15 @@ def _study(results: Path, study: str, title: str) -> list[str]:
     tables, figures = results / "tables" / study, results / "figures" / study
     if not (tables / "claims.txt").is_file():
         return []
-    out = [f'<h2 id="{study}"><code>{study}</code>: {html.escape(title)}</h2>',
-           f'<p class="note">Full page: <a href="tables/{study}/summary.md">tables/{study}/summary.md</a></p>']
+    out = [
+        f'<h2 id="{study}"><code>{study}</code>: {html.escape(title)}</h2>',
+        f'<p class="note">Full page: <a href="tables/{study}/summary.md">tables/{study}/summary.md</a></p>',
+    ]
     if (tables / "table1.csv").is_file():
-        out += ["<h3>Table 1: test accuracy (%), mean ± std over seeds (N)</h3>",
-                _table(pd.read_csv(tables / "table1.csv").fillna(""))]
+        out += [
+            "<h3>Table 1: test accuracy (%), mean ± std over seeds (N)</h3>",
+            _table(pd.read_csv(tables / "table1.csv").fillna("")),
+        ]
     claims = [c for c in (tables / "claims.txt").read_text().splitlines() if c.strip()]
     out += ["<h3>Claims</h3>", "<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in claims) + "</ul>"]
     imgs = sorted(figures.glob("*.png")) if figures.is_dir() else []
@@ -55,14 +64,19 @@ def _study(results: Path, study: str, title: str) -> list[str]:
 def build(results: str | Path = "results") -> str:
     """The page's HTML, from the committed tables and figures under ``results``."""
     results = Path(results)
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>pkd-study: what the study found</title>", f"<style>{STYLE}</style></head><body>",
-             "<h1>pkd-study: Patient Knowledge Distillation, reproduced</h1>",
-             "<p>Sun et al. (EMNLP 2019) on all-MiniLM-L6-v2 (6 layers) and Rotten Tomatoes (<code>rt</code>, "
-             "1,066 test sentences), CPU only. Generated from <code>results/tables</code> by "
-             "<code>scripts/update_readme.py</code>; every number is a row of a committed table.</p>",
-             "<h2>What the study found</h2>", _table(findings.table(results)),
-             f"<p>{html.escape(findings.speedup_line(results))}</p>"]
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>pkd-study: what the study found</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>pkd-study: Patient Knowledge Distillation, reproduced</h1>",
+        "<p>Sun et al. (EMNLP 2019) on all-MiniLM-L6-v2 (6 layers) and Rotten Tomatoes (<code>rt</code>, "
+        "1,066 test sentences), CPU only. Generated from <code>results/tables</code> by "
+        "<code>scripts/update_readme.py</code>; every number is a row of a committed table.</p>",
+        "<h2>What the study found</h2>",
+        _table(findings.table(results)),
+        f"<p>{html.escape(findings.speedup_line(results))}</p>",
+    ]
     for study, title in STUDIES.items():
         parts += _study(results, study, title)
     parts.append("</body></html>")

@@ -4,6 +4,7 @@ papermill injects unknown parameter names silently; ``check_parameters`` compare
 with the notebook's ``parameters`` cell (names and literal types) and refuses mismatches before any
 kernel starts. Executed notebooks are written to a temporary name and renamed.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -38,6 +39,7 @@ def declared_parameters(path) -> dict:
     import ast
 
     import papermill as pm
+
     found = pm.inspect_notebook(str(path))
     if not found:
         raise NotebookParameterError(f"{path} has no cell tagged 'parameters'")
@@ -49,10 +51,16 @@ def check_globals(namespace: dict, name: str) -> None:
     another type than its default, however it was run (papermill injects unknown names silently, and
     ``-p force false`` gives the string 'false')."""
     import types
+
     declared = declared_parameters(notebook_path(name))
     ipython = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-    given = {k: v for k, v in namespace.items() if not k.startswith("_") and k not in ipython
-             and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+    given = {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in ipython
+        and not isinstance(v, (types.ModuleType, types.FunctionType, type))
+    }
     _refuse_bad(name, given, declared)
 
 
@@ -60,6 +68,7 @@ def set_threads(threads: int) -> None:
     """A notebook's share of the CPU when the study runs several at once (0: leave torch's default)."""
     if threads:
         import torch
+
         torch.set_num_threads(threads)
 
 
@@ -89,8 +98,10 @@ def _refuse_bad(name: str, params: dict, declared: dict) -> None:
             close = difflib.get_close_matches(k, declared, 1)
             errors.append(f"unknown parameter {k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         elif not _type_ok(declared[k], v):
-            errors.append(f"parameter {k}={v!r} is a {type(v).__name__}; the notebook expects "
-                          f"{type(declared[k]).__name__} (default {declared[k]!r})")
+            errors.append(
+                f"parameter {k}={v!r} is a {type(v).__name__}; the notebook expects "
+                f"{type(declared[k]).__name__} (default {declared[k]!r})"
+            )
     if errors:
         raise NotebookParameterError(f"{name}: " + "; ".join(errors) + f". Accepted parameters: {', '.join(declared)}")
 
@@ -100,6 +111,7 @@ def execute(name: str, output, params: dict, cwd=None, log_output=False, progres
     paths made relative (``scrub.scrub_notebook``: the executed notebook is committed); a failed notebook is kept
     beside it as ``<output>.failed.ipynb`` (as papermill wrote it), removed once the run succeeds."""
     import papermill as pm
+
     src = notebook_path(name)
     check_parameters(src, params)
     output = Path(output)
@@ -107,8 +119,17 @@ def execute(name: str, output, params: dict, cwd=None, log_output=False, progres
     where = str(cwd or Path.cwd())
 
     def run(tmp):
-        pm.execute_notebook(str(src), tmp, parameters=params, cwd=where, progress_bar=progress, log_output=log_output,
-                            kernel_name="python3", extra_arguments=QUIET_KERNEL)
+        pm.execute_notebook(
+            str(src),
+            tmp,
+            parameters=params,
+            cwd=where,
+            progress_bar=progress,
+            log_output=log_output,
+            kernel_name="python3",
+            extra_arguments=QUIET_KERNEL,
+        )
         scrub_notebook(tmp, output, params, where)
+
     atomic_write(output, run, keep_failed=failed)
     failed.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ the Python installation and the home folder by name (``<python>``, ``~``); paper
 the notebook's final one. ``ABSOLUTE`` is what no committed file under results/ may hold
 (``tests/test_portable_results.py``).
 """
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from pkdlib.paths import portable
 
-from . import ROOT, checkout as checkout_of
+from . import ROOT
+from . import checkout as checkout_of
 
 #: machine paths no committed file may hold: Linux and macOS home folders, /tmp, this project's /work, Windows drives
 #: (a letter, a colon and one or two backslashes, not an escape such as "a:\n")
@@ -48,13 +50,16 @@ def scrub_text(text: str, roots, named: dict | None = None) -> str:
     for old, new in (named or {}).items():
         text = text.replace(old, new)
     roots = [str(r) for r in roots]
-    python = [(p, "<python>") for p in {sys.prefix, sys.base_prefix} if ABSOLUTE.search(p.encode() + b"/")
-              and not any(Path(p).is_relative_to(r) for r in roots)]  # a venv in a checkout: relative to it
+    python = [
+        (p, "<python>")
+        for p in {sys.prefix, sys.base_prefix}
+        if ABSOLUTE.search(p.encode() + b"/") and not any(Path(p).is_relative_to(r) for r in roots)
+    ]  # a venv in a checkout: relative to it
     subs = [(r, None) for r in roots] + python + [(str(Path.home()), "~")]
     for root, name in sorted(subs, key=lambda s: len(s[0]), reverse=True):
         if len(root) > 1:
             pattern = r"(?<![\w./-])" + re.escape(root.rstrip("/")) + r"(/|(?=[\"'\s,)\]\\]|$))"
-            text = re.sub(pattern, lambda m: (name + m.group(1)) if name else ("" if m.group(1) else "."), text)
+            text = re.sub(pattern, lambda m: (name + m.group(1)) if name else ("" if m.group(1) else "."), text)  # noqa: B023
     return text
 
 

@@ -10,6 +10,7 @@ One measurement per hardware is shared by every study run on it (``measure_share
 the study's speed-up settings with 30 round-robin repeats, ``results/speed/hardware-<machine>.json``); a report
 cites it where it exists, so that studies on one machine never cite different speed-ups of the same students.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ import torch
 
 from pkdlib.layer_maps import check_student_layers
 from pkdlib.models import autocast_dtype, count_parameters, load_classifier, pick_device
-
 
 #: on a GPU, the fixed batch is run this many times per timed call: one batch of a small student takes about a
 #: millisecond there, near the cost of launching its kernels and of reading the clock, which would dominate
@@ -52,26 +52,71 @@ def _forward(model, batches, device, amp) -> None:
             model(**b)
 
 
-def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2, precision="fp32",
-                      real_batches=None, device="auto", progress=True) -> dict:
+def measure_inference(
+    pretrained: str,
+    layers,
+    batch_size=32,
+    seq_len=128,
+    repeats=5,
+    warmup=2,
+    precision="fp32",
+    real_batches=None,
+    device="auto",
+    progress=True,
+) -> dict:
     """Time the full model and its k-layer cuts; return a table of rows plus the settings. On a GPU as training
     runs there (``train.use_gpu``: TF32 matmuls for fp32 on Ampere or newer, determinism on), the fixed batch
     ``CUDA_BATCHES_PER_CALL`` times per timed call; ``ms_per_batch`` is per batch either way."""
-    from pkdlib.progress import progress as tqdm
     dev = pick_device(device)
-    amp = autocast_dtype(dev, precision)
-    per_call = _as_training(dev, amp)
+    amp, per_call = autocast_dtype(dev, precision), _as_training(dev, autocast_dtype(dev, precision))
     full = load_classifier(pretrained, 2).eval().to(dev)
     n = full.config.num_hidden_layers
-    for k in layers:
-        check_student_layers(n, k)
+    [check_student_layers(n, k) for k in layers]
     models = {n: full, **{k: load_classifier(pretrained, 2, k).eval().to(dev) for k in layers}}
     g = torch.Generator().manual_seed(0)
     low = min(1000, full.config.vocab_size // 2)  # skip the special / unused ids of a BERT vocabulary
     ids = torch.randint(low, full.config.vocab_size, (batch_size, seq_len), generator=g)
-    fixed = [{"input_ids": ids.to(dev), "attention_mask": torch.ones_like(ids).to(dev),
-              "token_type_ids": torch.zeros_like(ids).to(dev)}] * per_call
+    fixed = [
+        {
+            "input_ids": ids.to(dev),
+            "attention_mask": torch.ones_like(ids).to(dev),
+            "token_type_ids": torch.zeros_like(ids).to(dev),
+        }
+    ] * per_call
     real = [{k: v.to(dev) for k, v in b.items()} for b in (real_batches or [])]
+    times = _round_robin(models, fixed, real, dev, amp, per_call, warmup, repeats, progress)
+    rows = _rows(times, models, n, batch_size, real)
+    fit = fit_layer_cost({k: statistics.median(times[k]["fixed"]) for k in models})
+    for row in rows:
+        row["fitted_speedup"] = (fit["fixed_s"] + fit["per_layer_s"] * n) / (
+            fit["fixed_s"] + fit["per_layer_s"] * row["layers"]
+        )
+    return {
+        "rows": rows,
+        "fit": fit,
+        "settings": {
+            "pretrained": pretrained,
+            "batch_size": batch_size,
+            "seq_len": seq_len,
+            "repeats": repeats,
+            "warmup": warmup,
+            "precision": precision,
+            "device": str(dev),
+            "threads": torch.get_num_threads(),
+            "real_batches": len(real),
+            **(
+                {"fixed_batches_per_call": per_call, "tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
+                if dev.type == "cuda"
+                else {}
+            ),
+        },
+    }
+
+
+def _round_robin(models, fixed, real, dev, amp, per_call, warmup, repeats, progress) -> dict:
+    """Each model's seconds per batch (fixed and real batches), the models timed in turn each round."""
+    from pkdlib.progress import progress as tqdm
+
     times = {k: {"fixed": [], "real": []} for k in models}
     for r in tqdm(range(warmup + repeats), desc="speed (round-robin)", disable=not progress):
         for k, m in models.items():
@@ -81,6 +126,12 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
                 times[k]["fixed"].append(tf)
                 if tr is not None:
                     times[k]["real"].append(tr)
+    return times
+
+
+def _rows(times: dict, models: dict, n: int, batch_size: int, real: list) -> list[dict]:
+    """One row per depth: parameters, time per batch, the speed-up over the full model and its spread."""
+    full = models[n]
     rows = []
     t_teacher = statistics.median(times[n]["fixed"])
     r_teacher = statistics.median(times[n]["real"]) if real else None
@@ -88,11 +139,19 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
     for k in sorted(models, reverse=True):
         p = count_parameters(models[k])
         tf = statistics.median(times[k]["fixed"])
-        row = {"layers": k, "role": "teacher" if k == n else "student", "params_embedding": p["embedding"],
-               "params_transformer": p["transformer"], "params_total": p["total"],
-               "compression": p_teacher / p["total"], "ms_per_batch": 1000 * tf,
-               "examples_per_s": batch_size / tf, "speedup": t_teacher / tf, "ideal_speedup": n / k,
-               "spread_fixed": (max(times[k]["fixed"]) - min(times[k]["fixed"])) / tf}
+        row = {
+            "layers": k,
+            "role": "teacher" if k == n else "student",
+            "params_embedding": p["embedding"],
+            "params_transformer": p["transformer"],
+            "params_total": p["total"],
+            "compression": p_teacher / p["total"],
+            "ms_per_batch": 1000 * tf,
+            "examples_per_s": batch_size / tf,
+            "speedup": t_teacher / tf,
+            "ideal_speedup": n / k,
+            "spread_fixed": (max(times[k]["fixed"]) - min(times[k]["fixed"])) / tf,
+        }
         ratios = [a / b for a, b in zip(times[n]["fixed"], times[k]["fixed"])]  # one speed-up per round
         row.update(speedup_low=min(ratios), speedup_high=max(ratios), repeats=len(ratios))
         if real:
@@ -100,22 +159,14 @@ def measure_inference(pretrained: str, layers, batch_size=32, seq_len=128, repea
             n_real = sum(int(b["input_ids"].shape[0]) for b in real)
             row.update({"real_examples_per_s": n_real / tr, "real_speedup": r_teacher / tr})
         rows.append(row)
-    fit = fit_layer_cost({k: statistics.median(times[k]["fixed"]) for k in models})
-    for row in rows:
-        row["fitted_speedup"] = (fit["fixed_s"] + fit["per_layer_s"] * n) / (fit["fixed_s"] + fit["per_layer_s"] * row["layers"])
-    return {"rows": rows, "fit": fit, "settings": {"pretrained": pretrained, "batch_size": batch_size, "seq_len": seq_len,
-                                       "repeats": repeats, "warmup": warmup, "precision": precision,
-                                       "device": str(dev), "threads": torch.get_num_threads(),
-                                       "real_batches": len(real),
-                                       **({"fixed_batches_per_call": per_call,
-                                           "tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
-                                          if dev.type == "cuda" else {})}}
+    return rows
 
 
 def _as_training(dev, amp) -> int:
     """On a GPU: TF32 and determinism as a training run sets them (``train.use_gpu``); the fixed batch's runs per
     timed call (``CUDA_BATCHES_PER_CALL``; 1 on a CPU)."""
     from pkdlib.train import use_gpu
+
     if dev.type != "cuda":
         return 1
     use_gpu(dev, amp)
@@ -129,26 +180,27 @@ def fit_layer_cost(seconds: dict) -> dict:
     overhead); ``fixed_in_layers`` = fixed / per_layer caps the speed-up of a k-layer cut of an
     N-layer model at (N + c) / (k + c) instead of the ideal N / k."""
     import numpy as np
+
     ks = np.array(sorted(seconds), dtype=float)
     ts = np.array([seconds[int(k)] for k in ks])
     per_layer, fixed = np.polyfit(ks, ts, 1)
     resid = ts - (fixed + per_layer * ks)
-    return {"fixed_s": float(fixed), "per_layer_s": float(per_layer), "fixed_in_layers": float(fixed / per_layer),
-            "max_residual_fraction": float(np.max(np.abs(resid) / ts))}
+    return {
+        "fixed_s": float(fixed),
+        "per_layer_s": float(per_layer),
+        "fixed_in_layers": float(fixed / per_layer),
+        "max_residual_fraction": float(np.max(np.abs(resid) / ts)),
+    }
 
 
-def real_length_batches(task: str, pretrained: str, n_examples: int, batch_size: int, max_length=None,
-                        data_dir=None) -> list[dict]:
+def real_length_batches(
+    task: str, pretrained: str, n_examples: int, batch_size: int, max_length=None, data_dir=None
+) -> list[dict]:
     """Length-bucketed, dynamically padded batches of the task's dev split (its real lengths)."""
     from pkdlib.config import DEFAULT_MAX_LENGTH
-    from pkdlib.data import (
-        LengthBucketSampler,
-        collate,
-        load_task,
-        task_spec,
-        tokenize_split,
-    )
+    from pkdlib.data import LengthBucketSampler, collate, load_task, task_spec, tokenize_split
     from pkdlib.models import load_tokenizer
+
     spec = task_spec(task)
     split = load_task(task, spec.dev_splits[0], data_dir).head(n_examples)
     ts = tokenize_split(split, load_tokenizer(pretrained), max_length or DEFAULT_MAX_LENGTH.get(task, 128))
@@ -164,7 +216,8 @@ def hardware_key(hw: dict) -> str:
     where the model does not say it: an Apple chip's mps and cpu are two measurements)."""
     kind = str(hw.get("device", "cpu")).split(":")[0]
     name = f"{hw.get('gpu') or hw.get('cpu') or 'cpu'} {hw.get('cpu_count')} cores" + (
-        f" {kind}" if kind not in ("cpu", "cuda") else "")
+        f" {kind}" if kind not in ("cpu", "cuda") else ""
+    )
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
@@ -181,11 +234,19 @@ def shared_measurement(results, hw: dict, pretrained: str, settings: dict) -> di
         return None
     d = json.loads(path.read_text())
     s = d["settings"]
-    same = ((s.get("pretrained"), str(s.get("device", "cpu")).split(":")[0], s.get("precision", "fp32"),
-             s.get("batch_size"), s.get("seq_len"))
-            == (pretrained, str(hw.get("device", "cpu")).split(":")[0], settings.get("precision", "fp32"),
-                settings["batch_size"], settings["seq_len"])
-            and set(settings["layers"]) <= {r["layers"] for r in d["rows"]})
+    same = (
+        s.get("pretrained"),
+        str(s.get("device", "cpu")).split(":")[0],
+        s.get("precision", "fp32"),
+        s.get("batch_size"),
+        s.get("seq_len"),
+    ) == (
+        pretrained,
+        str(hw.get("device", "cpu")).split(":")[0],
+        settings.get("precision", "fp32"),
+        settings["batch_size"],
+        settings["seq_len"],
+    ) and set(settings["layers"]) <= {r["layers"] for r in d["rows"]}
     return {**d, "shared": path.name} if same else None
 
 
@@ -194,27 +255,46 @@ def shared_target(results, device: str, pretrained: str, settings: dict) -> Path
     study that ran here cites it: taking another would change what they cite)."""
     from pkdlib.config import ConfigError
     from pkdlib.records import hardware
+
     hw = hardware(pick_device(device))
     path = shared_path(results, hw)
     if path.is_file() and shared_measurement(results, hw, pretrained, settings) is None:
-        raise ConfigError(f"{path} holds this machine's shared speed measurement with other settings than these "
-                          f"({pretrained}, batch {settings['batch_size']} x {settings['seq_len']}, layers "
-                          f"{settings['layers']}); the studies that ran here cite it. Measure these settings as a "
-                          f"study's own (shared = False), or move that file aside first")
+        raise ConfigError(
+            f"{path} holds this machine's shared speed measurement with other settings than these "
+            f"({pretrained}, batch {settings['batch_size']} x {settings['seq_len']}, layers "
+            f"{settings['layers']}); the studies that ran here cite it. Measure these settings as a "
+            f"study's own (shared = False), or move that file aside first"
+        )
     return path
 
 
-def measure_and_write(out, pretrained: str, layers, batch_size=32, seq_len=128, repeats=5, warmup=2,
-                      precision="fp32", device="auto", real_lengths_task=None, real_lengths_examples=1066,
-                      progress=True) -> dict:
+def measure_and_write(
+    out,
+    pretrained: str,
+    layers,
+    batch_size=32,
+    seq_len=128,
+    repeats=5,
+    warmup=2,
+    precision="fp32",
+    device="auto",
+    real_lengths_task=None,
+    real_lengths_examples=1066,
+    progress=True,
+) -> dict:
     """``measure_inference`` (with the task's real lengths where ``real_lengths_task`` names one) and its
     provenance, written atomically to ``out``: the one way a speed-up file is made (notebook 03, ``measure_shared``)."""
     from pkdlib.files import atomic_write_json
     from pkdlib.records import provenance
-    real = (real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
-            if real_lengths_task else None)
-    speed = measure_inference(pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device,
-                              progress=progress)
+
+    real = (
+        real_length_batches(real_lengths_task, pretrained, real_lengths_examples, batch_size)
+        if real_lengths_task
+        else None
+    )
+    speed = measure_inference(
+        pretrained, layers, batch_size, seq_len, repeats, warmup, precision, real, device, progress=progress
+    )
     speed["provenance"] = provenance(speed["settings"]["device"], None, None)
     atomic_write_json(out, speed)
     return speed
@@ -225,10 +305,23 @@ def measure_shared(results="results", repeats: int = 30, device: str = "auto", p
     embedded teacher) and ``repeats`` round-robin repeats, written once for every study that ran here to cite.
     Time it on a quiet machine: nothing else CPU-heavy beside it."""
     from .profiles import PROFILES, SPEEDUP
+
     s, pretrained = settings or SPEEDUP, pretrained or PROFILES["cpu"]["pretrained"]
     out = shared_target(results, device, pretrained, s)
-    measure_and_write(out, pretrained, s["layers"], s["batch_size"], s["seq_len"], repeats, s["warmup"], "fp32",
-                      device, s.get("real_lengths_task"), s.get("real_lengths_examples", 1066), progress=False)
+    measure_and_write(
+        out,
+        pretrained,
+        s["layers"],
+        s["batch_size"],
+        s["seq_len"],
+        repeats,
+        s["warmup"],
+        "fp32",
+        device,
+        s.get("real_lengths_task"),
+        s.get("real_lengths_examples", 1066),
+        progress=False,
+    )
     return out
 
 
@@ -242,8 +335,14 @@ def main(argv=None) -> int:
         ap.error(f"--repeats {a.repeats}: a spread needs at least 2 repeats (30 is the study's)")
     out = measure_shared(a.results, a.repeats, a.device)
     rows = {r["layers"]: r for r in json.loads(out.read_text())["rows"]}
-    print(f"wrote {out}: " + ", ".join(f"{k} layers {r['speedup']:.2f}x [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
-                                       for k, r in sorted(rows.items()) if r["role"] == "student"))
+    print(
+        f"wrote {out}: "
+        + ", ".join(
+            f"{k} layers {r['speedup']:.2f}x [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
+            for k, r in sorted(rows.items())
+            if r["role"] == "student"
+        )
+    )
     return 0
 
 

@@ -11,6 +11,7 @@
 * ``holm``: Holm's step-down adjustment of a family of p-values.
 * ``two_level_t``: the interval over teachers and seeds (one mean difference per teacher).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,14 +25,28 @@ def paired_t(d, level: float = 0.95, power: float = 0.8) -> dict:
     d = np.asarray(d, dtype=float)
     n, mean = len(d), float(d.mean())
     if n < 2:
-        return {"n": n, "mean": mean, "sd": float("nan"), "low": float("nan"), "high": float("nan"),
-                "p": float("nan"), "detectable": float("nan")}
+        return {
+            "n": n,
+            "mean": mean,
+            "sd": float("nan"),
+            "low": float("nan"),
+            "high": float("nan"),
+            "p": float("nan"),
+            "detectable": float("nan"),
+        }
     sd = float(d.std(ddof=1))
     se = sd / math.sqrt(n)
     low, high = stats.t.interval(level, n - 1, loc=mean, scale=se) if sd > 0 else (mean, mean)
     p = float(stats.ttest_1samp(d, 0.0).pvalue) if sd > 0 else (1.0 if mean == 0 else 0.0)
-    return {"n": n, "mean": mean, "sd": sd, "low": float(low), "high": float(high), "p": p,
-            "detectable": detectable_effect(sd, n, 1 - level, power)}
+    return {
+        "n": n,
+        "mean": mean,
+        "sd": sd,
+        "low": float(low),
+        "high": float(high),
+        "p": p,
+        "detectable": detectable_effect(sd, n, 1 - level, power),
+    }
 
 
 def detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -83,9 +98,11 @@ def _mean_squares(d: np.ndarray) -> dict:
     S, J = d.shape
     grand, rows, cols = d.mean(), d.mean(axis=1), d.mean(axis=0)
     resid = d - rows[:, None] - cols[None, :] + grand
-    return {"seed": (J * float(((rows - grand) ** 2).sum()) / (S - 1), S - 1),
-            "sent": (S * float(((cols - grand) ** 2).sum()) / (J - 1), J - 1),
-            "resid": (float((resid ** 2).sum()) / ((S - 1) * (J - 1)), (S - 1) * (J - 1))}
+    return {
+        "seed": (J * float(((rows - grand) ** 2).sum()) / (S - 1), S - 1),
+        "sent": (S * float(((cols - grand) ** 2).sum()) / (J - 1), J - 1),
+        "resid": (float((resid**2).sum()) / ((S - 1) * (J - 1)), (S - 1) * (J - 1)),
+    }
 
 
 def _satterthwaite(terms) -> float:
@@ -115,8 +132,17 @@ def two_way(a, b, level: float = 0.95) -> dict:
     S, J = d.shape
     mean = float(d.mean()) * 100
     if S < 2 or J < 2:
-        return {"mean": mean, "low": float("nan"), "high": float("nan"), "se": float("nan"), "df": float("nan"),
-                "floor": float("nan"), "var_seed": float("nan"), "var_sent": float("nan"), "var_resid": float("nan")}
+        return {
+            "mean": mean,
+            "low": float("nan"),
+            "high": float("nan"),
+            "se": float("nan"),
+            "df": float("nan"),
+            "floor": float("nan"),
+            "var_seed": float("nan"),
+            "var_sent": float("nan"),
+            "var_resid": float("nan"),
+        }
     ms = _mean_squares(d)
     keep_seed, keep_sent = ms["seed"][0] > ms["resid"][0], ms["sent"][0] > ms["resid"][0]
     coef = {"seed": float(keep_seed), "sent": float(keep_sent), "resid": 1.0 - keep_seed - keep_sent}
@@ -125,10 +151,17 @@ def two_way(a, b, level: float = 0.95) -> dict:
     se = math.sqrt(max(var, 0.0)) * 100
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se if se > 0 else 0.0
     var_sent = max(0.0, (ms["sent"][0] - ms["resid"][0]) / S)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "se": se, "df": df,
-            "floor": float(stats.t.ppf(0.5 + level / 2, J - 1)) * math.sqrt(var_sent / J) * 100,
-            "var_seed": max(0.0, (ms["seed"][0] - ms["resid"][0]) / J), "var_sent": var_sent,
-            "var_resid": ms["resid"][0]}
+    return {
+        "mean": mean,
+        "low": mean - half,
+        "high": mean + half,
+        "se": se,
+        "df": df,
+        "floor": float(stats.t.ppf(0.5 + level / 2, J - 1)) * math.sqrt(var_sent / J) * 100,
+        "var_seed": max(0.0, (ms["seed"][0] - ms["resid"][0]) / J),
+        "var_sent": var_sent,
+        "var_resid": ms["resid"][0],
+    }
 
 
 def holm(pvalues) -> list[float]:
@@ -175,7 +208,7 @@ def sign_flip_test(d, n_resamples: int = 100_000, seed: int = 0) -> float:
     if n == 0:
         return float("nan")
     if n <= 16:
-        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
     else:
         signs = np.random.default_rng(seed).choice([-1, 1], size=(n_resamples, n))
     means = np.abs((signs * d).mean(axis=1))
@@ -212,16 +245,32 @@ def two_level_t(groups, level: float = 0.95) -> dict:
     T, mean = len(means), float(means.mean())
     between = float(means.std(ddof=1)) / math.sqrt(T) if T > 1 else float("nan")
     dof_w = sum(len(g) - 1 for g in groups)
-    within = (math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof_w * sum(1 / len(g) for g in groups)) / T
-              if dof_w > 0 else 0.0)
+    within = (
+        math.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / dof_w * sum(1 / len(g) for g in groups)) / T
+        if dof_w > 0
+        else 0.0
+    )
     se = max(between, within)
     if T < 2 or not se > 0:
-        return {"n_teachers": T, "mean": mean, "low": float("nan"), "high": float("nan"), "p": float("nan"),
-                "sd_teachers": float("nan"), "floored": False}
+        return {
+            "n_teachers": T,
+            "mean": mean,
+            "low": float("nan"),
+            "high": float("nan"),
+            "p": float("nan"),
+            "sd_teachers": float("nan"),
+            "floored": False,
+        }
     q = stats.t.ppf(0.5 + level / 2, T - 1)
-    return {"n_teachers": T, "mean": mean, "low": float(mean - q * se), "high": float(mean + q * se),
-            "p": float(2 * stats.t.sf(abs(mean) / se, T - 1)), "sd_teachers": float(means.std(ddof=1)),
-            "floored": within > between}
+    return {
+        "n_teachers": T,
+        "mean": mean,
+        "low": float(mean - q * se),
+        "high": float(mean + q * se),
+        "p": float(2 * stats.t.sf(abs(mean) / se, T - 1)),
+        "sd_teachers": float(means.std(ddof=1)),
+        "floored": within > between,
+    }
 
 
 def retention_bootstrap(student, teacher, n_boot: int = 2000, seed: int = 0, level: float = 0.95):

@@ -13,6 +13,7 @@ a rerun anywhere reuses what finished anywhere. A failed run stops new work and 
 one. One study at a time per results/ folder (a lock names the holder). A profile with a ``results``
 entry (``quick``) writes there, apart from the committed study.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,7 @@ from pkdlib.locks import FolderLock, LockError
 from pkdlib.ownership import TEMP_MARKER, listed, rewrite_ledger, unchanged
 from pkdlib.paths import MARKER, Workspace
 
-from .plan import (
-    Item,
-    StudyError,
-    default_results,
-    describe,
-    load_profile_file,
-    plan,
-    read_json,
-)
+from .plan import Item, StudyError, default_results, describe, load_profile_file, plan, read_json
 from .profiles import PROFILES
 
 __all__ = ["execute", "plan", "describe", "StudyLock", "StudyError", "clean", "main"]
@@ -109,11 +102,13 @@ class LocalRunner:
 
     def __init__(self, workers: int = 1, workers_per_gpu: int = 1):
         import torch
+
         self.workers, self.gpus, self.per_gpu = workers, torch.cuda.device_count(), workers_per_gpu
 
     def __call__(self, notebook, output, params, slot: int, parallel: int = 1):
         """``parallel``: how many runs share the machine now (a lone teacher gets all of it)."""
         from . import notebooks
+
         params = dict(params)
         if "config" in params:
             params["threads"] = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 and not self.gpus else 0
@@ -128,6 +123,7 @@ class SubmititRunner:
 
     def __init__(self, cluster: str, folder, **parameters):
         import submitit
+
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / MARKER).touch()  # pkd made it: ``pkd clean`` may remove it
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
@@ -136,8 +132,8 @@ class SubmititRunner:
 
     def __call__(self, notebook, output, params, slot: int, parallel: int = 1):
         from . import notebooks
-        self.executor.submit(notebooks.execute, notebook, str(Path(output).resolve()), params,
-                             str(Path.cwd())).result()
+
+        self.executor.submit(notebooks.execute, notebook, str(Path(output).resolve()), params, str(Path.cwd())).result()
 
 
 # ------------------------------------------------------------------------------------------- the study
@@ -151,6 +147,7 @@ class Study:
         self.teachers: dict[str, dict] = {}
         self.t0, self.failed, self.before_report = time.time(), None, None
         from pkdlib.records import hardware, read_git
+
         hw = hardware("cpu")  # this part's commit (as it started) and machine, named in the manifest's parts
         self.where = {"git": read_git(), "machine": f"{hw['cpu']}, {hw['cpu_count']} cores"}
         self.remaining = sum(it.estimate_s for it in items)
@@ -167,9 +164,11 @@ class Study:
         self.parts = prev.get("parts", []) if prev and (prev.get("status") != "complete" or remeasure or grown) else []
         declared = list((PROFILES.get(profile) or {}).get("confirmatory") or [])
         if prev and list(prev.get("confirmatory") or []) != declared:
-            raise StudyError(f"the study '{profile}' in {self.ws.results} declared the confirmatory claims "
-                             f"{prev.get('confirmatory') or []} when it started; the profile now says {declared}. A "
-                             f"confirmatory study's question cannot change once it has run: declare a new profile")
+            raise StudyError(
+                f"the study '{profile}' in {self.ws.results} declared the confirmatory claims "
+                f"{prev.get('confirmatory') or []} when it started; the profile now says {declared}. A "
+                f"confirmatory study's question cannot change once it has run: declare a new profile"
+            )
 
     def _previous_manifest(self, path: Path) -> dict | None:
         """The manifest of an earlier execution; a damaged one is named, kept aside as ``.damaged`` and rebuilt
@@ -199,26 +198,46 @@ class Study:
 
     def manifest(self, status) -> dict:
         from pkdlib.records import git_state, versions
-        part = {"started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
-                "duration_s": round(time.time() - self.t0, 1), "ran": len(self.ran), "reused": len(self.reused),
-                "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit", **self.where}
+
+        part = {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.t0)),
+            "duration_s": round(time.time() - self.t0, 1),
+            "ran": len(self.ran),
+            "reused": len(self.reused),
+            "workers": self.runner.workers if isinstance(self.runner, LocalRunner) else "submitit",
+            **self.where,
+        }
         parts, records = self.parts + [part], self.records()
         return {
-            "profile": self.profile, "description": PROFILES[self.profile]["description"], "status": status,
+            "profile": self.profile,
+            "description": PROFILES[self.profile]["description"],
+            "status": status,
             "smoke_test": PROFILES[self.profile].get("smoke_test", False),
             **{k: PROFILES[self.profile][k] for k in ("arms", "confirmatory") if PROFILES[self.profile].get(k)},
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "duration_s": round(sum(p["duration_s"] for p in parts), 1), "parts": parts,
-            "notebooks_run": len(self.ran), "notebooks_reused": len(self.reused),
+            "duration_s": round(sum(p["duration_s"] for p in parts), 1),
+            "parts": parts,
+            "notebooks_run": len(self.ran),
+            "notebooks_reused": len(self.reused),
             "runs_reused": [it.label for it in self.reused if it.kind in ("teacher", "student")],
             "seeds": sorted({it.params["config"].get("seed", 0) for it in self.items if it.kind == "student"}),
-            "records": list(records), "records_total_s": round(sum(records.values()), 1),
-            "git": git_state(), "hardware": machine(), "versions": versions(),
+            "records": list(records),
+            "records_total_s": round(sum(records.values()), 1),
+            "git": git_state(),
+            "hardware": machine(),
+            "versions": versions(),
             **({"speed": self.speed_file} if self.speed_file else {}),
             **({"before_report": self.before_report} if self.before_report else {}),
-            "items": [{"kind": it.kind, "label": it.label, "seconds": round(it.result.get("seconds", 0), 1),
-                       "reused": bool(it.result.get("reused")), **({} if it.result else {"pending": True})}
-                      for it in self.items],
+            "items": [
+                {
+                    "kind": it.kind,
+                    "label": it.label,
+                    "seconds": round(it.result.get("seconds", 0), 1),
+                    "reused": bool(it.result.get("reused")),
+                    **({} if it.result else {"pending": True}),
+                }
+                for it in self.items
+            ],
         }
 
     def write_manifest(self, status):
@@ -228,8 +247,13 @@ class Study:
     def execute(self) -> dict:
         for kind in ("teacher", "student", "speedup", "report"):
             phase = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == kind]
-            if (kind in ("speedup", "report") and not self.ran and not self.force and not self.remeasure
-                    and self.finished_before()):
+            if (
+                kind in ("speedup", "report")
+                and not self.ran
+                and not self.force
+                and not self.remeasure
+                and self.finished_before()
+            ):
                 for i, it in phase:
                     self.log(f"[{i}/{len(self.items)}] keep {it.label}: no run changed since the last complete study")
                     it.result["reused"] = True
@@ -250,10 +274,12 @@ class Study:
         run and the speed-up are kept, the manifest is not rewritten (its times stay the study's), and a failed
         report leaves the earlier executed report in place (``<name>.failed.ipynb`` beside it)."""
         m = complete_manifest(self.ws.results, self.profile)
-        (i, it), = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == "report"]
+        ((i, it),) = [(i, it) for i, it in enumerate(self.items, 1) if it.kind == "report"]
         name = f"{it.notebook}-{self.profile}"
-        self.log(f"[{i}/{len(self.items)}] report again {it.label} with this code ({m.get('notebooks_run', '?')} notebooks "
-                 f"run, {m.get('notebooks_reused', '?')} reused by the study: kept)")
+        self.log(
+            f"[{i}/{len(self.items)}] report again {it.label} with this code ({m.get('notebooks_run', '?')} notebooks "
+            f"run, {m.get('notebooks_reused', '?')} reused by the study: kept)"
+        )
         t1 = time.time()
         with tempfile.TemporaryDirectory(dir=self.ws.results, prefix=".tmp.report-again.") as kept:
             outputs = [self.ws.results / kind / self.profile for kind in ("tables", "figures")]
@@ -269,9 +295,11 @@ class Study:
                         shutil.copytree(Path(kept) / d.parent.name, d)
                 if not isinstance(e, Exception):
                     raise
-                raise StudyError(f"the report failed: {type(e).__name__}: {_short(e)}\n  executed notebook: "
-                                 f"{self.ws.runs / (name + '.failed.ipynb')}\n  the earlier report, tables and "
-                                 f"figures are kept") from e
+                raise StudyError(
+                    f"the report failed: {type(e).__name__}: {_short(e)}\n  executed notebook: "
+                    f"{self.ws.runs / (name + '.failed.ipynb')}\n  the earlier report, tables and "
+                    f"figures are kept"
+                ) from e
         self.log(f"[{i}/{len(self.items)}] finished {it.label} in {_fmt(time.time() - t1)}")
         return m
 
@@ -302,6 +330,7 @@ class Study:
             finally:
                 with self.lock:
                     slots.append(slot)
+
         pool = ThreadPoolExecutor(max_workers=workers)
         futures = [pool.submit(job, i, it) for i, it in phase]
         try:
@@ -323,11 +352,14 @@ class Study:
         return bool(m) and m.get("status") == "complete" and sorted(m.get("records", [])) == sorted(self.records())
 
     def run_config(self, it: Item) -> RunConfig:
-        return RunConfig.from_dict(with_teacher(it.params["config"], {t: r["model_dir"] for t, r in self.teachers.items()}))
+        return RunConfig.from_dict(
+            with_teacher(it.params["config"], {t: r["model_dir"] for t, r in self.teachers.items()})
+        )
 
     def item(self, i, it: Item, slot: int = 0, parallel: int = 1):
         from pkdlib.records import reusable_record
         from pkdlib.runs import prepare
+
         params, name, out = dict(it.params), f"{it.notebook}-{self.profile}", None
         if "config" in params:
             cfg = self.run_config(it)
@@ -339,10 +371,17 @@ class Study:
                 self.remaining -= it.estimate_s
                 return self.add_record(it, record, reused=True)
             if record:  # finished, but killed before its notebook was written: render it (the run is reused)
-                self.log(f"[{i}/{len(self.items)}] {it.label}: record {record['run_id']}.json exists, its executed "
-                         f"notebook does not; rendering it (no training)")
-                self.runner(it.notebook, self.ws.runs / f"{record['run_id']}.ipynb",
-                            {**params, "config": cfg.to_dict(), "force": False}, slot, parallel)
+                self.log(
+                    f"[{i}/{len(self.items)}] {it.label}: record {record['run_id']}.json exists, its executed "
+                    f"notebook does not; rendering it (no training)"
+                )
+                self.runner(
+                    it.notebook,
+                    self.ws.runs / f"{record['run_id']}.ipynb",
+                    {**params, "config": cfg.to_dict(), "force": False},
+                    slot,
+                    parallel,
+                )
                 self.remaining -= it.estimate_s  # a reused run: no time of its own in the ETA's statistics
                 return self.add_record(it, record, reused=True)
             _check_bf16(cfg, self.runner)
@@ -361,18 +400,25 @@ class Study:
 
     def run_notebook(self, i, it, name, params, slot, parallel):
         eta = self.remaining * (self.done_real / self.done_est if self.done_est else 1.0) / self.runner.workers
-        self.log(f"[{i}/{len(self.items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - self.t0)}, "
-                 f"ETA {_fmt(eta)})")
+        self.log(
+            f"[{i}/{len(self.items)}] {it.kind} {it.label} (elapsed {_fmt(time.time() - self.t0)}, ETA {_fmt(eta)})"
+        )
         t1 = time.time()
         try:
-            with heartbeat(lambda: self.log(f"      ... {it.label}: {_fmt(time.time() - t1)} so far, study elapsed "
-                                            f"{_fmt(time.time() - self.t0)}")):
+            with heartbeat(
+                lambda: self.log(
+                    f"      ... {it.label}: {_fmt(time.time() - t1)} so far, study elapsed "
+                    f"{_fmt(time.time() - self.t0)}"
+                )
+            ):
                 self.runner(it.notebook, self.ws.runs / f"{name}.ipynb", params, slot, parallel)
         except Exception as e:
             self.write_manifest("failed")
-            raise StudyError(f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"
-                             f"  executed notebook: {self.ws.runs / (name + '.failed.ipynb')}\n"
-                             f"  finished work before it is kept; rerun to resume") from e
+            raise StudyError(
+                f"{it.kind} {it.label} failed: {type(e).__name__}: {_short(e)}\n"
+                f"  executed notebook: {self.ws.runs / (name + '.failed.ipynb')}\n"
+                f"  finished work before it is kept; rerun to resume"
+            ) from e
         with self.lock:
             it.result["seconds"] = time.time() - t1
             self.remaining -= it.estimate_s
@@ -385,12 +431,15 @@ class Study:
         (this notebook, 30 repeats) by the first study on a machine and cited by every later one; ``--remeasure``
         or ``--force`` measures it again. Records in the manifest which file the study cites."""
         from .speed import shared_path
+
         found, hw = _shared_speed(self.ws.results, it)
         if found is None or self.remeasure or self.force:
             return False
         self.speed_file = shared_path(self.ws.results, hw).name
-        self.log(f"[{i}/{len(self.items)}] keep {it.label}: this machine's shared measurement "
-                 f"results/speed/{self.speed_file} ({found['settings']['repeats']} repeats)")
+        self.log(
+            f"[{i}/{len(self.items)}] keep {it.label}: this machine's shared measurement "
+            f"results/speed/{self.speed_file} ({found['settings']['repeats']} repeats)"
+        )
         it.result["reused"] = True
         return True
 
@@ -399,14 +448,17 @@ class Study:
         ran on another machine (a cluster node) wrote that machine's file: nothing is cited by name then, and the
         report finds a measurement by the hardware the manifest records."""
         from .speed import shared_path
+
         found, hw = _shared_speed(self.ws.results, it)
         path = shared_path(self.ws.results, hw)
         if found is not None and path.stat().st_mtime >= self.t0:
             self.speed_file = path.name
         else:
             self.speed_file = None
-            self.log(f"note: the speed-up ran on another machine than this one ({path.name} not written here); "
-                     f"the manifest names no speed file")
+            self.log(
+                f"note: the speed-up ran on another machine than this one ({path.name} not written here); "
+                f"the manifest names no speed file"
+            )
 
     def add_record(self, it, record, reused=False):
         with self.lock:
@@ -422,6 +474,7 @@ def _shared_speed(results, it: Item) -> tuple[dict | None, dict]:
     from pkdlib.records import hardware
 
     from .speed import shared_measurement
+
     hw = hardware(pick_device(it.params.get("device", "auto")))
     return shared_measurement(results, hw, it.params["pretrained"], it.params), hw
 
@@ -431,6 +484,7 @@ def machine() -> dict:
     less what each run sets for itself and its record holds (TF32, determinism)."""
     from pkdlib.models import pick_device
     from pkdlib.records import hardware
+
     return {k: v for k, v in hardware(pick_device("auto")).items() if k not in ("tf32", "deterministic")}
 
 
@@ -445,13 +499,20 @@ def _check_bf16(cfg: RunConfig, runner) -> None:
     """A bf16 run on a CPU without native bf16 is emulated (about 15x slower than fp32): refused before it starts,
     unless PKD_ALLOW_EMULATED_BF16=1. Finished runs stay; the study resumes on a CPU with native bf16."""
     from pkdlib.models import native_bf16_cpu
+
     on_cpu = cfg.device == "cpu" or (isinstance(runner, LocalRunner) and not runner.gpus)
-    if (cfg.precision == "bf16" and on_cpu and native_bf16_cpu() is False
-            and os.environ.get("PKD_ALLOW_EMULATED_BF16") != "1"):
-        raise StudyError("this run trains in bf16, but this CPU has no native bf16 (no AVX512-BF16 or AMX): "
-                         "emulated bf16 is about 15x slower than fp32 here. Resume the study on a CPU with native "
-                         "bf16 (the committed studies' records say which), or set PKD_ALLOW_EMULATED_BF16=1 to "
-                         "run it anyway; finished runs are kept")
+    if (
+        cfg.precision == "bf16"
+        and on_cpu
+        and native_bf16_cpu() is False
+        and os.environ.get("PKD_ALLOW_EMULATED_BF16") != "1"
+    ):
+        raise StudyError(
+            "this run trains in bf16, but this CPU has no native bf16 (no AVX512-BF16 or AMX): "
+            "emulated bf16 is about 15x slower than fp32 here. Resume the study on a CPU with native "
+            "bf16 (the committed studies' records say which), or set PKD_ALLOW_EMULATED_BF16=1 to "
+            "run it anyway; finished runs are kept"
+        )
 
 
 def complete_manifest(results, profile: str) -> dict:
@@ -459,14 +520,25 @@ def complete_manifest(results, profile: str) -> dict:
     path = Path(results) / f"manifest-{profile}.json"
     m = read_json(path)
     if not m or m.get("status") != "complete":
-        raise StudyError(f"--report-again needs a complete study; {path} says "
-                         f"{(m or {}).get('status', 'nothing (missing or damaged)')!r}: run ./run_all.sh "
-                         f"--profile {profile} to finish it (its report then runs with this code)")
+        raise StudyError(
+            f"--report-again needs a complete study; {path} says "
+            f"{(m or {}).get('status', 'nothing (missing or damaged)')!r}: run ./run_all.sh "
+            f"--profile {profile} to finish it (its report then runs with this code)"
+        )
     return m
 
 
-def execute(profile: str, items: list[Item], results=None, work="work", force=False, log=print,
-            runner=None, remeasure=False, report_again=False) -> dict:
+def execute(
+    profile: str,
+    items: list[Item],
+    results=None,
+    work="work",
+    force=False,
+    log=print,
+    runner=None,
+    remeasure=False,
+    report_again=False,
+) -> dict:
     results = results or default_results(profile)
     if report_again:
         complete_manifest(results, profile)  # before anything is touched (a damaged manifest stays where it is)
@@ -496,6 +568,7 @@ def mark_reuse(items, results, work, log=lambda *a: None, remeasure: bool = Fals
     as one that runs."""
     from pkdlib.records import reusable_record, saved_model_dir
     from pkdlib.runs import prepare
+
     ws, teachers = Workspace(results, work), {}
     for it in items:
         if "config" not in it.params or not ws.records.is_dir():
@@ -516,13 +589,22 @@ def mark_reuse(items, results, work, log=lambda *a: None, remeasure: bool = Fals
                 teachers[it.key or it.task] = saved_model_dir(record)
     runs = [it for it in items if "config" in it.params]
     m = read_json(ws.results / f"manifest-{items[-1].params.get('profile')}.json")
-    if (not remeasure and m and m.get("status") == "complete" and all(it.result.get("reusable") for it in runs)
-            and sorted(m.get("records", [])) == sorted(it.result["reusable"] for it in runs)):
+    if (
+        not remeasure
+        and m
+        and m.get("status") == "complete"
+        and all(it.result.get("reusable") for it in runs)
+        and sorted(m.get("records", [])) == sorted(it.result["reusable"] for it in runs)
+    ):
         for it in items:  # the study keeps its speed-up and report when no run changed
             it.result.setdefault("reusable", "kept")
     for it in items:  # a speed-up that is the machine's shared measurement, already taken, is cited, not measured
-        if (it.kind == "speedup" and it.params.get("shared") and not remeasure
-                and _shared_speed(ws.results, it)[0] is not None):
+        if (
+            it.kind == "speedup"
+            and it.params.get("shared")
+            and not remeasure
+            and _shared_speed(ws.results, it)[0] is not None
+        ):
             it.result.setdefault("reusable", "shared")
 
 
@@ -552,8 +634,10 @@ def clean(results="results", work="work", everything=False, log=print) -> list[P
     r, w = Path(results), Path(work)
     for d, flag in ((r, "--results"), (w, "--work")):
         if d.exists() and not (d / MARKER).is_file():
-            raise StudyError(f"{flag} {d}/ was not made by pkd (it has no {MARKER} marker); nothing removed. "
-                             f"pkd clean removes only what pkd wrote inside the results/ and work/ folders it made")
+            raise StudyError(
+                f"{flag} {d}/ was not made by pkd (it has no {MARKER} marker); nothing removed. "
+                f"pkd clean removes only what pkd wrote inside the results/ and work/ folders it made"
+            )
     removed = []
     with study_locks(r, w, log=log):
         for part in WORK_PARTS:
@@ -603,8 +687,10 @@ def _clean_listed(base: Path, log) -> list[Path]:
     if removed:
         log(f"removed {len(removed)} files pkd wrote in {base}/")
     if others := sorted(p.name for p in base.iterdir()):
-        log(f"kept in {base}/: {', '.join(others[:8])}{' ...' if len(others) > 8 else ''} (not listed as pkd's, "
-            f"or changed since; pkd deletes only what it wrote)")
+        log(
+            f"kept in {base}/: {', '.join(others[:8])}{' ...' if len(others) > 8 else ''} (not listed as pkd's, "
+            f"or changed since; pkd deletes only what it wrote)"
+        )
     else:
         base.rmdir()
         removed.append(base)
@@ -613,35 +699,51 @@ def _clean_listed(base: Path, log) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="pkd study (or ./run_all.sh)", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="pkd study (or ./run_all.sh)", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)} (default cpu)")
-    ap.add_argument("--grid", default="best", help="paper profile: 'best' official configuration per task, "
-                                                   "or 'full' (the paper's grid)")
+    ap.add_argument(
+        "--grid",
+        default="best",
+        help="paper profile: 'best' official configuration per task, or 'full' (the paper's grid)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print the plan, run count and time estimate")
     ap.add_argument("--force", action="store_true", help="rerun everything, even runs with a matching record")
-    ap.add_argument("--remeasure", action="store_true", help="measure the speed-up again and rebuild the report "
-                    "(on a quiet machine: timings are noisy on a shared one); finished training runs are reused")
-    ap.add_argument("--report-again", action="store_true", help="a complete study's report notebook again with this "
-                    "code (after a change to the report): every run and the speed-up kept, the manifest unchanged")
-    ap.add_argument("--profile-file", help="a JSON file defining an extra profile (same keys as pkdstudy/profiles.py); "
-                                         "its 'name' (or the file's stem) becomes a --profile value")
-    ap.add_argument("--results", default=None, help="results folder (default: results/, or the profile's own: "
-                                                    "quick -> results/quick, not committed)")
+    ap.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure the speed-up again and rebuild the report "
+        "(on a quiet machine: timings are noisy on a shared one); finished training runs are reused",
+    )
+    ap.add_argument(
+        "--report-again",
+        action="store_true",
+        help="a complete study's report notebook again with this "
+        "code (after a change to the report): every run and the speed-up kept, the manifest unchanged",
+    )
+    ap.add_argument(
+        "--profile-file",
+        help="a JSON file defining an extra profile (same keys as pkdstudy/profiles.py); "
+        "its 'name' (or the file's stem) becomes a --profile value",
+    )
+    ap.add_argument(
+        "--results",
+        default=None,
+        help="results folder (default: results/, or the profile's own: quick -> results/quick, not committed)",
+    )
     ap.add_argument("--work", default="work", help="caches and teacher weights (default work/)")
-    ap.add_argument("--workers", type=int, default=None, help="runs at once (default: one per GPU on CUDA "
-                    "machines, else 2 when the CPU has 2 or more cores); on CPU each gets cores/N threads")
-    ap.add_argument("--workers-per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
-    ap.add_argument("--executor", default="local", choices=("local", "slurm", "submitit-local", "submitit-debug"),
-                    help="local: this machine; slurm: one Slurm job per run through submitit")
-    ap.add_argument("--slurm-partition", default=None, help="the Slurm partition jobs go to (needed with --executor slurm)")
-    ap.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (slurm)")
-    ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
-    ap.add_argument("--slurm-mem-gb", type=int, default=64, help="host memory per job, GiB (slurm; default 64: a "
-                    "BERT-base run with its memory-mapped teacher cache)")
-    ap.add_argument("--slurm-timeout-min", type=int, default=240, help="time limit of each Slurm job, minutes (default 240)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs at once (default: one per GPU on CUDA "
+        "machines, else 2 when the CPU has 2 or more cores); on CPU each gets cores/N threads",
+    )
+    _add_executor_args(ap)
     a = ap.parse_args(argv)
     from pkdlib.errors import guarded
+
     try:
         return guarded(lambda: _main(a, argv))
     except KeyboardInterrupt:
@@ -649,22 +751,58 @@ def main(argv=None) -> int:
         return 130
 
 
+def _add_executor_args(ap: argparse.ArgumentParser) -> None:
+    """Where runs go: workers on this machine, or Slurm jobs through submitit."""
+    ap.add_argument("--workers-per-gpu", type=int, default=1, help="runs sharing one GPU (default 1)")
+    ap.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "slurm", "submitit-local", "submitit-debug"),
+        help="local: this machine; slurm: one Slurm job per run through submitit",
+    )
+    ap.add_argument(
+        "--slurm-partition", default=None, help="the Slurm partition jobs go to (needed with --executor slurm)"
+    )
+    ap.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (slurm)")
+    ap.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (slurm)")
+    ap.add_argument(
+        "--slurm-mem-gb",
+        type=int,
+        default=64,
+        help="host memory per job, GiB (slurm; default 64: a BERT-base run with its memory-mapped teacher cache)",
+    )
+    ap.add_argument(
+        "--slurm-timeout-min", type=int, default=240, help="time limit of each Slurm job, minutes (default 240)"
+    )
+
+
 def make_runner(a):
     """The runner the command line asks for; bad values fail here, before any work."""
     if a.executor == "local":
         import torch
+
         # on CPU, 2 workers x cores/2 threads: 0.81x the wall time of 1 x all cores on the 2-core reference machine
-        workers = a.workers if a.workers is not None else (torch.cuda.device_count() * a.workers_per_gpu
-                                                           or min(2, os.cpu_count() or 1))
+        workers = (
+            a.workers
+            if a.workers is not None
+            else (torch.cuda.device_count() * a.workers_per_gpu or min(2, os.cpu_count() or 1))
+        )
         if workers < 1 or a.workers_per_gpu < 1:
             raise StudyError(f"--workers={a.workers} --workers-per-gpu={a.workers_per_gpu}: both must be >= 1")
         return LocalRunner(workers, a.workers_per_gpu)
     cluster = {"slurm": "slurm", "submitit-local": "local", "submitit-debug": "debug"}[a.executor]
     if cluster == "slurm" and not a.slurm_partition:
         raise StudyError("--executor slurm needs --slurm-partition (the partition your jobs go to)")
-    extra = ({"slurm_partition": a.slurm_partition, "gpus_per_node": a.slurm_gpus, "cpus_per_task": a.slurm_cpus,
-              "mem_gb": a.slurm_mem_gb}
-             if cluster == "slurm" else {})
+    extra = (
+        {
+            "slurm_partition": a.slurm_partition,
+            "gpus_per_node": a.slurm_gpus,
+            "cpus_per_task": a.slurm_cpus,
+            "mem_gb": a.slurm_mem_gb,
+        }
+        if cluster == "slurm"
+        else {}
+    )
     return SubmititRunner(cluster, Path(a.work) / "submitit", timeout_min=a.slurm_timeout_min, **extra)
 
 
@@ -675,8 +813,10 @@ def _main(a, argv) -> int:
         if a.profile == "cpu" and "--profile" not in (argv or sys.argv):
             a.profile = name
     if a.report_again and (a.force or a.remeasure):
-        raise StudyError("--report-again keeps every run and the speed-up: it does not go with --force or --remeasure "
-                         "(which rerun them); use one or the other")
+        raise StudyError(
+            "--report-again keeps every run and the speed-up: it does not go with --force or --remeasure "
+            "(which rerun them); use one or the other"
+        )
     items = plan(a.profile, a.grid, a.results, a.work)
     runner = make_runner(a)
     checked = a.dry_run and not a.force
@@ -689,8 +829,17 @@ def _main(a, argv) -> int:
     print(flush=True)
     _interrupted, previous = False, signal.signal(signal.SIGINT, _on_sigint)
     try:
-        execute(a.profile, items, a.results, a.work, force=a.force, log=lambda m: print(m, flush=True), runner=runner,
-                remeasure=a.remeasure, report_again=a.report_again)
+        execute(
+            a.profile,
+            items,
+            a.results,
+            a.work,
+            force=a.force,
+            log=lambda m: print(m, flush=True),
+            runner=runner,
+            remeasure=a.remeasure,
+            report_again=a.report_again,
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     if _interrupted:
@@ -700,4 +849,5 @@ def _main(a, argv) -> int:
 
 if __name__ == "__main__":  # through the package, so that its exception classes are the ones the boundary knows
     from pkdstudy.study import main as package_main
+
     sys.exit(package_main())

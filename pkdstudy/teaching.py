@@ -1,6 +1,7 @@
 """Helpers for the teaching notebook (00_teaching): small, tested pieces that the notebook draws, and the controlled
 comparison (FT / KD / PKD from the same fresh student on the same batches) that the notebook runs once and
 ``scripts/teaching_seeds.py`` runs over many seeds."""
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,19 @@ def lab_teacher(records_dir, task: str = "rt", pretrained: str = DEFAULT_TEACHER
     """The lab's teacher: the study's fine-tuned teacher of the lowest seed whose weights exist (the `full` study's,
     committed in work/models/), the same on every machine. (``records.find_teacher`` takes the newest folder; with
     the three teachers of the verdicts study, which is newest depends on when each folder was checked out.)"""
-    found = [(r["config"].get("seed", 0), r.get("run_id", ""), saved_model_dir(r))
-             for r in load_records(records_dir, log=lambda *a: None) if r["config"].get("method") == "teacher"
-             and r["config"].get("task") == task and r["config"].get("pretrained") == pretrained]
+    found = [
+        (r["config"].get("seed", 0), r.get("run_id", ""), saved_model_dir(r))
+        for r in load_records(records_dir, log=lambda *a: None)
+        if r["config"].get("method") == "teacher"
+        and r["config"].get("task") == task
+        and r["config"].get("pretrained") == pretrained
+    ]
     found = sorted(f for f in found if f[2])
     if not found:
-        raise FileNotFoundError(f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
-                                f"run notebooks/01_teacher first")
+        raise FileNotFoundError(
+            f"no fine-tuned teacher for task {task!r} and {pretrained!r} under {records_dir}; "
+            f"run notebooks/01_teacher first"
+        )
     return found[0][2]
 
 
@@ -51,7 +58,7 @@ def binary_kd(student_margin: torch.Tensor, teacher_margin: float, T: float) -> 
     """T^2 KL(softmax(t/T) || softmax(s/T)) for two classes, as a function of the margins z1 - z0: with two classes
     softmax(z/T) is sigmoid(margin/T), so KD compares two numbers: about (s - t)^2 / 8 for large T."""
     p, q = torch.sigmoid(torch.tensor(teacher_margin / T)), torch.sigmoid(student_margin / T)
-    return T ** 2 * (p * (p.log() - q.log()) + (1 - p) * ((1 - p).log() - (1 - q).log()))
+    return T**2 * (p * (p.log() - q.log()) + (1 - p) * ((1 - p).log() - (1 - q).log()))
 
 
 def layer_map_matrix(n_teacher: int, n_student: int, name: str) -> np.ndarray:
@@ -69,8 +76,12 @@ def layer_map_matrix(n_teacher: int, n_student: int, name: str) -> np.ndarray:
 def states(model, batch: dict, pooling: str = "cls") -> torch.Tensor:
     """Every layer's [CLS] (or mean-pooled) state (index 0 = embeddings): (layers+1, batch, hidden)."""
     model.eval()
-    out = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                attention_mask=batch["attention_mask"], output_hidden_states=True)
+    out = model(
+        input_ids=batch["input_ids"],
+        token_type_ids=batch["token_type_ids"],
+        attention_mask=batch["attention_mask"],
+        output_hidden_states=True,
+    )
     return torch.stack([pool(h, batch["attention_mask"], pooling).float() for h in out.hidden_states])
 
 
@@ -123,9 +134,16 @@ def moved(panels: dict, pairs, before: str = "before training") -> pd.DataFrame:
             if name == before:
                 continue
             for j, t in pairs:
-                rows.append({"pooling": pooling, "student": name, "layers (student, teacher)": f"{j}, {t}",
-                             "before": round(float(b[j, t]), 3), "after": round(float(m[j, t]), 3),
-                             "change": round(float(m[j, t] - b[j, t]), 3)})
+                rows.append(
+                    {
+                        "pooling": pooling,
+                        "student": name,
+                        "layers (student, teacher)": f"{j}, {t}",
+                        "before": round(float(b[j, t]), 3),
+                        "after": round(float(m[j, t]), 3),
+                        "change": round(float(m[j, t] - b[j, t]), 3),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -138,11 +156,17 @@ def moved_answer(table: pd.DataFrame, control: str) -> list[str]:
             continue
         ctrl = table[(table["pooling"] == pooling) & (table["student"] == control)]
         diff = rows["change"].to_numpy() - ctrl["change"].to_numpy()
-        verdict = ("toward the teacher's, more than without the patient term" if (diff > 0).all() else
-                   "away from the teacher's, more than without the patient term" if (diff < 0).all() else
-                   "not consistently more toward the teacher's than without the patient term")
-        out.append(f"{name} ({pooling}): boxed pairs changed by {', '.join(f'{c:+.3f}' for c in rows['change'])} "
-                   f"from before training, {control} by {', '.join(f'{c:+.3f}' for c in ctrl['change'])}: {verdict}")
+        verdict = (
+            "toward the teacher's, more than without the patient term"
+            if (diff > 0).all()
+            else "away from the teacher's, more than without the patient term"
+            if (diff < 0).all()
+            else "not consistently more toward the teacher's than without the patient term"
+        )
+        out.append(
+            f"{name} ({pooling}): boxed pairs changed by {', '.join(f'{c:+.3f}' for c in rows['change'])} "
+            f"from before training, {control} by {', '.join(f'{c:+.3f}' for c in ctrl['change'])}: {verdict}"
+        )
     return out
 
 
@@ -178,8 +202,9 @@ def logit_spread(model, batch: dict) -> float:
     classifier reads a state that is the same for every sentence (a fresh student's [CLS])."""
     model.eval()
     with torch.inference_mode():
-        logits = model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
-                       attention_mask=batch["attention_mask"]).logits.float()
+        logits = model(
+            input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"], attention_mask=batch["attention_mask"]
+        ).logits.float()
     return float((logits[:, 1] - logits[:, 0]).std())
 
 
@@ -204,16 +229,24 @@ def check_loss(fn, which: str, trials: int = 5, seed: int = 0) -> tuple[bool | N
             return None, f"{which}: not written yet (the function returns None)"
         got = torch.as_tensor(got, dtype=torch.float32)
         if got.shape != () or not torch.allclose(got, want, rtol=1e-4, atol=1e-6):
-            return False, (f"{which}: differs from pkdlib on random tensors (trial {trial}): yours "
-                           f"{got.flatten()[:3].tolist()}, pkdlib {want.item():.6f}; a scalar is expected")
+            return False, (
+                f"{which}: differs from pkdlib on random tensors (trial {trial}): yours "
+                f"{got.flatten()[:3].tolist()}, pkdlib {want.item():.6f}; a scalar is expected"
+            )
     return True, f"{which}: matches pkdlib on {trials} random batches"
 
 
 # ---- the controlled comparison ------------------------------------------------------------------------------
 
 #: one colour per method, the same in every panel of the notebook
-COLOURS = {"FT": "tab:gray", "KD": "tab:blue", "PKD [CLS]": "tab:orange", "PKD mean": "tab:green",
-           "PKD [CLS] raw": "tab:red", "before training": "black"}
+COLOURS = {
+    "FT": "tab:gray",
+    "KD": "tab:blue",
+    "PKD [CLS]": "tab:orange",
+    "PKD mean": "tab:green",
+    "PKD [CLS] raw": "tab:red",
+    "before training": "black",
+}
 ARMS = ("FT", "KD", "PKD [CLS]", "PKD mean")
 
 
@@ -223,6 +256,7 @@ class Setting:
     (the pre-trained teacher's embeddings and first ``student_layers`` layers, a new classifier from ``seed``) and
     takes ``steps`` AdamW steps at a constant ``lr`` on the same batches in the same order; ``dev_examples`` = 0:
     the whole dev set (1,066 sentences)."""
+
     steps: int = 150
     batch_size: int = 32
     temperature: float = 10.0
@@ -237,8 +271,10 @@ class Setting:
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.dev_examples < 0:
-            raise ValueError(f"steps={self.steps} and batch_size={self.batch_size} must be >= 1 and "
-                             f"dev_examples={self.dev_examples} >= 0 (0: the whole dev set)")
+            raise ValueError(
+                f"steps={self.steps} and batch_size={self.batch_size} must be >= 1 and "
+                f"dev_examples={self.dev_examples} >= 0 (0: the whole dev set)"
+            )
         check_weights(self.alpha, self.temperature, self.beta)  # the one check of alpha, T and beta
         layer_map(self.layer_map, 6, 3)  # a known map name (raises naming the known ones)
 
@@ -273,24 +309,29 @@ def comparison_pool(train, s: Setting):
 
 def comparison_batches(pool_split, s: Setting, seed: int) -> list:
     """``steps`` length-bucketed batches of the pool in the order ``seed`` draws: the same for every arm."""
-    return [collate(pool_split, b)
-            for b in LengthBucketSampler(pool_split.lengths, s.batch_size, seed=seed).batches()[:s.steps]]
+    return [
+        collate(pool_split, b)
+        for b in LengthBucketSampler(pool_split.lengths, s.batch_size, seed=seed).batches()[: s.steps]
+    ]
 
 
 def teacher_outputs(teacher, pool_split, cache_dir=None, key_parts=()) -> TeacherOutputs:
     """The teacher's logits and every layer's [CLS] and mean state for the pool (the teacher cache), computed
     once; kept in ``cache_dir`` under a key of ``key_parts`` (the teacher's and tokenizer's fingerprints) and the
     pool's size when given, so a rerun with other knobs reuses it."""
+
     def compute():
         return compute_teacher_outputs(teacher, pool_split, 64, torch.device("cpu"), progress=False)
+
     if cache_dir is None:
         return compute()
     key = content_key("teaching-pool", CACHE_FORMAT, *key_parts, len(pool_split))
     return load_or_compute_teacher_outputs(cache_dir, key, compute, log=print)
 
 
-def run_arm(objective: Objective, batches: list, cached, dev, s: Setting, seed: int,
-            pretrained: str = DEFAULT_TEACHER) -> dict:
+def run_arm(
+    objective: Objective, batches: list, cached, dev, s: Setting, seed: int, pretrained: str = DEFAULT_TEACHER
+) -> dict:
     """One arm of the comparison: a fresh ``student_layers``-layer student (classifier from ``seed``), ``steps``
     steps of ``objective`` on ``batches``, scored on ``dev``. Returns the objective as a formula, each step's
     weighted terms, the dev accuracy, the trained model and the wall and CPU seconds it took."""
@@ -300,8 +341,14 @@ def run_arm(objective: Objective, batches: list, cached, dev, s: Setting, seed: 
     history = train_steps(model, batches, objective, cached, s.steps, s.lr)
     dev_split = dev.head(s.dev_examples) if s.dev_examples else dev
     acc = dev_accuracy(model, dev_split)
-    return {"objective": str(objective), "history": history, "dev": acc, "model": model,
-            "seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c}
+    return {
+        "objective": str(objective),
+        "history": history,
+        "dev": acc,
+        "model": model,
+        "seconds": time.perf_counter() - t,
+        "cpu_seconds": time.process_time() - c,
+    }
 
 
 def ce_plateau(history: list, alpha: float, margin: float = 0.05, window: int = 10) -> int | None:
@@ -330,10 +377,20 @@ def comparison_record(results: dict, arms: dict, s: Setting, seed: int) -> dict:
     """What one run of the comparison found, per arm: dev accuracy (points), where the CE left ln 2, the patient
     term's share of the loss at the end, and the seconds it took (written by the notebook for
     ``scripts/teaching_knobs.py``)."""
-    return {"setting": s.as_dict(), "seed": seed,
-            "arms": {n: {"dev": round(100 * r["dev"], 4), "objective": r["objective"],
-                         "ce_plateau": ce_plateau(r["history"], arms[n].alpha), "pt_share": pt_share(r["history"]),
-                         "seconds": round(r["seconds"], 1)} for n, r in results.items()}}
+    return {
+        "setting": s.as_dict(),
+        "seed": seed,
+        "arms": {
+            n: {
+                "dev": round(100 * r["dev"], 4),
+                "objective": r["objective"],
+                "ce_plateau": ce_plateau(r["history"], arms[n].alpha),
+                "pt_share": pt_share(r["history"]),
+                "seconds": round(r["seconds"], 1),
+            }
+            for n, r in results.items()
+        },
+    }
 
 
 # ---- the seed distribution (results/teaching/seeds.csv, written by scripts/teaching_seeds.py) ----------------
@@ -355,8 +412,18 @@ def arm_summary(df: pd.DataFrame) -> pd.DataFrame:
     for arm in [a for a in COLOURS if a in set(df["arm"])]:
         x = df.loc[df["arm"] == arm, "dev"].to_numpy(float)
         t = paired_t(x)  # the interval of a mean (one sample)
-        rows.append({"arm": arm, "n": len(x), "mean": x.mean(), "sd": t["sd"], "low": t["low"], "high": t["high"],
-                     "min": x.min(), "max": x.max()})
+        rows.append(
+            {
+                "arm": arm,
+                "n": len(x),
+                "mean": x.mean(),
+                "sd": t["sd"],
+                "low": t["low"],
+                "high": t["high"],
+                "min": x.min(),
+                "max": x.max(),
+            }
+        )
     return pd.DataFrame(rows).set_index("arm")
 
 
@@ -372,13 +439,17 @@ def paired(df: pd.DataFrame, a: str, b: str) -> dict:
 def summary_lines(df: pd.DataFrame) -> list[str]:
     """The sentences the notebook states about the distribution (a test checks them against the file)."""
     a = arm_summary(df)
-    out = [f"{arm} {r['mean']:.1f} (range {r['min']:.1f} to {r['max']:.1f}, sd {r['sd']:.1f}, N = {int(r['n'])})"
-           for arm, r in a.iterrows()]
+    out = [
+        f"{arm} {r['mean']:.1f} (range {r['min']:.1f} to {r['max']:.1f}, sd {r['sd']:.1f}, N = {int(r['n'])})"
+        for arm, r in a.iterrows()
+    ]
     for x, y in PAIRS:
         if {x, y} <= set(df["arm"]):
             p = paired(df, x, y)
-            out.append(f"{p['name']} = {p['mean']:+.1f} [{p['low']:+.1f}, {p['high']:+.1f}], above 0 in "
-                       f"{p['above']} of {p['n']} seeds")
+            out.append(
+                f"{p['name']} = {p['mean']:+.1f} [{p['low']:+.1f}, {p['high']:+.1f}], above 0 in "
+                f"{p['above']} of {p['n']} seeds"
+            )
     return out
 
 
@@ -392,8 +463,11 @@ def plateau_lines(df: pd.DataFrame) -> list[str]:
     out = []
     for arm in [a for a in COLOURS if a in set(df["arm"])]:
         p = df.loc[df["arm"] == arm, "ce_plateau"].dropna()
-        out.append(f"{arm}: CE leaves ln 2 at step {int(p.min())} to {int(p.max())} (median {p.median():.0f}, "
-                   f"N = {len(p)})" if len(p) else f"{arm}: CE never left ln 2")
+        out.append(
+            f"{arm}: CE leaves ln 2 at step {int(p.min())} to {int(p.max())} (median {p.median():.0f}, N = {len(p)})"
+            if len(p)
+            else f"{arm}: CE never left ln 2"
+        )
     return out
 
 
@@ -406,8 +480,14 @@ def knob_lines(knobs: pd.DataFrame, seeds: pd.DataFrame) -> dict:
         for _, r in runs.iterrows():
             base = seeds[seeds["arm"] == r["arm"]]
             same = base.loc[base["seed"] == 0, "dev"]
-            where = (f" (default: {float(same.iloc[0]):.1f} at seed 0, {base['dev'].min():.1f} to "
-                     f"{base['dev'].max():.1f} over {len(base)} seeds)") if len(same) else ""
+            where = (
+                (
+                    f" (default: {float(same.iloc[0]):.1f} at seed 0, {base['dev'].min():.1f} to "
+                    f"{base['dev'].max():.1f} over {len(base)} seeds)"
+                )
+                if len(same)
+                else ""
+            )
             extra = "" if pd.isna(r["ce_plateau"]) else f", CE leaves ln 2 at step {int(r['ce_plateau'])}"
             extra += "" if pd.isna(r["pt_share"]) else f", PT {100 * r['pt_share']:.0f}% of the loss at the end"
             parts.append(f"{r['arm']} {r['dev']:.1f}{where}{extra}")
@@ -418,8 +498,10 @@ def knob_lines(knobs: pd.DataFrame, seeds: pd.DataFrame) -> dict:
 def time_lines(knobs: pd.DataFrame) -> dict:
     """{knob: 'N s (load a before, b after)'}: the headless run's wall time and the machine's load beside it."""
     first = knobs.drop_duplicates("knob")
-    return {r["knob"]: f"{r['seconds']:.0f} s (load {r['load_before']:.1f} before, {r['load_after']:.1f} after)"
-            for _, r in first.iterrows()}
+    return {
+        r["knob"]: f"{r['seconds']:.0f} s (load {r['load_before']:.1f} before, {r['load_after']:.1f} after)"
+        for _, r in first.iterrows()
+    }
 
 
 # ---- what the study found -----------------------------------------------------------------------------------
@@ -432,11 +514,13 @@ DECISIVE = ("verdicts", "beta100-confirm")
 def _paper_said(layers: int) -> dict:
     paper = paper_table1().set_index(["layers", "method"])["sst2"]
     teacher = paper.loc[(12, "teacher")]
-    return {"KD - FT": paper.loc[(layers, "kd")] - paper.loc[(layers, "ft")],
-            "PKD-Skip - KD": paper.loc[(layers, "pkd-skip")] - paper.loc[(layers, "kd")],
-            "PKD-Skip [beta 100, unnormalised] - KD": paper.loc[(layers, "pkd-skip")] - paper.loc[(layers, "kd")],
-            "PKD-Skip-Mean - PKD-Skip": None,  # beyond the paper: its patient loss is on [CLS] only
-            "PKD-Skip / teacher (%)": 100 * paper.loc[(layers, "pkd-skip")] / teacher}
+    return {
+        "KD - FT": paper.loc[(layers, "kd")] - paper.loc[(layers, "ft")],
+        "PKD-Skip - KD": paper.loc[(layers, "pkd-skip")] - paper.loc[(layers, "kd")],
+        "PKD-Skip [beta 100, unnormalised] - KD": paper.loc[(layers, "pkd-skip")] - paper.loc[(layers, "kd")],
+        "PKD-Skip-Mean - PKD-Skip": None,  # beyond the paper: its patient loss is on [CLS] only
+        "PKD-Skip / teacher (%)": 100 * paper.loc[(layers, "pkd-skip")] / teacher,
+    }
 
 
 def paper_vs_study(results, profiles=DECISIVE, layers: int = 3) -> pd.DataFrame:
@@ -444,19 +528,24 @@ def paper_vs_study(results, profiles=DECISIVE, layers: int = 3) -> pd.DataFrame:
     records by ``pkd report``) and the paper's Table 1 (SST-2, 3 layers): the study, its N, the paired difference
     with its 95% interval over seeds, and the verdict its test allows."""
     said, rows = _paper_said(layers), []
-    for profile in ([profiles] if isinstance(profiles, str) else profiles):
+    for profile in [profiles] if isinstance(profiles, str) else profiles:
         claims = pd.read_csv(Path(results) / "tables" / profile / "claims.csv")
         claims = claims[pd.to_numeric(claims["layers"], errors="coerce") == layers]
         for _, c in claims.iterrows():
             if c["comparison"] in said:
                 sign = "" if c["comparison"].endswith("(%)") else "+"
                 paper = said[c["comparison"]]
-                rows.append({"study": profile, "claim": c["claim"],
-                             "paper (SST-2, test)": "not in the paper" if paper is None else f"{paper:{sign}.1f}",
-                             "N seeds": int(c["n_seeds"]),
-                             "this study (rt, test)": f"{float(c['mean_diff']):{sign}.2f} "
-                             f"[{float(c['ci_low']):{sign}.2f}, {float(c['ci_high']):{sign}.2f}]",
-                             "verdict": c["verdict"]})
+                rows.append(
+                    {
+                        "study": profile,
+                        "claim": c["claim"],
+                        "paper (SST-2, test)": "not in the paper" if paper is None else f"{paper:{sign}.1f}",
+                        "N seeds": int(c["n_seeds"]),
+                        "this study (rt, test)": f"{float(c['mean_diff']):{sign}.2f} "
+                        f"[{float(c['ci_low']):{sign}.2f}, {float(c['ci_high']):{sign}.2f}]",
+                        "verdict": c["verdict"],
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -470,8 +559,15 @@ def why_compress(results, profile: str = "full", layers: int = 3) -> dict:
         raise FileNotFoundError(f"no speed-up measurement cited by the {profile} study in {results}/speed")
     rows = {r["layers"]: r for r in speed["rows"]}
     t, s = rows[max(rows)], rows[layers]
-    return {"teacher_layers": t["layers"], "speedup": s["speedup"], "ideal": s["ideal_speedup"],
-            "low": s.get("speedup_low"), "high": s.get("speedup_high"), "repeats": speed["settings"]["repeats"],
-            "file": speed.get("shared") or f"speedup-{profile}.json",
-            "params_teacher": t["params_total"], "params_student": s["params_total"],
-            "params_embedding": s["params_embedding"]}
+    return {
+        "teacher_layers": t["layers"],
+        "speedup": s["speedup"],
+        "ideal": s["ideal_speedup"],
+        "low": s.get("speedup_low"),
+        "high": s.get("speedup_high"),
+        "repeats": speed["settings"]["repeats"],
+        "file": speed.get("shared") or f"speedup-{profile}.json",
+        "params_teacher": t["params_total"],
+        "params_student": s["params_total"],
+        "params_embedding": s["params_embedding"],
+    }

@@ -1,5 +1,6 @@
 """The teaching notebook's figures (00_teaching), drawn from the numbers ``pkdstudy.teaching`` computes: one colour
 per method in every panel (``teaching.COLOURS``)."""
+
 from __future__ import annotations
 
 import math
@@ -25,13 +26,21 @@ def fig_soft_targets(t_logits: torch.Tensor, labels, temperature: float):
     temps = [1, 2, 5, 10, 20]
     st = soft_targets(t_logits[:4], temps)
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
-    for i, (marker, ls) in enumerate(STYLES[:len(t_logits[:4])]):
+    for i, (marker, ls) in enumerate(STYLES[: len(t_logits[:4])]):
         margin = float(t_logits[i, 1] - t_logits[i, 0])
-        axes[0].plot(temps, [st[T][i, 1].item() for T in temps], marker=marker, ls=ls, ms=9 - 1.5 * i, alpha=0.8,
-                     label=f"sentence {i} ({'pos' if labels[i] else 'neg'}, margin {margin:+.1f})")
+        axes[0].plot(
+            temps,
+            [st[T][i, 1].item() for T in temps],
+            marker=marker,
+            ls=ls,
+            ms=9 - 1.5 * i,
+            alpha=0.8,
+            label=f"sentence {i} ({'pos' if labels[i] else 'neg'}, margin {margin:+.1f})",
+        )
     axes[0].axhline(0.5, color="gray", lw=0.8)
-    axes[0].set(xscale="log", xlabel="temperature T", ylabel="soft target P(positive)",
-                title="softmax(z / T), two classes")
+    axes[0].set(
+        xscale="log", xlabel="temperature T", ylabel="soft target P(positive)", title="softmax(z / T), two classes"
+    )
     axes[0].legend(fontsize=8)
     margins = torch.linspace(-8, 8, 161)
     t_margin = float(t_logits[0, 1] - t_logits[0, 0])
@@ -48,14 +57,21 @@ def fig_layer_maps():
     """PKD-Skip and PKD-Last for 6 -> 3 and 12 -> 6 layers; the last column is the teacher's output (KD)."""
     cmap = ListedColormap(["white", "tab:blue", "tab:orange"])
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-    for ax, (n, k, name) in zip(axes, [(6, 3, "pkd_skip"), (6, 3, "pkd_last"), (12, 6, "pkd_skip"),
-                                       (12, 6, "pkd_last")]):
+    for ax, (n, k, name) in zip(
+        axes, [(6, 3, "pkd_skip"), (6, 3, "pkd_last"), (12, 6, "pkd_skip"), (12, 6, "pkd_last")]
+    ):
         ax.imshow(layer_map_matrix(n, k, name), cmap=cmap, vmin=0, vmax=2)
         ax.set_xticks(range(n + 1), [str(i) for i in range(1, n + 1)] + ["out"])
         ax.set_yticks(range(k), range(1, k + 1))
         ax.set(xlabel="teacher layer (out = its logits)", ylabel="student layer", title=f"{name}({n}, {k})")
-    fig.legend(handles=[Patch(color="tab:blue", label="patient loss (hidden state)"),
-                        Patch(color="tab:orange", label="KD (the output)")], loc="lower center", ncol=2)
+    fig.legend(
+        handles=[
+            Patch(color="tab:blue", label="patient loss (hidden state)"),
+            Patch(color="tab:orange", label="KD (the output)"),
+        ],
+        loc="lower center",
+        ncol=2,
+    )
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
@@ -67,15 +83,29 @@ def fig_sentence_states(curves: dict, floor: float = 1e-8):
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
     for pooling, (cos, share) in curves.items():
         axes[0].plot(cos, marker="o", label=pooling)
-        line, = axes[1].plot(np.maximum(share, floor), marker="o", label=pooling)
+        (line,) = axes[1].plot(np.maximum(share, floor), marker="o", label=pooling)
         clamped = np.nonzero(share < floor)[0]
         if len(clamped):
-            axes[1].plot(clamped, [floor] * len(clamped), "x", ms=12, color=line.get_color(),
-                         label=f"{pooling}: below {floor:g}, drawn at {floor:g}")
-    axes[0].set(xlabel="teacher layer (0 = embeddings)", ylabel="mean cosine, different sentences",
-                ylim=(-0.05, 1.05), title="How alike are two different sentences' states?")
-    axes[1].set(yscale="log", xlabel="teacher layer (0 = embeddings)", ylabel="share of the squared norm",
-                title="The part of a state that differs between sentences")
+            axes[1].plot(
+                clamped,
+                [floor] * len(clamped),
+                "x",
+                ms=12,
+                color=line.get_color(),
+                label=f"{pooling}: below {floor:g}, drawn at {floor:g}",
+            )
+    axes[0].set(
+        xlabel="teacher layer (0 = embeddings)",
+        ylabel="mean cosine, different sentences",
+        ylim=(-0.05, 1.05),
+        title="How alike are two different sentences' states?",
+    )
+    axes[1].set(
+        yscale="log",
+        xlabel="teacher layer (0 = embeddings)",
+        ylabel="share of the squared norm",
+        title="The part of a state that differs between sentences",
+    )
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -91,8 +121,14 @@ def fig_comparison(results: dict, arms: dict, teacher_acc: float, steps: int):
     axes = axes[0]
     for name, r in results.items():
         x = [h["step"] for h in r["history"]]
-        axes[0].plot(x, [h["ce"] / (1 - arms[name].alpha) for h in r["history"]], label=name, color=COLOURS[name],
-                     alpha=0.8, lw=1)
+        axes[0].plot(
+            x,
+            [h["ce"] / (1 - arms[name].alpha) for h in r["history"]],
+            label=name,
+            color=COLOURS[name],
+            alpha=0.8,
+            lw=1,
+        )
         for ax, term in zip(axes[1:], terms):
             if term in r["history"][0]:
                 ax.plot(x, [h[term] for h in r["history"]], label=name, color=COLOURS[name], alpha=0.8, lw=1)
@@ -104,8 +140,9 @@ def fig_comparison(results: dict, arms: dict, teacher_acc: float, steps: int):
     for ax in axes[:-1]:
         ax.legend(fontsize=7)
     names = list(results)
-    axes[-1].scatter(range(len(names)), [100 * results[n]["dev"] for n in names], s=80,
-                     c=[COLOURS[n] for n in names], zorder=3)
+    axes[-1].scatter(
+        range(len(names)), [100 * results[n]["dev"] for n in names], s=80, c=[COLOURS[n] for n in names], zorder=3
+    )
     axes[-1].axhline(100 * teacher_acc, color="k", ls="--", label="teacher")
     axes[-1].set_xticks(range(len(names)), names, rotation=30)
     axes[-1].set(ylim=(50, 100), ylabel="dev accuracy (points)", title=f"this run, after {steps} steps (one seed)")
@@ -123,8 +160,9 @@ def _strip(ax, x: float, values, colour: str, label=None) -> np.ndarray:
 
 
 def _interval(ax, x: float, mean: float, low: float, high: float, label=None):
-    ax.errorbar([x + 0.3], [mean], yerr=[[mean - low], [high - mean]], fmt="_", color="k", ms=14, capsize=4, lw=1.5,
-                label=label)
+    ax.errorbar(
+        [x + 0.3], [mean], yerr=[[mean - low], [high - mean]], fmt="_", color="k", ms=14, capsize=4, lw=1.5, label=label
+    )
 
 
 def fig_seeds(df: pd.DataFrame, class_run: dict | None, seed: int, teacher_acc: float | None = None):
@@ -140,8 +178,13 @@ def fig_seeds(df: pd.DataFrame, class_run: dict | None, seed: int, teacher_acc: 
         xs = _strip(axes[0], i, df[df["arm"] == arm].sort_values("seed")["dev"], COLOURS[arm])
         _interval(axes[0], i, r["mean"], r["low"], r["high"], "mean, 95% interval" if i == 0 else None)
         if class_run and arm in class_run and at is not None:
-            axes[0].scatter([xs[at]], [class_run[arm]], color=COLOURS[arm], **star,
-                            label=f"this class's run (seed {seed})" if i == 0 else None)
+            axes[0].scatter(
+                [xs[at]],
+                [class_run[arm]],
+                color=COLOURS[arm],
+                **star,
+                label=f"this class's run (seed {seed})" if i == 0 else None,
+            )
     if teacher_acc is not None:
         axes[0].axhline(100 * teacher_acc, color="k", ls="--", lw=1, label="teacher")
     axes[0].set_xticks(range(len(summ)), summ.index)
@@ -166,20 +209,28 @@ def fig_layer_similarity(panels: dict, pairs, vmin: float = -0.2, vmax: float = 
     matrix}} (NaN: masked, the layer does not vary between sentences). Boxes: the pairs the patient loss matches,
     with their values. One colour bar for all panels, beside them (constrained layout: no title runs into it)."""
     ncols = max(len(v) for v in panels.values())
-    fig, axes = plt.subplots(len(panels), ncols, figsize=(4.4 * ncols, 3.3 * len(panels)), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(panels), ncols, figsize=(4.4 * ncols, 3.3 * len(panels)), squeeze=False, layout="constrained"
+    )
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("lightgray")
     im = None
     for row, (pooling, students) in zip(axes, panels.items()):
-        for ax in row[len(students):]:
+        for ax in row[len(students) :]:
             ax.axis("off")
         for ax, (name, m) in zip(row, students.items()):
             im = ax.imshow(np.ma.masked_invalid(m), vmin=vmin, vmax=vmax, cmap=cmap)
             ax.set(xlabel="teacher layer", ylabel="student layer", title=f"{name}: {pooling}")
             for j, t in pairs:
                 ax.add_patch(plt.Rectangle((t - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2))
-                ax.text(t, j, f"{m[j, t]:.2f}", ha="center", va="center", fontsize=8,
-                        color="white" if m[j, t] < 0.5 * (vmin + vmax) else "black")
+                ax.text(
+                    t,
+                    j,
+                    f"{m[j, t]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if m[j, t] < 0.5 * (vmin + vmax) else "black",
+                )
     fig.colorbar(im, ax=axes, label="centred cosine, same sentence (gray: masked)", shrink=0.8)
     return fig

@@ -8,6 +8,7 @@ one batch (batch x layers x hidden floats).
 
     .venv/bin/python scripts/cache_memory.py --examples 39270 --batches 200   # a tenth of MNLI's 392,702
 """
+
 import argparse
 import os
 import subprocess
@@ -40,8 +41,17 @@ def file_mb_mapped(path: Path) -> float:
 def write(path: Path, key: str, examples: int, layers: int, hidden: int) -> None:
     shape = (layers + 1, examples, hidden)  # layer-major, as pkdlib.cache stores it
     t = TeacherOutputs(torch.randn(examples, 3), torch.randn(*shape), torch.randn(*shape))
-    torch.save({"key": key, "format": CACHE_FORMAT, "logits": t.logits, "cls": t.cls, "mean": t.mean,
-                "sha256": t.digest_all()}, path)
+    torch.save(
+        {
+            "key": key,
+            "format": CACHE_FORMAT,
+            "logits": t.logits,
+            "cls": t.cls,
+            "mean": t.mean,
+            "sha256": t.digest_all(),
+        },
+        path,
+    )
 
 
 def main(argv=None) -> dict:
@@ -59,8 +69,21 @@ def main(argv=None) -> dict:
     key = f"synthetic-{a.examples}"
     path = folder / f"teacher-{key}.pt"
     # written by a child process, so that this one's memory is only what reading takes
-    subprocess.run([sys.executable, __file__, "--write-to", str(path), "--examples", str(a.examples), "--layers",
-                    str(a.layers), "--hidden", str(a.hidden)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--write-to",
+            str(path),
+            "--examples",
+            str(a.examples),
+            "--layers",
+            str(a.layers),
+            "--hidden",
+            str(a.hidden),
+        ],
+        check=True,
+    )
     base = rss_mb()
     out = {"examples": a.examples, "file_gb": round(path.stat().st_size / 2**30, 3), "rss_mb_before_load": round(base)}
     cache = load_or_compute_teacher_outputs(folder, key, compute=None, log=print)

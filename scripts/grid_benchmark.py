@@ -9,6 +9,7 @@ same caches). Reported per setting: wall time of the student phase, time inside 
 records' total_s), the overhead share (wall time not spent inside a run, per worker), runs per hour,
 and the ratio of the two settings' wall times. Writes grid.json and grid.md to --out.
 """
+
 import argparse
 import copy
 import json
@@ -38,8 +39,13 @@ def run_grid(name, spec, base: Path, work: Path, settings, log) -> list[dict]:
     PROFILES[f"bench-{name}"] = spec
     profile = f"bench-{name}"
     teacher_dir = base / name / "teacher"
-    execute(profile, [it for it in plan(profile, results=teacher_dir, work=work) if it.kind == "teacher"],
-            teacher_dir, work, log=log)
+    execute(
+        profile,
+        [it for it in plan(profile, results=teacher_dir, work=work) if it.kind == "teacher"],
+        teacher_dir,
+        work,
+        log=log,
+    )
     rows = []
     for workers in settings:
         res = base / name / f"w{workers}"
@@ -50,13 +56,22 @@ def run_grid(name, spec, base: Path, work: Path, settings, log) -> list[dict]:
         m = execute(profile, items, res, work, log=log, runner=LocalRunner(workers))
         wall = time.time() - t0
         students = [it for it in m["items"] if it["kind"] == "student" and not it["reused"]]
-        inside = sum(json.loads((res / "records" / f"{r}.json").read_text())["timings"]["total_s"]
-                     for r in m["records"][1:])
-        rows.append({"grid": name, "workers": workers, "threads_per_run": max(1, os.cpu_count() // workers),
-                     "runs": len(students), "wall_s": round(wall, 1), "inside_runs_s": round(inside, 1),
-                     "notebook_s": round(sum(it["seconds"] for it in students), 1),
-                     "overhead_share": round(1 - inside / (wall * workers), 4),
-                     "runs_per_hour": round(3600 * len(students) / wall, 1)})
+        inside = sum(
+            json.loads((res / "records" / f"{r}.json").read_text())["timings"]["total_s"] for r in m["records"][1:]
+        )
+        rows.append(
+            {
+                "grid": name,
+                "workers": workers,
+                "threads_per_run": max(1, os.cpu_count() // workers),
+                "runs": len(students),
+                "wall_s": round(wall, 1),
+                "inside_runs_s": round(inside, 1),
+                "notebook_s": round(sum(it["seconds"] for it in students), 1),
+                "overhead_share": round(1 - inside / (wall * workers), 4),
+                "runs_per_hour": round(3600 * len(students) / wall, 1),
+            }
+        )
         log(f"== {name}, {workers} worker(s): {rows[-1]}")
     return rows
 
@@ -75,16 +90,27 @@ def main(argv=None):
     for r in rows:
         first = next(x for x in rows if x["grid"] == r["grid"])
         r["wall_vs_first"] = round(r["wall_s"] / first["wall_s"], 3)
-    out = {"rows": rows, "hardware": hardware("cpu"), "git": git_state(),
-           "command": "python scripts/grid_benchmark.py " + " ".join(argv or sys.argv[1:])}
+    out = {
+        "rows": rows,
+        "hardware": hardware("cpu"),
+        "git": git_state(),
+        "command": "python scripts/grid_benchmark.py " + " ".join(argv or sys.argv[1:]),
+    }
     atomic_write_json(Path(a.out) / "grid.json", out)
     head = "| grid | workers x threads | runs | wall (s) | inside runs (s) | overhead share | runs/hour | wall vs 1 worker |"
-    lines = [f"Study throughput on {out['hardware']['cpu']} ({out['hardware']['cpu_count']} cores), measured side by "
-             f"side in one sitting by `scripts/grid_benchmark.py` at git {str(out['git']['commit'])[:10]}.", "", head,
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['grid']} | {r['workers']} x {r['threads_per_run']} | {r['runs']} | {r['wall_s']:.0f} | "
-              f"{r['inside_runs_s']:.0f} | {r['overhead_share']:.1%} | {r['runs_per_hour']:.0f} | "
-              f"{r['wall_vs_first']:.2f} |" for r in rows]
+    lines = [
+        f"Study throughput on {out['hardware']['cpu']} ({out['hardware']['cpu_count']} cores), measured side by "
+        f"side in one sitting by `scripts/grid_benchmark.py` at git {str(out['git']['commit'])[:10]}.",
+        "",
+        head,
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['grid']} | {r['workers']} x {r['threads_per_run']} | {r['runs']} | {r['wall_s']:.0f} | "
+        f"{r['inside_runs_s']:.0f} | {r['overhead_share']:.1%} | {r['runs_per_hour']:.0f} | "
+        f"{r['wall_vs_first']:.2f} |"
+        for r in rows
+    ]
     atomic_write_text(Path(a.out) / "grid.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -11,6 +11,7 @@ No number changes. Idempotent: a record without an absolute path is left byte-id
 
     .venv/bin/python scripts/portable_record_paths.py results/records results/benchmarks/precision/records
 """
+
 import json
 import re
 import sys
@@ -19,9 +20,11 @@ from pathlib import Path
 from pkdlib.files import atomic_write_json, content_key
 from pkdlib.identity import PATHS
 
-NOTE = ("2026-12-02: path fields were the absolute paths of the machine that ran this record; made relative to "
-        "its checkout like every other record's (scripts/portable_record_paths.py); identity hash recomputed, run "
-        "id kept; no number changed")
+NOTE = (
+    "2026-12-02: path fields were the absolute paths of the machine that ran this record; made relative to "
+    "its checkout like every other record's (scripts/portable_record_paths.py); identity hash recomputed, run "
+    "id kept; no number changed"
+)
 
 
 def relative(path):

@@ -18,6 +18,7 @@ says 0 to run, and ``tests/test_portable_results.py`` finds no machine path unde
 
     PYTHONPATH=. .venv/bin/python scripts/portable_results.py results
 """
+
 import json
 import re
 import sys
@@ -26,8 +27,10 @@ from pathlib import Path
 from pkdlib.files import atomic_write_json, atomic_write_text
 from pkdstudy.scrub import scrub_text
 
-NOTE = ("2026-12-07: model_dir was the absolute path of the machine that ran this record; made relative to its "
-        "checkout like every other record's (scripts/portable_results.py); not part of the identity, no number changed")
+NOTE = (
+    "2026-12-07: model_dir was the absolute path of the machine that ran this record; made relative to its "
+    "checkout like every other record's (scripts/portable_results.py); not part of the identity, no number changed"
+)
 #: an absolute checkout: the path before one of the project's top folders
 CHECKOUT = re.compile(r"(?<![\w.-])((?:/[^/\"'\\\s]+)+?)(?=/(?:results|work|notebooks|\.venv)(?:[/\\\"']|$))")
 TMP_OUTPUT = re.compile(r'("output_path": ")[^"]*\.tmp\.[^"]*(")')

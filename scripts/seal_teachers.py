@@ -16,23 +16,27 @@ student confirms, is left as it is (and named).
 
     .venv/bin/python scripts/seal_teachers.py results/records
 """
+
 import json
 import sys
 from pathlib import Path
 
 from pkdlib.files import atomic_write_json, model_fingerprint
 from pkdlib.ownership import file_hashes
-from pkdstudy import ROOT
 from pkdlib.records import seal
 from pkdlib.weights import WEIGHTS_FILE
+from pkdstudy import ROOT
 
-NOTE = ("2026-12-07: weights_fp filled from the committed weights, whose fingerprint equals the teacher_fp of the "
-        "students trained against them (scripts/seal_teachers.py); identity unchanged; record sealed")
+NOTE = (
+    "2026-12-07: weights_fp filled from the committed weights, whose fingerprint equals the teacher_fp of the "
+    "students trained against them (scripts/seal_teachers.py); identity unchanged; record sealed"
+)
 
 
 def student_fps(folders) -> set:
-    return {json.loads(p.read_text()).get("identity", {}).get("teacher_fp") for f in folders
-            for p in Path(f).glob("*.json")}
+    return {
+        json.loads(p.read_text()).get("identity", {}).get("teacher_fp") for f in folders for p in Path(f).glob("*.json")
+    }
 
 
 def migrate(path: Path, confirmed: set) -> str:

@@ -9,6 +9,7 @@ the exercises, one after another: the wall time of each run, the machine's load 
 Writes ``<out>/knobs.csv`` (one row per run and arm) and ``knobs.json`` (the runs, their times and loads, the
 command, commit and machine) after each run; a finished knob is not run again unless ``--force``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,22 +50,46 @@ def run_knob(name: str, params: dict, work: Path) -> dict:
     notebooks.execute("00_teaching", out, {"work_dir": str(w), **params}, cwd=ROOT)
     seconds = time.time() - t
     found = json.loads((w / "comparison.json").read_text())
-    return {"knob": name, "params": params, "seconds": round(seconds, 1), "load_before": load_before,
-            "load_after": list(os.getloadavg()), "seed": found["seed"], "setting": found["setting"],
-            "arms": found["arms"], "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "knob": name,
+        "params": params,
+        "seconds": round(seconds, 1),
+        "load_before": load_before,
+        "load_after": list(os.getloadavg()),
+        "seed": found["seed"],
+        "setting": found["setting"],
+        "arms": found["arms"],
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def write(out: Path, runs: dict) -> None:
-    rows = [{"knob": r["knob"], "seconds": r["seconds"], "load_before": r["load_before"][0],
-             "load_after": r["load_after"][0], "arm": arm, **a} for r in runs.values() for arm, a in r["arms"].items()]
+    rows = [
+        {
+            "knob": r["knob"],
+            "seconds": r["seconds"],
+            "load_before": r["load_before"][0],
+            "load_after": r["load_after"][0],
+            "arm": arm,
+            **a,
+        }
+        for r in runs.values()
+        for arm, a in r["arms"].items()
+    ]
     atomic_write_text(out / "knobs.csv", pd.DataFrame(rows).to_csv(index=False))
-    atomic_write_json(out / "knobs.json", {
-        "runs": runs, "command": "python scripts/teaching_knobs.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
-        "niceness": os.nice(0), "cpu_count": os.cpu_count(),
-        "note": "wall seconds of a headless papermill run of notebooks/00_teaching.ipynb (kernel start to the last "
-                "cell), on a machine shared with other work: the load averages (1 minute) beside each run say how "
-                "shared",
-        "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")}})
+    atomic_write_json(
+        out / "knobs.json",
+        {
+            "runs": runs,
+            "command": "python scripts/teaching_knobs.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+            "niceness": os.nice(0),
+            "cpu_count": os.cpu_count(),
+            "note": "wall seconds of a headless papermill run of notebooks/00_teaching.ipynb (kernel start to the last "
+            "cell), on a machine shared with other work: the load averages (1 minute) beside each run say how "
+            "shared",
+            "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")},
+        },
+    )
 
 
 def main(argv=None) -> int:
@@ -83,8 +108,11 @@ def main(argv=None) -> int:
             continue
         runs[name] = run_knob(name, KNOBS[name], work)
         r = runs[name]
-        print(f"{name}: {r['seconds']:.0f} s (load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}): "
-              + ", ".join(f"{k} {v['dev']:.1f}" for k, v in r["arms"].items()), flush=True)
+        print(
+            f"{name}: {r['seconds']:.0f} s (load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}): "
+            + ", ".join(f"{k} {v['dev']:.1f}" for k, v in r["arms"].items()),
+            flush=True,
+        )
         write(out, runs)
     return 0
 

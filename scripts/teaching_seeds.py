@@ -10,6 +10,7 @@ with disjoint ``--only-seeds`` share it); after each seed the results so far are
 ``<out>/<name>.csv`` (one row per seed and arm) and ``<name>.json`` (the knobs, the seeds, whether every seed
 ran, a summary, and provenance: commit, machine, load, the command). Knobs are the notebook's parameters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pkdlib.data import load_task, tokenize_split  # noqa: E402
-from pkdlib.files import (atomic_write_json, atomic_write_text, content_key, model_fingerprint,  # noqa: E402
-                          tokenizer_fingerprint)
+from pkdlib.files import atomic_write_json, atomic_write_text, content_key, model_fingerprint, tokenizer_fingerprint  # noqa: E402
 from pkdlib.models import DEFAULT_TEACHER, load_classifier, load_tokenizer  # noqa: E402
 from pkdlib.paths import portable  # noqa: E402
 from pkdlib.records import git_state, hardware, versions  # noqa: E402
-from pkdstudy.teaching import (Setting, ce_plateau, comparison_arms, comparison_batches,  # noqa: E402
-                               comparison_pool, lab_teacher, pt_share, run_arm, summary_lines, teacher_outputs)
+from pkdstudy.teaching import (  # noqa: E402
+    Setting,
+    ce_plateau,
+    comparison_arms,
+    comparison_batches,
+    comparison_pool,
+    lab_teacher,
+    pt_share,
+    run_arm,
+    summary_lines,
+    teacher_outputs,
+)
 
 COLUMNS = ["seed", "arm", "dev", "objective", "ce_plateau", "pt_share", "seconds", "cpu_seconds", "threads", "load1"]
 
@@ -51,19 +61,24 @@ def seed_list(text: str) -> list[int]:
     except ValueError:
         seeds = []
     if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"seeds {text!r}: give a count (10: seeds 0-9), a range (5-9) or a list "
-                                         f"(0,3,7) of seeds >= 0")
+        raise argparse.ArgumentTypeError(
+            f"seeds {text!r}: give a count (10: seeds 0-9), a range (5-9) or a list (0,3,7) of seeds >= 0"
+        )
     return seeds
 
 
 def parse(argv=None) -> argparse.Namespace:
     d = Setting()
-    ap = argparse.ArgumentParser(prog="python scripts/teaching_seeds.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python scripts/teaching_seeds.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     ap.add_argument("--seeds", type=seed_list, default=seed_list("10"), help="the distribution's seeds: 10 = 0-9")
     ap.add_argument("--only-seeds", type=seed_list, help="run only these of them here (another process the rest)")
-    ap.add_argument("--arms", default="", help="comma-separated subset of FT,KD,PKD [CLS],PKD mean (empty: all "
-                                               "the knobs give)")
+    ap.add_argument(
+        "--arms", default="", help="comma-separated subset of FT,KD,PKD [CLS],PKD mean (empty: all the knobs give)"
+    )
     for f, v in d.as_dict().items():
         kind = (lambda x: x.lower() in ("1", "true", "yes")) if isinstance(v, bool) else type(v)
         ap.add_argument(f"--{f.replace('_', '-')}", type=kind, default=v, help=f"the notebook's {f}")
@@ -90,8 +105,9 @@ def prepare(a):
     m = a.setting.max_length
     train, dev = tokenize_split(load_task("rt", "train"), tok, m), tokenize_split(load_task("rt", "dev"), tok, m)
     pool = comparison_pool(train, a.setting)
-    cached = teacher_outputs(teacher, pool, ROOT / a.work / "cache",
-                             (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), m))
+    cached = teacher_outputs(
+        teacher, pool, ROOT / a.work / "cache", (model_fingerprint(teacher_dir), tokenizer_fingerprint(tok), m)
+    )
     return teacher, teacher_dir, pool, dev, cached
 
 
@@ -104,13 +120,24 @@ def run_seed(a, seed: int, arms: dict, pool, dev, cached, done_dir: Path) -> Non
             continue
         batches = batches or comparison_batches(pool, a.setting, seed)
         r = run_arm(objective, batches, cached, dev, a.setting, seed)
-        row = {"seed": seed, "arm": arm, "dev": round(100 * r["dev"], 4), "objective": r["objective"],
-               "ce_plateau": ce_plateau(r["history"], objective.alpha), "pt_share": pt_share(r["history"]),
-               "seconds": round(r["seconds"], 1), "cpu_seconds": round(r["cpu_seconds"], 1),
-               "threads": torch.get_num_threads(), "load1": round(os.getloadavg()[0], 2)}
+        row = {
+            "seed": seed,
+            "arm": arm,
+            "dev": round(100 * r["dev"], 4),
+            "objective": r["objective"],
+            "ce_plateau": ce_plateau(r["history"], objective.alpha),
+            "pt_share": pt_share(r["history"]),
+            "seconds": round(r["seconds"], 1),
+            "cpu_seconds": round(r["cpu_seconds"], 1),
+            "threads": torch.get_num_threads(),
+            "load1": round(os.getloadavg()[0], 2),
+        }
         atomic_write_json(path, row)
-        print(f"seed {seed} {arm:<10} dev {row['dev']:.2f}  {row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU, "
-              f"load {row['load1']})", flush=True)
+        print(
+            f"seed {seed} {arm:<10} dev {row['dev']:.2f}  {row['seconds']:.0f} s ({row['cpu_seconds']:.0f} s CPU, "
+            f"load {row['load1']})",
+            flush=True,
+        )
 
 
 def write_results(a, arms: dict, done_dir: Path, teacher_dir: str, started: float) -> pd.DataFrame:
@@ -122,16 +149,22 @@ def write_results(a, arms: dict, done_dir: Path, teacher_dir: str, started: floa
     df = df[df["seed"].isin(full)]
     out = ROOT / a.out
     atomic_write_text(out / f"{a.name}.csv", df.to_csv(index=False))
-    info = {"setting": a.setting.as_dict(), "arms": list(arms), "objectives": {k: str(v) for k, v in arms.items()},
-            "seeds": sorted(full), "declared_seeds": a.seeds, "complete": full == set(a.seeds),
-            "summary": summary_lines(df) if len(df) else [],
-            "seconds_total": round(float(df["seconds"].sum()), 1),
-            "cpu_seconds_total": round(float(df["cpu_seconds"].sum()), 1),
-            "command": "python scripts/teaching_seeds.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
-            "niceness": os.nice(0),
-            "teacher": portable(teacher_dir), "provenance": {"git": git_state(), "versions": versions(),
-                                                             "hardware": hardware("cpu")},
-            "load": {"loadavg_at_write": list(os.getloadavg()), "this_process_wall_s": round(time.time() - started)}}
+    info = {
+        "setting": a.setting.as_dict(),
+        "arms": list(arms),
+        "objectives": {k: str(v) for k, v in arms.items()},
+        "seeds": sorted(full),
+        "declared_seeds": a.seeds,
+        "complete": full == set(a.seeds),
+        "summary": summary_lines(df) if len(df) else [],
+        "seconds_total": round(float(df["seconds"].sum()), 1),
+        "cpu_seconds_total": round(float(df["cpu_seconds"].sum()), 1),
+        "command": "python scripts/teaching_seeds.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+        "niceness": os.nice(0),
+        "teacher": portable(teacher_dir),
+        "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")},
+        "load": {"loadavg_at_write": list(os.getloadavg()), "this_process_wall_s": round(time.time() - started)},
+    }
     atomic_write_json(out / f"{a.name}.json", info)
     return df
 
@@ -141,8 +174,9 @@ def main(argv=None) -> int:
     started = time.time()
     torch.set_num_threads(a.threads)
     teacher, teacher_dir, pool, dev, cached = prepare(a)
-    arms = comparison_arms(a.setting, teacher.config.num_hidden_layers,
-                           [x.strip() for x in a.arms.split(",")] if a.arms else None)
+    arms = comparison_arms(
+        a.setting, teacher.config.num_hidden_layers, [x.strip() for x in a.arms.split(",")] if a.arms else None
+    )
     key = content_key("teaching-seeds", a.setting.as_dict(), model_fingerprint(teacher_dir), DEFAULT_TEACHER)
     done_dir = ROOT / a.work / "seeds" / key[:16]
     done_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ and timing, then every other committed study's Table 1, layer figure, arms and c
 
     .venv/bin/python scripts/update_readme.py        # after ./run_all.sh; tests check both match the tables
 """
+
 import json
 import sys
 from pathlib import Path
@@ -20,6 +21,48 @@ def results_block(root=ROOT) -> str:
     return _results_block(root).replace("](results/", "](../results/")
 
 
+def _bench_lines(res: Path) -> list[str]:
+    """The benchmark's speed table (results/benchmarks/bench.json), when committed."""
+    if not (res / "benchmarks" / "bench.json").is_file():
+        return []
+    b = json.loads((res / "benchmarks" / "bench.json").read_text())
+    rows = {r["layers"]: r for r in b["inference"]["rows"]}
+    d, tr, pad = b["distillation"], b["training"], b["padding"]
+    n = max(rows)
+    bound = 1 + n / (3 * 3)  # online: + teacher forward (2 FLOP/param-token x N) per student step (6 x 3)
+    prec = b["precision"]
+    return [
+        "",
+        f"Speed, measured side by side by `python -m pkdstudy.bench` on {b['provenance']['hardware']['cpu']} "
+        f"({b['settings']['threads']} threads; `results/benchmarks/bench.json`; paper: BERT6 of 12 layers "
+        "1.94x, BERT3 3.73x; the benchmark's own repeats: the studies cite the machine's shared "
+        "30-repeat measurement and its range, Table 3 above):",
+        "",
+        "| measurement | here | target (issue) |",
+        "|---|---|---|",
+        f"| 3 of 6 layers, inference 32x128 / rt lengths | {rows[3]['speedup']:.2f}x / "
+        f"{rows[3]['real_speedup']:.2f}x (ideal 2x) | >= 1.9x |",
+        f"| 2 of 6 layers, inference 32x128 / rt lengths | {rows[2]['speedup']:.2f}x / "
+        f"{rows[2]['real_speedup']:.2f}x (ideal 3x) | >= 2.7x |",
+        *(
+            [
+                f"| fixed cost every depth pays (fit over depths) | {b['inference']['fit']['fixed_in_layers']:.2f} "
+                "layers | (why the speed-up is below N/k) |"
+            ]
+            if "fit" in b["inference"]
+            else []
+        ),
+        f"| teacher fine-tuning, share of fp32 GEMM peak | {tr['teacher']['fraction_of_peak']:.0%} | >= 50% |",
+        f"| kd / pkd step time vs ft (cached teacher) | {d['kd']['vs_ft']:.2f}x / {d['pkd']['vs_ft']:.2f}x "
+        f"| <= 1.15x |",
+        f"| online teacher vs cached (kd / pkd) | {d['online_vs_cached_kd']:.2f}x / "
+        f"{d['online_vs_cached_pkd']:.2f}x slower (FLOP bound {bound:.2f}x for {n}->3) | >= 1.8x |",
+        f"| length-bucketed vs random batches | {pad['speedup']:.2f}x faster | >= 1.5x |",
+        f"| bf16 autocast vs fp32: training / teacher inference (this CPU) | {prec['bf16_train_speedup']:.2f}x"
+        f" / {prec['bf16_vs_fp32_inference_teacher']:.2f}x | the `cpu` profile's students train in bf16 |",
+    ]
+
+
 def _results_block(root=ROOT) -> str:
     res = root / "results"
     m = json.loads((res / "manifest-cpu.json").read_text())
@@ -27,57 +70,54 @@ def _results_block(root=ROOT) -> str:
     table1 = (res / "tables" / "cpu" / "table1.md").read_text().strip()
     claims = (res / "tables" / "cpu" / "claims.txt").read_text().strip().splitlines()
     speed = (res / "tables" / "cpu" / "table3_speed.md").read_text().strip()
-    bench = []
-    if (res / "benchmarks" / "bench.json").is_file():
-        b = json.loads((res / "benchmarks" / "bench.json").read_text())
-        rows = {r["layers"]: r for r in b["inference"]["rows"]}
-        d, tr, pad = b["distillation"], b["training"], b["padding"]
-        n = max(rows)
-        bound = 1 + n / (3 * 3)  # online: + teacher forward (2 FLOP/param-token x N) per student step (6 x 3)
-        prec = b["precision"]
-        bench = ["", f"Speed, measured side by side by `python -m pkdstudy.bench` on {b['provenance']['hardware']['cpu']} "
-                 f"({b['settings']['threads']} threads; `results/benchmarks/bench.json`; paper: BERT6 of 12 layers "
-                 "1.94x, BERT3 3.73x; the benchmark's own repeats: the studies cite the machine's shared "
-                 "30-repeat measurement and its range, Table 3 above):", "",
-                 "| measurement | here | target (issue) |", "|---|---|---|",
-                 f"| 3 of 6 layers, inference 32x128 / rt lengths | {rows[3]['speedup']:.2f}x / "
-                 f"{rows[3]['real_speedup']:.2f}x (ideal 2x) | >= 1.9x |",
-                 f"| 2 of 6 layers, inference 32x128 / rt lengths | {rows[2]['speedup']:.2f}x / "
-                 f"{rows[2]['real_speedup']:.2f}x (ideal 3x) | >= 2.7x |",
-                 *([f"| fixed cost every depth pays (fit over depths) | {b['inference']['fit']['fixed_in_layers']:.2f} "
-                    "layers | (why the speed-up is below N/k) |"] if "fit" in b["inference"] else []),
-                 f"| teacher fine-tuning, share of fp32 GEMM peak | {tr['teacher']['fraction_of_peak']:.0%} | >= 50% |",
-                 f"| kd / pkd step time vs ft (cached teacher) | {d['kd']['vs_ft']:.2f}x / {d['pkd']['vs_ft']:.2f}x "
-                 f"| <= 1.15x |",
-                 f"| online teacher vs cached (kd / pkd) | {d['online_vs_cached_kd']:.2f}x / "
-                 f"{d['online_vs_cached_pkd']:.2f}x slower (FLOP bound {bound:.2f}x for {n}->3) | >= 1.8x |",
-                 f"| length-bucketed vs random batches | {pad['speedup']:.2f}x faster | >= 1.5x |",
-                 f"| bf16 autocast vs fp32: training / teacher inference (this CPU) | {prec['bf16_train_speedup']:.2f}x"
-                 f" / {prec['bf16_vs_fp32_inference_teacher']:.2f}x | the `cpu` profile's students train in bf16 |"]
-    return "\n".join([
-        BEGIN,
-        (f"**Interim** `cpu` study, {prog['finished']} of {prog['planned']} runs finished (`./run_all.sh` resumes "
-         f"it): " if prog else "Latest `cpu` study: ") +
-        f"started at git {str(m['git']['commit'])[:10]}, {len(m['records'])} runs, planned seeds {m['seeds']}, "
-        f"on {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads, no GPU); wall time "
-        f"{m['duration_s'] / 60:.1f} min with {m.get('notebooks_run', '?')} notebooks run and "
-        f"{m.get('notebooks_reused', '?')} reused, {m['records_total_s'] / 60:.1f} min inside its runs "
-        f"(`results/manifest-cpu.json`). Full page: [results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
-        "", table1, "", "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)", "",
-        "The paper's claims, tested on these runs:", "", *[f"- {c}" for c in claims], "", speed,
-        *study_block(res, "full"), *study_block(res, "beyond"), *combined_block(res), *study_block(res, "mean"),
-        *study_block(res, "verdicts"), *study_block(res, "beta100-confirm"), *bench, END])
+    bench = _bench_lines(res)
+    return "\n".join(
+        [
+            BEGIN,
+            (
+                f"**Interim** `cpu` study, {prog['finished']} of {prog['planned']} runs finished (`./run_all.sh` resumes "
+                f"it): "
+                if prog
+                else "Latest `cpu` study: "
+            )
+            + f"started at git {str(m['git']['commit'])[:10]}, {len(m['records'])} runs, planned seeds {m['seeds']}, "
+            f"on {hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads, no GPU); wall time "
+            f"{m['duration_s'] / 60:.1f} min with {m.get('notebooks_run', '?')} notebooks run and "
+            f"{m.get('notebooks_reused', '?')} reused, {m['records_total_s'] / 60:.1f} min inside its runs "
+            f"(`results/manifest-cpu.json`). Full page: [results/tables/cpu/summary.md](results/tables/cpu/summary.md).",
+            "",
+            table1,
+            "",
+            "![accuracy vs layers](results/figures/cpu/accuracy_vs_layers_rt.png)",
+            "",
+            "The paper's claims, tested on these runs:",
+            "",
+            *[f"- {c}" for c in claims],
+            "",
+            speed,
+            *study_block(res, "full"),
+            *study_block(res, "beyond"),
+            *combined_block(res),
+            *study_block(res, "mean"),
+            *study_block(res, "verdicts"),
+            *study_block(res, "beta100-confirm"),
+            *bench,
+            END,
+        ]
+    )
 
 
 #: the studies beyond the default whose results README shows, when committed (finished or interim)
-STUDIES = {"full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers",
-           "beyond": "Beyond the paper (`beyond`: PKD-Bottom, the student's initialisation, and the 1-, 4- and "
-                     "5-layer points of the layer curve",
-           "mean": "The key experiment (`mean`: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 seeds",
-           "verdicts": "What the verdicts need (`verdicts`: a patient term that acts, three teachers, power for "
-                       "+0.5 points, 8 epochs; fp32; design declared above",
-           "beta100-confirm": "The confirmatory study (`beta100-confirm`: pkd-skip on unnormalised [CLS] at beta 100 "
-                              "against kd on 28 new (teacher, seed) pairs, one test declared before it ran; fp32"}
+STUDIES = {
+    "full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers",
+    "beyond": "Beyond the paper (`beyond`: PKD-Bottom, the student's initialisation, and the 1-, 4- and "
+    "5-layer points of the layer curve",
+    "mean": "The key experiment (`mean`: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 seeds",
+    "verdicts": "What the verdicts need (`verdicts`: a patient term that acts, three teachers, power for "
+    "+0.5 points, 8 epochs; fp32; design declared above",
+    "beta100-confirm": "The confirmatory study (`beta100-confirm`: pkd-skip on unnormalised [CLS] at beta 100 "
+    "against kd on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
+}
 
 
 def study_block(res: Path, profile: str) -> list[str]:
@@ -87,14 +127,24 @@ def study_block(res: Path, profile: str) -> list[str]:
         return []
     prog = progress(json.loads((res / f"manifest-{profile}.json").read_text()))
     claims = (tables / "claims.txt").read_text().strip().splitlines()
-    state = (f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile "
-             f"{profile}` resumes it" if prog else "complete")
+    state = (
+        f"**interim**: {prog['finished']} of {prog['planned']} runs finished; `./run_all.sh --profile "
+        f"{profile}` resumes it"
+        if prog
+        else "complete"
+    )
     fig = f"figures/{profile}/accuracy_vs_layers_rt.png"  # under results/
-    return ["", f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
-            f"(results/tables/{profile}/summary.md)):", "", (tables / "table1.md").read_text().strip(), "",
-            *([f"![accuracy vs layers, {profile}](results/{fig})", ""] if (res / fig).is_file() else []),
-            *([(tables / "table5_arms.md").read_text().strip(), ""] if (tables / "table5_arms.md").is_file() else []),
-            *[f"- {c}" for c in claims]]
+    return [
+        "",
+        f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
+        f"(results/tables/{profile}/summary.md)):",
+        "",
+        (tables / "table1.md").read_text().strip(),
+        "",
+        *([f"![accuracy vs layers, {profile}](results/{fig})", ""] if (res / fig).is_file() else []),
+        *([(tables / "table5_arms.md").read_text().strip(), ""] if (tables / "table5_arms.md").is_file() else []),
+        *[f"- {c}" for c in claims],
+    ]
 
 
 def combined_block(res: Path) -> list[str]:
@@ -102,9 +152,14 @@ def combined_block(res: Path) -> list[str]:
     t = res / "tables" / "combined" / "layers.md"
     if not t.is_file():
         return []
-    return ["", "Every comparable run of the studies pooled, each run once (`pkd report --combined`):", "",
-            t.read_text().strip(), "", "![accuracy vs layers, every comparable run]"
-            "(results/figures/combined/accuracy_vs_layers_rt.png)"]
+    return [
+        "",
+        "Every comparable run of the studies pooled, each run once (`pkd report --combined`):",
+        "",
+        t.read_text().strip(),
+        "",
+        "![accuracy vs layers, every comparable run](results/figures/combined/accuracy_vs_layers_rt.png)",
+    ]
 
 
 def findings_block(root=ROOT) -> str:

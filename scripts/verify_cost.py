@@ -14,6 +14,7 @@ A study run is one process, so it checks each file (each block of the teacher ca
 The teacher cache given (rt, a 6-layer teacher) is copied to a temporary folder and its checksums written there
 (files written by an older pkd carry none); nothing in --cache-dir is changed.
 """
+
 import argparse
 import json
 import shutil
@@ -83,24 +84,49 @@ def main(argv=None) -> dict:
         d = torch.load(next(src.glob("teacher-*.pt")), weights_only=True)
         t = TeacherOutputs(d["logits"], d["cls"], d["mean"])
         cache = tmp / "teacher.pt"
-        torch.save({"key": d["key"], "format": CACHE_FORMAT, "logits": t.logits, "cls": t.cls, "mean": t.mean,
-                    "sha256": t.digest_all()}, cache)
+        torch.save(
+            {
+                "key": d["key"],
+                "format": CACHE_FORMAT,
+                "logits": t.logits,
+                "cls": t.cls,
+                "mean": t.mean,
+                "sha256": t.digest_all(),
+            },
+            cache,
+        )
         toks, recs = sorted(src.glob("tok-*.pt")), sorted(Path(a.records).glob("*.json"))
-        blocks = TeacherOutputs(*(torch.load(cache, weights_only=True, mmap=True)[k] for k in ("logits", "cls", "mean")))
+        blocks = TeacherOutputs(
+            *(torch.load(cache, weights_only=True, mmap=True)[k] for k in ("logits", "cls", "mean"))
+        )
         digests = torch.load(cache, weights_only=True, mmap=True)["sha256"]
         r = a.repeats
-        out = {"teacher_cache_mb": round(cache.stat().st_size / 2**20, 1), "token_caches": len(toks),
-               "weights_mb": round(Path(a.weights).stat().st_size / 2**20, 1), "records": len(recs), "repeats": r}
-        out.update(timed({
-            "teacher_epoch_s": lambda: teacher_epoch(cache, "none"),
-            "teacher_epoch_checked_s": lambda: teacher_epoch(cache, "uses"),
-            "check_alone_pkd_skip_L3_blocks_s": lambda: blocks.attach(digests, cache, ("cls", [2, 4])),
-            "check_alone_every_block_s": lambda: (blocks.attach(digests, cache, ("cls", list(range(7)))),
-                                                  blocks._problem("mean", list(range(7)))),
-            "token_load_s": lambda: token_load(toks, False), "token_load_checked_s": lambda: token_load(toks, True),
-            "weights_hash_s": lambda: file_sha256(a.weights),
-            "records_read_s": lambda: records_read(recs, False),
-            "records_read_checked_s": lambda: records_read(recs, True)}, r))
+        out = {
+            "teacher_cache_mb": round(cache.stat().st_size / 2**20, 1),
+            "token_caches": len(toks),
+            "weights_mb": round(Path(a.weights).stat().st_size / 2**20, 1),
+            "records": len(recs),
+            "repeats": r,
+        }
+        out.update(
+            timed(
+                {
+                    "teacher_epoch_s": lambda: teacher_epoch(cache, "none"),
+                    "teacher_epoch_checked_s": lambda: teacher_epoch(cache, "uses"),
+                    "check_alone_pkd_skip_L3_blocks_s": lambda: blocks.attach(digests, cache, ("cls", [2, 4])),
+                    "check_alone_every_block_s": lambda: (
+                        blocks.attach(digests, cache, ("cls", list(range(7)))),
+                        blocks._problem("mean", list(range(7))),
+                    ),
+                    "token_load_s": lambda: token_load(toks, False),
+                    "token_load_checked_s": lambda: token_load(toks, True),
+                    "weights_hash_s": lambda: file_sha256(a.weights),
+                    "records_read_s": lambda: records_read(recs, False),
+                    "records_read_checked_s": lambda: records_read(recs, True),
+                },
+                r,
+            )
+        )
     finally:
         shutil.rmtree(tmp)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny BERT saved locally and tiny data in the embedded and GLUE formats."""
+
 from __future__ import annotations
 
 import csv
@@ -37,14 +38,25 @@ def write_tiny_csv(path: Path, n: int = 300, seed: int = 0, source: str = "rotte
 def save_tiny_bert(path: Path, layers: int = 4, seed: int = 0) -> Path:
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
+
     path.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POS + NEG + FILL)) + list("abcdefghijklmnopqrstuvwxyz")
+    vocab = (
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        + sorted(set(POS + NEG + FILL))
+        + list("abcdefghijklmnopqrstuvwxyz")
+    )
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)  # transformers 5: vocab=
     tok.save_pretrained(path)
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(cfg).save_pretrained(path)
     return path
 
@@ -62,6 +74,7 @@ def tiny_csv(tmp_path_factory) -> Path:
 @pytest.fixture()
 def ws(tmp_path):
     from pkdlib.paths import Workspace
+
     return Workspace(tmp_path / "results", tmp_path / "work")
 
 
@@ -71,8 +84,22 @@ def tiny_teacher(tiny_bert, tiny_csv, tmp_path_factory):
     from pkdlib import RunConfig
     from pkdlib.paths import Workspace
     from pkdlib.runs import run
+
     root = tmp_path_factory.mktemp("teacher_ws")
     ws = Workspace(root / "results", root / "work")
-    rec = run(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), data_dir=str(tiny_csv),
-                        epochs=3, lr=2e-3, batch_size=16, device="cpu"), ws, progress=False, log=lambda *a: None)
+    rec = run(
+        RunConfig(
+            task="rt",
+            method="teacher",
+            pretrained=str(tiny_bert),
+            data_dir=str(tiny_csv),
+            epochs=3,
+            lr=2e-3,
+            batch_size=16,
+            device="cpu",
+        ),
+        ws,
+        progress=False,
+        log=lambda *a: None,
+    )
     return rec, ws

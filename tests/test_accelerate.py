@@ -1,4 +1,5 @@
 """Multi-process training through Accelerate: two CPU processes, one record."""
+
 import json
 import shutil
 import subprocess
@@ -18,13 +19,51 @@ def test_two_processes_train_the_one_process_recipe(tiny_bert, tiny_csv, tiny_te
     over both processes, and another identity."""
     accelerate = shutil.which("accelerate", path=str(ROOT / ".venv" / "bin")) or shutil.which("accelerate")
     assert accelerate, "accelerate CLI not found"
-    train = ["-m", "pkdlib.cli", "train", "--method", "pkd-skip", "--student-layers", "2",
-             "--pretrained", str(tiny_bert), "--teacher-dir", tiny_teacher[0]["model_dir"], "--data-dir", str(tiny_csv),
-             "--epochs", "2", "--lr", "2e-3", "--batch-size", "16", "--beta", "10", "--device", "cpu",
-             "--results", str(tmp_path / "results"), "--work", str(tmp_path / "work"), "--no-progress"]
+    train = [
+        "-m",
+        "pkdlib.cli",
+        "train",
+        "--method",
+        "pkd-skip",
+        "--student-layers",
+        "2",
+        "--pretrained",
+        str(tiny_bert),
+        "--teacher-dir",
+        tiny_teacher[0]["model_dir"],
+        "--data-dir",
+        str(tiny_csv),
+        "--epochs",
+        "2",
+        "--lr",
+        "2e-3",
+        "--batch-size",
+        "16",
+        "--beta",
+        "10",
+        "--device",
+        "cpu",
+        "--results",
+        str(tmp_path / "results"),
+        "--work",
+        str(tmp_path / "work"),
+        "--no-progress",
+    ]
     # --multi_gpu selects the torch.distributed launcher; with no GPU Accelerate runs MULTI_CPU (gloo)
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "bf16",
-           "--dynamo_backend", "inductor", *train]
+    cmd = [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "bf16",
+        "--dynamo_backend",
+        "inductor",
+        *train,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     one = subprocess.run([sys.executable, *train], capture_output=True, text=True, cwd=ROOT, timeout=600)

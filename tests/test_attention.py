@@ -1,6 +1,7 @@
 """Attention transfer (TinyBERT's AT term), added as the registry's worked example: its formula on hand-computed
 tensors, its layers on a tiny BERT run online, a tiny end-to-end run whose record has the term's share, and the
 study's report (Table 4) on that record."""
+
 from __future__ import annotations
 
 import json
@@ -51,10 +52,14 @@ def test_attention_loss_is_a_mean_over_layers_and_heads_and_ignores_padding():
 
 def test_the_objective_with_attention_transfer_golden_and_printable():
     obj = Objective(alpha=0.5, temperature=2.0, gamma=10.0, layer_map=pkd_skip(6, 3))
-    logits, t_logits, labels = torch.tensor([[1.0, 2.0], [0.0, 1.0]]), torch.tensor([[2.0, 0.0], [1.0, 1.0]]), \
-        torch.tensor([1, 0])
-    parts = obj.parts(Outputs(logits, attentions=S), Outputs(t_logits, attentions=T),
-                      {"labels": labels, "attention_mask": MASK})
+    logits, t_logits, labels = (
+        torch.tensor([[1.0, 2.0], [0.0, 1.0]]),
+        torch.tensor([[2.0, 0.0], [1.0, 1.0]]),
+        torch.tensor([1, 0]),
+    )
+    parts = obj.parts(
+        Outputs(logits, attentions=S), Outputs(t_logits, attentions=T), {"labels": labels, "attention_mask": MASK}
+    )
     ce = (math.log(1 + math.exp(-1)) + math.log(1 + math.e)) / 2  # -log softmax(1, 2)[1], -log softmax(0, 1)[0]
     kd = 0.5766659364541055  # tests/test_losses.py's golden KD of these logits at T=2
     assert parts["at"].item() == pytest.approx(AT_GOLDEN, rel=1e-6) and "pt" not in parts
@@ -71,12 +76,17 @@ def test_at_matches_student_layers_to_the_teachers_mapped_layers_online(tiny_ber
     from pkdlib.losses import compute_loss
     from pkdlib.models import build_student, eager_attention, load_classifier
     from pkdlib.teachers import OnlineTeacher
+
     torch.manual_seed(0)
     teacher = load_classifier(str(tiny_bert), 2).eval()
     student = build_student(str(tiny_bert), 2, 2).eval()
-    batch = {"input_ids": torch.randint(5, 30, (3, 7)), "token_type_ids": torch.zeros(3, 7, dtype=torch.long),
-             "attention_mask": torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]),
-             "labels": torch.tensor([0, 1, 1]), "index": torch.tensor([0, 1, 2])}
+    batch = {
+        "input_ids": torch.randint(5, 30, (3, 7)),
+        "token_type_ids": torch.zeros(3, 7, dtype=torch.long),
+        "attention_mask": torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5]),
+        "labels": torch.tensor([0, 1, 1]),
+        "index": torch.tensor([0, 1, 2]),
+    }
     obj = Objective(alpha=0.5, temperature=2.0, gamma=1.0, layer_map=pkd_skip(4, 2))
     with pytest.raises(ValueError, match="no attention maps.*eager_attention"):
         compute_loss(student, batch, obj, OnlineTeacher(teacher))
@@ -95,6 +105,7 @@ def test_the_at_method_configuration():
     from pkdlib import ConfigError
     from pkdlib.identity import identity_config
     from pkdlib.methods import METHODS
+
     at = RunConfig(method="at", teacher_dir="t")
     assert METHODS["at"].teacher == "online" and at.gamma == 1.0 and (at.beta, at.normalize) == (0.0, False)
     with pytest.raises(ConfigError, match=r"method 'at' with gamma=0 is plain KD; use method='kd' or set gamma > 0"):
@@ -109,13 +120,15 @@ def at_runs(tiny_bert, tiny_csv, tiny_teacher, tmp_path_factory):
     """A tiny teacher (the session's), and a kd and an at student of it, 1 epoch each, in one results folder."""
     from pkdlib.paths import Workspace
     from pkdlib.runs import run
+
     rec, teacher_ws = tiny_teacher
     root = tmp_path_factory.mktemp("at")
     ws = Workspace(root / "results", root / "work")
     ws.records.mkdir(parents=True)
     shutil.copy(teacher_ws.records / f"{rec['run_id']}.json", ws.records)
-    runs = {m: run(student_cfg(tiny_bert, tiny_csv, rec, method=m, epochs=1, gamma=5.0), ws, **QUIET)
-            for m in ("kd", "at")}
+    runs = {
+        m: run(student_cfg(tiny_bert, tiny_csv, rec, method=m, epochs=1, gamma=5.0), ws, **QUIET) for m in ("kd", "at")
+    }
     return {"teacher": rec, **runs}, ws
 
 
@@ -137,10 +150,17 @@ def test_pkd_report_shows_the_at_term_in_table_4(at_runs, capsys):
     """``pkd report`` on a study of these runs (a manifest listing them): Table 4 has AT's columns, a dash for KD."""
     from pkdstudy.cli import main
     from pkdstudy.report import hparams_label
+
     runs, ws = at_runs
     manifest = json.loads((ROOT / "results" / "manifest-recipe.json").read_text())
-    manifest.update(profile="at-example", description="attention transfer", records=[r["run_id"] for r in runs.values()],
-                    status="complete", arms={}, confirmatory=[])
+    manifest.update(
+        profile="at-example",
+        description="attention transfer",
+        records=[r["run_id"] for r in runs.values()],
+        status="complete",
+        arms={},
+        confirmatory=[],
+    )
     manifest.pop("speed", None)
     (ws.results / "manifest-at-example.json").write_text(json.dumps(manifest))
     assert main(["report", "--profile", "at-example", "--results", str(ws.results)]) == 0

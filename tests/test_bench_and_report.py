@@ -1,4 +1,5 @@
 """Benchmark helpers, and that the committed results/ tables recompute from their run records."""
+
 import filecmp
 import json
 import shutil
@@ -14,10 +15,11 @@ from pkdstudy.report import build
 def test_gemm_peak_and_flops_per_token(tiny_bert):
     assert gemm_peak(n=128, repeats=2) > 1e6
     from pkdlib.models import load_classifier
+
     m = load_classifier(str(tiny_bert), 2)
     c = m.config
-    per_layer = 4 * c.hidden_size ** 2 + 2 * c.hidden_size * c.intermediate_size
-    expected_matmul = c.num_hidden_layers * per_layer + c.hidden_size ** 2
+    per_layer = 4 * c.hidden_size**2 + 2 * c.hidden_size * c.intermediate_size
+    expected_matmul = c.num_hidden_layers * per_layer + c.hidden_size**2
     got = train_flops_per_token(m, 10)
     assert got == pytest.approx(6 * expected_matmul + 12 * c.num_hidden_layers * 10 * c.hidden_size, rel=0.05)
 
@@ -30,19 +32,28 @@ def test_interleave_takes_medians():
 
 def test_paired_difference_interval():
     import pandas as pd
-    df = pd.DataFrame({"method": ["kd"] * 3 + ["ft"] * 3, "layers": 3, "task": "rt", "seed": [0, 1, 2] * 2,
-                       "test": [0.80, 0.82, 0.81, 0.78, 0.80, 0.80]})
+
+    df = pd.DataFrame(
+        {
+            "method": ["kd"] * 3 + ["ft"] * 3,
+            "layers": 3,
+            "task": "rt",
+            "seed": [0, 1, 2] * 2,
+            "test": [0.80, 0.82, 0.81, 0.78, 0.80, 0.80],
+        }
+    )
     r = paired(df, "test", "kd", "ft", 3, "rt")
     assert r["n_seeds"] == 3 and r["mean_diff"] == pytest.approx(5 / 3, rel=1e-6)
     # t(0.975, 2) = 4.303; sd of (2, 2, 1) = 0.57735
-    assert r["ci_high"] - r["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3 ** 0.5, rel=1e-4)
+    assert r["ci_high"] - r["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3**0.5, rel=1e-4)
 
 
 COMMITTED = ROOT / "results"
 
 
-@pytest.mark.parametrize("profile", ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts",
-                                     "beta100-confirm"])
+@pytest.mark.parametrize(
+    "profile", ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts", "beta100-confirm"]
+)
 def test_committed_tables_recompute_from_records(tmp_path, profile):
     if not (COMMITTED / f"manifest-{profile}.json").is_file():
         pytest.skip(f"no committed {profile} study in results/")
@@ -68,6 +79,7 @@ def test_committed_tables_recompute_from_records(tmp_path, profile):
 @pytest.mark.skipif(not (COMMITTED / "manifest-cpu.json").is_file(), reason="no committed cpu study in results/")
 def test_readme_results_match_the_committed_study():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("update_readme", ROOT / "scripts" / "update_readme.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -77,6 +89,7 @@ def test_readme_results_match_the_committed_study():
 
 def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
     from pkdstudy.speed import fit_layer_cost
+
     fit = fit_layer_cost({k: 0.02 + 0.1 * k for k in (1, 2, 3, 6)})
     assert fit["fixed_s"] == pytest.approx(0.02) and fit["per_layer_s"] == pytest.approx(0.1)
     assert fit["fixed_in_layers"] == pytest.approx(0.2) and fit["max_residual_fraction"] < 1e-9
@@ -84,6 +97,7 @@ def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
 
 def test_measure_inference_rows_on_a_tiny_model(tiny_bert):
     from pkdstudy.speed import measure_inference
+
     out = measure_inference(str(tiny_bert), [1, 2], batch_size=4, seq_len=8, repeats=2, warmup=1, progress=False)
     rows = {r["layers"]: r for r in out["rows"]}
     assert sorted(rows) == [1, 2, 4] and rows[4]["role"] == "teacher" and rows[4]["speedup"] == 1.0
@@ -99,6 +113,7 @@ def test_metrics_match_scikit_learn_on_fixed_inputs():
 
     from pkdlib.data import TASKS
     from pkdlib.metrics import compute_metrics
+
     y = torch.tensor([1, 0, 1, 1, 0, 0, 1, 0, 1, 1])
     p = torch.tensor([1, 1, 1, 0, 0, 0, 1, 1, 0, 1])
     m = compute_metrics(TASKS["mrpc"], y, p)
@@ -110,6 +125,7 @@ def test_metrics_match_scikit_learn_on_fixed_inputs():
 
 def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("overhead", ROOT / "scripts" / "overhead.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -117,14 +133,26 @@ def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
     runs = [("teacher", None, 0, 100.0, 2, 110.0), ("ft", 3, 0, 90.0, 1, 100.0), ("kd", 3, 0, 80.0, 1, 90.0)]
     items = []
     for method, k, seed, inside, threads, nb in runs:
-        rec = {"config": {"task": "rt", "method": method, "student_layers": k, "seed": seed},
-               "timings": {"total_s": inside}, "provenance": {"hardware": {"torch_threads": threads}}}
+        rec = {
+            "config": {"task": "rt", "method": method, "student_layers": k, "seed": seed},
+            "timings": {"total_s": inside},
+            "provenance": {"hardware": {"torch_threads": threads}},
+        }
         (tmp_path / "records" / f"{method}.json").write_text(json.dumps(rec))
         items.append({"kind": "teacher" if method == "teacher" else "student", "label": mod.label(rec), "seconds": nb})
     items.append({"kind": "student", "label": "rt pkd-skip L3 seed 0", "seconds": 0.0})  # not run yet
-    (tmp_path / "manifest-cpu.json").write_text(json.dumps({
-        "status": "running", "records": ["teacher", "ft", "kd"], "items": items, "git": {"commit": "abc"},
-        "hardware": {"cpu": "x", "cpu_count": 2}, "parts": [{"duration_s": 250.0, "workers": 2, "started": "t"}]}))
+    (tmp_path / "manifest-cpu.json").write_text(
+        json.dumps(
+            {
+                "status": "running",
+                "records": ["teacher", "ft", "kd"],
+                "items": items,
+                "git": {"commit": "abc"},
+                "hardware": {"cpu": "x", "cpu_count": 2},
+                "parts": [{"duration_s": 250.0, "workers": 2, "started": "t"}],
+            }
+        )
+    )
     o = mod.overhead(tmp_path, "cpu")
     assert o["student_notebooks"] == 2 and o["per_notebook_outside_s"] == 10.0
     assert o["per_notebook_outside_share"] == pytest.approx(1 - 170 / 190, abs=1e-4)
@@ -133,6 +161,7 @@ def test_overhead_shares_from_a_manifest_and_its_records(tmp_path):
 
 def test_reproducibility_checklist_and_constraints_match_the_committed_studies():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("reproducibility", ROOT / "scripts" / "reproducibility.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -145,6 +174,7 @@ def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert
     from pkdlib.records import hardware
     from pkdstudy.report import load_speed, speed_note
     from pkdstudy.speed import hardware_key, measure_shared, shared_path
+
     hw = {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 2}
     assert hardware_key(hw) == "amd-epyc-2-cores"
     assert hardware_key({**hw, "gpu": "NVIDIA H200"}) == "nvidia-h200-2-cores"
@@ -153,11 +183,16 @@ def test_one_shared_speed_measurement_per_machine_is_what_reports_cite(tiny_bert
     own = {"rows": [{"layers": 3, "speedup": 1.81}], "settings": {}}
     (res / "speed" / "speedup-beyond.json").write_text(json.dumps(own))
     assert load_speed(res, "beyond", {"hardware": hw}) == own  # no shared measurement: the study's own
-    out = measure_shared(res, repeats=3, pretrained=str(tiny_bert),
-                         settings={"layers": [1, 2], "batch_size": 4, "seq_len": 16, "warmup": 1})
+    out = measure_shared(
+        res,
+        repeats=3,
+        pretrained=str(tiny_bert),
+        settings={"layers": [1, 2], "batch_size": 4, "seq_len": 16, "warmup": 1},
+    )
     here = hardware("cpu")
     assert out == shared_path(res, here) and out.name == f"hardware-{hardware_key(here)}.json"
     from pkdstudy.profiles import PROFILES
+
     tiny = {"pretrained": str(tiny_bert), "speedup": {"layers": [1, 2], "batch_size": 4, "seq_len": 16}}
     monkeypatch.setitem(PROFILES, "beyond", tiny)
     monkeypatch.setitem(PROFILES, "full", tiny)
@@ -173,12 +208,22 @@ def test_a_study_cites_the_speed_file_its_manifest_names_and_no_other_settings_o
     from pkdlib.records import hardware
     from pkdstudy.report import load_speed
     from pkdstudy.speed import shared_measurement, shared_path, shared_target
+
     res = tmp_path / "results"
     (res / "speed").mkdir(parents=True)
     here = hardware("cpu")
     settings = {"layers": [1, 2], "batch_size": 4, "seq_len": 16, "precision": "fp32"}
-    taken = {"settings": {"pretrained": str(tiny_bert), "device": "cpu", "precision": "fp32", "batch_size": 4,
-                          "seq_len": 16, "repeats": 30}, "rows": [{"layers": k} for k in (6, 1, 2)]}
+    taken = {
+        "settings": {
+            "pretrained": str(tiny_bert),
+            "device": "cpu",
+            "precision": "fp32",
+            "batch_size": 4,
+            "seq_len": 16,
+            "repeats": 30,
+        },
+        "rows": [{"layers": k} for k in (6, 1, 2)],
+    }
     shared_path(res, here).write_text(json.dumps(taken))
     assert shared_measurement(res, here, str(tiny_bert), settings)["shared"] == shared_path(res, here).name
     assert shared_measurement(res, {**here, "device": "mps"}, str(tiny_bert), settings) is None  # another device
@@ -196,6 +241,7 @@ def test_a_study_cites_the_speed_file_its_manifest_names_and_no_other_settings_o
 
 def test_committed_combined_layer_curve_recomputes_and_counts_each_run_once(tmp_path):
     from pkdstudy import combined
+
     profiles = (COMMITTED / "tables" / "combined" / "profiles.txt").read_text().split()
     res = tmp_path / "results"
     shutil.copytree(COMMITTED / "records", res / "records")
@@ -217,11 +263,17 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     from pkdstudy.profiles import PROFILES, SPEEDUP
     from pkdstudy.report import load_speed
     from pkdstudy.speed import shared_path
+
     hw = {"device": "cpu", "cpu": "AMD EPYC", "cpu_count": 2}
     res = tmp_path / "results"
-    shared = {"rows": [{"layers": k, "speedup": 6 / k} for k in (6, 5, 4, 3, 2, 1)],
-              "settings": {"pretrained": PROFILES["cpu"]["pretrained"], "batch_size": SPEEDUP["batch_size"],
-                           "seq_len": SPEEDUP["seq_len"]}}
+    shared = {
+        "rows": [{"layers": k, "speedup": 6 / k} for k in (6, 5, 4, 3, 2, 1)],
+        "settings": {
+            "pretrained": PROFILES["cpu"]["pretrained"],
+            "batch_size": SPEEDUP["batch_size"],
+            "seq_len": SPEEDUP["seq_len"],
+        },
+    }
     shared_path(res, hw).parent.mkdir(parents=True)
     shared_path(res, hw).write_text(json.dumps(shared))
     assert load_speed(res, "cpu", {"hardware": hw})["shared"] == shared_path(res, hw).name
@@ -230,14 +282,19 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     assert load_speed(res, "cpu", {"hardware": {**hw, "cpu": "Intel Xeon"}}) is None  # another machine
 
 
-@pytest.mark.parametrize("heading, study, also", [
-    ("### What the verdicts study found", "verdicts", ("Measured there (fp32", "What those students scored")),
-    ("### What the confirmatory study found", "beta100-confirm", None)])
+@pytest.mark.parametrize(
+    "heading, study, also",
+    [
+        ("### What the verdicts study found", "verdicts", ("Measured there (fp32", "What those students scored")),
+        ("### What the confirmatory study found", "beta100-confirm", None),
+    ],
+)
 def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also):
     """A hand-written summary of a study (docs/study.md) cites numbers only from its committed tables: every
     interval, signed difference, 'mean ± std', percentage and p in that section is in the study's claims or arms
     tables."""
     import re
+
     readme = (ROOT / "docs" / "study.md").read_text()
     section = re.split(r"\n#{2,3} ", readme.split(heading, 1)[1])[0]
     if also:
@@ -245,9 +302,13 @@ def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also)
     section = re.sub(r"\s+", " ", section)  # numbers wrapped across lines ("Holm p =\n 0.017")
     tables = "\n".join(p.read_text() for p in (ROOT / "results" / "tables" / study).glob("*.md"))
     tables += (ROOT / "results" / "tables" / study / "claims.txt").read_text()
-    cited = (re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", section) + re.findall(r"[-+]\d+\.\d\d\b", section)
-             + re.findall(r"\d+\.\d ± \d+\.\d", section) + re.findall(r"p = (\d\.\d{3})", section)
-             + re.findall(r"(?<!± )(?<![\d.])\d+\.\d%", section))
+    cited = (
+        re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", section)
+        + re.findall(r"[-+]\d+\.\d\d\b", section)
+        + re.findall(r"\d+\.\d ± \d+\.\d", section)
+        + re.findall(r"p = (\d\.\d{3})", section)
+        + re.findall(r"(?<!± )(?<![\d.])\d+\.\d%", section)
+    )
     assert len(cited) >= 5
     missing = [c for c in cited if c not in tables]
     assert not missing, f"README's findings of {study} cite numbers no table of the study holds: {missing}"

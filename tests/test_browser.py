@@ -8,6 +8,7 @@ which installs what it needs (apt chromium, pip playwright) when it can, and ski
 when it cannot. Screenshots go to a scratch folder; PKD_BROWSER_REFRESH=1 replaces the committed ones in
 results/browser/.
 """
+
 import os
 import shutil
 import socket
@@ -25,8 +26,10 @@ CHROMIUM = "/usr/bin/chromium"
 
 def _ensure_tools():
     if os.environ.get("PKD_BROWSER_TEST") != "1":
-        pytest.skip("browser test: run `PKD_BROWSER_TEST=1 ./run_tests.sh tests/test_browser.py` "
-                    "(needs Debian's chromium; installs it and playwright when it can)")
+        pytest.skip(
+            "browser test: run `PKD_BROWSER_TEST=1 ./run_tests.sh tests/test_browser.py` "
+            "(needs Debian's chromium; installs it and playwright when it can)"
+        )
     if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
         subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, capture_output=True)
@@ -62,6 +65,7 @@ def test_teaching_notebook_runs_in_jupyterlab(tmp_path):
     _ensure_tools()
     import nbformat
     from playwright.sync_api import sync_playwright
+
     port, token = _free_port(), "pkd-test-token"
     # a copy of the notebook, so the UI run does not write outputs into the repository; without the
     # project's results/ beside it, the notebook fine-tunes its own small teacher (about a minute)
@@ -76,21 +80,50 @@ def test_teaching_notebook_runs_in_jupyterlab(tmp_path):
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws")}
-    lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                            "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-                            f"--ServerApp.root_dir={nbdir}", "--ServerApp.open_browser=False"]
-                           + (["--allow-root"] if os.geteuid() == 0 else []),
-                           cwd=nbdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+    }
+    lab = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={nbdir}",
+            "--ServerApp.open_browser=False",
+        ]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        cwd=nbdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     shots = tmp_path / "screenshots"
     shots.mkdir()
     try:
         _wait_port(port, lab)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/00_teaching.ipynb?token={token}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
@@ -102,19 +135,26 @@ def test_teaching_notebook_runs_in_jupyterlab(tmp_path):
             cells = page.locator(".jp-Notebook .jp-CodeCell")
             n_code = cells.count()
             while True:  # every code cell has an execution number and the kernel is idle
-                prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputPrompt",
-                                                    "els => els.map(e => e.textContent.trim())")
+                prompts = page.eval_on_selector_all(
+                    ".jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent.trim())"
+                )
                 idle = page.locator("#jp-main-statusbar >> text=/Idle/").count() > 0
                 if idle and len(prompts) == n_code and all(pr[1:-2].strip().isdigit() for pr in prompts):
                     break
-                if page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                " >> text=/Traceback|Error/").count() and idle:
+                if (
+                    page.locator(
+                        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+                        " >> text=/Traceback|Error/"
+                    ).count()
+                    and idle
+                ):
                     break  # stopped on an error: the checks below report it
                 assert time.time() - t0 < 1200, f"cells still running after 20 min: {prompts}"
                 time.sleep(3)
             seconds = time.time() - t0
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                  has_text="Traceback").count()
+            errors = page.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Traceback"
+            ).count()
             images = page.locator(".jp-OutputArea-output img")
             n_images = images.count()
             page.locator(".jp-Notebook .jp-Cell").first.scroll_into_view_if_needed()

@@ -3,11 +3,7 @@ import json
 import pytest
 import torch
 
-from pkdlib.cache import (
-    CachedTeacher,
-    load_or_compute_teacher_outputs,
-    teacher_cache_key,
-)
+from pkdlib.cache import CachedTeacher, load_or_compute_teacher_outputs, teacher_cache_key
 from pkdlib.files import atomic_write, atomic_write_json, content_key
 
 
@@ -21,14 +17,23 @@ def test_cache_reused_then_recomputed_on_any_change(tmp_path):
     def compute():
         calls.append(1)
         return _fake()
-    base = dict(teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1",
-                max_length=64, n_examples=4)
+
+    base = dict(
+        teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1", max_length=64, n_examples=4
+    )
     k = teacher_cache_key(**base)
     a = load_or_compute_teacher_outputs(tmp_path, k, compute)
     b = load_or_compute_teacher_outputs(tmp_path, k, compute)
     assert len(calls) == 1 and torch.equal(a.cls, b.cls)
-    for field, value in [("teacher_fp", "t2"), ("tokenizer_fp", "k2"), ("task", "imdb"), ("split", "dev"),
-                         ("split_checksum", "c2"), ("max_length", 128), ("n_examples", 3)]:
+    for field, value in [
+        ("teacher_fp", "t2"),
+        ("tokenizer_fp", "k2"),
+        ("task", "imdb"),
+        ("split", "dev"),
+        ("split_checksum", "c2"),
+        ("max_length", 128),
+        ("n_examples", 3),
+    ]:
         k2 = teacher_cache_key(**{**base, field: value})
         assert k2 != k, field
         load_or_compute_teacher_outputs(tmp_path, k2, compute)
@@ -55,6 +60,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     def fail(tmp):
         open(tmp, "wb").write(b"partial")
         raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
         atomic_write(p, fail)
     assert json.loads(p.read_text()) == {"a": 1}
@@ -63,6 +69,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
 def test_written_files_respect_the_umask(tmp_path):
     import os
+
     old = os.umask(0o022)
     try:
         p = atomic_write_json(tmp_path / "a.json", {"a": 1})
@@ -95,8 +102,13 @@ def test_the_cache_stays_on_the_host_memory_mapped_and_kd_reads_only_logits():
     import sys
 
     from conftest import ROOT
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "cache_memory.py"), "--examples", "2000",
-                          "--batches", "20"], capture_output=True, text=True, timeout=300)
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cache_memory.py"), "--examples", "2000", "--batches", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     m = ast.literal_eval(out.stdout.strip().splitlines()[-1])
     file_mb = m["file_gb"] * 1024
@@ -115,6 +127,7 @@ def test_a_memory_mapped_cache_gives_the_values_written(tmp_path):
     import torch
 
     from pkdlib.cache import CACHE_FORMAT, CachedTeacher, load_or_compute_teacher_outputs
+
     torch.manual_seed(0)
     rows = torch.randn(50, 4, 8)
     made = CachedTeacher.from_rows(torch.randn(50, 2), rows, torch.randn(50, 4, 8))
@@ -131,15 +144,16 @@ def test_the_cache_key_holds_the_teachers_compute_precision_and_fp32_keys_are_un
     """fp32 keeps the key of the code before the compute precision entered it (the CPU studies' caches stay valid);
     tf32, bf16 and fp16 teachers each get their own cache, so a bf16 run never reads an fp32 run's teacher outputs
     (or the reverse); an unknown precision is refused."""
-    base = dict(teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1",
-                max_length=64, n_examples=4)
+    base = dict(
+        teacher_fp="t1", tokenizer_fp="k1", task="rt", split="train", split_checksum="c1", max_length=64, n_examples=4
+    )
     before = content_key("teacher-cache", 3, "t1", "k1", "rt", "train", "c1", 64, 4)  # the format-3 key as it was
     assert teacher_cache_key(**base) == teacher_cache_key(**base, compute="fp32") == before
     keys = {c: teacher_cache_key(**base, compute=c) for c in ("fp32", "tf32", "bf16", "fp16")}
     assert len(set(keys.values())) == 4
     calls = []
     for c, k in keys.items():
-        load_or_compute_teacher_outputs(tmp_path, k, lambda: calls.append(c) or _fake())
+        load_or_compute_teacher_outputs(tmp_path, k, lambda: calls.append(c) or _fake())  # noqa: B023
     assert calls == ["fp32", "tf32", "bf16", "fp16"] and len(list(tmp_path.glob("teacher-*.pt"))) == 4
     with pytest.raises(ValueError, match="compute='auto': accepted fp32, tf32, bf16, fp16"):
         teacher_cache_key(**base, compute="auto")

@@ -7,27 +7,30 @@ import pytest
 from pkdlib import ConfigError, RunConfig
 
 
-@pytest.mark.parametrize("kw, msg", [
-    ({"task": "sst-2"}, "task='sst-2' is not accepted; accepted: rt, imdb"),
-    ({"method": "pkd"}, "method='pkd' is not accepted; accepted: teacher, ft, kd, pkd-last, pkd-skip"),
-    ({"alpha": 1.2}, r"alpha=1.2 is outside \[0, 1\]"),
-    ({"alpha": -0.5}, "alpha=-0.5 is outside"),
-    ({"temperature": 0.0}, "temperature=0.0 must be > 0"),
-    ({"beta": -10.0}, "beta=-10.0 must be >= 0"),
-    ({"student_layers": 0}, "at least 1 layer"),
-    ({"teacher_dir": None}, "needs teacher_dir"),
-    ({"epochs": "3"}, "epochs='3' is not accepted; expected int"),
-    ({"beta": float("nan")}, "beta=nan is not accepted .must be a finite number"),
-    ({"temperature": float("inf")}, "temperature=inf is not accepted"),
-    ({"lr": float("nan")}, "lr=nan"),
-    ({"max_grad_norm": float("-inf")}, "max_grad_norm=-inf"),
-    ({"max_length": 1}, r"max_length=1: at least 3 \(\[CLS\], one token, \[SEP\]\)"),
-    ({"device": "tpu"}, "device='tpu' is not available on this machine; accepted here: auto, cpu"),
-    ({"normalize": "yes"}, "expected bool"),
-    ({"beta": 0.0}, "plain KD"),
-    ({"precision": "int8"}, "accepted: fp32, bf16"),
-    ({"init": "half"}, "accepted: pretrained, teacher, random"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"task": "sst-2"}, "task='sst-2' is not accepted; accepted: rt, imdb"),
+        ({"method": "pkd"}, "method='pkd' is not accepted; accepted: teacher, ft, kd, pkd-last, pkd-skip"),
+        ({"alpha": 1.2}, r"alpha=1.2 is outside \[0, 1\]"),
+        ({"alpha": -0.5}, "alpha=-0.5 is outside"),
+        ({"temperature": 0.0}, "temperature=0.0 must be > 0"),
+        ({"beta": -10.0}, "beta=-10.0 must be >= 0"),
+        ({"student_layers": 0}, "at least 1 layer"),
+        ({"teacher_dir": None}, "needs teacher_dir"),
+        ({"epochs": "3"}, "epochs='3' is not accepted; expected int"),
+        ({"beta": float("nan")}, "beta=nan is not accepted .must be a finite number"),
+        ({"temperature": float("inf")}, "temperature=inf is not accepted"),
+        ({"lr": float("nan")}, "lr=nan"),
+        ({"max_grad_norm": float("-inf")}, "max_grad_norm=-inf"),
+        ({"max_length": 1}, r"max_length=1: at least 3 \(\[CLS\], one token, \[SEP\]\)"),
+        ({"device": "tpu"}, "device='tpu' is not available on this machine; accepted here: auto, cpu"),
+        ({"normalize": "yes"}, "expected bool"),
+        ({"beta": 0.0}, "plain KD"),
+        ({"precision": "int8"}, "accepted: fp32, bf16"),
+        ({"init": "half"}, "accepted: pretrained, teacher, random"),
+    ],
+)
 def test_bad_values_are_named(kw, msg):
     base = {"method": "pkd-skip", "teacher_dir": "somewhere"}
     with pytest.raises(ConfigError, match=msg):
@@ -52,7 +55,9 @@ def test_canonical_forms():
 def test_layer_count_checked_against_the_model(tiny_bert):
     for k in (4, 9):
         cfg = RunConfig(method="kd", teacher_dir=str(tiny_bert), pretrained=str(tiny_bert), student_layers=k)
-        with pytest.raises(ConfigError, match=r"student_layers=\d: student layers must be in 1..3 for a 4-layer teacher"):
+        with pytest.raises(
+            ConfigError, match=r"student_layers=\d: student layers must be in 1..3 for a 4-layer teacher"
+        ):
             cfg.check_models()
 
 
@@ -64,6 +69,7 @@ def test_missing_model_path(tmp_path):
 
 def test_cuda_refused_where_there_is_none():
     import torch
+
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match="device='cuda' is not available on this machine"):
@@ -74,6 +80,7 @@ def test_cli_help_is_generated_from_the_config_fields(capsys):
     from dataclasses import fields
 
     from pkdstudy.cli import main
+
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -92,23 +99,53 @@ def test_pkd_report_refuses_a_study_that_does_not_exist_and_rebuilds_one_that_do
     import shutil
 
     from conftest import ROOT
-    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results",
-                          str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 2 and "no study 'recipe'" in out.stderr and "run ./run_all.sh --profile recipe" in out.stderr
+
+    out = subprocess.run(
+        [sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert (
+        out.returncode == 2 and "no study 'recipe'" in out.stderr and "run ./run_all.sh --profile recipe" in out.stderr
+    )
     shutil.copytree(ROOT / "results" / "records", tmp_path / "records")
     shutil.copy(ROOT / "results" / "manifest-recipe.json", tmp_path)
-    out = subprocess.run([sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results",
-                          str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "pkdstudy.cli", "report", "--profile", "recipe", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "tables" / "recipe" / "summary.md").read_text() == \
-        (ROOT / "results" / "tables" / "recipe" / "summary.md").read_text()
+    assert (tmp_path / "tables" / "recipe" / "summary.md").read_text() == (
+        ROOT / "results" / "tables" / "recipe" / "summary.md"
+    ).read_text()
 
 
 def test_pkd_train_says_where_it_wrote_and_names_each_metric(tiny_bert, tiny_csv, tmp_path, capsys):
     from pkdstudy.cli import main
-    common = ["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
-              "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
-              "--results", str(tmp_path / "r"), "--work", str(tmp_path / "w")]
+
+    common = [
+        "train",
+        "--method",
+        "teacher",
+        "--pretrained",
+        str(tiny_bert),
+        "--data-dir",
+        str(tiny_csv),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--results",
+        str(tmp_path / "r"),
+        "--work",
+        str(tmp_path / "w"),
+    ]
     assert main(common) == 0
     out = capsys.readouterr().out
     assert "dev accuracy" in out and "test accuracy" in out and "epoch 1: loss" in out
@@ -121,6 +158,7 @@ def test_pkd_train_says_where_it_wrote_and_names_each_metric(tiny_bert, tiny_csv
 
 def test_help_shows_each_default_once(capsys):
     from pkdstudy.cli import main
+
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -129,7 +167,9 @@ def test_help_shows_each_default_once(capsys):
 
 def test_pkd_report_finds_a_profiles_own_folder_and_summarises_any_folder_of_records(tmp_path, capsys, monkeypatch):
     from conftest import ROOT
+
     from pkdstudy.cli import main
+
     monkeypatch.chdir(tmp_path)  # no results/quick here: the message names the profile's own folder
     assert main(["report", "--profile", "quick"]) == 2
     assert "no study 'quick' in results/quick/" in capsys.readouterr().err
@@ -143,6 +183,7 @@ def test_every_option_of_every_command_says_what_it_is():
 
     from pkdstudy import bench, study
     from pkdstudy.cli import main
+
     for cmd in (["train"], ["report"], ["clean"]):
         with pytest.raises(SystemExit):
             main([*cmd, "--help"])
@@ -152,6 +193,7 @@ def test_every_option_of_every_command_says_what_it_is():
     def capture(self, args=None, namespace=None):
         seen.append(self)
         return orig(self, args, namespace)
+
     argparse.ArgumentParser.parse_args = capture
     try:
         for m in (bench.main, study.main):
@@ -162,8 +204,9 @@ def test_every_option_of_every_command_says_what_it_is():
     finally:
         argparse.ArgumentParser.parse_args = orig
     for parser in seen:
-        for sub in [parser] + [a for act in parser._actions if isinstance(act, argparse._SubParsersAction)
-                               for a in act.choices.values()]:
+        for sub in [parser] + [
+            a for act in parser._actions if isinstance(act, argparse._SubParsersAction) for a in act.choices.values()
+        ]:
             for a in sub._actions:
                 if not isinstance(a, argparse._SubParsersAction):  # the command list: each command has its help
                     assert a.help, f"{sub.prog}: option {a.option_strings or a.dest} has no help"

@@ -6,9 +6,11 @@ from pkdlib.data import DataError, LengthBucketSampler, load_task
 
 # sha256 of the ordered ids of each split of the packaged data (the split must never change)
 GOLDEN = {
-    ("rt", "train"): (6398, "5ae5ad7268f745e3"), ("rt", "dev"): (1066, "bb2d353b966fd898"),
+    ("rt", "train"): (6398, "5ae5ad7268f745e3"),
+    ("rt", "dev"): (1066, "bb2d353b966fd898"),
     ("rt", "test"): (1066, "59cb02ca339fcd51"),
-    ("imdb", "train"): (20000, "c3f464038d0e4fef"), ("imdb", "dev"): (2500, "f168ab72219d821f"),
+    ("imdb", "train"): (20000, "c3f464038d0e4fef"),
+    ("imdb", "dev"): (2500, "f168ab72219d821f"),
     ("imdb", "test"): (2500, "16b9284d3fc678ed"),
 }
 
@@ -81,6 +83,7 @@ def test_collate_pads_like_padding_by_hand(tiny_bert, tiny_csv):
 
     from pkdlib.data import collate, tokenize_split
     from pkdlib.models import load_tokenizer
+
     ts = tokenize_split(load_task("rt", "train", tiny_csv), load_tokenizer(str(tiny_bert)), 64)
     idx = [3, 0, 7]
     b = collate(ts, idx)

@@ -1,5 +1,6 @@
 """Warnings that catch real failures (pkdlib/diagnose.py): a class never predicted, macro F1 far below accuracy, a
 student much worse than its teacher on one class, a one-class model tying the majority baseline; labels by name."""
+
 from __future__ import annotations
 
 import torch
@@ -41,8 +42,11 @@ def test_a_one_class_model_that_ties_the_majority_baseline_did_not_learn():
     assert base == {"label": 1, "accuracy": 0.51}
     assert float(torch.tensor(0.51, dtype=torch.float32)) != 0.51  # the round trip the old baseline made
     w = prediction_warnings("kd (test)", labels, preds, ("negative", "positive"), base["label"])
-    assert any("gets 51 of 100 test rows right (0.5100), no more than always predicting 'positive'" in x
-               and "did not learn" in x for x in w), w
+    assert any(
+        "gets 51 of 100 test rows right (0.5100), no more than always predicting 'positive'" in x
+        and "did not learn" in x
+        for x in w
+    ), w
     assert any("predicts 'positive' for 100.0% of its test rows" in x for x in w)
     assert any("never predicts 'negative'" in x for x in w)
 
@@ -55,8 +59,10 @@ def test_a_student_much_worse_than_its_teacher_on_one_class_is_flagged():
     student = per_class(labels, worse, NAMES)
     assert student[0] == {"label": "long", "n": 20, "predicted": 12, "correct": 12, "accuracy": 0.6}
     w = class_gap_warnings(teacher, student, "the 2-layer student")
-    assert w == ["the 2-layer student is much worse than the teacher on 'long': 12 of 20 right (60%) against the "
-                 "teacher's 20 (100%)"]
+    assert w == [
+        "the 2-layer student is much worse than the teacher on 'long': 12 of 20 right (60%) against the "
+        "teacher's 20 (100%)"
+    ]
     slightly = labels.clone()
     slightly[:3] = 1  # 85%: within CLASS_GAP
     assert class_gap_warnings(teacher, per_class(labels, slightly, NAMES)) == []

@@ -1,4 +1,5 @@
 """README and docs/: short, leading with the findings, every link resolving, the findings table from the tables."""
+
 from __future__ import annotations
 
 import re
@@ -50,6 +51,7 @@ def test_findings_table_rows_are_the_committed_claims_rows():
     """Each finding's interval, N and verdict are those of its study's claims table (recomputed here from the CSV,
     not from the function that wrote the table)."""
     from pkdstudy.findings import findings, table
+
     t = table(ROOT / "results").set_index("claim")
     checked = 0
     for f in findings():
@@ -60,7 +62,9 @@ def test_findings_table_rows_are_the_committed_claims_rows():
         r = c[(c["claim"] == f.claim) & (c["layers"] == 3) & (c["family"].fillna("") != "sensitivity")].iloc[0]
         cell = t.loc[f.label, "ours (rt, 3 of 6 layers)"]
         nums = [float(x) for x in re.findall(r"[-+]?\d+\.\d+", cell)]
-        assert nums == pytest.approx([r["mean_diff"], r["ci_low"], r["ci_high"]], abs=0.006 if "%" not in r["comparison"] else 0.06), f.label
+        assert nums == pytest.approx(
+            [r["mean_diff"], r["ci_low"], r["ci_high"]], abs=0.006 if "%" not in r["comparison"] else 0.06
+        ), f.label
         assert t.loc[f.label, "N"].startswith(str(int(r["n_seeds"])))
         assert t.loc[f.label, "verdict"].split(" (")[0] in r["verdict"]
         checked += 1
@@ -73,6 +77,7 @@ def test_findings_table_says_interim_and_gives_no_verdict(tmp_path):
     import shutil
 
     from pkdstudy.findings import table
+
     res = tmp_path / "results"
     shutil.copytree(ROOT / "results" / "tables" / "verdicts", res / "tables" / "verdicts")
     (res / "manifest-verdicts.json").write_text(json.dumps({"status": "running", "records": ["a", "b"]}))
@@ -84,6 +89,7 @@ def test_the_html_report_is_the_one_the_tables_make():
     """results/report.html is rebuilt from the committed tables byte for byte (no number typed into it), and it shows
     the findings table and each decisive study's claims."""
     from pkdstudy.html_report import build
+
     page = (ROOT / "results" / "report.html").read_text()
     assert page == build(ROOT / "results"), "results/report.html is stale: run scripts/update_readme.py"
     assert "What the study found" in page and 'id="verdicts"' in page and 'id="beta100-confirm"' in page

@@ -16,8 +16,9 @@ def test_embedded_teacher_and_students_on_a_slice_of_rt(ws):
     assert teacher["n_teacher_layers"] == 6 and teacher["data"]["train"]["n"] == 200
     assert teacher["parameters"]["transformer"] == 6 * 1774464
     for method, layer_map in [("ft", None), ("kd", None), ("pkd-last", [4, 5]), ("pkd-skip", [2, 4])]:
-        rec = run(RunConfig(method=method, student_layers=3, teacher_dir=teacher["model_dir"], lr=2e-4, **common),
-                  ws, **QUIET)
+        rec = run(
+            RunConfig(method=method, student_layers=3, teacher_dir=teacher["model_dir"], lr=2e-4, **common), ws, **QUIET
+        )
         assert rec["layer_map"] == layer_map
         assert rec["parameters"]["transformer"] == 3 * 1774464
         e = rec["epochs"][0]  # the recorded loss is 0.5*CE + 0.5*KD + 100*PT of the recorded parts

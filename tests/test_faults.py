@@ -1,4 +1,5 @@
 """Bad inputs and damaged files: each is named and rebuilt, skipped or refused with an ``error:`` line."""
+
 import json
 import os
 import shutil
@@ -19,9 +20,23 @@ QUIET = dict(progress=False, log=lambda *a: None)
 
 
 def student(tiny_bert, tiny_csv, teacher_dir, **kw):
-    return RunConfig(**{**dict(task="rt", method="kd", student_layers=2, pretrained=str(tiny_bert),
-                                data_dir=str(tiny_csv), teacher_dir=str(teacher_dir), epochs=1, lr=1e-3,
-                                batch_size=16, device="cpu"), **kw})
+    return RunConfig(
+        **{
+            **dict(
+                task="rt",
+                method="kd",
+                student_layers=2,
+                pretrained=str(tiny_bert),
+                data_dir=str(tiny_csv),
+                teacher_dir=str(teacher_dir),
+                epochs=1,
+                lr=1e-3,
+                batch_size=16,
+                device="cpu",
+            ),
+            **kw,
+        }
+    )
 
 
 def test_truncated_token_cache_is_named_and_rebuilt(tiny_bert, tiny_csv, tiny_teacher, ws):
@@ -49,8 +64,9 @@ def test_damaged_record_is_named_and_its_run_redone(tiny_bert, tiny_csv, tiny_te
     assert redone["run_id"] == rec["run_id"] and json.loads(path.read_text())["status"] == "complete"
 
 
-def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_study(tiny_bert, tiny_csv,
-                                                                                       tiny_teacher, tmp_path):
+def test_truncated_teacher_weights_refused_before_training_and_retrained_by_the_study(
+    tiny_bert, tiny_csv, tiny_teacher, tmp_path
+):
     teacher = shutil.copytree(tiny_teacher[0]["model_dir"], tmp_path / "teacher")
     weights = teacher / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -84,40 +100,97 @@ def test_read_only_or_blocked_results_fail_before_training(tiny_bert, tiny_csv, 
     ws = Workspace(blocked, tmp_path / "work")
     with pytest.raises(WorkspaceError, match=f"cannot write to {blocked}"):
         run(student(tiny_bert, tiny_csv, tiny_teacher[0]["model_dir"]), ws, **QUIET)
-    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "train", "--method", "teacher", "--pretrained",
-                          str(tiny_bert), "--data-dir", str(tiny_csv), "--results", str(blocked), "--work",
-                          str(tmp_path / "work")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pkdlib.cli",
+            "train",
+            "--method",
+            "teacher",
+            "--pretrained",
+            str(tiny_bert),
+            "--data-dir",
+            str(tiny_csv),
+            "--results",
+            str(blocked),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and out.stderr.startswith("error: cannot write to") and "Traceback" not in out.stderr
 
 
 def test_tiny_csv_and_bad_profile_give_error_lines(tmp_path, tiny_bert):
     csv = tmp_path / "three.csv"
     csv.write_text("text,label,source\ngood,1,rotten_tomatoes\nbad,0,rotten_tomatoes\nfine,1,rotten_tomatoes\n")
-    out = subprocess.run([sys.executable, "-m", "pkdlib.cli", "train", "--method", "teacher", "--pretrained",
-                          str(tiny_bert), "--data-dir", str(csv), "--results", str(tmp_path / "r"), "--work",
-                          str(tmp_path / "w")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pkdlib.cli",
+            "train",
+            "--method",
+            "teacher",
+            "--pretrained",
+            str(tiny_bert),
+            "--data-dir",
+            str(csv),
+            "--results",
+            str(tmp_path / "r"),
+            "--work",
+            str(tmp_path / "w"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "leave the dev split empty" in out.stderr and "Traceback" not in out.stderr
-    for bad, msg in [({"tasks": ["sst-9"]}, "task='sst-9' is not accepted"),
-                     ({"students": [{"method": "kd", "student_layers": 0}]}, "student_layers=0")]:
-        spec = {"name": "bad", "description": "d", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
-                "teacher": {"epochs": 1}, "students": [{"method": "kd"}], "speedup": None, **bad}
+    for bad, msg in [
+        ({"tasks": ["sst-9"]}, "task='sst-9' is not accepted"),
+        ({"students": [{"method": "kd", "student_layers": 0}]}, "student_layers=0"),
+    ]:
+        spec = {
+            "name": "bad",
+            "description": "d",
+            "tasks": ["rt"],
+            "pretrained": str(tiny_bert),
+            "needs": "-",
+            "teacher": {"epochs": 1},
+            "students": [{"method": "kd"}],
+            "speedup": None,
+            **bad,
+        }
         (tmp_path / "bad.json").write_text(json.dumps(spec))
-        out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile-file", str(tmp_path / "bad.json"),
-                              "--dry-run"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "pkdstudy.study", "--profile-file", str(tmp_path / "bad.json"), "--dry-run"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 # ------------------------------------------------------------------ issue 37: early refusals, no tracebacks
 
+
 def _main(args, capsys, module="pkdlib.cli"):
     import importlib
+
     code = importlib.import_module(module).main(args)
     return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("failure", ["OSError", "SafetensorError"])
-def test_no_space_while_saving_weights_is_one_error_line_and_leaves_no_temporary(tiny_bert, tiny_csv, tmp_path,
-                                                                                 monkeypatch, capsys, failure):
+def test_no_space_while_saving_weights_is_one_error_line_and_leaves_no_temporary(
+    tiny_bert, tiny_csv, tmp_path, monkeypatch, capsys, failure
+):
     import errno
 
     import transformers.modeling_utils as MU
@@ -128,12 +201,31 @@ def test_no_space_while_saving_weights_is_one_error_line_and_leaves_no_temporary
             f.write(b"\0" * 100)  # half a file, then the disk is full
         if failure == "OSError":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
-        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space '
-                              'left on device" })')
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        )
+
     monkeypatch.setattr(MU, "safe_save_file", disk_full)
     res, work = tmp_path / "results", tmp_path / "work"
-    code, err = _main(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
-                       "--epochs", "1", "--results", str(res), "--work", str(work), "--no-progress"], capsys)
+    code, err = _main(
+        [
+            "train",
+            "--method",
+            "teacher",
+            "--pretrained",
+            str(tiny_bert),
+            "--data-dir",
+            str(tiny_csv),
+            "--epochs",
+            "1",
+            "--results",
+            str(res),
+            "--work",
+            str(work),
+            "--no-progress",
+        ],
+        capsys,
+    )
     assert code == 2 and err.startswith(f"error: cannot write {work / 'models'}/") and "Traceback" not in err, err
     assert "No space left on device" in err and "no partial file was left" in err
     assert list((work / "models").iterdir()) == [] and list(res.glob("records/*")) == []
@@ -148,6 +240,7 @@ def test_no_space_in_an_atomic_write_removes_its_temporary(tmp_path):
     def full(tmp):
         Path(tmp).write_text("half")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     with pytest.raises(SaveError, match="No space left on device"):
         atomic_write(tmp_path / "record.json", full)
     assert list(tmp_path.iterdir()) == []
@@ -156,31 +249,72 @@ def test_no_space_in_an_atomic_write_removes_its_temporary(tmp_path):
 
 def test_one_class_data_is_refused_by_pkd_train_data_dir_too(tmp_path, tiny_bert, capsys):
     import csv
+
     with open(tmp_path / "one.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["text", "label", "source"]] + [[f"a fine film {i}", 1, "rotten_tomatoes"]
-                                                                  for i in range(80)])
-    code, err = _main(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir",
-                       str(tmp_path / "one.csv"), "--results", str(tmp_path / "r"), "--work", str(tmp_path / "w")],
-                      capsys)
+        csv.writer(f).writerows(
+            [["text", "label", "source"]] + [[f"a fine film {i}", 1, "rotten_tomatoes"] for i in range(80)]
+        )
+    code, err = _main(
+        [
+            "train",
+            "--method",
+            "teacher",
+            "--pretrained",
+            str(tiny_bert),
+            "--data-dir",
+            str(tmp_path / "one.csv"),
+            "--results",
+            str(tmp_path / "r"),
+            "--work",
+            str(tmp_path / "w"),
+        ],
+        capsys,
+    )
     assert code == 2 and "has one label only ('positive'); a classifier needs at least two" in err, err
     assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ({"speedup": {"layers": [9], "batch_size": 8, "seq_len": 16, "repeats": 1, "warmup": 0}},
-     "speedup.layers [9] not accepted: a 4-layer teacher keeps 1 to 3 layers"),
-    ({"speedup": {"layers": [2], "batch_sise": 8}}, "unknown parameter 'batch_sise' (did you mean 'batch_size'?)"),
-    ({"speedup": 5}, "'speedup' must be null or an object"),
-    ({"students": [5]}, "students[0] must be an object of run settings"),
-    ({"students": [{"method": "kd", "student_layers": [9]}]}, "student_layers [9] not accepted: a 4-layer teacher"),
-    ({"students": [{"method": "kd", "teacher_seed": "one"}]}, "students[0].teacher_seed must be an integer"),
-    ({"tasks": [7]}, "'tasks' must name tasks (strings)")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (
+            {"speedup": {"layers": [9], "batch_size": 8, "seq_len": 16, "repeats": 1, "warmup": 0}},
+            "speedup.layers [9] not accepted: a 4-layer teacher keeps 1 to 3 layers",
+        ),
+        ({"speedup": {"layers": [2], "batch_sise": 8}}, "unknown parameter 'batch_sise' (did you mean 'batch_size'?)"),
+        ({"speedup": 5}, "'speedup' must be null or an object"),
+        ({"students": [5]}, "students[0] must be an object of run settings"),
+        ({"students": [{"method": "kd", "student_layers": [9]}]}, "student_layers [9] not accepted: a 4-layer teacher"),
+        ({"students": [{"method": "kd", "teacher_seed": "one"}]}, "students[0].teacher_seed must be an integer"),
+        ({"tasks": [7]}, "'tasks' must name tasks (strings)"),
+    ],
+)
 def test_profile_values_are_refused_before_the_first_run(tmp_path, tiny_bert, capsys, bad, msg):
-    spec = {"name": "badvalues", "description": "d", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "-",
-            "teacher": {"epochs": 1}, "students": [{"method": "kd", "student_layers": 2}], "speedup": None, **bad}
+    spec = {
+        "name": "badvalues",
+        "description": "d",
+        "tasks": ["rt"],
+        "pretrained": str(tiny_bert),
+        "needs": "-",
+        "teacher": {"epochs": 1},
+        "students": [{"method": "kd", "student_layers": 2}],
+        "speedup": None,
+        **bad,
+    }
     (tmp_path / "p.json").write_text(json.dumps(spec))
-    code, err = _main(["--profile-file", str(tmp_path / "p.json"), "--dry-run", "--results", str(tmp_path / "r"),
-                       "--work", str(tmp_path / "w")], capsys, "pkdstudy.study")
+    code, err = _main(
+        [
+            "--profile-file",
+            str(tmp_path / "p.json"),
+            "--dry-run",
+            "--results",
+            str(tmp_path / "r"),
+            "--work",
+            str(tmp_path / "w"),
+        ],
+        capsys,
+        "pkdstudy.study",
+    )
     assert code == 2 and msg in err and "Traceback" not in err, err
     assert not (tmp_path / "r").exists()
 
@@ -188,10 +322,12 @@ def test_profile_values_are_refused_before_the_first_run(tmp_path, tiny_bert, ca
 def test_distill_refuses_another_tasks_export_at_plan_time(tmp_path, tiny_bert, tiny_csv):
     from pkdlib.distill import plan
     from pkdlib.export import ExportError
+
     out = tmp_path / "export"
     out.mkdir()
-    (out / "pkd-export.json").write_text(json.dumps({"task": "other", "run_id": "other-1", "files": {},
-                                                     "data": {"train": {"n": 3, "checksum": "x"}}}))
+    (out / "pkd-export.json").write_text(
+        json.dumps({"task": "other", "run_id": "other-1", "files": {}, "data": {"train": {"n": 3, "checksum": "x"}}})
+    )
     with pytest.raises(ExportError, match="holds the export of another task or training data"):
         plan({"train_file": str(tiny_csv)}, layers=2, pretrained=str(tiny_bert), out=out)
     (out / "notes.txt").write_text("mine")

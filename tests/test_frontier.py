@@ -1,5 +1,6 @@
 """The frontier (pkdlib/frontier.py, candidates.py, static.py, frontier_report.py): intervals, the recommendation rule,
 side-by-side timing, the static baseline, and `pkd distill --layers 1,2` end to end on a tiny model."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,17 @@ import pytest
 import torch
 
 from pkdlib.config import ConfigError
-from pkdlib.frontier import (Candidate, bootstrap_intervals, gap_warnings, parse_rule, plot, recommend, table_markdown,
-                             timings, wilson)
+from pkdlib.frontier import (
+    Candidate,
+    bootstrap_intervals,
+    gap_warnings,
+    parse_rule,
+    plot,
+    recommend,
+    table_markdown,
+    timings,
+    wilson,
+)
 
 
 def test_wilson_interval_golden_values():
@@ -32,22 +42,37 @@ def test_bootstrap_is_paired_seeded_and_zero_for_identical_predictions():
     assert a == b and a["diff_points_ci"][1] < 0  # seeded; worse than perfect reference on every resample
     lo, hi = a["macro_f1_ci"]
     from pkdlib.diagnose import macro_f1
+
     assert lo < macro_f1(y, p) < hi
 
 
 def _row(name, acc, ci, lat, size, family="student"):
-    return {"name": name, "accuracy": acc, "diff_points_ci": ci, "latency_ms": lat, "size_mib": size,
-            "family": family, "runtime": "pytorch fp32", "accuracy_ci": [acc - 0.05, min(1, acc + 0.05)],
-            "macro_f1": acc, "macro_f1_ci": [acc - 0.05, acc], "diff_points": 0.0, "parameters": 1000,
-            "throughput_per_s": 10.0, "per_class": []}
+    return {
+        "name": name,
+        "accuracy": acc,
+        "diff_points_ci": ci,
+        "latency_ms": lat,
+        "size_mib": size,
+        "family": family,
+        "runtime": "pytorch fp32",
+        "accuracy_ci": [acc - 0.05, min(1, acc + 0.05)],
+        "macro_f1": acc,
+        "macro_f1_ci": [acc - 0.05, acc],
+        "diff_points": 0.0,
+        "parameters": 1000,
+        "throughput_per_s": 10.0,
+        "per_class": [],
+    }
 
 
 def test_the_recommendation_follows_the_rule():
-    rows = [_row("teacher fp32", 0.90, [0.0, 0.0], 10.0, 87.0, "teacher"),
-            _row("teacher int8", 0.90, [-0.5, 0.5], 4.0, 22.0, "teacher"),
-            _row("student L3", 0.89, [-2.5, 0.5], 3.0, 66.0),
-            _row("student L1", 0.85, [-8.0, -2.0], 1.0, 50.0),
-            _row("static", 0.80, [-14.0, -6.0], 0.05, 22.0, "static")]
+    rows = [
+        _row("teacher fp32", 0.90, [0.0, 0.0], 10.0, 87.0, "teacher"),
+        _row("teacher int8", 0.90, [-0.5, 0.5], 4.0, 22.0, "teacher"),
+        _row("student L3", 0.89, [-2.5, 0.5], 3.0, 66.0),
+        _row("student L1", 0.85, [-8.0, -2.0], 1.0, 50.0),
+        _row("static", 0.80, [-14.0, -6.0], 0.05, 22.0, "static"),
+    ]
     pick, why = recommend(rows)
     assert pick["name"] == "teacher int8" and "above -1 points" in why  # L3 is not *shown* within 1 point
     assert recommend(rows, "fastest-within:3")[0]["name"] == "student L3"
@@ -70,8 +95,11 @@ def test_timing_is_side_by_side_and_tells_fast_from_slow():
     class Tok:
         def __call__(self, *cols, **kw):
             n = len(cols[0])
-            return {"input_ids": torch.ones(n, 4, dtype=torch.long), "attention_mask": torch.ones(n, 4, dtype=torch.long),
-                    "token_type_ids": torch.zeros(n, 4, dtype=torch.long)}
+            return {
+                "input_ids": torch.ones(n, 4, dtype=torch.long),
+                "attention_mask": torch.ones(n, 4, dtype=torch.long),
+                "token_type_ids": torch.zeros(n, 4, dtype=torch.long),
+            }
 
     order = []
 
@@ -80,10 +108,14 @@ def test_timing_is_side_by_side_and_tells_fast_from_slow():
             order.append(name)
             time.sleep(s * len(b["input_ids"]) / 8)
             return torch.zeros(len(b["input_ids"]), 2)
+
         return f
+
     data = Exported([("x",)] * 64, torch.zeros(64, dtype=torch.long), Tok(), 8)
-    cands = [Candidate("slow", "student", "pytorch fp32", sleeper("slow", 0.004), 1, 1.0),
-             Candidate("fast", "student", "pytorch fp32", sleeper("fast", 0.0005), 1, 1.0)]
+    cands = [
+        Candidate("slow", "student", "pytorch fp32", sleeper("slow", 0.004), 1, 1.0),
+        Candidate("fast", "student", "pytorch fp32", sleeper("fast", 0.0005), 1, 1.0),
+    ]
     t = timings(cands, data, n1=6, n32=2, repeats=2)
     assert t["slow"]["latency_ms"] > 2 * t["fast"]["latency_ms"] and t["slow"]["calls"] == [12, 4]
     assert t["fast"]["throughput_per_s"] > 2 * t["slow"]["throughput_per_s"]
@@ -92,21 +124,27 @@ def test_timing_is_side_by_side_and_tells_fast_from_slow():
 
 
 def test_gap_warnings_and_the_plot(tmp_path):
-    pc = lambda a, b: [{"label": "neg", "n": 10, "correct": a, "accuracy": a / 10, "predicted": None},  # noqa: E731
-                       {"label": "pos", "n": 10, "correct": b, "accuracy": b / 10, "predicted": None}]
-    rows = [{**_row("teacher fp32", 0.9, [0, 0], 10, 1, "teacher"), "per_class": pc(9, 9)},
-            {**_row("student L1 fp32", 0.7, [-30, -10], 1, 1), "per_class": pc(5, 9)},
-            {**_row("student L1 int8", 0.7, [-30, -10], 1, 1), "per_class": pc(5, 9)}]
+    pc = lambda a, b: [  # noqa: E731
+        {"label": "neg", "n": 10, "correct": a, "accuracy": a / 10, "predicted": None},  # noqa: E731
+        {"label": "pos", "n": 10, "correct": b, "accuracy": b / 10, "predicted": None},
+    ]
+    rows = [
+        {**_row("teacher fp32", 0.9, [0, 0], 10, 1, "teacher"), "per_class": pc(9, 9)},
+        {**_row("student L1 fp32", 0.7, [-30, -10], 1, 1), "per_class": pc(5, 9)},
+        {**_row("student L1 int8", 0.7, [-30, -10], 1, 1), "per_class": pc(5, 9)},
+    ]
     rows[2]["runtime"] = "onnx int8"
     w = gap_warnings(rows)
-    assert w == ["student L1 fp32 is much worse than the teacher on 'neg': 5 of 10 right (50%) against the "
-                 "teacher's 9 (90%)"]
+    assert w == [
+        "student L1 fp32 is much worse than the teacher on 'neg': 5 of 10 right (50%) against the teacher's 9 (90%)"
+    ]
     path = plot(rows, tmp_path / "f.png", "t", "teacher fp32")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_static_baseline_fits_saves_and_loads(tmp_path):
     from pkdlib.static import StaticModel, fit_static
+
     g = torch.Generator().manual_seed(0)
     vectors = torch.randn(20, 8, generator=g).half()
     vectors[10:, 0] += 3  # tokens 10..19 carry the label
@@ -117,6 +155,7 @@ def test_static_baseline_fits_saves_and_loads(tmp_path):
         ids = torch.randint(2, 10, (n, 6), generator=gg) + 10 * y[:, None] * (torch.rand(n, 6, generator=gg) < 0.5)
         ids[:, 0] = 0  # a special token at the front, never averaged
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}, y
+
     m = fit_static(vectors, [0, 1], [batch(200, 1)], [batch(100, 2)], 2, log=lambda *a: None)
     b, y = batch(100, 3)
     acc = int((m(**b).argmax(-1) == y).sum()) / 100
@@ -129,11 +168,34 @@ def test_static_baseline_fits_saves_and_loads(tmp_path):
 @pytest.mark.slow
 def test_pkd_distill_layers_1_2_measures_the_frontier_end_to_end(tmp_path):
     from conftest import save_tiny_bert, write_tiny_csv
+
     bert = save_tiny_bert(tmp_path / "bert", layers=4)
     csv = write_tiny_csv(tmp_path / "reviews.csv", n=300)
-    cmd = [sys.executable, "-m", "pkdlib.cli", "distill", "--train", str(csv), "--layers", "1,2", "--pretrained",
-           str(bert), "--epochs", "1", "--teacher-epochs", "2", "--max-length", "32", "--no-progress",
-           "--results", str(tmp_path / "r"), "--work", str(tmp_path / "w"), "--out", str(tmp_path / "front")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pkdlib.cli",
+        "distill",
+        "--train",
+        str(csv),
+        "--layers",
+        "1,2",
+        "--pretrained",
+        str(bert),
+        "--epochs",
+        "1",
+        "--teacher-epochs",
+        "2",
+        "--max-length",
+        "32",
+        "--no-progress",
+        "--results",
+        str(tmp_path / "r"),
+        "--work",
+        str(tmp_path / "w"),
+        "--out",
+        str(tmp_path / "front"),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     f = json.loads((tmp_path / "front" / "pkd-frontier.json").read_text())

@@ -1,5 +1,6 @@
 """GLUE through `datasets`, on GLUE-shaped files made here (no network): sentence pairs, F1 for MRPC,
 MNLI's matched and mismatched splits, GLUE-submission prediction files, the offline error."""
+
 import csv
 import random
 import time
@@ -35,8 +36,20 @@ def test_mrpc_pairs_f1_and_predictions(tmp_path, tiny_bert, ws):
     train = load_task("mrpc", "train", d)
     assert len(train) == 64 and len(train.texts[0]) == 2 and set(train.labels) == {0, 1}
     assert set(load_task("mrpc", "test", d).labels) == {-1}
-    rec = run(RunConfig(task="mrpc", method="teacher", pretrained=str(tiny_bert), data_dir=str(d), epochs=1,
-                        lr=1e-3, batch_size=16, device="cpu"), ws, **QUIET)
+    rec = run(
+        RunConfig(
+            task="mrpc",
+            method="teacher",
+            pretrained=str(tiny_bert),
+            data_dir=str(d),
+            epochs=1,
+            lr=1e-3,
+            batch_size=16,
+            device="cpu",
+        ),
+        ws,
+        **QUIET,
+    )
     assert set(rec["dev"]["dev"]) == {"accuracy", "f1", "n"} and rec["selection_metric"] == "dev/f1"
     assert rec["test"]["test"] == {}  # hidden labels: no metric, predictions only
     lines = (ws.results / "predictions" / rec["run_id"] / "MRPC.tsv").read_text().splitlines()
@@ -44,14 +57,30 @@ def test_mrpc_pairs_f1_and_predictions(tmp_path, tiny_bert, ws):
 
 
 def test_mnli_matched_and_mismatched(tmp_path, tiny_bert, ws):
-    d = write_glue(tmp_path / "mnli", "mnli", ["train", "validation_matched", "validation_mismatched",
-                                               "test_matched", "test_mismatched"], n=60)
-    rec = run(RunConfig(task="mnli", method="teacher", pretrained=str(tiny_bert), data_dir=str(d), epochs=1,
-                        lr=1e-3, batch_size=16, device="cpu"), ws, **QUIET)
+    d = write_glue(
+        tmp_path / "mnli",
+        "mnli",
+        ["train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"],
+        n=60,
+    )
+    rec = run(
+        RunConfig(
+            task="mnli",
+            method="teacher",
+            pretrained=str(tiny_bert),
+            data_dir=str(d),
+            epochs=1,
+            lr=1e-3,
+            batch_size=16,
+            device="cpu",
+        ),
+        ws,
+        **QUIET,
+    )
     assert set(rec["dev"]) == {"dev_matched", "dev_mismatched"}
     preds = ws.results / "predictions" / rec["run_id"]
     assert (preds / "MNLI-m.tsv").is_file() and (preds / "MNLI-mm.tsv").is_file()
-    labels = {l.split("\t")[1] for l in (preds / "MNLI-m.tsv").read_text().splitlines()[1:]}
+    labels = {l.split("\t")[1] for l in (preds / "MNLI-m.tsv").read_text().splitlines()[1:]}  # noqa: E741
     assert labels <= {"entailment", "neutral", "contradiction"}
 
 
@@ -72,6 +101,7 @@ def test_glue_file_errors(tmp_path):
 
 def test_glue_offline_without_cache_is_a_clear_error(tmp_path, monkeypatch):
     import datasets
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "empty-cache")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))

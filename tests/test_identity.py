@@ -1,5 +1,6 @@
 """Run identity by meaning: records written before results versions stay reusable, refactors change no
 identity, a record that is not what its file name says is redone."""
+
 import json
 import shutil
 
@@ -15,11 +16,13 @@ from pkdlib.runs import prepare, run
 
 def test_every_config_field_of_version_1_is_listed():
     from dataclasses import fields
+
     assert set(FIELDS_V1) <= {f.name for f in fields(RunConfig)}
 
 
 def test_a_new_field_at_its_default_changes_no_identity(monkeypatch):
     import pkdlib.identity as I
+
     cfg = RunConfig(method="teacher", device="cpu")
     old_code = {k: v for k, v in I.identity_config(cfg).items() if k != "bucket"}  # code that had no bucket field
     monkeypatch.setattr(I, "FIELDS_V1", tuple(f for f in FIELDS_V1 if f != "bucket"))  # bucket added since
@@ -65,7 +68,10 @@ def test_a_record_copied_over_another_runs_name_is_redone(tiny_bert, tiny_csv, t
     logs = []
     again = run(b_cfg, ws, progress=False, log=logs.append)
     assert any("not of" in m and b["run_id"] in m for m in logs), logs
-    assert again["config"]["seed"] == 2 and json.loads((ws.records / f"{b['run_id']}.json").read_text())["config"]["seed"] == 2
+    assert (
+        again["config"]["seed"] == 2
+        and json.loads((ws.records / f"{b['run_id']}.json").read_text())["config"]["seed"] == 2
+    )
 
 
 def test_an_edited_record_is_not_reused(tiny_bert, tiny_csv, tiny_teacher, ws):
@@ -92,6 +98,7 @@ def test_the_committed_studies_are_found_by_the_current_code():
     whole proof: `./run_all.sh --profile full --dry-run` says 0 to run)."""
     from pkdlib.paths import Workspace
     from pkdstudy.study import mark_reuse, plan
+
     items = plan("full", results=str(ROOT / "results"), work=str(ROOT / "work"))
     runs = [it for it in items if "config" in it.params]
     picked = [runs[0], runs[1], runs[-1]]
@@ -99,8 +106,12 @@ def test_the_committed_studies_are_found_by_the_current_code():
     m = json.loads((ROOT / "results" / "manifest-full.json").read_text())
     assert all(it.result.get("reusable") in m["records"] for it in picked), [it.result for it in picked]
     assert Workspace  # noqa: the workspace is the committed one, read only
-    assert meaning(json.loads((ROOT / "results" / "records" / f"{m['records'][1]}.json").read_text())["identity"])[
-        "results_version"] == 1
+    assert (
+        meaning(json.loads((ROOT / "results" / "records" / f"{m['records'][1]}.json").read_text())["identity"])[
+            "results_version"
+        ]
+        == 1
+    )
 
 
 def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact():
@@ -109,6 +120,7 @@ def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact()
     import json
 
     from pkdlib.identity import PATHS, intact
+
     files = sorted((ROOT / "results").glob("**/records/*.json"))
     assert len(files) > 100
     for f in files:
@@ -118,7 +130,9 @@ def test_no_committed_record_holds_a_machine_path_and_every_identity_is_intact()
             assert not held, f"{f.name}: {held}"
         assert intact(r["identity"]), f.name
     migrated = [f for f in files if "migrated" in json.loads(f.read_text())]
-    assert len(migrated) >= 26  # search 20, precision check 6, and the verdicts students written before the portable-path fix
+    assert (
+        len(migrated) >= 26
+    )  # search 20, precision check 6, and the verdicts students written before the portable-path fix
 
 
 def test_auto_precision_enters_the_identity_and_the_record_resolved(monkeypatch):
@@ -128,6 +142,7 @@ def test_auto_precision_enters_the_identity_and_the_record_resolved(monkeypatch)
     import torch
 
     from pkdlib.identity import identity_config
+
     cpu = RunConfig(method="teacher", device="cpu", precision="auto")
     assert cpu.precision == "fp32" and identity_config(cpu) == identity_config(cpu.replace(precision="fp32"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -143,6 +158,7 @@ def test_the_committed_records_keep_their_precision():
     """An explicit precision is never resolved: every committed record's configuration, made again by this code,
     has the precision its identity holds (fp32 stays fp32, bf16 stays bf16); none of them was an 'auto' run."""
     from pkdlib.identity import identity_config
+
     files = sorted((ROOT / "results").glob("**/records/*.json"))
     seen = set()
     for f in files:

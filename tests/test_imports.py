@@ -4,6 +4,7 @@ The graph counts every import of a sibling module, at the top of a module or ins
 into a function still closes a circle, only hidden until the function runs (how pkdlib/data.py and pkdlib/tables.py
 once imported each other).
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,14 +28,17 @@ def sibling_imports(folder: Path, package: str) -> dict[str, set[str]]:
             if isinstance(node, ast.ImportFrom):
                 absolute = node.level == 0 and (node.module or "").split(".")[0] == package
                 if node.level == 1 or absolute:
-                    parts = (node.module or "").split(".")[int(absolute):]
+                    parts = (node.module or "").split(".")[int(absolute) :]
                     if parts and parts[0]:
                         edges.add(parts[0])
                     else:  # from . import a, b: submodules, or names of the package itself
                         edges |= {a.name if a.name in modules else "__init__" for a in node.names}
             elif isinstance(node, ast.Import):
-                edges |= {a.name.split(".")[1] for a in node.names
-                          if a.name.startswith(package + ".") and len(a.name.split(".")) > 1}
+                edges |= {
+                    a.name.split(".")[1]
+                    for a in node.names
+                    if a.name.startswith(package + ".") and len(a.name.split(".")) > 1
+                }
         graph[m] = {e for e in edges if e in modules and e != m}
     return graph
 
@@ -60,6 +64,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                 on.discard(comp[-1])
             if len(comp) > 1:
                 found.append(sorted(comp))
+
     for v in sorted(graph):
         if v not in index:
             visit(v)
@@ -96,6 +101,7 @@ def test_every_module_and_file_the_code_names_exists():
     """Names in docstrings, help texts and comments: ``python -m pkdlib.x``, ``pkdstudy.y``, ``tests/test_z.py``,
     ``pkdlib/w.py`` must name a module (or a package attribute) and files that exist."""
     import re
+
     missing = set()
     for folder in ("pkdlib", "pkdstudy", "scripts", "tests"):
         for path in sorted(p for p in (ROOT / folder).glob("*.py") if p.name != Path(__file__).name):
@@ -103,7 +109,9 @@ def test_every_module_and_file_the_code_names_exists():
             for pkg, name in re.findall(r"\b(pkdlib|pkdstudy)\.([a-z_]+)\b", text):
                 if not (ROOT / pkg / f"{name}.py").is_file() and not hasattr(importlib.import_module(pkg), name):
                     missing.add(f"{path.name}: {pkg}.{name}")
-            for f in re.findall(r"\b((?:tests|scripts|pkdlib|pkdstudy|notebooks)/[A-Za-z0-9_]+\.(?:py|sh|ipynb))\b", text):
+            for f in re.findall(
+                r"\b((?:tests|scripts|pkdlib|pkdstudy|notebooks)/[A-Za-z0-9_]+\.(?:py|sh|ipynb))\b", text
+            ):
                 if not (ROOT / f).is_file():
                     missing.add(f"{path.name}: {f}")
     assert not missing, sorted(missing)

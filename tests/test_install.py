@@ -5,6 +5,7 @@ dependencies (pyproject's ``dependencies`` and what they require, read from the 
 not provide, imports every pkdlib module and runs ``pkd distill`` on a tiny model there. The study's commands and
 the optional features (ONNX, the embedded teacher) say which extra installs them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,8 +26,19 @@ from packaging.requirements import Requirement
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: the study's packages that `pip install .` must not install (issue 38)
-STUDY_ONLY = ("jupyterlab", "papermill", "submitit", "seaborn", "jupytext", "nbformat", "ipykernel", "matplotlib",
-              "scikit-learn", "scipy", "tabulate")
+STUDY_ONLY = (
+    "jupyterlab",
+    "papermill",
+    "submitit",
+    "seaborn",
+    "jupytext",
+    "nbformat",
+    "ipykernel",
+    "matplotlib",
+    "scikit-learn",
+    "scipy",
+    "tabulate",
+)
 
 
 def _norm(name: str) -> str:
@@ -122,7 +134,9 @@ print("asked for and hidden:", sorted(hidden), file=sys.stderr)
 def test_the_study_is_no_base_dependency():
     base = {_norm(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
     for name in STUDY_ONLY:
-        assert _norm(name) not in BASE, f"{name} is installed by `pip install .` ({'listed' if _norm(name) in base else 'through a base dependency'})"
+        assert _norm(name) not in BASE, (
+            f"{name} is installed by `pip install .` ({'listed' if _norm(name) in base else 'through a base dependency'})"
+        )
     extras = PYPROJECT["project"]["optional-dependencies"]
     study = {_norm(Requirement(r).name) for r in extras["study"]}
     assert all(_norm(n) in study for n in STUDY_ONLY)
@@ -134,6 +148,7 @@ def test_the_study_is_no_base_dependency():
 
 def test_pkd_is_the_librarys_command_and_the_study_adds_its_own():
     from pkdstudy.cli import register
+
     assert PYPROJECT["project"]["scripts"] == {"pkd": "pkdlib.cli:main"}
     eps = PYPROJECT["project"]["entry-points"]["pkdlib.commands"]
     assert eps == {"study": "pkdstudy.cli:register"}
@@ -146,10 +161,17 @@ def test_the_library_imports_only_its_base_dependencies():
     (an optional module is imported through ``require``, which names its extra); the study's are also those of
     ``STUDY_MODULES``, which its commands check before they run."""
     from pkdstudy.cli import STUDY_MODULES
+
     base = modules_of(BASE)
     for folder, allowed in (("pkdlib", base), ("pkdstudy", base | set(STUDY_MODULES))):
-        bad = sorted({(p.name, m) for p in sorted((ROOT / folder).glob("*.py")) for m in _imports(p)
-                      if m not in allowed and m not in sys.stdlib_module_names and m not in ("pkdlib", "pkdstudy")})
+        bad = sorted(
+            {
+                (p.name, m)
+                for p in sorted((ROOT / folder).glob("*.py"))
+                for m in _imports(p)
+                if m not in allowed and m not in sys.stdlib_module_names and m not in ("pkdlib", "pkdstudy")
+            }
+        )
         assert not bad, f"{folder} imports modules that its install does not provide: {bad}"
 
 
@@ -158,10 +180,16 @@ def test_pkd_distill_runs_with_the_base_dependencies_alone(tmp_path, tiny_bert):
     """Every module but the base dependencies' hidden: pkdlib imports, ``pkd distill --help`` and a tiny
     ``pkd distill`` run; the embedded teacher, ONNX and the study refuse before any work, naming their extra."""
     from conftest import write_tiny_csv
+
     csv = write_tiny_csv(tmp_path / "reviews.csv", n=120)
     allowed = json.dumps([sorted(modules_of(BASE)), sorted(BASE)])
-    out = subprocess.run([sys.executable, "-c", HIDE + LIBRARY_ALONE, allowed, str(csv),
-                          str(tiny_bert), str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", HIDE + LIBRARY_ALONE, allowed, str(csv), str(tiny_bert), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     summary = json.loads(out.stdout.strip().splitlines()[-2])
     assert summary["student"]["layers"] == 1 and 0 <= summary["student"]["accuracy"] <= 1 and summary["onnx"] is None
@@ -200,8 +228,12 @@ def _imports(path):
 
 def test_require_names_the_extra_that_installs_a_missing_module():
     from pkdlib.errors import KnownError, MissingExtra, require
+
     assert require("json", "x", "export").dumps(1) == "1"
-    with pytest.raises(MissingExtra, match=r"ONNX export needs the module 'no_such_module_pkd', which is not "
-                                           r"installed; pkdlib's extra 'export' installs it: pip install '\.\[export\]'"):
+    with pytest.raises(
+        MissingExtra,
+        match=r"ONNX export needs the module 'no_such_module_pkd', which is not "
+        r"installed; pkdlib's extra 'export' installs it: pip install '\.\[export\]'",
+    ):
         require("no_such_module_pkd.sub", "ONNX export", "export")
     assert issubclass(MissingExtra, KnownError)  # printed as `error: ...`, exit 2

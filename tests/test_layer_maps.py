@@ -3,12 +3,10 @@ import pytest
 from pkdlib import layer_map, pkd_last, pkd_skip
 
 
-@pytest.mark.parametrize("n, k, skip, last", [
-    (12, 6, [2, 4, 6, 8, 10], [7, 8, 9, 10, 11]),
-    (12, 3, [4, 8], [10, 11]),
-    (6, 3, [2, 4], [4, 5]),
-    (6, 2, [3], [5]),
-])
+@pytest.mark.parametrize(
+    "n, k, skip, last",
+    [(12, 6, [2, 4, 6, 8, 10], [7, 8, 9, 10, 11]), (12, 3, [4, 8], [10, 11]), (6, 3, [2, 4], [4, 5]), (6, 2, [3], [5])],
+)
 def test_paper_maps(n, k, skip, last):
     assert pkd_skip(n, k) == skip
     assert pkd_last(n, k) == last
@@ -57,6 +55,7 @@ def test_maps_are_valid_for_all_sizes():
 def test_bottom_map_and_the_method_table():
     from pkdlib.layer_maps import pkd_bottom
     from pkdlib.methods import METHODS
+
     assert pkd_bottom(12, 6) == [1, 2, 3, 4, 5] and pkd_bottom(6, 3) == [1, 2] and pkd_bottom(6, 1) == []
     assert repr(layer_map("pkd-bottom", 6, 3)) == "pkd_bottom(6, 3) -> [1, 2]"
     for m in METHODS.values():  # every map a method names exists, for every student size

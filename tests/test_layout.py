@@ -1,5 +1,6 @@
 """The library is small and stands alone: nothing in pkdlib imports the study (pkdstudy), and no function in
 the project is over 60 lines."""
+
 import ast
 import subprocess
 import sys
@@ -18,8 +19,10 @@ def _imports(path):
 def test_the_library_never_imports_the_study():
     bad = [(p.name, m) for p in sorted((ROOT / "pkdlib").glob("*.py")) for m in _imports(p) if m.startswith("pkdstudy")]
     assert not bad, bad
-    code = ("import sys, pkdlib, pkdlib.runs, pkdlib.cli, pkdlib.train, pkdlib.cache, pkdlib.records\n"
-            "print(sorted(m for m in sys.modules if m.startswith('pkdstudy')))")
+    code = (
+        "import sys, pkdlib, pkdlib.runs, pkdlib.cli, pkdlib.train, pkdlib.cache, pkdlib.records\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pkdstudy')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -38,8 +41,8 @@ def test_no_function_is_over_60_lines():
 
 def test_docs_describe_every_module_in_its_place():
     readme = (ROOT / "docs" / "library.md").read_text()
-    lib = readme[readme.index("**`pkdlib/`**"):readme.index("**`pkdstudy/`**")]
-    study = readme[readme.index("**`pkdstudy/`**"):readme.index("One run from the command line")]
+    lib = readme[readme.index("**`pkdlib/`**") : readme.index("**`pkdstudy/`**")]
+    study = readme[readme.index("**`pkdstudy/`**") : readme.index("One run from the command line")]
     for folder, text in (("pkdlib", lib), ("pkdstudy", study)):
         for p in sorted((ROOT / folder).glob("*.py")):
             if p.name != "__init__.py":
@@ -50,6 +53,7 @@ def test_no_notebook_has_an_empty_code_cell():
     """JupyterLab's Run All leaves an empty code cell unnumbered ('[ ]:'), so a reader (and the browser test) sees a
     cell that never ran; an empty cell comes from a blank line too many after a jupytext header."""
     import json
+
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
         empty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and not "".join(c["source"]).strip()]

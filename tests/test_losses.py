@@ -1,4 +1,5 @@
 """Golden values computed by hand (see the comments) for the three loss terms and the objective."""
+
 import math
 
 import pytest
@@ -10,8 +11,8 @@ S = torch.tensor([[1.0, 2.0], [0.0, 1.0]])
 T = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
 # T=2: row 1 p_s = softmax(.5, 1) = (.3775, .6225), p_t = softmax(1, 0) = (.7311, .2689), KL = .25762;
 #      row 2 p_s = (.3775, .6225), p_t = (.5, .5), KL = .03096.  Sum .28858.
-KD_BATCHMEAN = 0.5766659364541055    # .28858 / 2 rows * T^2
-KD_MEAN = 0.28833296822705273        # .28858 / (2 rows * 2 classes) * T^2
+KD_BATCHMEAN = 0.5766659364541055  # .28858 / 2 rows * T^2
+KD_MEAN = 0.28833296822705273  # .28858 / (2 rows * 2 classes) * T^2
 
 
 def test_kd_loss_golden():
@@ -28,8 +29,13 @@ def test_kd_loss_zero_when_equal_and_positive_otherwise():
 def test_one_check_of_the_weights_used_by_objective_and_config():
     from pkdlib import ConfigError, RunConfig
     from pkdlib.terms import check_values
-    for bad, msg in [((0.5, 0.0, 1.0), "temperature"), ((1.5, 1.0, 1.0), "alpha"), ((0.5, 1.0, -1.0), "beta"),
-                     ((0.5, float("nan"), 1.0), "temperature")]:
+
+    for bad, msg in [
+        ((0.5, 0.0, 1.0), "temperature"),
+        ((1.5, 1.0, 1.0), "alpha"),
+        ((0.5, 1.0, -1.0), "beta"),
+        ((0.5, float("nan"), 1.0), "temperature"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             check_values(dict(zip(("alpha", "temperature", "beta"), bad)))
     with pytest.raises(ConfigError, match="temperature=0.0 must be > 0"):
@@ -53,7 +59,8 @@ def test_patient_loss_scaling_is_a_mean_over_hidden():
     assert patient_loss(a, b, False).item() == pytest.approx(((a - b) ** 2).mean().item(), rel=1e-6)
     # repeating along hidden does not change a mean (a sum would double)
     assert patient_loss(a.repeat(1, 1, 2), b.repeat(1, 1, 2), False).item() == pytest.approx(
-        patient_loss(a, b, False).item(), rel=1e-6)
+        patient_loss(a, b, False).item(), rel=1e-6
+    )
 
 
 def test_patient_loss_empty_and_shape_errors():
@@ -79,9 +86,16 @@ def test_objective_golden_and_printable():
     assert str(Objective(alpha=0.7, temperature=10, kd_reduction="mean")) == "0.3*CE + 0.7*KD(T=10, mean)"
 
 
-@pytest.mark.parametrize("kw, msg", [({"alpha": 1.5}, "alpha"), ({"alpha": -0.1}, "alpha"),
-                                     ({"temperature": 0}, "temperature"), ({"beta": -1}, "beta"),
-                                     ({"beta": 10}, "layer map")])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"alpha": 1.5}, "alpha"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"temperature": 0}, "temperature"),
+        ({"beta": -1}, "beta"),
+        ({"beta": 10}, "layer map"),
+    ],
+)
 def test_objective_rejects_bad_weights(kw, msg):
     with pytest.raises(ValueError, match=msg):
         Objective(**kw)
@@ -108,6 +122,7 @@ def test_no_gradient_reaches_teacher_inputs():
 
 def test_mean_pooling_over_the_attention_mask_by_hand():
     from pkdlib.losses import pool
+
     h = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 3, 2)  # batch 2, 3 tokens, hidden 2
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
     assert torch.equal(pool(h, mask, "cls"), h[:, 0])
@@ -119,6 +134,7 @@ def test_pkd_mean_matches_mean_pooled_states_and_says_so():
     from pkdlib.losses import Objective, compute_loss
     from pkdlib.methods import METHODS
     from pkdlib.terms import Outputs
+
     assert METHODS["pkd-mean"].pooling == "mean" and METHODS["pkd-mean"].layer_map == "pkd_skip"
     obj = Objective(alpha=0.5, temperature=2.0, beta=10.0, layer_map=pkd_skip(4, 2), pooling="mean")
     assert "mean-pooled" in str(obj)
@@ -130,12 +146,18 @@ def test_pkd_mean_matches_mean_pooled_states_and_says_so():
     class Out:
         logits, hidden_states = torch.randn(2, 2), hidden
 
-    batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
-             "attention_mask": mask, "labels": torch.tensor([0, 1]), "index": torch.tensor([0, 1])}
+    batch = {
+        "input_ids": torch.zeros(2, 3, dtype=torch.long),
+        "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
+        "attention_mask": mask,
+        "labels": torch.tensor([0, 1]),
+        "index": torch.tensor([0, 1]),
+    }
 
     class Teacher:  # the teachers.Teacher interface
         def outputs(self, b, need):
             return Outputs(torch.randn(2, 2), t_states[:, list(need.layers)])
+
     teacher = Teacher()
     _, parts = compute_loss(lambda **kw: Out, batch, obj, teacher)
     s = torch.stack([(hidden[1] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)], dim=1)
@@ -154,6 +176,7 @@ def test_the_paper_profile_trains_the_official_objective():
     from pkdlib.runs import build_objective
     from pkdstudy.plan import _students
     from pkdstudy.profiles import PROFILES
+
     torch.manual_seed(0)
     s, t, y = torch.randn(8, 3), torch.randn(8, 3), torch.randint(0, 3, (8,))
     s_cls, t_cls = torch.randn(8, 5, 16), torch.randn(8, 5, 16)

@@ -1,17 +1,12 @@
 import pytest
 import torch
 
-from pkdlib.models import (
-    ModelError,
-    build_student,
-    count_parameters,
-    load_classifier,
-    resolve_model_path,
-)
+from pkdlib.models import ModelError, build_student, count_parameters, load_classifier, resolve_model_path
 
 
 def test_student_holds_exactly_the_pretrained_first_k_layers(tiny_bert):
     from transformers import AutoModel
+
     base = AutoModel.from_pretrained(tiny_bert)
     student = build_student(str(tiny_bert), 2, num_labels=2)
     assert student.config.num_hidden_layers == 2 and len(student.bert.encoder.layer) == 2
@@ -26,6 +21,7 @@ def test_student_holds_exactly_the_pretrained_first_k_layers(tiny_bert):
 def test_student_init_options(tiny_bert, tiny_teacher):
     rec, _ = tiny_teacher
     from transformers import AutoModel
+
     ft = AutoModel.from_pretrained(rec["model_dir"])
     s = build_student(str(tiny_bert), 2, 2, init="teacher", finetuned_teacher=rec["model_dir"])
     assert torch.equal(s.bert.encoder.layer[1].output.dense.weight, ft.encoder.layer[1].output.dense.weight)

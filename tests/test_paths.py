@@ -1,5 +1,6 @@
 """Notebook paths mean the same folders under papermill (project root) and JupyterLab (notebooks/); the library
 alone reads and writes paths against the current directory (it knows nothing of this repository)."""
+
 from conftest import ROOT
 
 from pkdlib import paths
@@ -19,15 +20,26 @@ def test_find_teacher_resolves_a_run_all_record_from_notebooks(tmp_path, monkeyp
     import json
 
     from pkdlib.records import find_teacher
+
     proj = tmp_path / "proj"
     (proj / "pkdlib").mkdir(parents=True)
     (proj / "pkdlib" / "paths.py").write_text("")
     (proj / "notebooks").mkdir()
     (proj / "work" / "models" / "rt-teacher-x").mkdir(parents=True)
     (proj / "results" / "records").mkdir(parents=True)
-    rec = {"run_id": "rt-teacher-x", "status": "complete", "model_dir": "work/models/rt-teacher-x",  # as run_all writes it
-           "config": {"method": "teacher", "task": "rt", "pretrained": "enc"}, "identity": {}, "epochs": [],
-           "best_epoch": 1, "dev": {}, "test": {}, "timings": {}, "provenance": {}}
+    rec = {
+        "run_id": "rt-teacher-x",
+        "status": "complete",
+        "model_dir": "work/models/rt-teacher-x",  # as run_all writes it
+        "config": {"method": "teacher", "task": "rt", "pretrained": "enc"},
+        "identity": {},
+        "epochs": [],
+        "best_epoch": 1,
+        "dev": {},
+        "test": {},
+        "timings": {},
+        "provenance": {},
+    }
     (proj / "results" / "records" / "rt-teacher-x.json").write_text(json.dumps(rec))
     monkeypatch.chdir(proj / "notebooks")  # where JupyterLab starts the kernel
     records = in_project("results") + "/records"
@@ -41,6 +53,7 @@ def test_portable_paths_are_relative_to_the_checkout_they_lie_in(tmp_path):
     from a git worktree with --work in the main clone), is written relative to that checkout; a user's own file
     outside any checkout stays as given."""
     from pkdlib.paths import portable
+
     assert portable(str(ROOT / "work" / "models" / "t")) == "work/models/t"
     other = tmp_path / "main"
     (other / "pkdlib").mkdir(parents=True)
@@ -73,6 +86,10 @@ def test_the_library_alone_keeps_paths_relative_to_the_current_directory(tmp_pat
 def test_the_library_names_no_folder_of_this_repository():
     """pkdlib's sources never special-case this repository's layout (its notebooks/ folder, its root)."""
     import re
-    bad = [(p.name, m.group(0)) for p in sorted((ROOT / "pkdlib").glob("*.py"))
-           for m in re.finditer(r"\"notebooks\"|parents\[1\]|ROOT\b", p.read_text())]
+
+    bad = [
+        (p.name, m.group(0))
+        for p in sorted((ROOT / "pkdlib").glob("*.py"))
+        for m in re.finditer(r"\"notebooks\"|parents\[1\]|ROOT\b", p.read_text())
+    ]
     assert not bad, bad

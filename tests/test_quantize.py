@@ -1,5 +1,6 @@
 """The int8 gate (pkdlib/quantize.py): a paired exact test decides, agreement and size are reported, the fallbacks are
 tried before a refusal, and a refused file is not left behind."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,17 @@ def test_exact_mcnemar_golden_values():
     one_flip = ones.clone()
     one_flip[0] = False
     t = mcnemar(ones, one_flip)  # the 1,000-row case of the issue: one flipped row of 100
-    assert (t["ref_only_correct"], t["new_only_correct"], t["p_value"], t["accuracy_change_points"]) == (1, 0, 1.0, -1.0)
+    assert (t["ref_only_correct"], t["new_only_correct"], t["p_value"], t["accuracy_change_points"]) == (
+        1,
+        0,
+        1.0,
+        -1.0,
+    )
     assert not loss_shown(t)
     ten = ones.clone()
     ten[:10] = False
     t = mcnemar(ones, ten)
-    assert t["p_value"] == pytest.approx(2 * 0.5 ** 10) and loss_shown(t)  # 0.00195: shown
+    assert t["p_value"] == pytest.approx(2 * 0.5**10) and loss_shown(t)  # 0.00195: shown
     ref = torch.tensor([1] * 8 + [0] * 2 + [1] * 90).bool()
     new = torch.tensor([0] * 8 + [1] * 2 + [1] * 90).bool()
     t = mcnemar(ref, new)
@@ -83,7 +89,7 @@ def test_the_gate_refuses_a_model_whose_loss_is_shown_after_every_fallback(tmp_p
     c = int8_gate(ref, labels, make, score, log=lines.append)
     assert not c["kept"] and "every setting loses accuracy" in c["refused_because"]
     assert [a["setting"] for a in c["attempts"]] == [f[0] for f in FALLBACKS]
-    assert c["p_value"] == pytest.approx(2 * 0.5 ** 20) and not any(p.exists() for p in made)
+    assert c["p_value"] == pytest.approx(2 * 0.5**20) and not any(p.exists() for p in made)
     assert len(lines) == len(FALLBACKS) and "exact McNemar p" in lines[0]
 
 
@@ -98,14 +104,19 @@ def test_a_fallback_that_passes_is_kept_and_named(tmp_path):
 
 def test_fallback_settings_exclude_the_right_onnx_nodes_and_run(tmp_path):
     import onnxruntime as ort
+    from conftest import save_tiny_bert
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from conftest import save_tiny_bert
     from pkdlib.export import Exported, onnx_export, onnx_logits, torch_logits
+
     path = save_tiny_bert(tmp_path / "bert", layers=3)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval()
-    data = Exported([("good fun movie",), ("a dull boring plot",)] * 4, torch.tensor([1, 0] * 4),
-                    AutoTokenizer.from_pretrained(path), 32)
+    data = Exported(
+        [("good fun movie",), ("a dull boring plot",)] * 4,
+        torch.tensor([1, 0] * 4),
+        AutoTokenizer.from_pretrained(path),
+        32,
+    )
     onnx_path = tmp_path / "onnx" / "model.onnx"
     onnx_export(model, data, onnx_path)
     emb = excluded_nodes(onnx_path, embeddings=True, last_layer=False)
@@ -127,6 +138,7 @@ def test_exact_binomial_is_scipys_without_scipy():
     from scipy.stats import binomtest
 
     from pkdlib.quantize import binomial_two_sided
+
     for n in range(1, 61):
         for k in range(n + 1):
             assert binomial_two_sided(k, n) == pytest.approx(binomtest(k, n, 0.5).pvalue, abs=1e-12)

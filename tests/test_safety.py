@@ -1,5 +1,6 @@
 """Nothing lost, nothing silently wrong: pkd clean touches only pkd's folders, reused artefacts prove what they
 hold, paths from input stay inside their folder, bad values are refused before any work."""
+
 import json
 import shutil
 import subprocess
@@ -26,8 +27,10 @@ def test_clean_refuses_a_folder_pkd_did_not_make(tmp_path):
         (mine / rel).parent.mkdir(parents=True, exist_ok=True)
         (mine / rel).write_text("mine")
     before = files(mine)
-    for kw in ({"work": mine, "results": tmp_path / "none"}, {"results": mine, "work": tmp_path / "none2",
-                                                               "everything": True}):
+    for kw in (
+        {"work": mine, "results": tmp_path / "none"},
+        {"results": mine, "work": tmp_path / "none2", "everything": True},
+    ):
         with pytest.raises(StudyError, match="was not made by pkd"):
             clean(log=lambda *a: None, **kw)
     assert files(mine) == before
@@ -37,9 +40,17 @@ def test_a_study_and_a_clean_on_the_same_work_exclude_each_other(tmp_path):
     work = tmp_path / "work"
     Workspace(tmp_path / "results", work).check_writable()
     (work / "cache" / "teacher-x.pt").write_text("x")
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pkdstudy.study import StudyLock\n"
-                               f"with StudyLock({str(work)!r}):\n print('held', flush=True); time.sleep(60)"],
-                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pkdstudy.study import StudyLock\n"
+            f"with StudyLock({str(work)!r}):\n print('held', flush=True); time.sleep(60)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         other = tmp_path / "other-results"  # another --results, the same --work
@@ -79,6 +90,7 @@ def test_teacher_weights_with_a_changed_middle_byte_are_not_reused(tiny_teacher)
 def test_a_token_cache_swapped_for_another_splits_is_rebuilt(tiny_bert, tiny_csv, tmp_path):
     from pkdlib.data import load_task, tokenize_split
     from pkdlib.models import load_tokenizer
+
     tok = load_tokenizer(str(tiny_bert))
     train, dev = (load_task("rt", s, str(tiny_csv)) for s in ("train", "dev"))
     tokenize_split(train, tok, 64, tmp_path)
@@ -97,27 +109,64 @@ def test_a_record_missing_fields_is_named_and_ignored(tmp_path):
     assert read_record(p, logs.append) is None and "lacks" in logs[0] and str(p) in logs[0]
 
 
-@pytest.mark.parametrize("name, msg", [("../../../x", "is not accepted"), ("a/b", "is not accepted"),
-                                       ("cpu", "is a built-in profile"), ("", "is not accepted")])
+@pytest.mark.parametrize(
+    "name, msg",
+    [
+        ("../../../x", "is not accepted"),
+        ("a/b", "is not accepted"),
+        ("cpu", "is a built-in profile"),
+        ("", "is not accepted"),
+    ],
+)
 def test_a_profile_name_is_confined_and_never_shadows_a_built_in(tmp_path, name, msg):
     from pkdstudy.plan import load_profile_file
+
     f = tmp_path / "p.json"
-    f.write_text(json.dumps({"name": name, "description": "d", "tasks": ["rt"], "pretrained": "x",
-                             "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
-                             "needs": "n"}))
+    f.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "description": "d",
+                "tasks": ["rt"],
+                "pretrained": "x",
+                "teacher": {"epochs": 1},
+                "students": [{"method": ["ft"]}],
+                "speedup": None,
+                "needs": "n",
+            }
+        )
+    )
     with pytest.raises(StudyError, match=msg):
         load_profile_file(f)
 
 
-@pytest.mark.parametrize("bad, msg", [({"tasks": "rt"}, "'tasks' must be a non-empty list"),
-                                      ({"tasks": []}, "'tasks' must be a non-empty list"),
-                                      ({"teacher": "x"}, "'teacher' must be a non-empty dict")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ({"tasks": "rt"}, "'tasks' must be a non-empty list"),
+        ({"tasks": []}, "'tasks' must be a non-empty list"),
+        ({"teacher": "x"}, "'teacher' must be a non-empty dict"),
+    ],
+)
 def test_a_malformed_profile_file_is_refused_naming_the_key(tmp_path, bad, msg):
     from pkdstudy.plan import load_profile_file
+
     f = tmp_path / "p.json"
-    f.write_text(json.dumps({"name": "mine", "description": "d", "tasks": ["rt"], "pretrained": "x",
-                             "teacher": {"epochs": 1}, "students": [{"method": ["ft"]}], "speedup": None,
-                             "needs": "n", **bad}))
+    f.write_text(
+        json.dumps(
+            {
+                "name": "mine",
+                "description": "d",
+                "tasks": ["rt"],
+                "pretrained": "x",
+                "teacher": {"epochs": 1},
+                "students": [{"method": ["ft"]}],
+                "speedup": None,
+                "needs": "n",
+                **bad,
+            }
+        )
+    )
     with pytest.raises(StudyError, match=msg):
         load_profile_file(f)
     assert not (tmp_path / "missing.json").exists()
@@ -137,6 +186,7 @@ def test_values_beyond_what_the_libraries_and_model_accept_are_refused(tiny_bert
 
 def test_zero_workers_is_refused(capsys):
     from pkdstudy.study import main
+
     assert main(["--profile", "quick", "--dry-run", "--workers", "0"]) == 2
     assert "--workers=0" in capsys.readouterr().err
 
@@ -144,6 +194,7 @@ def test_zero_workers_is_refused(capsys):
 def test_a_bf16_run_on_a_cpu_without_native_bf16_is_refused_before_it_starts(monkeypatch):
     import pkdlib.models as M
     from pkdstudy.study import LocalRunner, _check_bf16
+
     monkeypatch.setattr(M, "native_bf16_cpu", lambda: False)
     monkeypatch.delenv("PKD_ALLOW_EMULATED_BF16", raising=False)
     cfg = RunConfig(method="teacher", precision="bf16", device="cpu")
@@ -159,6 +210,7 @@ def test_a_bf16_run_on_a_cpu_without_native_bf16_is_refused_before_it_starts(mon
 
 def test_report_on_a_truncated_manifest_or_record_names_the_file(tmp_path):
     from pkdstudy.report import ReportError, load_study
+
     (tmp_path / "records").mkdir()
     (tmp_path / "manifest-x.json").write_text('{"records": ["a"')
     with pytest.raises(ReportError, match=r"manifest-x.json is damaged \(JSONDecodeError"):
@@ -174,17 +226,23 @@ def test_a_refused_run_makes_no_folder(tmp_path, tiny_bert):
 
     from pkdlib.data import DataError
     from pkdlib.runs import run
+
     with open(tmp_path / "one.csv", "w", newline="") as f:
         csv.writer(f).writerows([["text", "label"]] + [[f"a fine film {i}", "pos"] for i in range(40)])
     ws = Workspace(tmp_path / "results", tmp_path / "work")
     with pytest.raises(DataError, match="one label only"):
-        run(RunConfig(task="mine", method="teacher", pretrained=str(tiny_bert), train_file=str(tmp_path / "one.csv")),
-            ws, progress=False, log=lambda *a: None)
+        run(
+            RunConfig(task="mine", method="teacher", pretrained=str(tiny_bert), train_file=str(tmp_path / "one.csv")),
+            ws,
+            progress=False,
+            log=lambda *a: None,
+        )
     assert not (tmp_path / "results").exists() and not (tmp_path / "work").exists()
 
 
 def test_numpy_numbers_are_read_as_python_numbers():
     import numpy as np
+
     cfg = RunConfig(method="teacher", seed=np.int64(7), lr=np.float32(1e-4), epochs=np.int32(2))
     assert cfg.seed == 7 and type(cfg.seed) is int and type(cfg.lr) is float and type(cfg.epochs) is int
     with pytest.raises(ConfigError, match=r"seed=-1 must be in \[0, 2\*\*32\)"):  # named as a number, not np.int64(-1)
@@ -197,6 +255,7 @@ def test_saved_weights_and_failed_notebooks_follow_the_umask(tiny_teacher, tmp_p
 
     from pkdlib.files import atomic_write
     from pkdlib.records import saved_model_dir
+
     rec, _ = tiny_teacher
     mask = os.umask(0)
     os.umask(mask)
@@ -207,6 +266,7 @@ def test_saved_weights_and_failed_notebooks_follow_the_umask(tiny_teacher, tmp_p
     def fail(tmp):
         Path(tmp).write_text("half a notebook")
         raise RuntimeError("kernel died")
+
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "run.ipynb", fail, keep_failed=tmp_path / "run.failed.ipynb")
     assert stat.S_IMODE((tmp_path / "run.failed.ipynb").stat().st_mode) == want
@@ -214,6 +274,7 @@ def test_saved_weights_and_failed_notebooks_follow_the_umask(tiny_teacher, tmp_p
 
 def test_a_binary_data_file_is_refused_naming_it(tmp_path):
     from pkdlib.data import DataError, load_data
+
     (tmp_path / "reviews.csv").write_bytes(b"text,label,source\n\x89PNG\r\n\x1a\n\x00\xff,1,rotten_tomatoes\n")
     with pytest.raises(DataError, match=r"reviews.csv is not UTF-8 text"):
         load_data(RunConfig(method="teacher", data_dir=str(tmp_path / "reviews.csv")))
@@ -222,13 +283,16 @@ def test_a_binary_data_file_is_refused_naming_it(tmp_path):
 # ------------------------------------------------------------------ issue 37: nothing of the user's is deleted
 # (the three data-loss paths: each test failed on the code before the fix, 0bd9c00)
 
+
 def _export(rec, out, **kw):
     from pkdlib.export import export_run
+
     return export_run(rec, out, log=lambda *a: None, **kw)
 
 
 def test_1a_a_reexport_keeps_what_the_user_added_and_refuses_naming_it(tiny_teacher, tmp_path):
     from pkdlib.export import ExportError
+
     rec, _ = tiny_teacher
     out = tmp_path / "export"
     _export(rec, out)
@@ -247,23 +311,44 @@ def test_1a_a_reexport_keeps_what_the_user_added_and_refuses_naming_it(tiny_teac
     assert (out / "README.md").read_text() == card
     (out / "README.md").write_text(card.removesuffix("\nmy edit\n"))  # as pkd wrote it: replaced
     m = _export(rec, out)
-    assert sorted(m["files"]) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
-                                        if p.is_file() and p.name != "pkd-export.json")
+    assert sorted(m["files"]) == sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "pkd-export.json"
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no temporary left beside it
 
 
-def test_1b_train_never_adopts_a_folder_holding_the_users_files_and_clean_leaves_it(tmp_path, tiny_bert, tiny_csv,
-                                                                                   monkeypatch, capsys):
+def test_1b_train_never_adopts_a_folder_holding_the_users_files_and_clean_leaves_it(
+    tmp_path, tiny_bert, tiny_csv, monkeypatch, capsys
+):
     from pkdlib.cli import main as pkd
     from pkdstudy.cli import main as pkd_study
+
     mine = tmp_path / "project"
     for rel in ("models/mine.bin", "cache/notes.txt", "records/r.json"):
         (mine / rel).parent.mkdir(parents=True, exist_ok=True)
         (mine / rel).write_text("mine")
     before = files(mine)
     monkeypatch.chdir(mine)
-    code = pkd(["train", "--method", "teacher", "--pretrained", str(tiny_bert), "--data-dir", str(tiny_csv),
-                "--epochs", "1", "--batch-size", "32", "--results", ".", "--work", ".", "--no-progress"])
+    code = pkd(
+        [
+            "train",
+            "--method",
+            "teacher",
+            "--pretrained",
+            str(tiny_bert),
+            "--data-dir",
+            str(tiny_csv),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--results",
+            ".",
+            "--work",
+            ".",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "already holds files pkd did not write (cache, models, records)" in err, err
     assert files(mine) == before  # nothing written, nothing marked
@@ -274,6 +359,7 @@ def test_1b_train_never_adopts_a_folder_holding_the_users_files_and_clean_leaves
 def test_1c_a_folder_created_while_an_export_is_built_is_never_deleted(tiny_teacher, tmp_path, monkeypatch):
     import pkdlib.export as E
     from pkdlib.export import ExportError
+
     rec, _ = tiny_teacher
     out, build = tmp_path / "export", E._build
 
@@ -282,6 +368,7 @@ def test_1c_a_folder_created_while_an_export_is_built_is_never_deleted(tiny_teac
         out.mkdir()
         (out / "mine.txt").write_text("made meanwhile")
         return m
+
     monkeypatch.setattr(E, "_build", build_then_the_user_makes_the_folder)
     with pytest.raises(ExportError, match="not an export of pkd's"):
         _export(rec, out)
@@ -291,8 +378,10 @@ def test_1c_a_folder_created_while_an_export_is_built_is_never_deleted(tiny_teac
 
 # ------------------------------------------------------------------ issue 37: nothing damaged is used
 
+
 def test_edited_results_of_a_record_are_refused_naming_it(tiny_teacher, tmp_path):
     from pkdlib.records import load_records, seal
+
     rec, ws = tiny_teacher
     assert rec["seal"] and rec["schema"] == 2
     path = tmp_path / f"{rec['run_id']}.json"
@@ -303,6 +392,7 @@ def test_edited_results_of_a_record_are_refused_naming_it(tiny_teacher, tmp_path
     assert reusable_record(path, "teacher", logs.append) is None and load_records(tmp_path, logs.append) == []
     assert str(path) in logs[0] and "its contents are not the ones pkd wrote" in logs[0]
     from pkdstudy.report import ReportError, load_study  # nor reported
+
     (tmp_path / "records").mkdir()
     shutil.copy(path, tmp_path / "records" / path.name)
     (tmp_path / "manifest-x.json").write_text(json.dumps({"records": [rec["run_id"]]}))
@@ -318,13 +408,14 @@ def test_edited_results_of_a_record_are_refused_naming_it(tiny_teacher, tmp_path
 def test_student_weights_damaged_after_training_are_never_exported(tiny_teacher, tmp_path):
     from pkdlib.export import ExportError
     from pkdlib.records import seal
+
     rec, _ = tiny_teacher
     model = shutil.copytree(rec["model_dir"], tmp_path / "model")
     copy = seal({**rec, "model_dir": str(model)})
     weights = model / "model.safetensors"
     data = bytearray(weights.read_bytes())
     start, n = len(data) // 4, min(64 * 1024, len(data) // 2)
-    data[start:start + n] = bytes(b ^ 0xFF for b in data[start:start + n])  # 64 KiB inverted
+    data[start : start + n] = bytes(b ^ 0xFF for b in data[start : start + n])  # 64 KiB inverted
     weights.write_bytes(bytes(data))
     with pytest.raises(ExportError, match="are not the ones its record wrote"):
         _export(copy, tmp_path / "export")
@@ -334,6 +425,7 @@ def test_student_weights_damaged_after_training_are_never_exported(tiny_teacher,
 def test_a_damaged_teacher_given_by_folder_is_refused_before_any_run(tiny_teacher, tiny_bert, tiny_csv, tmp_path):
     from pkdlib.runs import run
     from pkdlib.weights import WEIGHTS_FILE, WeightsError, verified_fingerprint
+
     rec, _ = tiny_teacher
     teacher = shutil.copytree(rec["model_dir"], tmp_path / "teacher")
     assert (teacher / WEIGHTS_FILE).is_file() and verified_fingerprint(teacher) == rec["weights_fp"]
@@ -342,8 +434,17 @@ def test_a_damaged_teacher_given_by_folder_is_refused_before_any_run(tiny_teache
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
     ws = Workspace(tmp_path / "results", tmp_path / "work")
-    cfg = RunConfig(task="rt", method="kd", student_layers=2, pretrained=str(tiny_bert), data_dir=str(tiny_csv),
-                    teacher_dir=str(teacher), epochs=1, batch_size=16, device="cpu")
+    cfg = RunConfig(
+        task="rt",
+        method="kd",
+        student_layers=2,
+        pretrained=str(tiny_bert),
+        data_dir=str(tiny_csv),
+        teacher_dir=str(teacher),
+        epochs=1,
+        batch_size=16,
+        device="cpu",
+    )
     with pytest.raises(WeightsError, match=f"the weights in {teacher} are not the ones pkd wrote there"):
         run(cfg, ws, progress=False, log=lambda *a: None)
     assert not list(ws.records.glob("*.json"))
@@ -354,7 +455,7 @@ def _zero_inside(path: Path, needle: bytes, n: int) -> None:
     data = bytearray(path.read_bytes())
     at = data.find(needle)
     assert at >= 0
-    data[at:at + n] = bytes(n)
+    data[at : at + n] = bytes(n)
     path.write_bytes(bytes(data))
 
 
@@ -362,14 +463,16 @@ def test_a_teacher_cache_with_128_zeroed_bytes_is_named_and_never_trained_on(tmp
     import torch
 
     from pkdlib.cache import CacheError, TeacherOutputs, load_or_compute_teacher_outputs
+
     torch.manual_seed(0)
     made = TeacherOutputs(torch.randn(64, 2), torch.randn(4, 64, 16), torch.randn(4, 64, 16))
     load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: made)
     path = next(tmp_path.glob("teacher-*.pt"))
     _zero_inside(path, made.cls[2].numpy().tobytes()[:64], 128)  # key and format intact
     logs, calls = [], []
-    again = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: calls.append(1) or made, logs.append,
-                                            uses=("cls", [1, 2]))
+    again = load_or_compute_teacher_outputs(
+        tmp_path, "k" * 30, lambda: calls.append(1) or made, logs.append, uses=("cls", [1, 2])
+    )
     assert calls and "its layer 2 of cls states do not match the checksum" in logs[0] and again is made
     # a block a run did not announce is checked when first read: refused, the file removed so the rerun rebuilds it
     _zero_inside(path, made.mean[3].numpy().tobytes()[:64], 128)
@@ -385,6 +488,7 @@ def test_a_token_cache_with_1_kib_overwritten_is_named_and_rebuilt(tiny_bert, ti
 
     from pkdlib.data import load_task, tokenize_split
     from pkdlib.models import load_tokenizer
+
     tok = load_tokenizer(str(tiny_bert))
     train = load_task("rt", "train", str(tiny_csv))
     first = tokenize_split(train, tok, 64, tmp_path)
@@ -399,6 +503,7 @@ def test_a_token_cache_with_1_kib_overwritten_is_named_and_rebuilt(tiny_bert, ti
 def test_the_committed_teachers_carry_a_weights_fingerprint_their_students_confirm():
     from pkdlib.records import load_records
     from pkdlib.weights import WEIGHTS_FILE, verified_fingerprint
+
     records = load_records(ROOT / "results" / "records", lambda *a: None)
     fps = {r["identity"].get("teacher_fp") for r in records}
     for name in ("rt-teacher-s0-9fbe25826b", "rt-teacher-s1-5ba972450f", "rt-teacher-s2-d8957a87be"):  # committed
@@ -410,17 +515,38 @@ def test_the_committed_teachers_carry_a_weights_fingerprint_their_students_confi
 
 # ------------------------------------------------------------------ issue 37: what a shipped file carries
 
+
 def test_labels_are_escaped_in_the_model_card():
     from pkdlib.card import model_card
+
     split = {"n": 2, "checksum": "0" * 64}
-    per_class = [{"label": "<script>alert(1)</script>", "n": 1, "predicted": 1, "accuracy": 1.0},
-                 {"label": "a|b\nc", "n": 1, "predicted": 1, "accuracy": 1.0}]
-    m = {"task": "t<b>x</b>", "label_names": ["<script>alert(1)</script>", "a|b\nc"], "pretrained": "p",
-         "student_layers": 2, "teacher_layers": 4, "method": "kd", "objective": "o", "teacher_dir": None,
-         "max_length": 32, "data": {"train": split}, "dev": {}, "test": {"test": {"accuracy": 1.0, "n": 2}},
-         "majority_baseline": None, "parameters": {}, "size_mib": {}, "latency_ms_per_example": {},
-         "latency_setting": "", "checks": {"pytorch": {"per_class": per_class}}, "run_id": "r",
-         "provenance": {"commit": "c", "hardware": "h"}, "warnings": ["label 'a|b\nc' is never predicted"]}
+    per_class = [
+        {"label": "<script>alert(1)</script>", "n": 1, "predicted": 1, "accuracy": 1.0},
+        {"label": "a|b\nc", "n": 1, "predicted": 1, "accuracy": 1.0},
+    ]
+    m = {
+        "task": "t<b>x</b>",
+        "label_names": ["<script>alert(1)</script>", "a|b\nc"],
+        "pretrained": "p",
+        "student_layers": 2,
+        "teacher_layers": 4,
+        "method": "kd",
+        "objective": "o",
+        "teacher_dir": None,
+        "max_length": 32,
+        "data": {"train": split},
+        "dev": {},
+        "test": {"test": {"accuracy": 1.0, "n": 2}},
+        "majority_baseline": None,
+        "parameters": {},
+        "size_mib": {},
+        "latency_ms_per_example": {},
+        "latency_setting": "",
+        "checks": {"pytorch": {"per_class": per_class}},
+        "run_id": "r",
+        "provenance": {"commit": "c", "hardware": "h"},
+        "warnings": ["label 'a|b\nc' is never predicted"],
+    }
     card = model_card(m).split("\n---\n", 1)[1]  # the rendered body (the YAML metadata is data, quoted by YAML)
     assert "<script>" not in card and "&lt;script&gt;alert(1)&lt;/script&gt;" in card and "<b>" not in card
     table = [line for line in card.splitlines() if line.startswith("| ")]
@@ -433,6 +559,7 @@ def test_an_export_follows_the_umask_and_removes_a_killed_exports_temporary_only
     import os
     import stat
     import subprocess
+
     rec, _ = tiny_teacher
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     killed = tmp_path / ".export.pkd-tmp.abc123"  # what a killed export left: pkd's name and marker, its pid gone

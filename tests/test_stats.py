@@ -1,4 +1,5 @@
 """The statistics against scipy on fixed inputs, and the claim rows against hand-computed values."""
+
 import math
 
 import numpy as np
@@ -7,15 +8,7 @@ import pytest
 from scipy import stats
 
 from pkdstudy.claims import _decide, claims, paired
-from pkdstudy.stats import (
-    detectable_effect,
-    holm,
-    mcnemar,
-    paired_bootstrap,
-    paired_t,
-    power_paired,
-    replicates_needed,
-)
+from pkdstudy.stats import detectable_effect, holm, mcnemar, paired_bootstrap, paired_t, power_paired, replicates_needed
 
 D = [1.0, 2.0, 0.5, 1.5, -0.5]
 
@@ -74,7 +67,7 @@ def test_claim_rows_against_hand_computed_values():
     r = paired(df, "test", "kd", "ft", 3, "rt")
     assert r["n_seeds"] == 3 and r["mean_diff"] == pytest.approx(5 / 3, rel=1e-6)
     # t(0.975, 2) = 4.302653; sd of (2, 2, 1) = 0.577350
-    assert r["ci_high"] - r["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3 ** 0.5, rel=1e-4)
+    assert r["ci_high"] - r["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3**0.5, rel=1e-4)
     assert r["sign_flip_p"] == pytest.approx(0.25)  # all three positive: 2 of 8 sign patterns as extreme
     table, sentences = claims(df, "test", records)
     row = table[table.claim.str.startswith("1a")].iloc[0]
@@ -91,8 +84,11 @@ def test_decision_rules_held_equivalent_undecided_with_holm_in_the_primary_famil
     rng = np.random.default_rng(0)
     ft = 0.78 + rng.normal(0, 0.004, 12)
     # kd beats ft by 1.5 points: held; equal within noise of 0.1 point: equivalent; +0.3 with sd 1.5: undecided
-    for kd, want in ((ft + 0.015, "held on this test set"), (ft + rng.normal(0, 0.001, 12), "equivalent within ±0.5"),
-                     (ft + 0.003 + rng.normal(0, 0.015, 12), "undecided (Holm p = ")):
+    for kd, want in (
+        (ft + 0.015, "held on this test set"),
+        (ft + rng.normal(0, 0.001, 12), "equivalent within ±0.5"),
+        (ft + 0.003 + rng.normal(0, 0.015, 12), "undecided (Holm p = "),
+    ):
         df, records = synthetic(kd, ft)
         table, _ = claims(_teacher(df), "test", records)
         row = table[table.claim.str.startswith("1a")].iloc[0]
@@ -108,12 +104,46 @@ def test_decision_rules_held_equivalent_undecided_with_holm_in_the_primary_famil
 
 
 def test_holm_decides_the_verdict_not_the_raw_p():
-    rows = pd.DataFrame([{"claim": "1a. x", "task": "rt", "layers": 3, "p": 0.03, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0},
-                         {"claim": "1b. y", "task": "rt", "layers": 3, "p": 0.04, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0},
-                         {"claim": "2. z", "task": "rt", "layers": 3, "p": 0.20, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0}])
+    rows = pd.DataFrame(
+        [
+            {
+                "claim": "1a. x",
+                "task": "rt",
+                "layers": 3,
+                "p": 0.03,
+                "tost_p": 0.5,
+                "n_seeds": 10,
+                "mean_diff": 1.0,
+                "sign_flip_p": 0.01,
+                "power": 0.5,
+                "sd": 1.0,
+            },
+            {
+                "claim": "1b. y",
+                "task": "rt",
+                "layers": 3,
+                "p": 0.04,
+                "tost_p": 0.5,
+                "n_seeds": 10,
+                "mean_diff": 1.0,
+                "sign_flip_p": 0.01,
+                "power": 0.5,
+                "sd": 1.0,
+            },
+            {
+                "claim": "2. z",
+                "task": "rt",
+                "layers": 3,
+                "p": 0.20,
+                "tost_p": 0.5,
+                "n_seeds": 10,
+                "mean_diff": 1.0,
+                "sign_flip_p": 0.01,
+                "power": 0.5,
+                "sd": 1.0,
+            },
+        ]
+    )
     t = _decide(rows, {"rt": 6})
     assert t.p_holm.tolist() == pytest.approx([0.09, 0.09, 0.20])  # 3 x 0.03, max(2 x 0.04, 0.09), 0.20
     assert all(v.startswith("undecided") for v in t.verdict)  # raw p < 0.05 twice, Holm-adjusted neither
@@ -128,11 +158,28 @@ def test_holm_decides_the_verdict_not_the_raw_p():
 def test_a_confirmatory_profiles_declared_claims_are_a_family_of_their_own():
     """A claim a confirmatory profile declared is adjusted only with the claims declared beside it (one not
     tested counts as p = 1), never with the study's primary or secondary rows; the closing sentence says so."""
-    rows = pd.DataFrame([{"claim": c, "task": "rt", "layers": 3, "p": p, "tost_p": 0.5, "n_seeds": 10,
-                          "mean_diff": 1.0, "sign_flip_p": 0.01, "power": 0.5, "sd": 1.0, "arm": arm}
-                         for c, p, arm in (("1b. PKD beats KD [beta 100]", 0.03, "beta 100"),
-                                           ("8. the arm against the recipe [beta 100]", 0.01, "beta 100"),
-                                           ("1a. KD beats fine-tuning", 0.04, ""))])
+    rows = pd.DataFrame(
+        [
+            {
+                "claim": c,
+                "task": "rt",
+                "layers": 3,
+                "p": p,
+                "tost_p": 0.5,
+                "n_seeds": 10,
+                "mean_diff": 1.0,
+                "sign_flip_p": 0.01,
+                "power": 0.5,
+                "sd": 1.0,
+                "arm": arm,
+            }
+            for c, p, arm in (
+                ("1b. PKD beats KD [beta 100]", 0.03, "beta 100"),
+                ("8. the arm against the recipe [beta 100]", 0.01, "beta 100"),
+                ("1a. KD beats fine-tuning", 0.04, ""),
+            )
+        ]
+    )
     t = _decide(rows.copy(), {"rt": 6}, confirmatory=["1b. PKD beats KD [beta 100]"])
     assert t.family.tolist() == ["confirmatory", "secondary", "primary"]
     assert t.p_holm.tolist() == pytest.approx([0.03, 0.01, 0.12])  # alone; alone; 3 x 0.04 (the declared three)
@@ -150,16 +197,20 @@ def test_a_confirmatory_profiles_declared_claims_are_a_family_of_their_own():
     assert sentences[-1].startswith("1 confirmatory (declared before the study ran: 1) and 0 secondary comparisons")
     # declared but not tested (an arm that has not run yet): named, never dropped
     _, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning", "7. x [arm]"])
-    assert sentences[-1].startswith("1 confirmatory (declared before the study ran: 2; the 1 not tested here count "
-                                    "as p = 1) and 0 secondary")
+    assert sentences[-1].startswith(
+        "1 confirmatory (declared before the study ran: 2; the 1 not tested here count as p = 1) and 0 secondary"
+    )
     _, sentences = claims(_teacher(df), "test", records, confirmatory=["7. x [arm]"])
-    assert sentences[-1].startswith("0 confirmatory (declared before the study ran: 1; the 1 not tested here count "
-                                    "as p = 1), 1 primary (of the declared 3: the 2 not tested here count as p = 1) "
-                                    "and 0 secondary")
+    assert sentences[-1].startswith(
+        "0 confirmatory (declared before the study ran: 1; the 1 not tested here count "
+        "as p = 1), 1 primary (of the declared 3: the 2 not tested here count as p = 1) "
+        "and 0 secondary"
+    )
     # without a declaration, the same row is primary, and the sentence is the one every study had
     _, sentences = claims(_teacher(df), "test", records)
-    assert sentences[-1].startswith("1 primary (of the declared 3: the 2 not tested here count as p = 1) and 0 "
-                                    "secondary comparisons")
+    assert sentences[-1].startswith(
+        "1 primary (of the declared 3: the 2 not tested here count as p = 1) and 0 secondary comparisons"
+    )
 
 
 def test_a_verdict_the_sentence_level_interval_does_not_support_is_flagged():
@@ -199,42 +250,62 @@ def test_a_1_layer_student_gets_n_a_for_pkd_claims_even_without_pkd_runs():
 
 def test_init_claims_pair_each_variant_with_its_pretrained_cell():
     from pkdstudy.claims import claims, init_claims
+
     rows = []
     for seed, (pre, tea, rnd) in enumerate([(0.80, 0.82, 0.60), (0.81, 0.84, 0.62), (0.79, 0.80, 0.61)]):
         for init, acc in (("pretrained", pre), ("teacher", tea), ("random", rnd)):
-            rows.append({"run_id": f"kd-{init}-{seed}", "task": "rt", "method": "kd", "layers": 3, "seed": seed,
-                         "init": init, "test": acc})
+            rows.append(
+                {
+                    "run_id": f"kd-{init}-{seed}",
+                    "task": "rt",
+                    "method": "kd",
+                    "layers": 3,
+                    "seed": seed,
+                    "init": init,
+                    "test": acc,
+                }
+            )
     df_all = pd.DataFrame(rows)
     out = {r["comparison"]: r for r in init_claims(df_all, df_all[df_all.init == "pretrained"], "test")}
     assert set(out) == {"KD: teacher init - pre-trained", "KD: random init - pre-trained"}
     assert out["KD: teacher init - pre-trained"]["mean_diff"] == pytest.approx(2.0)  # (2 + 3 + 1) / 3
     assert out["KD: random init - pre-trained"]["mean_diff"] == pytest.approx(-19.0)  # (-20 - 19 - 18) / 3
     assert all(r["claim"] == "6b. student initialisation" and r["n_seeds"] == 3 for r in out.values())
-    assert claims(df_all[df_all.init == "pretrained"], "test", extra=list(out.values()))[0].query(
-        "claim == '6b. student initialisation'").verdict.str.startswith("descriptive: N=3").all()
+    assert (
+        claims(df_all[df_all.init == "pretrained"], "test", extra=list(out.values()))[0]
+        .query("claim == '6b. student initialisation'")
+        .verdict.str.startswith("descriptive: N=3")
+        .all()
+    )
 
 
 def test_claim_4_is_held_when_pkd_has_the_smaller_train_dev_gap():
     from pkdstudy.claims import _gap
+
     rows, records = [], {}
     # (train_eval, dev) at the best epoch: gaps KD 10, 12, 11; PKD-Skip 8, 11, 9 -> KD - PKD = 2, 1, 2
-    for seed, (kd, pkd) in enumerate([((0.90, 0.80), (0.89, 0.81)), ((0.92, 0.80), (0.91, 0.80)),
-                                      ((0.91, 0.80), (0.90, 0.81))]):
+    for seed, (kd, pkd) in enumerate(
+        [((0.90, 0.80), (0.89, 0.81)), ((0.92, 0.80), (0.91, 0.80)), ((0.91, 0.80), (0.90, 0.81))]
+    ):
         for method, (train, dev) in (("kd", kd), ("pkd-skip", pkd)):
             rid = f"{method}-{seed}"
             rows.append({"run_id": rid, "task": "rt", "method": method, "layers": 3, "seed": seed, "dev": dev})
-            records[rid] = {"best_epoch": 2, "selection_metric": "dev/accuracy",
-                            "epochs": [{}, {"dev": {"accuracy": dev}, "train_eval": {"accuracy": train}}]}
+            records[rid] = {
+                "best_epoch": 2,
+                "selection_metric": "dev/accuracy",
+                "epochs": [{}, {"dev": {"accuracy": dev}, "train_eval": {"accuracy": train}}],
+            }
     (row,) = _gap(pd.DataFrame(rows), "rt", 3, records)
     assert row["comparison"] == "gap KD - gap PKD-Skip" and row["n_seeds"] == 3
     assert row["mean_diff"] == pytest.approx(5 / 3, rel=1e-6)  # PKD's gap is 1.67 points smaller
-    assert row["ci_high"] - row["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3 ** 0.5, rel=1e-4)
+    assert row["ci_high"] - row["mean_diff"] == pytest.approx(4.302653 * 0.577350 / 3**0.5, rel=1e-4)
     t = _decide(pd.DataFrame([row]), {"rt": 6})
     assert t.iloc[0]["family"] == "secondary" and t.iloc[0]["verdict"].startswith("descriptive: N=3")
 
 
 def test_power_against_a_noncentral_t_by_hand_and_simulation():
     from pkdstudy.stats import power_paired
+
     # n=34, sd=0.984, effect 0.5: nc = 0.5 / (0.984 / sqrt(34)) = 2.9629; df 33
     nc, t = 0.5 / (0.984 / math.sqrt(34)), stats.t.ppf(0.975, 33)
     assert power_paired(0.984, 34, 0.5) == pytest.approx(1 - stats.nct.cdf(t, 33, nc) + stats.nct.cdf(-t, 33, nc))
@@ -247,6 +318,7 @@ def test_power_against_a_noncentral_t_by_hand_and_simulation():
 
 def test_tost_is_the_90_percent_interval_inside_the_margin():
     from pkdstudy.stats import tost
+
     d = np.array([0.1, -0.2, 0.3, 0.0, 0.15, -0.05, 0.2, 0.1])
     low, high = stats.ttest_1samp(d, 0).confidence_interval(0.90)
     r = tost(d, 0.5)
@@ -260,6 +332,7 @@ def test_tost_is_the_90_percent_interval_inside_the_margin():
 
 def test_sign_flip_test_exact_by_enumeration():
     from pkdstudy.stats import sign_flip_test
+
     assert sign_flip_test([1.0, 2.0, 3.0]) == pytest.approx(0.25)  # the floor for 3 pairs: 2/8
     d = [1.0, -0.5, 2.0, 0.5, 1.5]
     flips = [(np.array(s) * d).mean() for s in __import__("itertools").product([1, -1], repeat=5)]
@@ -271,6 +344,7 @@ def test_sign_flip_test_exact_by_enumeration():
 
 def test_hierarchical_bootstrap_widens_with_teacher_variance():
     from pkdstudy.stats import hierarchical_bootstrap
+
     rng = np.random.default_rng(0)
     same = [rng.normal(1.0, 0.5, 8) for _ in range(3)]
     shifted = [g + off for g, off in zip(same, (-1.5, 0.0, 1.5))]
@@ -281,6 +355,7 @@ def test_hierarchical_bootstrap_widens_with_teacher_variance():
 
 def test_retention_interval_includes_the_teachers_sampling_error():
     from pkdstudy.stats import paired_t, retention_bootstrap
+
     rng = np.random.default_rng(0)
     truth = rng.random(1066) < 0.84
     teacher = truth[None, :].astype(int)
@@ -293,6 +368,7 @@ def test_retention_interval_includes_the_teachers_sampling_error():
 
 def test_two_level_interval_is_the_t_interval_of_the_teacher_means():
     from pkdstudy.stats import two_level_t
+
     groups = [np.array([1.0, 2.0, 0.0]), np.array([3.0, 2.0]), np.array([-1.0, 0.5, 0.5, 0.0])]
     means = np.array([1.0, 2.5, 0.0])
     r = two_level_t(groups)
@@ -301,7 +377,7 @@ def test_two_level_interval_is_the_t_interval_of_the_teacher_means():
     assert (r["low"], r["high"]) == (pytest.approx(low), pytest.approx(high))
     assert r["p"] == pytest.approx(stats.ttest_1samp(means, 0).pvalue)
     # by hand: mean 7/6, sd of (1, 2.5, 0) = 1.258306, t(0.975, 2) = 4.302653
-    assert r["high"] - r["mean"] == pytest.approx(4.302653 * 1.258306 / 3 ** 0.5, rel=1e-5)
+    assert r["high"] - r["mean"] == pytest.approx(4.302653 * 1.258306 / 3**0.5, rel=1e-5)
     assert not r["floored"]  # pooled within-teacher se 0.283 (by hand) < 0.726
 
 
@@ -309,6 +385,7 @@ def test_two_level_interval_is_never_narrower_than_its_seeds_allow():
     """Teacher means that agree more closely than their own seed noise allows: the standard error is the seeds'
     part, sqrt(s_w^2 sum(1/n_t))/T, not the chance-small spread of the means."""
     from pkdstudy.stats import two_level_t
+
     groups = [np.array([-1.0, 1.0, 3.0]), np.array([2.0, 0.0, 1.1]), np.array([0.9, 2.9, -1.1])]
     r = two_level_t(groups)  # means 1.0, 1.033, 0.9: sd 0.069; within-teacher variance about 3.6
     s_w2 = sum(((g - g.mean()) ** 2).sum() for g in groups) / 6
@@ -329,11 +406,29 @@ def several_teachers(diff_by_teacher, seeds=6, nested=True):
             seed = 100 * t + s if nested else s
             ft = 0.78 + rng.normal(0, 0.005)
             if nested or t == 0:
-                rows.append({"run_id": f"ft-{seed}", "task": "rt", "method": "ft", "layers": 3, "seed": seed,
-                             "test": ft, "teacher": ""})
+                rows.append(
+                    {
+                        "run_id": f"ft-{seed}",
+                        "task": "rt",
+                        "method": "ft",
+                        "layers": 3,
+                        "seed": seed,
+                        "test": ft,
+                        "teacher": "",
+                    }
+                )
             base = ft if nested else [r["test"] for r in rows if r["run_id"] == f"ft-{seed}"][0]
-            rows.append({"run_id": f"kd-t{t}-{seed}", "task": "rt", "method": "kd", "layers": 3, "seed": seed,
-                         "test": base + off / 100 + rng.normal(0, 0.002), "teacher": f"teacher-{t}"})
+            rows.append(
+                {
+                    "run_id": f"kd-t{t}-{seed}",
+                    "task": "rt",
+                    "method": "kd",
+                    "layers": 3,
+                    "seed": seed,
+                    "test": base + off / 100 + rng.normal(0, 0.002),
+                    "teacher": f"teacher-{t}",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -345,8 +440,9 @@ def test_several_teachers_pair_by_teacher_and_seed_each_pair_once():
     assert r["mean_diff"] == pytest.approx(((kd.test - ft.test.loc[kd.index]) * 100).mean())
     assert r["two_level_ci"].startswith("[+") and "unit" not in r
     # two methods that both read their teacher pair on (teacher, seed): every pair differs by exactly 0.1 point
-    pk = df[df.method == "kd"].assign(method="pkd-skip", test=lambda d: d.test + 0.001,
-                                      run_id=lambda d: "pk" + d.run_id)
+    pk = df[df.method == "kd"].assign(
+        method="pkd-skip", test=lambda d: d.test + 0.001, run_id=lambda d: "pk" + d.run_id
+    )
     r = paired(pd.concat([df, pk]), "test", "pkd-skip", "kd", 3, "rt")
     assert r["n_seeds"] == 18 and r["mean_diff"] == pytest.approx(0.1) and r["sd"] == pytest.approx(0, abs=1e-9)
 
@@ -375,8 +471,16 @@ def test_a_verdict_other_teachers_do_not_support_is_flagged():
 
 def test_a_wider_interval_that_could_not_be_computed_is_named_not_skipped():
     from pkdstudy.claims import _caveats
-    held = {"claim": "1a. x", "mean_diff": 1.0, "sent_low": np.nan, "sent_high": np.nan, "n_teachers": 3,
-            "two_low": np.nan, "two_high": np.nan}
+
+    held = {
+        "claim": "1a. x",
+        "mean_diff": 1.0,
+        "sent_low": np.nan,
+        "sent_high": np.nan,
+        "n_teachers": 3,
+        "two_low": np.nan,
+        "two_high": np.nan,
+    }
     out = _caveats(held)
     assert "on sentences like these not assessed (no seeds-and-sentences interval:" in out
     assert "with other teachers like these not assessed (no teachers-and-seeds interval:" in out
@@ -389,6 +493,7 @@ def test_two_level_floor_weights_unbalanced_teachers_by_their_seeds():
     """Unbalanced (one teacher with a single seed): the seeds' part is sqrt(s_w^2 (1/n_1 + ... + 1/n_T)) / T with
     the pooled within-teacher variance; a lone teacher gives no interval."""
     from pkdstudy.stats import two_level_t
+
     groups = [np.array([0.0, 2.0, 1.0, 1.0]), np.array([1.1]), np.array([2.0, 0.0, 1.0])]
     r = two_level_t(groups)  # means 1.0, 1.1, 1.0: agree far more closely than their seeds
     s_w2 = (2.0 + 2.0) / (3 + 2)  # sums of squares 2 and 2 over 3 + 2 degrees of freedom
@@ -400,18 +505,39 @@ def test_two_level_floor_weights_unbalanced_teachers_by_their_seeds():
 
 def test_arm_claims_keep_each_arm_apart_and_secondary():
     from pkdstudy.claims import arm_claims
+
     rows = []
     for s in range(6):
-        for method, arm, acc in (("kd", "", 0.80), ("pkd-skip", "", 0.80), ("pkd-skip", "beta 10", 0.83),
-                                 ("ft", "", 0.78), ("ft", "8 epochs", 0.79), ("kd", "8 epochs", 0.815)):
-            rows.append({"run_id": f"{method}-{arm}-{s}", "task": "rt", "method": method, "layers": 3, "seed": s,
-                         "test": acc + 0.001 * s * (method == "kd"), "teacher": "" if method == "ft" else "t0",
-                         "arm": arm})
+        for method, arm, acc in (
+            ("kd", "", 0.80),
+            ("pkd-skip", "", 0.80),
+            ("pkd-skip", "beta 10", 0.83),
+            ("ft", "", 0.78),
+            ("ft", "8 epochs", 0.79),
+            ("kd", "8 epochs", 0.815),
+        ):
+            rows.append(
+                {
+                    "run_id": f"{method}-{arm}-{s}",
+                    "task": "rt",
+                    "method": method,
+                    "layers": 3,
+                    "seed": s,
+                    "test": acc + 0.001 * s * (method == "kd"),
+                    "teacher": "" if method == "ft" else "t0",
+                    "arm": arm,
+                }
+            )
     df = pd.DataFrame(rows)
     main, arms = df[df.arm == ""], df[df.arm != ""]
     out = {r["comparison"]: r for r in arm_claims(main, arms, "test")}
-    assert set(out) == {"PKD-Skip [beta 10] - KD", "PKD-Skip [beta 10] - PKD-Skip", "KD [8 epochs] - FT [8 epochs]",
-                        "FT [8 epochs] - FT", "KD [8 epochs] - KD"}
+    assert set(out) == {
+        "PKD-Skip [beta 10] - KD",
+        "PKD-Skip [beta 10] - PKD-Skip",
+        "KD [8 epochs] - FT [8 epochs]",
+        "FT [8 epochs] - FT",
+        "KD [8 epochs] - KD",
+    }
     assert out["KD [8 epochs] - FT [8 epochs]"]["mean_diff"] == pytest.approx(2.5 + 0.25)  # 2.5 + mean 0.1 * s
     assert out["PKD-Skip [beta 10] - PKD-Skip"]["mean_diff"] == pytest.approx(3.0)
     table, _ = claims(_teacher(main), "test", extra=list(out.values()))
@@ -424,6 +550,7 @@ def test_two_way_floor_is_what_the_sentences_alone_leave():
     """No seed noise (a wins the same 5% of sentences in every replicate): the whole interval is the sentences'
     part, the floor; identical runs: no floor at all."""
     from pkdstudy.stats import two_way
+
     rng = np.random.default_rng(0)
     n = 1000
     truth = (rng.random(n) < 0.05).astype(float)
@@ -441,6 +568,7 @@ def test_two_way_against_a_hand_computed_design():
     (1/6 - 1/6) / 3 = 0, so Var = MS_sent / (S J) = 1/12 with Satterthwaite df = 2 (MS_sent's own); the sentence
     component (1/2 - 1/6) / 2 = 1/6, floor t_{0.975, 2} sqrt(1/6 / 3)."""
     from pkdstudy.stats import two_way
+
     a, b = np.array([[1, 0, 0], [1, 1, 0]]), np.zeros((2, 3))
     w = two_way(a, b)
     assert w["mean"] == pytest.approx(50.0) and w["df"] == pytest.approx(2.0)
@@ -454,6 +582,7 @@ def test_two_way_mean_squares_match_least_squares():
     full model's residual, SS_seed and SS_sent what dropping each factor adds; untruncated, Var = (MS_seed + MS_sent
     - MS_resid) / (S J), and Satterthwaite's df for that combination."""
     from pkdstudy.stats import two_way
+
     rng = np.random.default_rng(3)
     S, J = 5, 9
     d = rng.integers(-1, 2, (S, J)).astype(float) + np.linspace(-0.6, 0.6, S)[:, None] + np.linspace(-1, 1, J)
@@ -461,13 +590,15 @@ def test_two_way_mean_squares_match_least_squares():
 
     def ss(x):
         return float(((d.ravel() - x @ np.linalg.lstsq(x, d.ravel(), rcond=None)[0]) ** 2).sum())
+
     full = ss(np.hstack([rows, cols]))
     ms_r, ms_s, ms_j = full / ((S - 1) * (J - 1)), (ss(cols) - full) / (S - 1), (ss(rows) - full) / (J - 1)
     assert ms_s > ms_r and ms_j > ms_r
     w = two_way(d, np.zeros_like(d))
     var = (ms_s + ms_j - ms_r) / (S * J)
-    df = var ** 2 / ((ms_s / (S * J)) ** 2 / (S - 1) + (ms_j / (S * J)) ** 2 / (J - 1)
-                     + (ms_r / (S * J)) ** 2 / ((S - 1) * (J - 1)))
+    df = var**2 / (
+        (ms_s / (S * J)) ** 2 / (S - 1) + (ms_j / (S * J)) ** 2 / (J - 1) + (ms_r / (S * J)) ** 2 / ((S - 1) * (J - 1))
+    )
     assert w["se"] == pytest.approx(math.sqrt(var) * 100) and w["df"] == pytest.approx(df)
     assert (w["var_seed"], w["var_sent"], w["var_resid"]) == pytest.approx(((ms_s - ms_r) / J, (ms_j - ms_r) / S, ms_r))
 
@@ -490,6 +621,7 @@ def test_two_way_interval_covers_at_its_level_where_the_independent_bootstrap_ov
     resamples seeds and sentences independently counts the seed-by-sentence noise about three times (Owen 2007):
     wider, covering nearly always."""
     from pkdstudy.stats import two_way
+
     rng = np.random.default_rng(0)
     means, ses, covered, boot_covered, boot_half = [], [], 0, 0, []
     for i in range(300):
@@ -510,12 +642,25 @@ def test_two_way_interval_covers_at_its_level_where_the_independent_bootstrap_ov
 
 def test_an_equivalence_the_wider_intervals_do_not_support_is_flagged():
     from pkdstudy.claims import verdict
-    row = {"n_seeds": 14, "n_teachers": 3, "p_holm": 0.9, "tost_holm": 0.01, "mean_diff": -0.04, "power": 0.4,
-           "sent_low": -0.70, "sent_high": 0.68, "two_low": -0.3, "two_high": 0.2, "sign_flip_p": 0.9}
+
+    row = {
+        "n_seeds": 14,
+        "n_teachers": 3,
+        "p_holm": 0.9,
+        "tost_holm": 0.01,
+        "mean_diff": -0.04,
+        "power": 0.4,
+        "sent_low": -0.70,
+        "sent_high": 0.68,
+        "two_low": -0.3,
+        "two_high": 0.2,
+        "sign_flip_p": 0.9,
+    }
     v = verdict(row)
     assert v.startswith("equivalent within ±0.5 points on this test set with these 3 teachers (TOST, Holm p = 0.010)")
-    assert v.endswith("; on sentences like these not shown (the seeds-and-sentences 95% interval [-0.70, +0.68] reaches "
-                      "beyond ±0.5)")  # the teachers' interval lies within the margin: no caveat for it
+    assert v.endswith(
+        "; on sentences like these not shown (the seeds-and-sentences 95% interval [-0.70, +0.68] reaches beyond ±0.5)"
+    )  # the teachers' interval lies within the margin: no caveat for it
 
 
 def _with_sentences(n_seeds=8, n=200, lead=3, cpus=None):
@@ -526,7 +671,7 @@ def _with_sentences(n_seeds=8, n=200, lead=3, cpus=None):
     for s in range(n_seeds):
         ft = (rng.random(n) < 0.8).astype(int)
         kd = ft.copy()
-        kd[np.flatnonzero(ft == 0)[:lead + s % 3]] = 1
+        kd[np.flatnonzero(ft == 0)[: lead + s % 3]] = 1
         correct[("ft", s)], correct[("kd", s)] = "".join(map(str, ft)), "".join(map(str, kd))
     acc = {k: np.mean([int(c) for c in v]) for k, v in correct.items()}
     df, records = synthetic([acc[("kd", s)] for s in range(n_seeds)], [acc[("ft", s)] for s in range(n_seeds)], correct)
@@ -540,6 +685,7 @@ def test_pairs_known_at_declaration_get_a_sensitivity_row_that_decides_nothing()
     family 'sensitivity', its p Holm-adjusted as if it stood in place of its row's (the declared primary family of
     three: min(1, 3 p)); the closing sentence counts it apart from the families."""
     from pkdstudy.claims import fmt_p
+
     df, records = _with_sentences()
     known = frozenset(f"{m}-{s}" for m in ("kd", "ft") for s in range(3)) | {"kd-3"}  # kd-3 alone: one side
     table, sentences = claims(_teacher(df), "test", records, known=known)
@@ -548,15 +694,20 @@ def test_pairs_known_at_declaration_get_a_sensitivity_row_that_decides_nothing()
     assert (main["known_pairs"], main["known_one_side"], main["n_seeds"], sens["n_seeds"]) == (3, 1, 8, 5)
     keep = [s for s in range(8) if s >= 3]
     d = (df[df.method == "kd"].test.to_numpy() - df[df.method == "ft"].test.to_numpy())[keep] * 100
-    assert sens["mean_diff"] == pytest.approx(d.mean()) and sens["p_holm"] == pytest.approx(min(1, 3 * paired_t(d)["p"]))
+    assert sens["mean_diff"] == pytest.approx(d.mean()) and sens["p_holm"] == pytest.approx(
+        min(1, 3 * paired_t(d)["p"])
+    )
     assert sens["comparison"] == "KD - FT, without the 3 pairs known at declaration"
     assert sens["verdict"].startswith(("held on this test set (Holm ", "undecided (Holm "))
     assert fmt_p(sens["p_holm"]) in sens["verdict"]
-    assert "3 of these pairs' results were known when the study was declared (the sensitivity row without them " \
-           "follows); in 1 pair one run's result was known" in sentences[0]
+    assert (
+        "3 of these pairs' results were known when the study was declared (the sensitivity row without them "
+        "follows); in 1 pair one run's result was known" in sentences[0]
+    )
     assert "[sensitivity]: KD - FT, without the 3 pairs" in sentences[1]
-    assert sentences[-1].endswith("; 1 sensitivity row (without the pairs whose results were known when the study "
-                                  "was declared) decides nothing.")
+    assert sentences[-1].endswith(
+        "; 1 sensitivity row (without the pairs whose results were known when the study was declared) decides nothing."
+    )
     assert (table.family == "primary").sum() == 1  # the family the Holm adjustment runs over is unchanged
 
 
@@ -566,10 +717,15 @@ def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone(
     r = paired(df, "test", "kd", "ft", 3, "rt", records)
     d = (df[df.method == "kd"].test.to_numpy() - df[df.method == "ft"].test.to_numpy())[2:] * 100
     t = paired_t(d)
-    assert r["mixed_machine"] == "2/8" and r["same_machine"] == f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}], N=6"
+    assert (
+        r["mixed_machine"] == "2/8"
+        and r["same_machine"] == f"{t['mean']:+.2f} [{t['low']:+.2f}, {t['high']:+.2f}], N=6"
+    )
     _, sentences = claims(_teacher(df), "test", records)
-    assert f"; 2 of 8 pairs ran their two runs on different machines: on the same-machine pairs alone " \
-           f"{r['same_machine']}" in sentences[0]
+    assert (
+        f"; 2 of 8 pairs ran their two runs on different machines: on the same-machine pairs alone "
+        f"{r['same_machine']}" in sentences[0]
+    )
     df_same, rec_same = _with_sentences(cpus={k: "AMD EPYC" for k in cpus})
     same = paired(df_same, "test", "kd", "ft", 3, "rt", rec_same)
     assert same["mixed_machine"] == "0/8" and "same_machine" not in same
@@ -581,6 +737,7 @@ def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone(
 
 def test_a_confirmatory_row_names_its_test_set_and_p_below_0001_is_not_printed_as_0():
     from pkdstudy.claims import fmt_p
+
     assert (fmt_p(0.0004), fmt_p(0.0005), fmt_p(0.0171)) == ("p < 0.001", "p = 0.001", "p = 0.017")
     df, records = _with_sentences(lead=8)
     table, sentences = claims(_teacher(df), "test", records, confirmatory=["1a. KD beats fine-tuning"])

@@ -1,5 +1,6 @@
 """The study runner: plans of every profile, notebooks through papermill on a tiny model, resumption,
 the lock, notebook parameter checks."""
+
 import json
 import os
 import subprocess
@@ -19,11 +20,13 @@ def test_dry_run_of_every_profile(profile, capsys, monkeypatch, tmp_path):
     # an empty results folder: every run is planned (reuse marking is tested on the committed study in test_identity)
     args = ["--profile", profile, "--dry-run", "--results", str(tmp_path / "results")]
     if profile == "cpu":  # the command line itself, once (a new process imports torch: 5 s a profile)
-        out = subprocess.run([sys.executable, "-m", "pkdstudy.study", *args],
-                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "pkdstudy.study", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
+        )
         code, stdout, stderr = out.returncode, out.stdout, out.stderr
     else:
         from pkdstudy.study import main
+
         monkeypatch.chdir(ROOT)
         code = main(args)
         stdout, stderr = capsys.readouterr()
@@ -43,18 +46,20 @@ def test_cpu_and_full_profiles_are_the_promised_paired_grids(profile, seeds):
     students = _students(profile)
     for k, n in seeds.items():
         for m in ("ft", "kd", "pkd-last", "pkd-skip"):
-            assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == list(range(n))
+            assert sorted(p["seed"] for p in students if p["student_layers"] == k and p["method"] == m) == list(
+                range(n)
+            )
     assert {(p["epochs"], p["precision"]) for p in students} == {(4, "bf16")}
     assert {p["method"]: p["lr"] for p in students} == {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4}
     # replicate order: every paired set (size, seed) is complete before the next one starts
     sets = [(p["student_layers"], p["seed"]) for p in students]
-    assert all(sets[i:i + 4] == [sets[i]] * 4 for i in range(0, len(sets), 4)) and len(set(sets)) == len(sets) // 4
+    assert all(sets[i : i + 4] == [sets[i]] * 4 for i in range(0, len(sets), 4)) and len(set(sets)) == len(sets) // 4
 
 
 def test_full_and_beyond_reuse_the_cpu_studys_runs():
     key = lambda ps: [json.dumps(p, sort_keys=True) for p in ps]  # noqa: E731
     cpu, full, beyond = key(_students("cpu")), key(_students("full")), key(_students("beyond"))
-    assert full[:len(cpu)] == cpu  # full runs cpu's runs first, in cpu's order
+    assert full[: len(cpu)] == cpu  # full runs cpu's runs first, in cpu's order
     shared = set(cpu) & set(beyond)
     assert {json.loads(p)["method"] for p in shared} == {"kd", "pkd-skip"} and len(shared) == 2 * 8
     assert {json.loads(p)["student_layers"] for p in shared} == {3}  # PKD-Bottom is paired with cpu's 8 seeds
@@ -66,9 +71,20 @@ def test_paper_profile_uses_official_best_configs_and_full_grid():
     items = plan("paper")
     tasks = {i.task for i in items if i.kind == "teacher"}
     assert tasks == {"sst2", "mrpc", "qqp", "mnli", "qnli", "rte"}
-    sst2_pkd6 = [i.params["config"] for i in items if i.kind == "student" and i.task == "sst2"
-                 and i.params["config"]["method"] == "pkd-skip" and i.params["config"]["student_layers"] == 6][0]
-    assert (sst2_pkd6["lr"], sst2_pkd6["temperature"], sst2_pkd6["alpha"], sst2_pkd6["beta"]) == (5e-5, 10.0, 0.5, 100.0)
+    sst2_pkd6 = [
+        i.params["config"]
+        for i in items
+        if i.kind == "student"
+        and i.task == "sst2"
+        and i.params["config"]["method"] == "pkd-skip"
+        and i.params["config"]["student_layers"] == 6
+    ][0]
+    assert (sst2_pkd6["lr"], sst2_pkd6["temperature"], sst2_pkd6["alpha"], sst2_pkd6["beta"]) == (
+        5e-5,
+        10.0,
+        0.5,
+        100.0,
+    )
     assert len(plan("paper", grid="full")) > len(items) * 10
 
 
@@ -76,6 +92,7 @@ def test_report_again_needs_a_complete_study_and_goes_alone(tmp_path, capsys):
     """--report-again refuses a study that is not complete (its own report runs when it finishes) and the flags
     that would rerun what it keeps; both before any work."""
     from pkdstudy.study import main
+
     res = tmp_path / "res"
     res.mkdir()
     (res / "manifest-quick.json").write_text(json.dumps({"profile": "quick", "status": "running", "records": []}))
@@ -118,10 +135,14 @@ def test_report_again_leaves_a_damaged_manifest_and_restores_the_tables_of_a_fai
 
 def test_a_confirmatory_study_refuses_to_resume_under_another_declaration(tmp_path):
     from pkdstudy.study import Study
+
     res = tmp_path / "res"
     res.mkdir()
-    (res / "manifest-beta100-confirm.json").write_text(json.dumps(
-        {"profile": "beta100-confirm", "status": "running", "records": [], "confirmatory": ["1b. PKD beats KD"]}))
+    (res / "manifest-beta100-confirm.json").write_text(
+        json.dumps(
+            {"profile": "beta100-confirm", "status": "running", "records": [], "confirmatory": ["1b. PKD beats KD"]}
+        )
+    )
     items = plan("beta100-confirm", results=res, work=tmp_path / "work")
     with pytest.raises(StudyError, match="declared the confirmatory claims .* the profile now says .* cannot change"):
         Study("beta100-confirm", items, res, tmp_path / "work", force=False, log=lambda *a: None)
@@ -136,12 +157,20 @@ def test_a_confirmatory_claim_the_report_cannot_make_is_refused(monkeypatch, tmp
 
 
 def test_bad_profile_and_grid():
-    with pytest.raises(StudyError, match="known profiles: quick, cpu, full, beyond, verdicts, beta100-confirm, epochs8-confirm, mean-pilot, mean, paper, search, recipe"):
+    with pytest.raises(
+        StudyError,
+        match="known profiles: quick, cpu, full, beyond, verdicts, beta100-confirm, epochs8-confirm, mean-pilot, mean, paper, search, recipe",
+    ):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
         plan("cpu", grid="some")
-    out = subprocess.run([sys.executable, "-m", "pkdstudy.study", "--profile", "fast"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pkdstudy.study", "--profile", "fast"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert out.returncode == 2 and "unknown profile 'fast'" in out.stderr
 
 
@@ -158,14 +187,22 @@ def test_notebook_parameters_checked_before_running():
 def test_notebook_refuses_parameters_it_does_not_declare_however_run(tmp_path):
     """papermill run directly injects any name; the notebook itself refuses it before any work."""
     import papermill as pm
+
     with pytest.raises(pm.PapermillExecutionError, match="unknown parameter.*'studnet_layers'"):
-        pm.execute_notebook(str(notebooks.notebook_path("02_student")), str(tmp_path / "out.ipynb"),
-                            parameters={"studnet_layers": 2}, progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(notebooks.notebook_path("02_student")),
+            str(tmp_path / "out.ipynb"),
+            parameters={"studnet_layers": 2},
+            progress_bar=False,
+            kernel_name="python3",
+        )
     with pytest.raises(notebooks.NotebookParameterError, match="'lr_rate'"):
         notebooks.check_globals({"config": {}, "lr_rate": 1, "json": json}, "02_student")
-    for bad, msg in (({"force": "false"}, "force='false' is a str; the notebook expects bool"),
-                     ({"threads": "2"}, "threads='2' is a str; the notebook expects int"),
-                     ({"results_dir": 3}, "results_dir=3 is a int; the notebook expects str")):
+    for bad, msg in (
+        ({"force": "false"}, "force='false' is a str; the notebook expects bool"),
+        ({"threads": "2"}, "threads='2' is a str; the notebook expects int"),
+        ({"results_dir": 3}, "results_dir=3 is a int; the notebook expects str"),
+    ):
         with pytest.raises(notebooks.NotebookParameterError, match=msg):  # -p force false: a string
             notebooks.check_globals({"config": {}, **bad}, "02_student")
 
@@ -173,6 +210,7 @@ def test_notebook_refuses_parameters_it_does_not_declare_however_run(tmp_path):
 def test_notebook_pairs_are_in_sync_and_output_free():
     import jupytext
     import nbformat
+
     for py in sorted((ROOT / "notebooks").glob("*.py")):
         ipynb = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
         paired = jupytext.read(py)
@@ -196,6 +234,7 @@ def test_lock_refuses_a_second_study(tmp_path):
 
 def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
     from pkdstudy.study import clean
+
     res, work = tmp_path / "results", tmp_path / "work"
     (res / "records").mkdir(parents=True)
     (res / "records" / "a.json").write_text("{}")
@@ -217,6 +256,7 @@ def test_clean_refused_while_a_study_runs_and_says_what_it_removed(tmp_path):
 def test_clean_keeps_the_weights_it_did_not_write_and_removes_what_its_ledger_lists(tmp_path):
     from pkdlib.ownership import note_written
     from pkdstudy.study import clean
+
     work, res = tmp_path / "work", tmp_path / "results"
     teacher = work / "models" / "rt-teacher-s0-x"  # a committed teacher: in no ledger of this work folder
     for d in (teacher, work / "models" / "other", work / "cache"):
@@ -234,14 +274,35 @@ def test_clean_keeps_the_weights_it_did_not_write_and_removes_what_its_ledger_li
 def tiny_spec(tiny_bert, tiny_csv) -> dict:
     common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
     return {
-        "description": "tiny test profile", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "nothing",
+        "description": "tiny test profile",
+        "tasks": ["rt"],
+        "pretrained": str(tiny_bert),
+        "needs": "nothing",
         "teacher": {"epochs": 3, "seed": 0, **common},
-        "students": [{"method": ["ft", "kd", "pkd-last", "pkd-skip"], "student_layers": [2], "seed": [0, 1],
-                      "epochs": 1, "temperature": 10.0, "alpha": 0.5, "beta": 10.0, "normalize": True, **common},
-                     {"method": ["ft", "kd"], "student_layers": [1], "seed": [0], "epochs": 1, "beta": 10.0,
-                      **common}],  # a second size for the layer figure and Table 3; its claims need no seeds
-        "speedup": {"layers": [1, 2], "batch_size": 8, "seq_len": 16, "repeats": 2, "warmup": 1,
-                    "real_lengths_task": None, "real_lengths_examples": 0, "shared": True},
+        "students": [
+            {
+                "method": ["ft", "kd", "pkd-last", "pkd-skip"],
+                "student_layers": [2],
+                "seed": [0, 1],
+                "epochs": 1,
+                "temperature": 10.0,
+                "alpha": 0.5,
+                "beta": 10.0,
+                "normalize": True,
+                **common,
+            },
+            {"method": ["ft", "kd"], "student_layers": [1], "seed": [0], "epochs": 1, "beta": 10.0, **common},
+        ],  # a second size for the layer figure and Table 3; its claims need no seeds
+        "speedup": {
+            "layers": [1, 2],
+            "batch_size": 8,
+            "seq_len": 16,
+            "repeats": 2,
+            "warmup": 1,
+            "real_lengths_task": None,
+            "real_lengths_examples": 0,
+            "shared": True,
+        },
     }
 
 
@@ -274,8 +335,11 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     # its speed-up is the machine's shared measurement (the first study here took it), named by the manifest
     assert m["speed"].startswith("hardware-") and (res / "speed" / m["speed"]).is_file()
     assert not (res / "speed" / "speedup-tiny.json").exists()
-    assert (res / "tables" / "tiny" / "table3_speed.md").read_text().startswith(
-        f"The machine's shared measurement (`results/speed/{m['speed']}`)")
+    assert (
+        (res / "tables" / "tiny" / "table3_speed.md")
+        .read_text()
+        .startswith(f"The machine's shared measurement (`results/speed/{m['speed']}`)")
+    )
     for t in ("table1", "table2_last_vs_skip", "table3_speed", "claims", "runs"):
         assert (res / "tables" / "tiny" / f"{t}.csv").is_file() and (res / "tables" / "tiny" / f"{t}.md").is_file()
     for f in ("accuracy_vs_layers_rt", "accuracy_vs_speedup_rt", "train_vs_dev_rt"):
@@ -289,6 +353,7 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     # the tables the study wrote are the ones its records and final manifest give (the committed-results test)
     from pkdstudy.report import build
+
     written = {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
     build(res, tiny_profile)
     assert written == {p.name: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
@@ -300,8 +365,9 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     # --remeasure (a quiet machine): the speed-up and the report run again, no training run does, and the manifest
     # keeps the study's earlier time as a part of it
     first = json.loads((res / "manifest-tiny.json").read_text())
-    m3 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
-                 remeasure=True)
+    m3 = execute(
+        tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None, remeasure=True
+    )
     assert (m3["notebooks_run"], m3["notebooks_reused"], m3["status"]) == (2, n_runs, "complete")
     written = json.loads((res / "manifest-tiny.json").read_text())
     assert written["parts"][:-1] == first["parts"] and len(written["parts"]) == 2
@@ -314,8 +380,9 @@ def test_tiny_study_end_to_end_then_resumes(tiny_study, tiny_profile):
     stale = report_nb.stat().st_mtime_ns
     os.utime(report_nb, ns=(stale - 10**9, stale - 10**9))
     tables = {p: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}
-    m4 = execute(tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None,
-                 report_again=True)
+    m4 = execute(
+        tiny_profile, plan(tiny_profile, results=res, work=work), res, work, log=lambda *a: None, report_again=True
+    )
     assert m4 == written and kept == {p: p.read_bytes() for p in kept}
     assert tables == {p: p.read_bytes() for p in (res / "tables" / "tiny").iterdir()}  # same code, same tables
     assert report_nb.stat().st_mtime_ns > stale - 10**9
@@ -327,6 +394,7 @@ def test_a_later_study_cites_the_machines_shared_speed_measurement(tiny_study, t
     """Another study on this machine with the same speed-up settings keeps the measurement the first took (its
     dry run says so), and measures again only with --remeasure."""
     from pkdstudy.study import Study, mark_reuse
+
     res, work, m = tiny_study
     sp = next(it for it in plan(tiny_profile, results=res, work=work) if it.kind == "speedup")
     mark_reuse([sp], res, work)
@@ -347,6 +415,7 @@ def test_parallel_study_gives_the_serial_records(tiny_study, tiny_bert, tiny_csv
     """Two workers (one torch thread each) finish with the records of the serial tiny study: same runs, same
     identities, the same numbers up to the float rounding of another thread count."""
     from pkdstudy.study import LocalRunner
+
     spec = tiny_spec(tiny_bert, tiny_csv)
     spec["students"] = [{**spec["students"][0], "method": ["ft", "pkd-skip"]}]  # teacher and 4 of its students
     monkeypatch.setitem(PROFILES, "tiny4", {**spec, "speedup": None})
@@ -355,8 +424,12 @@ def test_parallel_study_gives_the_serial_records(tiny_study, tiny_bert, tiny_csv
     assert m["parts"][-1]["workers"] == 2 and m["notebooks_run"] == 6 and len(m["records"]) == 5
     serial = tiny_study[0] / "records"
     configs = {r: json.loads((serial / f"{r}.json").read_text())["config"] for r in tiny_study[2]["records"]}
-    assert m["records"] == [r for r, c in configs.items() if c["method"] == "teacher" or  # the same run ids,
-                            (c["method"] in ("ft", "pkd-skip") and c["student_layers"] == 2)]  # in plan order
+    assert m["records"] == [
+        r
+        for r, c in configs.items()
+        if c["method"] == "teacher"  # the same run ids,
+        or (c["method"] in ("ft", "pkd-skip") and c["student_layers"] == 2)
+    ]  # in plan order
     for rid in m["records"]:
         a, b = (json.loads((d / f"{rid}.json").read_text()) for d in (serial, res / "records"))
         assert a["identity"] == b["identity"] and a["best_epoch"] == b["best_epoch"]
@@ -366,14 +439,30 @@ def test_parallel_study_gives_the_serial_records(tiny_study, tiny_bert, tiny_csv
 @pytest.mark.slow
 def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, tiny_csv, monkeypatch, tmp_path):
     from pkdstudy.study import SubmititRunner
+
     common = {"lr": 2e-3, "batch_size": 16, "data_dir": str(tiny_csv), "device": "cpu"}
-    monkeypatch.setitem(PROFILES, "tiny2", {
-        "description": "two runs", "tasks": ["rt"], "pretrained": str(tiny_bert), "needs": "nothing",
-        "teacher": {"epochs": 1, **common}, "speedup": None,
-        "students": [{"method": "kd", "student_layers": 2, "epochs": 1, **common}]})
+    monkeypatch.setitem(
+        PROFILES,
+        "tiny2",
+        {
+            "description": "two runs",
+            "tasks": ["rt"],
+            "pretrained": str(tiny_bert),
+            "needs": "nothing",
+            "teacher": {"epochs": 1, **common},
+            "speedup": None,
+            "students": [{"method": "kd", "student_layers": 2, "epochs": 1, **common}],
+        },
+    )
     res, work = tmp_path / "results", tmp_path / "work"
-    m = execute("tiny2", plan("tiny2", results=res, work=work), res, work, log=lambda *a: None,
-                runner=SubmititRunner("local", work / "submitit", timeout_min=10))
+    m = execute(
+        "tiny2",
+        plan("tiny2", results=res, work=work),
+        res,
+        work,
+        log=lambda *a: None,
+        runner=SubmititRunner("local", work / "submitit", timeout_min=10),
+    )
     assert m["notebooks_run"] == 3 and len(m["records"]) == 2
     assert list((work / "submitit").glob("*_log.out"))  # the jobs went through submitit
     logs = []
@@ -394,8 +483,9 @@ def test_verdicts_profile_has_three_teachers_and_the_declared_blocks():
     assert {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "kd"} == want
     assert {(c["teacher_dir"], c["seed"]) for c in four if c["method"] == "pkd-skip" and c["beta"] == 1000} == want
     ft = sorted((c["teacher_dir"], c["seed"]) for c in four if c["method"] == "ft")
-    assert ft == sorted((f"@teacher:{key}", 100 * t + s) for t, key in enumerate(("rt", "rt:s1", "rt:s2"))
-                        for s in range(8))
+    assert ft == sorted(
+        (f"@teacher:{key}", 100 * t + s) for t, key in enumerate(("rt", "rt:s1", "rt:s2")) for s in range(8)
+    )
     seeds_of = {}
     for c in students:
         seeds_of.setdefault(c["seed"], set()).add(c["teacher_dir"])
@@ -405,14 +495,16 @@ def test_verdicts_profile_has_three_teachers_and_the_declared_blocks():
     unnorm = [(c["beta"], c["seed"]) for c in students if c.get("normalize") is False]
     assert sorted(unnorm) == sorted((b, s) for b in (10.0, 100.0) for s in range(8))
     assert sorted((c["method"], c["seed"]) for c in students if c["epochs"] == 8) == sorted(
-        (m, s) for m in ("ft", "kd", "pkd-skip") for s in range(8))
+        (m, s) for m in ("ft", "kd", "pkd-skip") for s in range(8)
+    )
     # the mean study's runs come first, unchanged: they are reused
     mean = [json.dumps(c, sort_keys=True) for c in _students("mean")]
-    assert [json.dumps(c, sort_keys=True) for c in students[:len(mean)]] == mean
+    assert [json.dumps(c, sort_keys=True) for c in students[: len(mean)]] == mean
 
 
 def test_with_teacher_resolves_each_teachers_key():
     from pkdstudy.study import with_teacher
+
     teachers = {"rt": "work/models/t0", "rt:s1": "work/models/t1"}
     assert with_teacher({"teacher_dir": "@teacher:rt:s1"}, teachers)["teacher_dir"] == "work/models/t1"
     assert with_teacher({"teacher_dir": "@teacher:rt"}, teachers)["teacher_dir"] == "work/models/t0"
@@ -430,11 +522,14 @@ def test_two_teacher_study_then_its_extension_keeps_the_first_parts_time(tiny_be
     res, work = tmp_path / "results", tmp_path / "work"
     m1 = execute("tiny2t", plan("tiny2t", results=res, work=work), res, work, log=lambda *a: None)
     assert m1["status"] == "complete" and len(m1["parts"]) == 1 and len(m1["records"]) == 3
-    grown = first + [{**base, "method": ["ft"], "seed": [0, 1]},  # nested: teacher 1's students have seeds 100+
-                     {**base, "method": ["ft", "kd"], "seed": [100, 101], "teacher_seed": [1]},
-                     {**base, "method": ["kd"], "seed": [0, 1], "epochs": 2}]  # an arm: more epochs
-    monkeypatch.setitem(PROFILES, "tiny2t", {**spec, "speedup": None, "students": grown,
-                                             "arms": {"2 epochs": {"epochs": 2}}})
+    grown = first + [
+        {**base, "method": ["ft"], "seed": [0, 1]},  # nested: teacher 1's students have seeds 100+
+        {**base, "method": ["ft", "kd"], "seed": [100, 101], "teacher_seed": [1]},
+        {**base, "method": ["kd"], "seed": [0, 1], "epochs": 2},
+    ]  # an arm: more epochs
+    monkeypatch.setitem(
+        PROFILES, "tiny2t", {**spec, "speedup": None, "students": grown, "arms": {"2 epochs": {"epochs": 2}}}
+    )
     items = plan("tiny2t", results=res, work=work)
     assert [it.label for it in items if it.kind == "teacher"] == ["rt teacher", "rt teacher seed 1"]
     m2 = execute("tiny2t", items, res, work, log=lambda *a: None)

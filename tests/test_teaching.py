@@ -1,5 +1,6 @@
 """The teaching helpers, the committed seed distribution and the numbers the notebook and its solutions state,
 and the teaching notebook through papermill (the default knobs, and two knob sets with a short training time)."""
+
 import json
 import math
 import re
@@ -10,9 +11,27 @@ import pytest
 import torch
 from conftest import ROOT
 
-from pkdstudy.teaching import (PAIRS, Setting, arm_summary, between_sentences, binary_kd, ce_plateau, check_loss,
-                               class_run_matches, cls_cosine, comparison_arms, layer_map_matrix, layer_similarity,
-                               moved, paired, paper_vs_study, read_seeds, soft_targets, summary_lines, why_compress)
+from pkdstudy.teaching import (
+    PAIRS,
+    Setting,
+    arm_summary,
+    between_sentences,
+    binary_kd,
+    ce_plateau,
+    check_loss,
+    class_run_matches,
+    cls_cosine,
+    comparison_arms,
+    layer_map_matrix,
+    layer_similarity,
+    moved,
+    paired,
+    paper_vs_study,
+    read_seeds,
+    soft_targets,
+    summary_lines,
+    why_compress,
+)
 
 NOTEBOOK = ROOT / "notebooks" / "00_teaching.py"
 SOLUTIONS = ROOT / "notebooks" / "00_teaching_solutions.md"
@@ -27,11 +46,12 @@ def test_soft_targets_flatten_with_temperature():
 
 def test_binary_kd_is_pkdlibs_kd_and_a_margin_regression_at_high_temperature():
     from pkdlib.losses import kd_loss
+
     s = torch.tensor([[0.0, 1.5], [0.3, -2.0]])
     t = torch.tensor([0.5, 3.0])
     margins = s[:, 1] - s[:, 0]
     for T in (1.0, 10.0):
-        by_margin = torch.stack([binary_kd(margins[i:i + 1], float(t[1] - t[0]), T)[0] for i in range(2)]).mean()
+        by_margin = torch.stack([binary_kd(margins[i : i + 1], float(t[1] - t[0]), T)[0] for i in range(2)]).mean()
         assert torch.allclose(by_margin, kd_loss(s, t.expand(2, 2), T), rtol=1e-5)
     big = binary_kd(torch.tensor([2.0]), -1.0, 100.0)
     assert abs(float(big) - 9 / 8) < 0.01
@@ -55,11 +75,13 @@ def test_cosines_same_and_different_sentences():
 
 def test_varying_share_is_zero_for_one_vector_and_large_for_random_states():
     from pkdstudy.teaching import varying_share
+
     assert varying_share(torch.ones(2, 6, 4))[0] == 0
     assert varying_share(torch.randn(2, 50, 16)).min() > 0.9
 
 
 # ---- the comparison's arms and helpers ----------------------------------------------------------------------
+
 
 def test_arms_leave_out_kd_at_alpha_zero_and_pkd_without_beta_or_layers():
     assert list(comparison_arms(Setting(), 6)) == ["FT", "KD", "PKD [CLS]", "PKD mean"]
@@ -122,6 +144,7 @@ def test_check_loss_accepts_the_solutions_and_refuses_a_kd_without_t_squared():
     def no_t2(s, t, T):
         p = F.softmax(t / T, -1)
         return (p * (p.log() - F.log_softmax(s / T, -1))).sum(-1).mean()
+
     ok, msg = check_loss(no_t2, "kd")
     assert ok is False and "differs from pkdlib" in msg
     assert check_loss(lambda s, t: None, "pt") == (None, "pt: not written yet (the function returns None)")
@@ -130,6 +153,7 @@ def test_check_loss_accepts_the_solutions_and_refuses_a_kd_without_t_squared():
 
 
 # ---- what the notebook states, against the committed files ---------------------------------------------------
+
 
 def test_section_9_reads_the_decisive_studies():
     t = paper_vs_study(ROOT / "results")
@@ -170,6 +194,7 @@ def test_the_notebooks_numbers_about_the_studies_are_in_their_tables():
 
 def test_the_seed_distribution_is_paired_complete_and_of_the_notebooks_default_knobs():
     from pkdstudy.notebooks import declared_parameters, notebook_path
+
     df, info = read_seeds(SEEDS)
     assert info["complete"] and len(info["seeds"]) >= 10 and info["seeds"] == sorted(set(df["seed"]))
     assert (df.groupby("arm")["seed"].apply(sorted).apply(lambda s: s == info["seeds"])).all()  # paired by seed
@@ -195,23 +220,42 @@ def test_the_numbers_the_notebook_states_about_the_seeds_are_the_committed_files
 
 @pytest.mark.timeout(1200)
 @pytest.mark.slow
-@pytest.mark.parametrize("knobs, present, absent", [
-    # the default, as a class runs it: its run is seed 0 of the committed distribution, number for number
-    ({}, ["Your run (stars) is seed 0 of these", "PKD mean   dev accuracy"], ["Your knobs differ"]),
-    ({"beta": 0.0, "alpha": 0.0, "student_layers": 1, "steps": 3},
-     ["FT ", "alpha = 0: no KD arm", "Your knobs differ"], ["KD         dev", "PKD", "pt: by hand", "kd: by hand"]),
-    # the other knobs in one run (three executions keep the suite's time): PKD arms unnormalised, every term by hand
-    ({"layer_map": "pkd_last", "student_layers": 5, "temperature": 2.0, "normalize": False, "beta": 100.0,
-      "steps": 3, "dev_examples": 100},
-     ["PKD [CLS]  dev", "PKD mean   dev", "pkd_last(6, 5)", "raw)", "ce: by hand", "kd: by hand", "pt: by hand"], []),
-], ids=["default", "alpha0-beta0-1layer", "pkd_last-5layers-T2-raw"])
+@pytest.mark.parametrize(
+    "knobs, present, absent",
+    [
+        # the default, as a class runs it: its run is seed 0 of the committed distribution, number for number
+        ({}, ["Your run (stars) is seed 0 of these", "PKD mean   dev accuracy"], ["Your knobs differ"]),
+        (
+            {"beta": 0.0, "alpha": 0.0, "student_layers": 1, "steps": 3},
+            ["FT ", "alpha = 0: no KD arm", "Your knobs differ"],
+            ["KD         dev", "PKD", "pt: by hand", "kd: by hand"],
+        ),
+        # the other knobs in one run (three executions keep the suite's time): PKD arms unnormalised, every term by hand
+        (
+            {
+                "layer_map": "pkd_last",
+                "student_layers": 5,
+                "temperature": 2.0,
+                "normalize": False,
+                "beta": 100.0,
+                "steps": 3,
+                "dev_examples": 100,
+            },
+            ["PKD [CLS]  dev", "PKD mean   dev", "pkd_last(6, 5)", "raw)", "ce: by hand", "kd: by hand", "pt: by hand"],
+            [],
+        ),
+    ],
+    ids=["default", "alpha0-beta0-1layer", "pkd_last-5layers-T2-raw"],
+)
 def test_teaching_notebook_runs_with_each_knob(tmp_path, knobs, present, absent):
     from pkdstudy import notebooks
+
     out = tmp_path / "00_teaching.ipynb"
     # the committed study's teacher (its weights are committed): the notebook's first branch, as a reader meets it;
     # the branch that fine-tunes a teacher when none exists is run() on a teacher config, tested in test_study
-    notebooks.execute("00_teaching", out, {"results_dir": str(ROOT / "results"), "work_dir": str(tmp_path / "w"),
-                                            **knobs}, cwd=ROOT)
+    notebooks.execute(
+        "00_teaching", out, {"results_dir": str(ROOT / "results"), "work_dir": str(tmp_path / "w"), **knobs}, cwd=ROOT
+    )
     nb = json.loads(out.read_text())
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]

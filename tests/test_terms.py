@@ -1,5 +1,6 @@
 """The loss-term registry and the teachers behind one interface: what a term declares reaches the objective, the
 configuration, the CLI and the records; a term without a weight is refused; both teachers give the same outputs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,15 @@ from pkdlib.terms import PARAMS, TERMS, Outputs, Param, Term, _registry
 
 
 def _term(key="xx", weight="delta", params=()):
-    return Term(key, key.upper(), weight=weight, formula="XX = 0", loss=lambda s, t, b, o: s.logits.sum() * 0,
-                written=lambda o: key.upper(), params=params)
+    return Term(
+        key,
+        key.upper(),
+        weight=weight,
+        formula="XX = 0",
+        loss=lambda s, t, b, o: s.logits.sum() * 0,
+        written=lambda o: key.upper(),
+        params=params,
+    )
 
 
 def test_a_term_whose_weight_no_term_declares_is_refused_not_dropped():
@@ -67,12 +75,15 @@ def test_each_methods_teacher_gives_what_its_terms_read():
     from pkdlib.runs import build_objective
     from pkdlib.teachers import TEACHERS, TeacherError, check_teacher
     from pkdlib.terms import Need
+
     for name, m in METHODS.items():
         if m.student:
             cfg = RunConfig(method=name, teacher_dir="t", student_layers=3)
             check_teacher(m.teacher, build_objective(cfg, 6).need("teacher"))
             assert set(build_objective(cfg, 6).need("student").layers) <= {1, 2}
-    with pytest.raises(TeacherError, match="the cached teacher cannot give the teacher's attentions.*accepted for it: online"):
+    with pytest.raises(
+        TeacherError, match="the cached teacher cannot give the teacher's attentions.*accepted for it: online"
+    ):
         check_teacher("cached", Need((2,), attentions=True))
     with pytest.raises(TeacherError, match="teacher 'remote' is not accepted; accepted: cached, online"):
         check_teacher("remote", Need())
@@ -81,12 +92,16 @@ def test_each_methods_teacher_gives_what_its_terms_read():
 
 def test_a_required_term_at_weight_zero_names_the_method_it_would_be():
     from pkdlib import ConfigError
-    with pytest.raises(ConfigError, match=r"method 'pkd-last' with beta=0 is plain KD; use method='kd' or set beta > 0"):
+
+    with pytest.raises(
+        ConfigError, match=r"method 'pkd-last' with beta=0 is plain KD; use method='kd' or set beta > 0"
+    ):
         RunConfig(method="pkd-last", teacher_dir="t", beta=0.0)
 
 
 def test_pkd_train_help_lists_every_term_with_its_weight_and_formula(capsys):
     from pkdlib.cli import main
+
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
@@ -101,6 +116,7 @@ def test_the_online_teacher_gives_the_caches_outputs(tiny_bert, tiny_csv):
     from pkdlib.models import load_classifier, load_tokenizer
     from pkdlib.teachers import OnlineTeacher
     from pkdlib.terms import Need
+
     model = load_classifier(str(tiny_bert), 2).eval()
     ts = tokenize_split(load_task("rt", "train", tiny_csv).head(40), load_tokenizer(str(tiny_bert)), 32)
     cached = compute_teacher_outputs(model, ts, 16, torch.device("cpu"), progress=False)

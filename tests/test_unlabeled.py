@@ -1,6 +1,7 @@
 """Unlabeled text (pkdlib/unlabeled.py): CE only on labelled rows, KD and patient terms on all; dev/test rows refused
 by content; a run with it is another run (its rows enter the identity and the teacher cache), one without it is
 unchanged."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -22,8 +23,9 @@ def test_ce_is_on_labelled_rows_only_and_an_unlabeled_batch_trains_by_kd():
     obj = Objective(alpha=0.5, temperature=2.0, ce_labelled_only=True)
     out = obj(logits, labels, teacher)
     assert torch.allclose(out["ce"], F.cross_entropy(logits[[0, 2]], labels[[0, 2]]))  # mean over labelled rows
-    assert torch.allclose(out["kd"], Objective(alpha=1.0, temperature=2.0)(logits, torch.zeros(4, dtype=torch.long),
-                                                                        teacher)["kd"])  # KD over all four rows
+    assert torch.allclose(
+        out["kd"], Objective(alpha=1.0, temperature=2.0)(logits, torch.zeros(4, dtype=torch.long), teacher)["kd"]
+    )  # KD over all four rows
     none = obj(logits, torch.full((4,), UNLABELED), teacher)
     none["loss"].backward()
     assert none["ce"] == 0 and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
@@ -42,8 +44,9 @@ def files(tmp_path, tiny_csv):
 
 
 def _cfg(tmp_path, **kw):
-    return RunConfig.from_dict({"task": "mine", "method": "kd", "teacher_dir": str(tmp_path),
-                                "train_file": str(tmp_path / "train.csv"), **kw})
+    return RunConfig.from_dict(
+        {"task": "mine", "method": "kd", "teacher_dir": str(tmp_path), "train_file": str(tmp_path / "train.csv"), **kw}
+    )
 
 
 def test_dev_and_test_rows_in_the_unlabeled_text_are_refused_by_content(files):
@@ -64,11 +67,17 @@ def test_dev_and_test_rows_in_the_unlabeled_text_are_refused_by_content(files):
 
 def test_plan_refuses_leaking_unlabeled_text_before_any_work(files, tiny_bert):
     from pkdlib.distill import plan
+
     tmp_path, df = files
     pd.DataFrame({"text": df.text}).to_csv(tmp_path / "all.csv", index=False)  # every row, test rows too
     with pytest.raises(DataError, match="must not learn from the rows it is tested on"):
-        plan({"train_file": str(tmp_path / "train.csv")}, 1, pretrained=str(tiny_bert), out=tmp_path / "out",
-             unlabeled=str(tmp_path / "all.csv"))
+        plan(
+            {"train_file": str(tmp_path / "train.csv")},
+            1,
+            pretrained=str(tiny_bert),
+            out=tmp_path / "out",
+            unlabeled=str(tmp_path / "all.csv"),
+        )
     assert not (tmp_path / "out").exists() and not (tmp_path / "results").exists()
 
 
@@ -76,12 +85,23 @@ def test_plan_refuses_leaking_unlabeled_text_before_any_work(files, tiny_bert):
 def test_a_run_with_unlabeled_text_is_another_run_whose_teacher_cache_covers_it(tiny_teacher, tmp_path):
     from pkdlib.identity import identity_config
     from pkdlib.runs import prepare, run
+
     rec, ws = tiny_teacher
-    base = RunConfig(task="rt", method="kd", student_layers=2, pretrained=rec["config"]["pretrained"],
-                     teacher_dir=rec["model_dir"], data_dir=rec["config"]["data_dir"], epochs=1, lr=2e-3,
-                     batch_size=16, device="cpu")
+    base = RunConfig(
+        task="rt",
+        method="kd",
+        student_layers=2,
+        pretrained=rec["config"]["pretrained"],
+        teacher_dir=rec["model_dir"],
+        data_dir=rec["config"]["data_dir"],
+        epochs=1,
+        lr=2e-3,
+        batch_size=16,
+        device="cpu",
+    )
     assert "unlabeled_file" not in identity_config(base)  # a run without it: its identity as before
     from conftest import write_tiny_csv
+
     unl = pd.read_csv(write_tiny_csv(tmp_path / "more.csv", n=90, seed=7))[["text"]]
     unl.to_csv(tmp_path / "unl.csv", index=False)
     cfg = base.replace(unlabeled_file=str(tmp_path / "unl.csv"))
@@ -97,6 +117,7 @@ def test_a_run_with_unlabeled_text_is_another_run_whose_teacher_cache_covers_it(
 
 def test_training_accuracy_counts_labelled_rows_only():
     from pkdlib.train import Meter
+
     m = Meter(1)
     m.start_epoch()
     logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
