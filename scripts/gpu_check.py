@@ -69,13 +69,7 @@ from pkdlib.determinism import NONDETERMINISTIC_OPS, cuda_determinism  # noqa: E
 from pkdlib.layer_maps import pkd_skip  # noqa: E402
 from pkdlib.losses import Objective, compute_loss  # noqa: E402
 from pkdlib.methods import METHODS  # noqa: E402
-from pkdlib.models import (  # noqa: E402
-    build_student,
-    load_classifier,
-    load_tokenizer,
-    quiet_transformers,
-    resolve_precision,
-)
+from pkdlib.models import build_student, load_classifier, load_tokenizer, quiet_transformers, resolve_precision  # noqa: E402
 from pkdlib.paths import Workspace  # noqa: E402
 from pkdlib.records import git_state, saved_model_dir, versions  # noqa: E402
 from pkdlib.runs import run  # noqa: E402
