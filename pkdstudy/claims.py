@@ -56,6 +56,8 @@ CLAIMS = (
     ("pkd-skip", "pkd-bottom", "6a. layer choice: PKD-Skip vs PKD-Bottom"),
     ("pkd-mean", "pkd-skip", "7. PKD on mean-pooled states vs [CLS]"),
     ("pkd-mean", "kd", "7b. PKD on mean-pooled states beats KD"),
+    ("at", "kd", "9a. attention transfer beats KD"),
+    ("at", "pkd-skip", "9b. attention transfer vs PKD-Skip"),
 )
 PRIMARY = ("1a.", "1b.", "2.")
 #: the equivalence margin and the effect the power is computed for, in test points: the paper's SST-2 gains

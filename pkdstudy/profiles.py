@@ -27,7 +27,15 @@ SEARCH_BASE = {"student_layers": [3], "seed": [0], **CPU_STUDENT}
 RECIPE_BASE = {"student_layers": [3], "seed": [0], **OFFICIAL_SST2, "epochs": 4}
 TEACHER = {"epochs": 3, "lr": 5e-5, "seed": 0}
 #: the study's recipe, chosen on dev by the recipe profile: 4 epochs, bf16 autocast, lr per method
-STUDY_LR = {"ft": 5e-5, "kd": 1e-4, "pkd-last": 1e-4, "pkd-skip": 1e-4, "pkd-bottom": 1e-4, "pkd-mean": 1e-4}
+STUDY_LR = {
+    "at": 1e-4,
+    "ft": 5e-5,
+    "kd": 1e-4,
+    "pkd-last": 1e-4,
+    "pkd-skip": 1e-4,
+    "pkd-bottom": 1e-4,
+    "pkd-mean": 1e-4,
+}
 STUDY_STUDENT = {"epochs": 4, "precision": "bf16", **OFFICIAL_SST2, "beta": 1000.0}
 SPEEDUP = {
     "layers": [1, 2, 3, 4, 5],
@@ -144,6 +152,16 @@ CONFIRM_EPOCHS8 = [
     for e in _teachers_block([s], [0] if s >= 8 else [], ["kd", "pkd-skip"], epochs=[8])
     + _teachers_block([s], [1, 2], ["kd", "pkd-skip"], epochs=[8])
 ]
+
+
+#: an exploratory arm beyond the paper (the science issue): attention transfer (method ``at``: KD + TinyBERT's
+#: attention-map term on PKD-Skip's layers, online teacher) on the verdicts study's three teachers, 8 paired seeds each
+#: (teacher 0: seeds 0-7, teachers 1 and 2: 100t + 0..7), beside their kd and pkd-skip runs (reused; fp32, 4 epochs,
+#: best epoch on dev). Reported as exploratory (secondary rows, Holm over them): gamma 1 and lr 1e-4 (KD's) were not
+#: tuned on dev, so a null result would not show attention transfer unhelpful here, only this setting.
+ATTENTION_ARM = students(["kd", "pkd-skip", "at"], [3], range(8), **FP32) + _teachers_block(
+    range(8), [1, 2], ["kd", "pkd-skip", "at"]
+)
 
 
 VERDICTS_STUDY = (
@@ -292,6 +310,19 @@ PROFILES: dict[str, dict] = {
         "speedup": None,
         "needs": "nothing (embedded model and data); about 4.5 hours on 2 cores with --workers 2 (56 runs of about "
         "9 min with one thread, measured by the verdicts study's 8-epoch runs), resumable over sessions",
+    },
+    # beyond the paper: attention transfer against KD and PKD-Skip on three teachers (see ATTENTION_ARM); exploratory
+    "attention": {
+        "description": "EXPLORATORY: attention transfer (KD + TinyBERT's attention-map term, gamma 1, untuned) for 3-layer "
+        "students on the verdicts study's three teachers x 8 paired seeds, beside their kd and pkd-skip "
+        "(reused), fp32, the study's recipe otherwise",
+        "tasks": ["rt"],
+        "pretrained": "embedded:all-MiniLM-L6-v2",
+        "teacher": TEACHER,
+        "students": ATTENTION_ARM,
+        "speedup": None,
+        "needs": "nothing (embedded model and data); 24 new runs with an online teacher (about 1.5x a cached-teacher "
+        "run's time, not measured), resumable",
     },
     # a first, descriptive look at the mean-pooled patient term in fp32 (any CPU): does it act at the study's beta?
     "mean-pilot": {

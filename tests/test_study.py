@@ -159,7 +159,7 @@ def test_a_confirmatory_claim_the_report_cannot_make_is_refused(monkeypatch, tmp
 def test_bad_profile_and_grid():
     with pytest.raises(
         StudyError,
-        match="known profiles: quick, cpu, full, beyond, verdicts, beta100-confirm, epochs8-confirm, mean-pilot, mean, paper, search, recipe",
+        match="known profiles: quick, cpu, full, beyond, verdicts, beta100-confirm, epochs8-confirm, attention, mean-pilot, mean, paper, search, recipe",
     ):
         plan("fast")
     with pytest.raises(StudyError, match="accepted: best, full"):
