@@ -19,9 +19,10 @@ from pkdlib.cache import CACHE_FORMAT, TeacherOutputs, compute_teacher_outputs, 
 from pkdlib.data import TASKS, LengthBucketSampler, collate
 from pkdlib.files import content_key
 from pkdlib.layer_maps import layer_map
-from pkdlib.losses import Objective, check_weights, compute_loss, kd_loss, patient_loss, pool
+from pkdlib.losses import Objective, compute_loss, kd_loss, patient_loss, pool
 from pkdlib.models import DEFAULT_TEACHER, build_student
 from pkdlib.records import load_records, saved_model_dir
+from pkdlib.terms import check_values
 from pkdlib.train import evaluate, optimizer_step
 
 from .reference import paper_table1
@@ -275,7 +276,7 @@ class Setting:
                 f"steps={self.steps} and batch_size={self.batch_size} must be >= 1 and "
                 f"dev_examples={self.dev_examples} >= 0 (0: the whole dev set)"
             )
-        check_weights(self.alpha, self.temperature, self.beta)  # the one check of alpha, T and beta
+        check_values({"alpha": self.alpha, "temperature": self.temperature, "beta": self.beta})  # the one check
         layer_map(self.layer_map, 6, 3)  # a known map name (raises naming the known ones)
 
     def as_dict(self) -> dict:
@@ -292,7 +293,14 @@ def comparison_arms(s: Setting, n_teacher: int, only=None) -> dict:
         arms["KD"] = Objective(alpha=s.alpha, temperature=s.temperature)
     if s.beta > 0 and len(lm):
         for name, pooling in (("PKD [CLS]", "cls"), ("PKD mean", "mean")):
-            arms[name] = Objective(s.alpha, s.temperature, s.beta, s.normalize, lm, pooling=pooling)
+            arms[name] = Objective(
+                alpha=s.alpha,
+                temperature=s.temperature,
+                beta=s.beta,
+                normalize=s.normalize,
+                layer_map=lm,
+                pooling=pooling,
+            )
     if only is not None:
         unknown = [a for a in only if a not in arms]
         if unknown:

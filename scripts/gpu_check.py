@@ -480,12 +480,13 @@ class Timer:
 def student_objective(method: str, n_teacher: int, k: int) -> Objective:
     if method == "ft":
         return Objective()
+    pkd = method == "pkd-skip"
     return Objective(
-        0.5,
-        10.0,
-        100.0 if method == "pkd-skip" else 0.0,
-        True,
-        pkd_skip(n_teacher, k) if method == "pkd-skip" else None,
+        alpha=0.5,
+        temperature=10.0,
+        beta=100.0 if pkd else 0.0,
+        normalize=True,
+        layer_map=pkd_skip(n_teacher, k) if pkd else None,
     )
 
 
