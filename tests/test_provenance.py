@@ -66,8 +66,8 @@ def test_summary_names_each_part_and_the_records_commits_and_machines(tmp_path):
         {"started": "t2", "ran": 1, "git": {"commit": "d" * 40, "dirty": True}, "machine": "Intel Xeon, 2 cores"},
     ]
     assert _parts({"parts": parts}) == [
-        f"part 1 (started t1, 3 notebooks run): git {'c' * 10} on AMD EPYC, 2 cores",
-        f"part 2 (started t2, 1 notebooks run): git {'d' * 10} (uncommitted changes) on Intel Xeon, 2 cores",
+        f"part 1 (started t1): git {'c' * 10} on AMD EPYC, 2 cores",
+        f"part 2 (started t2): git {'d' * 10} (uncommitted changes) on Intel Xeon, 2 cores",
     ]
     old = _parts({"parts": [{"started": "t1"}, {"started": "t2"}]})  # a manifest written before parts named them
     assert old == [
