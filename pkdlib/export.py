@@ -95,7 +95,7 @@ def check_out_dir(
         return []
     old = _old_manifest(out)
     listed = old.get("files") if isinstance(old.get("files"), dict) else {}
-    if extra := foreign(out, listed, skip=(MANIFEST,)):
+    if extra := foreign(out, listed, skip=(MANIFEST, TEMP_MARKER)):  # the marker: an export just moved there
         why = "" if "files" in old else f" ({MANIFEST} lists no files: an export by an older pkd)"
         raise ExportError(
             f"{out} holds files the earlier export did not write, or changed since: "

@@ -24,22 +24,19 @@ LEDGER = ".pkd-files.jsonl"
 TEMP_MARKER = ".pkd-temp"
 
 
-def _entry(path: Path, base: Path) -> dict:
-    st = path.stat()
-    return {
-        "path": path.relative_to(base).as_posix(),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "sha256": file_sha256(path),
-    }
+def ledger_entry(path, name: str) -> dict:
+    """A ledger line for the file ``path``, listed as ``name`` (its path below the ledger's folder)."""
+    st = Path(path).stat()
+    return {"path": name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(path)}
 
 
-def note_written(base, paths) -> None:
-    """Add ``paths`` (files below ``base``) to ``base``'s ledger: one appended line each, in one write."""
+def note_written(base, paths=(), entries=()) -> None:
+    """Add ``paths`` (files below ``base``) and ready ``entries`` to ``base``'s ledger: one line each, appended in
+    one write."""
     base = Path(base)
-    lines = "".join(json.dumps(_entry(Path(p), base)) + "\n" for p in paths)
+    entries = [*entries, *(ledger_entry(p, Path(p).relative_to(base).as_posix()) for p in paths)]
     with open(base / LEDGER, "a", encoding="utf-8") as f:
-        f.write(lines)
+        f.write("".join(json.dumps(e) + "\n" for e in entries))
 
 
 def listed(base) -> dict:
@@ -180,6 +177,8 @@ def install(tmp: Path, out: Path, check, attempts: int = 10) -> list[str]:
             return left
         except FileExistsError:
             pass
+        if not os.path.lexists(out):  # moved away meanwhile: try again
+            continue
         if not out.is_dir() or out.is_symlink():
             raise ReplaceError(f"{out} exists and is not a folder; nothing replaced")
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.pkd-old.", dir=out.parent))

@@ -22,6 +22,7 @@ from .ownership import (
     file_hashes,
     foreign,
     install,
+    ledger_entry,
     make_temp_dir,
     note_written,
     present_files,
@@ -71,13 +72,15 @@ def save_model_dir(model, tokenizer, model_dir, log=print) -> str:
         umask_modes(tmp)
         fp, files = model_fingerprint(tmp), file_hashes(tmp, skip=(TEMP_MARKER,))
         atomic_write_json(tmp / WEIGHTS_FILE, {"weights_fp": fp, "files": files})
+        # listed as they will lie in model_dir (a rename keeps size and mtime), before another save may replace it
+        entries = [ledger_entry(tmp / n, f"{model_dir.name}/{n}") for n in [*files, WEIGHTS_FILE]]
         try:
             left = install(tmp, model_dir, _replaceable)
         except ReplaceError as e:
             raise WeightsError(str(e)) from None
     if left:
         log(f"warning: the earlier weights folder kept files pkd did not list: {left}")
-    note_written(model_dir.parent, [model_dir / n for n in [*files, WEIGHTS_FILE]])
+    note_written(model_dir.parent, entries=entries)
     return fp
 
 
@@ -87,7 +90,7 @@ def _replaceable(folder: Path) -> list[str]:
     names; anything else refuses the replacement, named."""
     listing = _listing(folder)
     if listing is not None:
-        names = set(listing["files"]) | {WEIGHTS_FILE}
+        names = set(listing["files"]) | {WEIGHTS_FILE, TEMP_MARKER}  # the marker: a save that just moved it here
         extra = foreign(folder, dict.fromkeys(names, ""), changed_ok=True)
     else:
         names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
