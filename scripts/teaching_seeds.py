@@ -45,7 +45,19 @@ from pkdstudy.teaching import (  # noqa: E402
     teacher_outputs,
 )
 
-COLUMNS = ["seed", "arm", "dev", "objective", "ce_plateau", "pt_share", "seconds", "cpu_seconds", "threads", "load1"]
+COLUMNS = [
+    "seed",
+    "arm",
+    "dev",
+    "objective",
+    "ce_plateau",
+    "pt_share",
+    "seconds",
+    "cpu_seconds",
+    "threads",
+    "load1",
+    "commit",
+]
 
 
 def seed_list(text: str) -> list[int]:
@@ -111,8 +123,9 @@ def prepare(a):
     return teacher, teacher_dir, pool, dev, cached
 
 
-def run_seed(a, seed: int, arms: dict, pool, dev, cached, done_dir: Path) -> None:
-    """Every arm of one seed not yet done: trained, scored, kept as done_dir/seed-<s>-<arm>.json."""
+def run_seed(a, seed: int, arms: dict, pool, dev, cached, done_dir: Path, commit: str) -> None:
+    """Every arm of one seed not yet done: trained, scored, kept as done_dir/seed-<s>-<arm>.json with the code's
+    commit when this process started (``-dirty``: with uncommitted changes)."""
     batches = None
     for arm, objective in arms.items():
         path = done_dir / f"seed-{seed}-{arm.replace(' ', '_')}.json"
@@ -131,6 +144,7 @@ def run_seed(a, seed: int, arms: dict, pool, dev, cached, done_dir: Path) -> Non
             "cpu_seconds": round(r["cpu_seconds"], 1),
             "threads": torch.get_num_threads(),
             "load1": round(os.getloadavg()[0], 2),
+            "commit": commit,
         }
         atomic_write_json(path, row)
         print(
@@ -159,7 +173,8 @@ def write_results(a, arms: dict, done_dir: Path, teacher_dir: str, started: floa
         "summary": summary_lines(df) if len(df) else [],
         "seconds_total": round(float(df["seconds"].sum()), 1),
         "cpu_seconds_total": round(float(df["cpu_seconds"].sum()), 1),
-        "command": "python scripts/teaching_seeds.py " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+        "command": command(a),
+        "commits": sorted({str(c) for c in df["commit"].fillna("not recorded")}),
         "niceness": os.nice(0),
         "teacher": portable(teacher_dir),
         "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")},
@@ -169,9 +184,27 @@ def write_results(a, arms: dict, done_dir: Path, teacher_dir: str, started: floa
     return df
 
 
+def command(a) -> str:
+    """The command that makes this file (the knobs that differ from the notebook's defaults; not --only-seeds)."""
+    knobs = [
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
+        for k, v in a.setting.as_dict().items()
+        if v != getattr(Setting(), k)
+    ]
+    extra = [
+        f"--{k} {shlex.quote(str(getattr(a, k)))}"
+        for k, v in (("arms", ""), ("out", "results/teaching"), ("name", "seeds"))
+        if getattr(a, k) != v
+    ]
+    seeds = str(len(a.seeds)) if a.seeds == list(range(len(a.seeds))) else ",".join(map(str, a.seeds))
+    return " ".join(["python scripts/teaching_seeds.py", f"--seeds {seeds}"] + knobs + extra)
+
+
 def main(argv=None) -> int:
     a = parse(argv)
     started = time.time()
+    git = git_state()
+    commit = f"{git['commit']}{'-dirty' if git['dirty'] else ''}"
     torch.set_num_threads(a.threads)
     teacher, teacher_dir, pool, dev, cached = prepare(a)
     arms = comparison_arms(
@@ -182,7 +215,7 @@ def main(argv=None) -> int:
     done_dir.mkdir(parents=True, exist_ok=True)
     print(f"{len(a.only_seeds)} seeds x {len(arms)} arms ({', '.join(arms)}); finished runs in {done_dir}", flush=True)
     for seed in a.only_seeds:
-        run_seed(a, seed, arms, pool, dev, cached, done_dir)
+        run_seed(a, seed, arms, pool, dev, cached, done_dir, commit)
         df = write_results(a, arms, done_dir, teacher_dir, started)
     print("\n".join(summary_lines(df)) if len(df) else "no seed finished every arm yet")
     return 0
