@@ -21,8 +21,9 @@ __all__ = ["teacher_candidates", "student_candidates", "static_candidate", "ort_
 
 def ort_predictor(path: Path, threads: int | None = None):
     """An onnxruntime session on ``threads`` intra-op threads (torch's count: the same CPU share), not spinning."""
-    import onnxruntime as ort
+    from .errors import require
 
+    ort = require("onnxruntime", "running an ONNX candidate", "export")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or torch.get_num_threads()
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -266,10 +266,10 @@ def table_markdown(rows: list[dict], pick: str | None = None) -> str:
 
 def plot(rows: list[dict], path: Path, title: str, pick: str | None = None) -> Path:
     """Accuracy (Wilson 95% bars) against batch-1 latency (log scale), every point labelled."""
-    import matplotlib
+    from .errors import require
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    require("matplotlib", "the frontier's plot", "export").use("Agg", force=False)
+    plt = require("matplotlib.pyplot", "the frontier's plot", "export")
 
     colours = {"teacher": "#555555", "student": "#1f77b4", "static": "#d62728"}
     fig, ax = plt.subplots(figsize=(9, 5.5))

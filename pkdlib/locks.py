@@ -6,6 +6,8 @@ A command that may wait (train, distill, export) says ``waiting for <folder>/: h
 must not (a study, ``pkd clean``) is refused, naming the holder. A command takes each folder's lock once however
 it is spelled (``--results X --work X``: one folder, one lock), so it never refuses itself. A holder file left by a
 killed process is reported and taken over (the operating system released its lock when the process died).
+Under a multi-process launch (``accelerate launch``, torchrun: ``LOCAL_RANK`` set) only each machine's first
+process takes the lock, for the group: its other processes would otherwise wait on their own group's lock forever.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class FolderLock:
 
     def __enter__(self):
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.lock = None
+        if os.environ.get("LOCAL_RANK", "0") != "0":  # the group's first process holds it (see the module)
+            return self
         self.lock = FileLock(str(self.dir / ".lock"), timeout=0)
         try:
             self.lock.acquire()
@@ -59,6 +64,8 @@ class FolderLock:
         return self
 
     def __exit__(self, *exc):
+        if self.lock is None:
+            return
         self.holder.unlink(missing_ok=True)
         self.lock.release()
 

@@ -72,8 +72,9 @@ def loss_shown(test: dict, alpha: float = ALPHA) -> bool:
 def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[str]:
     """Names of the weight-bearing nodes kept in fp32: the embedding lookups, and/or the nodes of the highest
     ``layer.N`` of the encoder with the pooler and the classification head."""
-    import onnx
+    from .errors import require
 
+    onnx = require("onnx", "int8 quantization (its node list)", "export")
     nodes = [
         n
         for n in onnx.load(str(onnx_path), load_external_data=False).graph.node
@@ -92,7 +93,10 @@ def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[
 
 def quantize(onnx_path: Path, out_path: Path, setting: tuple) -> Path:
     """Dynamic int8 (QInt8 weights) of an fp32 ONNX file under one of ``FALLBACKS``."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from .errors import require
+
+    q = require("onnxruntime.quantization", "int8 quantization", "export")
+    QuantType, quantize_dynamic = q.QuantType, q.quantize_dynamic  # noqa: N806
 
     _, per_channel, emb, last = setting
     quantize_dynamic(

@@ -22,8 +22,6 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
-
 from .errors import require
 from .splits import SPLIT_SEED, DataError, Split, TaskSpec, stratified_split
 
@@ -38,6 +36,8 @@ DICT_SPLITS = {"train": ("train",), "dev": ("validation", "dev"), "test": ("test
 
 def read_table(path: str, split: str = "train"):
     """A pandas DataFrame of one split (its row numbers are its ids), or a DataError naming what is wrong."""
+    import pandas as pd  # here, not at the top: pkdlib.cache imports this module where no table is read (gpu_check)
+
     if str(path).startswith("hub:"):
         return _from_datasets(str(path)[4:], split, hub=True)
     p = Path(path).expanduser()
@@ -113,6 +113,8 @@ def _texts(df, columns: tuple, where: str) -> list:
 
 
 def _label_values(df, column: str, where: str) -> list:
+    import pandas as pd
+
     if column not in df.columns:
         raise DataError(f"{where} has no label column {column!r}; its columns: {', '.join(map(str, df.columns))}")
     values = df[column].tolist()

@@ -310,6 +310,24 @@ def test_a_commands_own_lock_never_refuses_it_and_a_second_command_waits_saying_
     assert f"ended without releasing its lock (pid {holder.pid}" in said[2]  # killed: the holder file stayed
 
 
+def test_a_launchs_other_processes_go_on_under_their_first_processs_lock(tmp_path, monkeypatch):
+    """Under ``accelerate launch`` / torchrun (LOCAL_RANK set) the first process holds the folder for the group; the
+    others neither wait on it (they would wait forever on their own group) nor touch its holder file."""
+    from pkdlib.locks import FolderLock, LockError
+
+    d = tmp_path / "w"
+    with FolderLock(d, wait=False) as first:  # rank 0 (no LOCAL_RANK, or "0")
+        said = []
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        with FolderLock(d, wait=False, log=said.append):  # no LockError, no waiting
+            assert said == [] and f"pid {os.getpid()}" in first.held_by()
+        assert (d / ".lock.holder").is_file()  # the group's holder file stays until the first process ends
+        monkeypatch.setenv("LOCAL_RANK", "0")
+        with pytest.raises(LockError):  # a first process of another launch is refused while it is held
+            FolderLock(d, wait=False).__enter__()
+    assert not (d / ".lock.holder").exists()
+
+
 def test_two_commands_on_one_work_folder_take_turns(tmp_path, tiny_bert, tiny_csv):
     """The second `pkd train` on a --work another command holds says who holds it and waits (it does not refuse)."""
     work = tmp_path / "work"

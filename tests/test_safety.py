@@ -477,9 +477,9 @@ def test_a_teacher_cache_with_128_zeroed_bytes_is_named_and_never_trained_on(tmp
     # a block a run did not announce is checked when first read: refused, the file removed so the rerun rebuilds it
     _zero_inside(path, made.mean[3].numpy().tobytes()[:64], 128)
     t = load_or_compute_teacher_outputs(tmp_path, "k" * 30, lambda: 1 / 0, uses=("cls", [1]))
-    t({"index": torch.tensor([0, 5])}, [1, 2], "cls")  # intact blocks: read
+    t.gather({"index": torch.tensor([0, 5])}, [1, 2], "cls")  # intact blocks: read
     with pytest.raises(CacheError, match="layer 3 of mean states do not match"):
-        t({"index": torch.tensor([0, 5])}, [3], "mean")
+        t.gather({"index": torch.tensor([0, 5])}, [3], "mean")
     assert not path.exists()
 
 

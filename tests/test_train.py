@@ -233,9 +233,11 @@ def test_run_identity_does_not_depend_on_where_the_clone_lives(tiny_bert, tiny_c
     clones = {}
     for name in ("clone_a", "clone_b"):
         root = tmp_path / name
+        ws = Workspace(root / "results", root / "work")
+        ws.check_writable()  # pkd makes (and marks) its folders before the teacher's weights are copied in
         teacher = shutil.copytree(tiny_teacher[0]["model_dir"], root / "work" / "models" / "teacher")
         clones[name] = (
-            Workspace(root / "results", root / "work"),
+            ws,
             student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir=str(teacher), epochs=1),
         )
     (ws_a, cfg_a), (ws_b, cfg_b) = clones["clone_a"], clones["clone_b"]
