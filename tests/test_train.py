@@ -236,10 +236,7 @@ def test_run_identity_does_not_depend_on_where_the_clone_lives(tiny_bert, tiny_c
         ws = Workspace(root / "results", root / "work")
         ws.check_writable()  # pkd makes (and marks) its folders before the teacher's weights are copied in
         teacher = shutil.copytree(tiny_teacher[0]["model_dir"], root / "work" / "models" / "teacher")
-        clones[name] = (
-            ws,
-            student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir=str(teacher), epochs=1),
-        )
+        clones[name] = (ws, student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], teacher_dir=str(teacher), epochs=1))
     (ws_a, cfg_a), (ws_b, cfg_b) = clones["clone_a"], clones["clone_b"]
     pa, pb = prepare(cfg_a, ws_a, log=lambda *a: None), prepare(cfg_b, ws_b, log=lambda *a: None)
     assert cfg_a.teacher_dir != cfg_b.teacher_dir
