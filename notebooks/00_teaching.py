@@ -353,7 +353,27 @@ for name, r in results.items():
 # nice -n 5 .venv/bin/python scripts/teaching_seeds.py --seeds 10
 # ```
 #
-# <<SEEDS>>
+# With the default knobs the ten seeds gave (dev accuracy in points on the 1,066 dev sentences after 150 steps; mean,
+# range, standard deviation over seeds):
+#
+# - FT 76.0 (range 70.3 to 78.6, sd 2.4, N = 10)
+# - KD 75.7 (range 70.5 to 79.1, sd 2.5, N = 10)
+# - PKD [CLS] 75.6 (range 69.6 to 77.9, sd 2.4, N = 10)
+# - PKD mean 77.5 (range 75.0 to 79.5, sd 1.6, N = 10)
+#
+# and, paired by seed (mean difference with its 95% t-interval over the seeds):
+#
+# - KD - FT = -0.3 [-1.7, +1.2], above 0 in 5 of 10 seeds
+# - PKD [CLS] - KD = -0.2 [-1.5, +1.2], above 0 in 5 of 10 seeds
+# - PKD mean - PKD [CLS] = +1.9 [+0.3, +3.5], above 0 in 7 of 10 seeds
+# - PKD mean - KD = +1.7 [+0.2, +3.3], above 0 in 8 of 10 seeds
+#
+# Seed 0, the class's default run, is the lowest of the ten in every arm: FT of seed 0 scores 70.3 against FT's
+# mean of 76.0. One seed ranks the methods largely by chance: KD beat FT in 5 of the 10 seeds. Only PKD on mean-pooled
+# states moved away from the others at 150 steps; these are four comparisons of one small setting with no
+# correction for multiplicity, so read them as what ten seeds can show, not as the study's verdicts (section 9).
+# The figure draws every seed (dots), the paired differences, and your run (stars) when your knobs are the
+# distribution's.
 
 # %%
 try:

@@ -218,6 +218,21 @@ def test_the_numbers_the_notebook_states_about_the_seeds_are_the_committed_files
     assert pkd["n"] >= 10 and len(PAIRS) == 4
 
 
+def test_the_solutions_state_the_committed_distribution_and_every_knob_that_ran():
+    from pkdstudy.teaching import knob_lines, pairing_line, plateau_lines, seeds_markdown
+
+    df, _ = read_seeds(SEEDS)
+    text = SOLUTIONS.read_text()
+    for line in seeds_markdown(df).splitlines() + plateau_lines(df) + [pairing_line(df)]:
+        assert line in text, line
+    assert not {"«SEEDS_TABLE»", "«PLATEAU»", "«PAIRING»"} & set(re.findall(r"«[A-Za-z_0-9]+»", text))
+    ran = knob_lines(pd.read_csv(SEEDS / "knobs.csv"), df) if (SEEDS / "knobs.csv").is_file() else {}
+    for knob, line in ran.items():
+        assert line in text and f"«KNOB_{knob}»" not in text, knob
+    left = {k[len("«KNOB_") : -1] for k in re.findall(r"«KNOB_[a-z_0-9]+»", text)}
+    assert not left & set(ran)  # a placeholder stays only for a knob not yet run (docs/teaching.md says which)
+
+
 @pytest.mark.timeout(1200)
 @pytest.mark.slow
 @pytest.mark.parametrize(
