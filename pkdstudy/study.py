@@ -122,18 +122,30 @@ class SubmititRunner:
     and work/ folders must be on a file system the nodes share."""
 
     def __init__(self, cluster: str, folder, **parameters):
+        import submitit  # noqa: F401 (refused here, before any work, when it is not installed)
+
+        self.folder, self.cluster, self.parameters = Path(folder), cluster, parameters
+        self.executor, self.workers, self._made = None, 10_000, threading.Lock()
+
+    def _executor(self):
+        """Made at the first job, after the study made (and marked) work/: never a folder before the study's check."""
         import submitit
 
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        (Path(folder) / MARKER).touch()  # pkd made it: ``pkd clean`` may remove it
-        self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-        self.executor.update_parameters(**{k: v for k, v in parameters.items() if v is not None})
-        self.workers = 10_000
+        with self._made:
+            if self.executor is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                (self.folder / MARKER).touch()  # pkd made it: ``pkd clean`` may remove it
+                ex = submitit.AutoExecutor(folder=str(self.folder), cluster=self.cluster)
+                ex.update_parameters(**{k: v for k, v in self.parameters.items() if v is not None})
+                self.executor = ex
+        return self.executor
 
     def __call__(self, notebook, output, params, slot: int, parallel: int = 1):
         from . import notebooks
 
-        self.executor.submit(notebooks.execute, notebook, str(Path(output).resolve()), params, str(Path.cwd())).result()
+        self._executor().submit(
+            notebooks.execute, notebook, str(Path(output).resolve()), params, str(Path.cwd())
+        ).result()
 
 
 # ------------------------------------------------------------------------------------------- the study

@@ -69,7 +69,10 @@ def all_files(res):
 
 @pytest.mark.timeout(900)
 # SIGKILL with one worker is the two-worker case with one run fewer in flight: not repeated (80 s)
-@pytest.mark.parametrize("sig, workers", [(signal.SIGINT, 1), (signal.SIGKILL, 2)])
+@pytest.mark.parametrize(
+    "sig, workers",
+    [pytest.param(signal.SIGINT, 1, marks=pytest.mark.heavy), (signal.SIGKILL, 2)],  # the suite runs the harder one
+)
 @pytest.mark.slow
 def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path, tiny_bert, tiny_csv, sig, workers):
     pf = tiny_profile_file(tmp_path / "tiny.json", tiny_bert, tiny_csv)
@@ -396,6 +399,7 @@ def test_concurrent_saves_of_one_runs_weights_each_use_their_own_temporary(tiny_
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.heavy  # a study killed and resumed twice: about 2.5 minutes on 2 cores
 @pytest.mark.slow
 def test_a_run_killed_before_its_notebook_is_rendered_and_a_damaged_manifest_is_kept_aside(
     tmp_path, tiny_bert, tiny_csv

@@ -455,6 +455,7 @@ def test_submitit_executor_runs_a_grid_and_a_local_rerun_reuses_it(tiny_bert, ti
         },
     )
     res, work = tmp_path / "results", tmp_path / "work"
+    assert not work.exists()  # the runner makes its folder at the first job, after the study made work/
     m = execute(
         "tiny2",
         plan("tiny2", results=res, work=work),
@@ -511,6 +512,7 @@ def test_with_teacher_resolves_each_teachers_key():
     assert with_teacher({"teacher_dir": "@teacher:rt:s2"}, teachers)["teacher_dir"] is None  # not run yet
 
 
+@pytest.mark.heavy  # two studies of several teachers end to end: about 4 minutes on 2 cores
 @pytest.mark.slow
 def test_two_teacher_study_then_its_extension_keeps_the_first_parts_time(tiny_bert, tiny_csv, monkeypatch, tmp_path):
     """A profile with teachers of seeds 0 and 1: each student trains against its own teacher (its record names that
