@@ -248,7 +248,7 @@ def test_the_solutions_state_the_committed_distribution_and_every_knob_that_ran(
         (
             {"beta": 0.0, "alpha": 0.0, "student_layers": 1, "steps": 3},
             ["FT ", "alpha = 0: no KD arm", "Your knobs differ"],
-            ["KD         dev", "PKD", "pt: by hand", "kd: by hand"],
+            ["KD         dev", "PKD [CLS]  dev", "PKD mean   dev", "pt: by hand", "kd: by hand"],
         ),
         # the other knobs in one run (three executions keep the suite's time): PKD arms unnormalised, every term by hand
         (
