@@ -458,6 +458,8 @@ def figures(df: pd.DataFrame, split: str, speed: dict | None, records: dict, out
     for task in sorted(df.task.unique()):
         d = df[df.task == task]
         students, teacher = d[d.method != "teacher"], d[d.method == "teacher"][split]
+        if students.empty:  # every student is an arm (a confirmatory study's): its tables say it, no figure
+            continue
         drawn = {
             "accuracy_vs_layers": _fig_layers(students, teacher, split, task),
             "accuracy_vs_speedup": _fig_speed(students, teacher, split, task, speed) if speed else None,

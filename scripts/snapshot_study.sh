@@ -33,6 +33,7 @@ listed=$("$py" -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))
 mapfile -t records <<< "$listed"
 "$py" -m pkdstudy.cli report --profile "$profile" --results "$snap/results" > "$snap/report.log"; head -2 "$snap/report.log"
 for d in tables figures; do  # copied beside, then swapped: a failed copy leaves the earlier tables in place
+  [ -d "$snap/results/$d/$profile" ] || continue  # a study of arms alone draws no figure
   rm -rf "results/$d/$profile.snapshot"
   cp -r "$snap/results/$d/$profile" "results/$d/$profile.snapshot"
   rm -rf "results/$d/$profile"
@@ -46,5 +47,6 @@ for r in "${records[@]}"; do
   git add "results/records/$id.json"
   [ -f "results/runs/$id.ipynb" ] && git add "results/runs/$id.ipynb"
 done
-git add -A "results/tables/$profile" "results/figures/$profile" README.md
+git add -A "results/tables/$profile" README.md
+[ -d "results/figures/$profile" ] && git add -A "results/figures/$profile"
 echo "staged: $manifest (frozen, ${#records[@]} records) and its tables, figures and README"
