@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import require
 from .export import Exported, folder_size_mb, onnx_export, onnx_logits, torch_logits
 from .files import content_key, model_fingerprint, tokenizer_fingerprint
 from .frontier import Candidate
@@ -21,8 +22,6 @@ __all__ = ["teacher_candidates", "student_candidates", "static_candidate", "ort_
 
 def ort_predictor(path: Path, threads: int | None = None):
     """An onnxruntime session on ``threads`` intra-op threads (torch's count: the same CPU share), not spinning."""
-    from .errors import require
-
     ort = require("onnxruntime", "running an ONNX candidate", "export")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads or torch.get_num_threads()

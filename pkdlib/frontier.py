@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .diagnose import class_gap_warnings, macro_f1, per_class
+from .errors import require
 
 __all__ = [
     "Candidate",
@@ -266,8 +267,6 @@ def table_markdown(rows: list[dict], pick: str | None = None) -> str:
 
 def plot(rows: list[dict], path: Path, title: str, pick: str | None = None) -> Path:
     """Accuracy (Wilson 95% bars) against batch-1 latency (log scale), every point labelled."""
-    from .errors import require
-
     require("matplotlib", "the frontier's plot", "export").use("Agg", force=False)
     plt = require("matplotlib.pyplot", "the frontier's plot", "export")
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import require
+
 __all__ = ["ALPHA", "FALLBACKS", "agreement", "mcnemar", "loss_shown", "int8_gate", "quantize", "file_mib"]
 
 #: the significance level at which a paired accuracy loss counts as shown
@@ -72,8 +74,6 @@ def loss_shown(test: dict, alpha: float = ALPHA) -> bool:
 def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[str]:
     """Names of the weight-bearing nodes kept in fp32: the embedding lookups, and/or the nodes of the highest
     ``layer.N`` of the encoder with the pooler and the classification head."""
-    from .errors import require
-
     onnx = require("onnx", "int8 quantization (its node list)", "export")
     nodes = [
         n
@@ -93,16 +93,12 @@ def excluded_nodes(onnx_path: Path, embeddings: bool, last_layer: bool) -> list[
 
 def quantize(onnx_path: Path, out_path: Path, setting: tuple) -> Path:
     """Dynamic int8 (QInt8 weights) of an fp32 ONNX file under one of ``FALLBACKS``."""
-    from .errors import require
-
     q = require("onnxruntime.quantization", "int8 quantization", "export")
-    QuantType, quantize_dynamic = q.QuantType, q.quantize_dynamic  # noqa: N806
-
     _, per_channel, emb, last = setting
-    quantize_dynamic(
+    q.quantize_dynamic(
         str(onnx_path),
         str(out_path),
-        weight_type=QuantType.QInt8,
+        weight_type=q.QuantType.QInt8,
         per_channel=per_channel,
         nodes_to_exclude=excluded_nodes(onnx_path, emb, last),
     )
