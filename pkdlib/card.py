@@ -200,6 +200,19 @@ def _made(m: dict, facts: dict) -> list:
     ]
 
 
+def _vocab(m: dict) -> str:
+    v = m["checks"].get("vocab")
+    if not v or not v.get("kept"):
+        return ""
+    t = v["test_tokenization"]
+    return (
+        f" Its vocabulary was pruned to the {v['vocabulary']['after']:,} tokens its training text uses (of "
+        f"{v['vocabulary']['before']:,}): a word it never saw is spelled out in smaller pieces, down to single "
+        f"characters; {t['changed']} of {t['rows']} test rows were split otherwise than by the full vocabulary, and "
+        f"its predictions agree with the full vocabulary's on {100 * v['agreement']:.1f}% of the test rows."
+    )
+
+
 def _evaluation(m: dict) -> list:
     base = next(iter((m["majority_baseline"] or {}).values()), None)
     sizes = m.get("size_mib") or m.get("size_mb") or {}
@@ -278,7 +291,7 @@ tested on one table only (`{_text(m["task"])}`, below); check it on your own row
 ## Limitations
 
 It saw {", ".join(f"{d['n']} {s}" for s, d in m["data"].items())} rows; longer inputs than {m["max_length"]} tokens
-are cut. Measured accuracy on the test rows of each label:
+are cut.{_vocab(m)} Measured accuracy on the test rows of each label:
 
 {_per_class(m)}
 {warn}

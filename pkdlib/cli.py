@@ -127,13 +127,24 @@ def parser() -> tuple[argparse.ArgumentParser, object, dict]:
     ex.add_argument("record", help="the run's record: a path, or a run id under --results/records")
     ex.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
     ex.add_argument("--results", default="results", help="where records are (default: results)")
-    ex.add_argument("--onnx", action="store_true", help="also export ONNX (onnxruntime), checked on the test split")
-    ex.add_argument(
+    _add_export_flags(ex)
+    return ap, sub, {"train": _train, "distill": _distill, "export": _export}
+
+
+def _add_export_flags(p) -> None:
+    """What an export writes beside the Hugging Face folder (``pkd export`` and ``pkd distill``)."""
+    p.add_argument("--onnx", action="store_true", help="also export ONNX (onnxruntime), checked on the test split")
+    p.add_argument(
         "--int8",
         action="store_true",
         help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)",
     )
-    return ap, sub, {"train": _train, "distill": _distill, "export": _export}
+    p.add_argument(
+        "--prune-vocab",
+        action="store_true",
+        help="keep only the vocabulary the training text uses (and single characters, for unseen words); "
+        "checked on the test split, kept unless a paired test shows a loss",
+    )
 
 
 def _add_distill(sub):
@@ -183,12 +194,7 @@ def _add_distill(sub):
     d.add_argument("--max-train-examples", type=int, help="use the first n training rows")
     d.add_argument("--precision", help="fp32 (default), bf16, fp16, auto")
     d.add_argument("--out", help="export folder (default: exports/<task>-<method>-L<layers>)")
-    d.add_argument("--onnx", action="store_true", help="also export ONNX, checked on the test split")
-    d.add_argument(
-        "--int8",
-        action="store_true",
-        help="also dynamic int8 ONNX, refused only when a paired test shows a loss (after fallbacks)",
-    )
+    _add_export_flags(d)
     d.add_argument("--results", default="results", help="records (default: results)")
     d.add_argument("--work", default="work", help="caches and weights (default: work)")
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -234,7 +240,7 @@ def _distill(args) -> int:
     ws = Workspace(args.results, args.work)
     ws.check_writable()
     with FolderLock(ws.work):
-        s = distill(p, ws, onnx=args.onnx, int8=args.int8, progress=not args.no_progress)
+        s = distill(p, ws, onnx=args.onnx, int8=args.int8, progress=not args.no_progress, prune_vocab=args.prune_vocab)
     print(json.dumps(s) if args.json else "\n" + summary_text(s))
     return 0
 
@@ -252,7 +258,7 @@ def _export(args) -> int:
     if rec is None:
         raise ExportError(f"no complete run record at {args.record} (nor {path}); give a record file or a run id")
     with work_lock(rec):
-        m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8)
+        m = export_run(rec, args.out, onnx=args.onnx, int8=args.int8, prune_vocab=args.prune_vocab)
     print(json.dumps({k: m[k] for k in ("folder", "test", "checks", "latency_ms_per_example", "size_mib")}, indent=1))
     return 0
 

@@ -192,16 +192,24 @@ def check_out_dirs(p: DistillPlan, train: dict | None = None) -> None:
         check_out_dir(p.export_dir(cfg), task=cfg.task, train=train)
 
 
-def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, progress: bool = True, log=print) -> dict:
-    """Run the plan: teacher (unless given), each student (weights kept), their exports and (frontier) the frontier;
-    returns the summary (of the last depth, with the frontier when measured)."""
-    from .export import export_run, onnx_runtime, test_rows
+def distill(
+    p: DistillPlan,
+    ws=None,
+    onnx: bool = False,
+    int8: bool = False,
+    progress: bool = True,
+    log=print,
+    prune_vocab: bool = False,
+) -> dict:
+    """Run the plan: teacher (unless given), each student (weights kept), their exports (``prune_vocab``: pruned to the
+    training text's vocabulary, ``vocab.py``) and (frontier) the frontier; returns the summary (of the last depth,
+    with the frontier when measured)."""
+    from .export import export_run, test_rows
     from .paths import Workspace, from_record
     from .records import weights_problem
     from .runs import run
 
-    if onnx or int8 or p.frontier:
-        onnx_runtime(int8 or p.frontier)  # a missing export extra is said before the teacher trains
+    check_exports(p, onnx, int8, prune_vocab)
     ws = ws or Workspace()
     t_rec, teacher_dir = None, p.teacher_dir
     if p.teacher is not None:
@@ -229,6 +237,7 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
             onnx=onnx or p.frontier,
             int8=int8 or p.frontier,
             log=log,
+            prune_vocab=prune_vocab,
         )
         exports[cfg.student_layers] = (s_rec, m)
     s_rec, m = exports[p.student.student_layers]
@@ -238,6 +247,17 @@ def distill(p: DistillPlan, ws=None, onnx: bool = False, int8: bool = False, pro
 
         summary["frontier"] = measure_frontier(p, teacher_dir, exports, ws, log)
     return summary
+
+
+def check_exports(p: DistillPlan, onnx: bool, int8: bool, prune_vocab: bool) -> None:
+    """What the exports need, said before the teacher trains: the ``export`` extra, a tokenizer that can be pruned."""
+    from .export import _prunable, onnx_runtime
+    from .models import resolve_model_path
+
+    if onnx or int8 or p.frontier:
+        onnx_runtime(int8 or p.frontier)
+    if prune_vocab:
+        _prunable(resolve_model_path(p.student.pretrained))
 
 
 def gap_from_records(teacher_correct: dict, s_rec: dict, split, spec) -> list[str]:
@@ -303,6 +323,7 @@ def make_summary(m: dict, teacher_test: dict, t_rec, s_rec) -> dict:
         "speedup": round(lat["teacher"] / lat["student"], 2) if lat.get("teacher") else None,
         "onnx": m["checks"].get("onnx"),
         "int8": m["checks"].get("int8"),
+        "vocab": m["checks"].get("vocab"),
         "latency_ms": lat,
         "pipeline_accuracy": m["checks"]["pytorch"]["pipeline_accuracy"],
         "warnings": warnings,
@@ -338,6 +359,10 @@ def summary_text(s: dict) -> str:
             f"onnx: accuracy {o['accuracy']:.4f} ({o['accuracy_change_points']:+.2f} points), largest logit "
             f"difference {o['max_abs_logit_diff']:.2e}, {num(s['latency_ms'].get('onnx'), '{:.2f}')} ms/example"
         )
+    if s.get("vocab"):
+        from .export import vocab_text
+
+        lines.append(vocab_text(s["vocab"]))
     if s["int8"]:
         lines.append(gate_text(s["int8"]) + f", {num(s['latency_ms'].get('int8'), '{:.2f}')} ms/example")
     lines += [f"pipeline() on the export: accuracy {s['pipeline_accuracy']:.4f}", f"exported to {s['export']}"]

@@ -322,7 +322,81 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     return checks, predictors
 
 
-def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=print) -> dict:
+def train_texts(record: dict) -> list:
+    """The rows the run trained on (its training split as its record says, and its unlabeled rows)."""
+    from .data import load_data
+    from .unlabeled import load_unlabeled
+
+    cfg = data_config(record)
+    spec, splits = load_data(cfg)
+    texts = list(splits["train"].head(cfg.max_train_examples).texts)
+    if getattr(cfg, "unlabeled_file", None):
+        texts += list(load_unlabeled(cfg.unlabeled_file, spec, splits).texts)
+    return texts
+
+
+def prune_vocab(record: dict, folder: Path, split, log=print) -> dict:
+    """The exported folder's vocabulary pruned to the run's training text (``vocab.py``), compared with the full
+    vocabulary on the test split (agreement, exact McNemar); written over the folder unless a loss is shown."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from .models import quiet_transformers
+    from .quantize import agreement, loss_shown, mcnemar
+    from .vocab import prune, tokenization_changes
+
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        tok = AutoTokenizer.from_pretrained(folder)
+    labels, n = torch.tensor(split.labels), record["config"]["max_length"]
+    ref, before = torch_logits(model, Exported(split.texts, labels, tok, n)), folder_size_mb(folder)
+    p = prune(model, tok, train_texts(record))
+    logits = torch_logits(p.model, Exported(split.texts, labels, p.tokenizer, n))
+    test = mcnemar(ref.argmax(-1) == labels, logits.argmax(-1) == labels)
+    check = {
+        **p.info,
+        **agreement(ref, logits),
+        **test,
+        "accuracy": accuracy(logits.argmax(-1), labels),
+        "test_tokenization": tokenization_changes(tok, p.tokenizer, split.texts),
+        "loss_shown": loss_shown(test),
+    }
+    if not check["loss_shown"]:
+        for f in [*folder.glob("*.safetensors"), *folder.glob("tokenizer*.json"), *folder.glob("vocab.txt")]:
+            f.unlink()
+        with quiet_transformers():
+            p.model.save_pretrained(folder)
+            p.tokenizer.save_pretrained(folder)
+    check.update(kept=not check["loss_shown"], size_mib={"before": before, "after": folder_size_mb(folder)})
+    log(("" if check["kept"] else "*** WARNING: ") + vocab_text(check))
+    return check
+
+
+def _prunable(model_dir) -> None:
+    from .vocab import VocabError, check_prunable
+
+    try:
+        check_prunable(model_dir)
+    except VocabError as e:
+        raise ExportError(str(e)) from None
+
+
+def vocab_text(c: dict) -> str:
+    """One line a person reads: the vocabulary kept, the size saved, the parity on the test split."""
+    v, t = c["vocabulary"], c["test_tokenization"]
+    head = (
+        f"vocabulary pruned to the training text: {v['after']:,} of {v['before']:,} tokens, "
+        f"{c['size_mib']['before']:.1f} -> {c['size_mib']['after']:.1f} MiB"
+        if c["kept"]
+        else f"vocabulary NOT pruned (a loss on the test split): {v['after']:,} of {v['before']:,} tokens would remain"
+    )
+    return (
+        f"{head}; test split: {t['changed']} of {t['rows']} rows split otherwise, agreement "
+        f"{100 * c['agreement']:.1f}%, accuracy {c['accuracy_change_points']:+.2f} points, exact McNemar "
+        f"p = {c['p_value']:.3g} (b={c['ref_only_correct']}, c={c['new_only_correct']})"
+    )
+
+
+def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=print, prune_vocab: bool = False) -> dict:
     """Export a finished run whose weights were kept; returns (and writes as ``pkd-export.json``) what was checked.
     Everything is built in a new temporary folder beside ``out`` and put in place in one step at the end (see the
     module), so a failed or interrupted export leaves ``out`` as it was."""
@@ -342,6 +416,8 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
             f"--force --save-model true)"
         )
     check_out_dir(out, record)
+    if prune_vocab:
+        _prunable(model_dir)
     split, spec = test_rows(record, log)
     if not record["test"].get(spec.test_splits[0]):
         raise ExportError(
@@ -353,7 +429,7 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
     remove_stale_temps(out.parent, f".{out.name}.pkd-tmp.", log)
     tmp = make_temp_dir(out.parent, f".{out.name}.pkd-tmp.")
     with saving(out, tmp):
-        manifest = _build(record, model_dir, split, spec, tmp, out, onnx, int8, log)
+        manifest = _build(record, model_dir, split, spec, tmp, out, onnx, int8, log, prune_vocab)
         try:
             install(tmp, out, lambda old: check_out_dir(old, record))
         except ReplaceError as e:
@@ -361,13 +437,14 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
     return manifest
 
 
-def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log) -> dict:
+def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log, vocab: bool = False) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .models import load_classifier, quiet_transformers
 
     save_hf_folder(record, model_dir, tmp)
     write_test_split(split, spec, tmp, data_config(record))
+    pruned = prune_vocab(record, tmp, split, log) if vocab else None
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(tmp).eval()
         data = Exported(
@@ -387,13 +464,18 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
     if teacher_dir:
         teacher = load_classifier(teacher_dir, spec.num_labels).eval()
         predictors = {"teacher": lambda b: teacher(**b), **predictors}
+    if pruned:
+        checks["vocab"] = pruned
     if onnx or int8:
         more, runs = onnx_checks(model, data, ref, tmp, int8, log)
         checks.update(more)
         predictors.update(runs)
     with torch.inference_mode():
         latency = latency_ms(predictors, data)
-    manifest = export_manifest(record, checks, latency, teacher_dir, tmp)
+    from .models import count_parameters
+
+    params = count_parameters(model) if pruned and pruned["kept"] else record.get("parameters")
+    manifest = export_manifest({**record, "parameters": params}, checks, latency, teacher_dir, tmp)
     manifest["folder"] = str(out)
     atomic_write_text(tmp / "README.md", model_card(manifest))
     umask_modes(tmp)

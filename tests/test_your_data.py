@@ -358,6 +358,7 @@ def test_cli_distill_prints_the_summary(tables, encoders, tmp_path):
             str(tmp_path / "w"),
             "--out",
             str(tmp_path / "e"),
+            "--prune-vocab",
         ],
         capture_output=True,
         text=True,
@@ -366,6 +367,16 @@ def test_cli_distill_prints_the_summary(tables, encoders, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "test accuracy" in out.stdout and "CPU latency" in out.stdout and "exported to" in out.stdout
+    # --prune-vocab: the exported student keeps its training text's vocabulary, said in the summary and the card
+    m = json.loads((tmp_path / "e" / "pkd-export.json").read_text())
+    v = m["checks"]["vocab"]
+    assert v["kept"] and v["vocabulary"]["after"] < v["vocabulary"]["before"] == 30522
+    assert f"vocabulary pruned to the training text: {v['vocabulary']['after']:,} of 30,522 tokens" in out.stdout
+    assert m["parameters"]["total"] == v["parameters"]["after"] and m["size_mib"]["student"] == v["size_mib"]["after"]
+    assert "Its vocabulary was pruned to the" in (tmp_path / "e" / "README.md").read_text()
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path / "e").vocab_size == v["vocabulary"]["after"]
     bad = subprocess.run(
         [sys.executable, "-m", "pkdlib.cli", "distill", "--train", str(tables / "reviews.csv")],
         capture_output=True,
