@@ -1,7 +1,7 @@
 """The frontier's candidates built from what ``pkd distill`` made: the teacher (PyTorch, ONNX, int8 through the int8
 gate), each exported student (PyTorch, ONNX, int8) and the static baseline (fitted once per teacher and data, kept
-under ``work/static/`` and reused). Every candidate reads the same tokenised inputs (the teacher's tokenizer, which
-the students were trained with)."""
+under ``work/static/`` and reused). Every candidate reads the same rows, tokenised by the teacher's tokenizer (which
+the students were trained with), or a student's own when its vocabulary was pruned (``vocab.py``)."""
 
 from __future__ import annotations
 
@@ -84,12 +84,13 @@ def teacher_candidates(teacher_dir: str, num_labels: int, data: Exported, folder
 
 def student_candidates(folder: Path, rel: str, parameters: int, layers: int) -> list:
     """An exported student (``folder``, written by ``export_run``) in PyTorch fp32, and ONNX / int8 where written."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from .models import quiet_transformers
 
     with quiet_transformers():
         model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        tok = AutoTokenizer.from_pretrained(folder)  # its own: a pruned vocabulary (--prune-vocab) has other ids
     out = [
         Candidate(
             f"student L{layers} fp32",
@@ -100,6 +101,7 @@ def student_candidates(folder: Path, rel: str, parameters: int, layers: int) -> 
             folder_size_mb(folder),
             layers,
             rel,
+            tokenizer=tok,
         )
     ]
     for runtime, name, short in (("onnx fp32", "model.onnx", "onnx"), ("onnx int8", "model_int8.onnx", "int8")):
@@ -115,6 +117,7 @@ def student_candidates(folder: Path, rel: str, parameters: int, layers: int) -> 
                     file_mib(f),
                     layers,
                     f"{rel}/onnx/{name}",
+                    tokenizer=tok,
                 )
             )
     return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -69,6 +69,11 @@ class Candidate:
     layers: int | None = None
     path: str | None = None  # relative to the frontier folder
     notes: dict = field(default_factory=dict)
+    tokenizer: object | None = None  # its own (a student with a pruned vocabulary); None: the shared inputs'
+
+    def view(self, data):
+        """``data`` (``export.Exported``: the test rows) tokenised as this candidate reads them."""
+        return data if self.tokenizer is None else replace(data, tokenizer=self.tokenizer)
 
 
 def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -111,7 +116,7 @@ def bootstrap_intervals(labels, preds, ref_preds, num_labels: int, n_boot: int =
 def logits_of(c: Candidate, data) -> torch.Tensor:
     """A candidate's logits on every test row (batches of 32, in split order)."""
     with torch.inference_mode():
-        return torch.cat([torch.as_tensor(c.predict(b)).float() for _, b in data.batches(32)])
+        return torch.cat([torch.as_tensor(c.predict(b)).float() for _, b in c.view(data).batches(32)])
 
 
 def quality(cands: list, data, names, log=print) -> list[dict]:
@@ -146,29 +151,32 @@ def quality(cands: list, data, names, log=print) -> list[dict]:
     return rows
 
 
-def _inputs(data, n1: int, n32: int) -> tuple[list, list]:
-    one = [b for i, b in data.batches(1) if i < n1]
-    many = [b for i, b in data.batches(32) if i < 32 * n32]
+def _inputs(cands: list, data, n1: int, n32: int) -> tuple[dict, dict]:
+    """The same test rows as each candidate reads them (tokenised before any timing): batches of 1 and of 32."""
+    one = {c.name: [b for i, b in c.view(data).batches(1) if i < n1] for c in cands}
+    many = {c.name: [b for i, b in c.view(data).batches(32) if i < 32 * n32] for c in cands}
     return one, many
 
 
-def _round_robin(cands: list, inputs: list, repeats: int, budget_s: float) -> dict:
-    """Seconds per call of every candidate on every input, each input given to all candidates in turn (the order
-    rotated from input to input); stops early (after at least 4 inputs) when ``budget_s`` is spent."""
+def _round_robin(cands: list, inputs: dict, repeats: int, budget_s: float) -> dict:
+    """Seconds per call of every candidate on every input (``inputs``: name -> its tokenised inputs, the same rows),
+    each input given to all candidates in turn (the order rotated from input to input); stops early (after at least 4
+    inputs) when ``budget_s`` is spent."""
     times = {c.name: [] for c in cands}
-    t_start = time.perf_counter()
+    t_start, n = time.perf_counter(), len(inputs[cands[0].name])
     with torch.inference_mode():
         for c in cands:  # warm-up: first calls allocate and compile
             for _ in range(2):
-                c.predict(inputs[0])
+                c.predict(inputs[c.name][0])
         for r in range(repeats):
-            for j, b in enumerate(inputs):
-                k = (r * len(inputs) + j) % len(cands)
+            for j in range(n):
+                k = (r * n + j) % len(cands)
                 for c in cands[k:] + cands[:k]:
+                    b = inputs[c.name][j]
                     t0 = time.perf_counter()
                     c.predict(b)
                     times[c.name].append(time.perf_counter() - t0)
-                if time.perf_counter() - t_start > budget_s and r * len(inputs) + j >= 3:
+                if time.perf_counter() - t_start > budget_s and r * n + j >= 3:
                     return times
     return times
 
@@ -176,9 +184,10 @@ def _round_robin(cands: list, inputs: list, repeats: int, budget_s: float) -> di
 def timings(cands: list, data, n1: int = 64, n32: int = 4, repeats: int = 3, budget_s: float = 120.0) -> dict:
     """Batch-1 latency (median ms per example) and batch-32 throughput (examples/s at the median batch time), each
     measured within about ``budget_s`` seconds; ``calls``: how many timed calls each median is of."""
-    one, many = _inputs(data, n1, n32)
+    one, many = _inputs(cands, data, n1, n32)
     t1, t32 = _round_robin(cands, one, repeats, budget_s), _round_robin(cands, many, repeats, budget_s)
-    size = sum(len(b["input_ids"]) for b in many) / len(many)
+    first = many[cands[0].name]
+    size = sum(len(b["input_ids"]) for b in first) / len(first)
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     return {
         c.name: {

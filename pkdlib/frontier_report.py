@@ -40,9 +40,9 @@ def measure_frontier(p, teacher_dir: str, exports: dict, ws, log=print) -> dict:
         f"test rows"
     )
     cands = teacher_candidates(teacher_dir, spec.num_labels, data, folder, log)
-    for k, (rec, _) in sorted(exports.items()):
+    for k, (_, m) in sorted(exports.items()):  # the export's parameters: fewer with a pruned vocabulary
         cands += student_candidates(
-            p.export_dir(rec_cfg(p, k)).expanduser().resolve(), f"L{k}", rec["parameters"]["total"], k
+            p.export_dir(rec_cfg(p, k)).expanduser().resolve(), f"L{k}", m["parameters"]["total"], k
         )
     cands.append(static_candidate(teacher_dir, spec.num_labels, splits, data, ws, folder, log))
     rows = quality(cands, data, spec.label_names, log)
@@ -68,6 +68,7 @@ def measure_frontier(p, teacher_dir: str, exports: dict, ws, log=print) -> dict:
         "plot": str(folder / "frontier.png"),
         "task": spec.name,
         "labels": list(spec.label_names),
+        "provenance": provenance(),
     }
     plot(rows, folder / "frontier.png", f"{spec.name}: accuracy against CPU latency", pick["name"])
     atomic_write_text(folder / "frontier.md", frontier_markdown(result))
@@ -75,6 +76,13 @@ def measure_frontier(p, teacher_dir: str, exports: dict, ws, log=print) -> dict:
     for w in result["warnings"]:
         log(f"*** WARNING: {w} ***")
     return result
+
+
+def provenance() -> dict:
+    """Where the frontier was measured: the checkout's commit, the CPU, the frameworks."""
+    from .records import git_state, hardware, versions
+
+    return {"git": git_state(), "hardware": hardware("cpu"), "versions": versions()}
 
 
 def rec_cfg(p, k: int):

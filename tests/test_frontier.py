@@ -123,6 +123,37 @@ def test_timing_is_side_by_side_and_tells_fast_from_slow():
     assert timed[:4] == ["slow", "fast", "fast", "slow"]
 
 
+def test_a_candidate_with_its_own_tokenizer_reads_the_same_rows_in_its_own_ids():
+    """A student with a pruned vocabulary (--prune-vocab) is scored and timed on the rows tokenised by its own
+    tokenizer; the others on the shared inputs."""
+    from pkdlib.export import Exported
+    from pkdlib.frontier import logits_of
+
+    def tok(value):
+        def encode(*cols, **kw):
+            n = len(cols[0])
+            ids = torch.full((n, 4), value, dtype=torch.long)
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+
+        return encode
+
+    def reads(value):
+        def f(b):
+            assert bool((b["input_ids"] == value).all()), b["input_ids"]
+            return torch.zeros(len(b["input_ids"]), 2)
+
+        return f
+
+    data = Exported([("x",)] * 40, torch.zeros(40, dtype=torch.long), tok(1), 8)
+    cands = [
+        Candidate("shared", "teacher", "pytorch fp32", reads(1), 1, 1.0),
+        Candidate("own", "student", "pytorch fp32", reads(7), 1, 1.0, tokenizer=tok(7)),
+    ]
+    assert len(logits_of(cands[1], data)) == 40
+    t = timings(cands, data, n1=3, n32=1, repeats=1)
+    assert t["own"]["calls"] == t["shared"]["calls"] == [3, 1]
+
+
 def test_gap_warnings_and_the_plot(tmp_path):
     pc = lambda a, b: [  # noqa: E731
         {"label": "neg", "n": 10, "correct": a, "accuracy": a / 10, "predicted": None},  # noqa: E731
@@ -214,10 +245,19 @@ def test_pkd_distill_layers_1_2_measures_the_frontier_end_to_end(tmp_path):
         assert (tmp_path / "front" / f"L{k}" / "pkd-export.json").is_file()
     assert (tmp_path / "front" / "static" / "static.safetensors").is_file()
     assert "frontier (" in out.stdout and "recommended (fastest-within:1)" in out.stdout
-    again = subprocess.run(cmd + ["--pick", "most-accurate"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert f["provenance"]["git"]["commit"] and f["provenance"]["hardware"]
+    again = subprocess.run(
+        cmd + ["--pick", "most-accurate", "--prune-vocab"], capture_output=True, text=True, timeout=900, cwd=tmp_path
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("[skip]") == 3 and "static baseline: reused" in again.stdout  # runs and baseline reused
-    assert json.loads((tmp_path / "front" / "pkd-frontier.json").read_text())["rule"] == "most-accurate"
+    f = json.loads((tmp_path / "front" / "pkd-frontier.json").read_text())
+    assert f["rule"] == "most-accurate"
+    for k in (1, 2):  # each student exported with its vocabulary pruned; the frontier counts the export's parameters
+        m = json.loads((tmp_path / "front" / f"L{k}" / "pkd-export.json").read_text())
+        assert m["checks"]["vocab"]["kept"] and "vocabulary pruned to the training text" in again.stdout
+        row = next(r for r in f["rows"] if r["name"] == f"student L{k} fp32")
+        assert row["parameters"] == m["parameters"]["total"] == m["checks"]["vocab"]["parameters"]["after"]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     bad = subprocess.run(cmd[:-1] + [str(tmp_path / "mine")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
