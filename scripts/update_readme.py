@@ -9,11 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from pkdstudy import ROOT, findings, html_report
+from pkdstudy import ROOT, findings, html_report, your_data_report
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
 F_BEGIN, F_END = "<!-- FINDINGS:BEGIN (scripts/update_readme.py) -->", "<!-- FINDINGS:END -->"
+Y_BEGIN, Y_END = "<!-- YOURDATA:BEGIN (scripts/update_readme.py) -->", "<!-- YOURDATA:END -->"
 
 
 def results_block(root=ROOT) -> str:
@@ -167,6 +168,15 @@ def findings_block(root=ROOT) -> str:
     return "\n".join([F_BEGIN, findings.markdown(root / "results"), F_END])
 
 
+def your_data_blocks(root=ROOT) -> tuple[str, str]:
+    """README's and docs/your-data.md's measured blocks (``pkdstudy.your_data_report``), between their markers."""
+    res = root / "results"
+    return (
+        "\n".join([Y_BEGIN, your_data_report.readme_block(res), Y_END]),
+        "\n".join([Y_BEGIN, your_data_report.your_data_block(res, "../results"), Y_END]),
+    )
+
+
 def _replace(path: Path, begin: str, end: str, block: str) -> None:
     text = path.read_text()
     if begin not in text or end not in text:
@@ -182,8 +192,11 @@ def main(argv=None):
     root = Path(argv[argv.index("--root") + 1]) if "--root" in argv else ROOT
     _replace(ROOT / "README.md", F_BEGIN, F_END, findings_block(root))
     _replace(ROOT / "docs" / "results.md", BEGIN, END, results_block(root))
+    readme, docs = your_data_blocks(root)
+    _replace(ROOT / "README.md", Y_BEGIN, Y_END, readme)
+    _replace(ROOT / "docs" / "your-data.md", Y_BEGIN, Y_END, docs)
     (ROOT / "results" / "report.html").write_text(html_report.build(root / "results"))
-    print("README.md, docs/results.md and results/report.html updated")
+    print("README.md, docs/results.md, docs/your-data.md and results/report.html updated")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ def test_readme_results_match_the_committed_study():
     spec.loader.exec_module(mod)
     assert mod.results_block() in (ROOT / "docs" / "results.md").read_text()
     assert mod.findings_block() in (ROOT / "README.md").read_text()
+    readme, docs = mod.your_data_blocks()  # the frontier and the unlabeled-text result, from results/your-data/
+    assert readme in (ROOT / "README.md").read_text() and docs in (ROOT / "docs" / "your-data.md").read_text()
 
 
 def test_fit_layer_cost_recovers_fixed_and_per_layer_time():
