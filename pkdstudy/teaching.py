@@ -503,12 +503,38 @@ def knob_lines(knobs: pd.DataFrame, seeds: pd.DataFrame) -> dict:
     return out
 
 
-def time_lines(knobs: pd.DataFrame) -> dict:
-    """{knob: 'N s (load a before, b after)'}: the headless run's wall time and the machine's load beside it."""
-    first = knobs.drop_duplicates("knob")
+#: how the notebook and README name each knob of scripts/teaching_knobs.py
+KNOB_TEXT = {
+    "default": "the default knobs",
+    "beta0": "`beta = 0.0`",
+    "alpha0": "`alpha = 0.0`",
+    "pkd_last": '`layer_map = "pkd_last"`',
+    "raw_beta100": "`normalize = False, beta = 100.0`",
+    "temperature1": "`temperature = 1.0`",
+    "layers1": "`student_layers = 1`",
+}
+
+
+def times_markdown(info: dict) -> str:
+    """The notebook's first cell's timing paragraph: each knob's headless run (wall seconds, the load beside it), the
+    machine and the commit (``results/teaching/knobs.json``)."""
+    prov = info["provenance"]
+    where = f"{prov['hardware'].get('cpu')}, {info.get('cpu_count')} cores, commit {str(prov['git']['commit'])[:7]}"
+    runs = "; ".join(f"{KNOB_TEXT.get(k, k)} {v}" for k, v in time_lines(info).items())
+    return (
+        f"**Time, measured** (`python scripts/teaching_knobs.py`: headless papermill, kernel start to last cell, seed "
+        f"0, on {where}; the default first, making the teacher cache the others reuse): {runs}. The 1-minute load "
+        f"average beside each run says how shared the machine was (2.0: both cores busy, as the run itself keeps them)."
+    )
+
+
+def time_lines(info: dict) -> dict:
+    """{knob: 'N s (load a before, b after)'}: each headless run's wall time and the machine's load beside it
+    (``results/teaching/knobs.json``), the default first."""
+    runs = sorted(info["runs"].values(), key=lambda r: r["knob"] != "default")
     return {
-        r["knob"]: f"{r['seconds']:.0f} s (load {r['load_before']:.1f} before, {r['load_after']:.1f} after)"
-        for _, r in first.iterrows()
+        r["knob"]: f"{r['seconds']:.0f} s (load {r['load_before'][0]:.1f} before, {r['load_after'][0]:.1f} after)"
+        for r in runs
     }
 
 

@@ -67,7 +67,7 @@ def write(out: Path, runs: dict) -> None:
     rows = [
         {
             "knob": r["knob"],
-            "seconds": r["seconds"],
+            "run_seconds": r["seconds"],
             "load_before": r["load_before"][0],
             "load_after": r["load_after"][0],
             "arm": arm,
