@@ -247,6 +247,11 @@ def test_the_notebook_and_readme_state_the_measured_times_of_every_knob():
     one = seeds.query("seed == 0 and arm == 'KD'")["dev"].iloc[0]
     two = knobs.query("knob == 'default' and arm == 'KD'")["dev"].iloc[0]
     assert f"{one:.2f} on one thread and {two:.2f}" in flat(NOTEBOOK.read_text())
+    docs = flat((ROOT / "docs" / "teaching.md").read_text())
+    assert f"the default knobs {info['runs']['default']['seconds']:.0f} s on a quiet machine" in docs
+    assert f"({one:.2f} on one thread, {two:.2f} on two" in docs
+    others = [r["seconds"] for k, r in info["runs"].items() if k != "default"]
+    assert f"each other knob {min(others):.0f} s (`student_layers = 1`) to {max(others):.0f} s" in docs
     assert f"the default knobs {time_lines(info)['default']}" in flat((ROOT / "README.md").read_text())
 
 
