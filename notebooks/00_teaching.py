@@ -42,12 +42,12 @@
 # ```
 #
 # **Time, measured** (`python scripts/teaching_knobs.py`: headless papermill, kernel start to last cell, seed 0, on
-# AMD EPYC, 2 cores, commit e61e555; the default first, making the teacher cache the others reuse): the default knobs
-# 274 s (load 0.1 before, 1.9 after); `beta = 0.0` 141 s (load 1.9 before, 1.8 after); `alpha = 0.0` 219 s (load 2.4
-# before, 1.9 after); `layer_map = "pkd_last"` 251 s (load 1.9 before, 1.9 after); `normalize = False, beta = 100.0`
-# 255 s (load 1.9 before, 1.9 after); `temperature = 1.0` 240 s (load 1.9 before, 1.9 after); `student_layers = 1` 77
-# s (load 1.9 before, 2.0 after). The 1-minute load average beside each run says how shared the machine was (2.0: both
-# cores busy, as the run itself keeps them).
+# AMD EPYC, 2 cores, commit e61e555 with uncommitted changes; the default first, making the teacher cache the others
+# reuse): the default knobs 274 s (load 0.1 before, 1.9 after); `beta = 0.0` 141 s (load 1.9 before, 1.8 after);
+# `alpha = 0.0` 219 s (load 2.4 before, 1.9 after); `layer_map = "pkd_last"` 251 s (load 1.9 before, 1.9 after);
+# `normalize = False, beta = 100.0` 255 s (load 1.9 before, 1.9 after); `temperature = 1.0` 240 s (load 1.9 before,
+# 1.9 after); `student_layers = 1` 77 s (load 1.9 before, 2.0 after). The 1-minute load average beside each run says
+# how shared the machine was (2.0: both cores busy, as the run itself keeps them).
 
 # %% tags=["parameters"]
 results_dir = "results"

@@ -257,7 +257,7 @@ def check_exports(p: DistillPlan, onnx: bool, int8: bool, prune_vocab: bool) -> 
     if onnx or int8 or p.frontier:
         onnx_runtime(int8 or p.frontier)
     if prune_vocab:
-        _prunable(resolve_model_path(p.student.pretrained))
+        _prunable(p.teacher_dir or resolve_model_path(p.student.pretrained))  # the students' tokenizer
 
 
 def gap_from_records(teacher_correct: dict, s_rec: dict, split, spec) -> list[str]:

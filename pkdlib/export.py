@@ -157,7 +157,7 @@ def data_config(record: dict):
     from .paths import from_record
 
     conf = {**record["config"], "device": "cpu"}  # only the data is read here
-    for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file"):
+    for k in ("teacher_dir", "data_dir", "train_file", "dev_file", "test_file", "unlabeled_file"):
         if conf.get(k) and not str(conf[k]).startswith("hub:"):
             conf[k] = from_record(conf[k])
     if conf.get("method") != "teacher" and not Path(str(conf.get("teacher_dir"))).is_dir():
@@ -263,20 +263,19 @@ def parity(reference: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) 
     }
 
 
-def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3) -> dict:
+def latency_ms(predictors: dict, data: Exported, n: int = 100, warmup: int = 3, own: dict | None = None) -> dict:
     """Median ms per example at batch size 1, the predictors interleaved example by example (side by side), after
-    ``warmup`` untimed calls each."""
+    ``warmup`` untimed calls each. ``own``: {name: Exported} for a predictor that reads the rows through another
+    tokenizer (the full-vocabulary teacher beside a pruned student)."""
+    inputs = {k: [b for i, b in (own or {}).get(k, data).batches(1) if i < n] for k in predictors}
     times = {k: [] for k in predictors}
-    _, first = next(data.batches(1))
-    for f in predictors.values():
+    for k, f in predictors.items():
         for _ in range(warmup):
-            f(first)
-    for i, b in data.batches(1):
-        if i >= n:
-            break
+            f(inputs[k][0])
+    for j in range(min(len(v) for v in inputs.values())):
         for k, f in predictors.items():
             t0 = time.perf_counter()
-            f(b)
+            f(inputs[k][j])
             times[k].append(1000 * (time.perf_counter() - t0))
     return {k: round(sorted(v)[len(v) // 2], 3) for k, v in times.items() if v}
 
@@ -323,16 +322,23 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
 
 
 def train_texts(record: dict) -> list:
-    """The rows the run trained on (its training split as its record says, and its unlabeled rows)."""
+    """The rows the run trained on (its training split and its unlabeled rows), re-read and checked against the
+    record's checksums."""
     from .data import load_data
     from .unlabeled import load_unlabeled
 
     cfg = data_config(record)
     spec, splits = load_data(cfg)
-    texts = list(splits["train"].head(cfg.max_train_examples).texts)
+    parts = {"train": splits["train"].head(cfg.max_train_examples)}
     if getattr(cfg, "unlabeled_file", None):
-        texts += list(load_unlabeled(cfg.unlabeled_file, spec, splits).texts)
-    return texts
+        parts["unlabeled"] = load_unlabeled(cfg.unlabeled_file, spec, splits)
+    for name, split in parts.items():
+        if split.checksum != (record["data"].get(name) or {}).get("checksum"):
+            raise ExportError(
+                f"the {name} rows read now ({len(split)}) are not the ones run {record.get('run_id')} trained on "
+                f"(checksum differs): the data files changed since; --prune-vocab needs the training text as it was"
+            )
+    return [t for split in parts.values() for t in split.texts]
 
 
 def prune_vocab(record: dict, folder: Path, split, log=print) -> dict:
@@ -440,7 +446,7 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
 def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log, vocab: bool = False) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .models import load_classifier, quiet_transformers
+    from .models import load_classifier, load_tokenizer, quiet_transformers
 
     save_hf_folder(record, model_dir, tmp)
     write_test_split(split, spec, tmp, data_config(record))
@@ -459,11 +465,13 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
             "per_class": per_class(data.labels, ref.argmax(-1), _label_names(record)),
         }
     }
-    predictors = {"student": lambda b: model(**b)}
+    predictors, own = {"student": lambda b: model(**b)}, {}
     teacher_dir = saved_teacher(record)
     if teacher_dir:
         teacher = load_classifier(teacher_dir, spec.num_labels).eval()
         predictors = {"teacher": lambda b: teacher(**b), **predictors}
+        if pruned and pruned["kept"]:  # the teacher reads the rows through its own, full vocabulary
+            own["teacher"] = Exported(data.texts, data.labels, load_tokenizer(teacher_dir), data.max_length)
     if pruned:
         checks["vocab"] = pruned
     if onnx or int8:
@@ -471,17 +479,30 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
         checks.update(more)
         predictors.update(runs)
     with torch.inference_mode():
-        latency = latency_ms(predictors, data)
+        latency = latency_ms(predictors, data, own=own)
     from .models import count_parameters
 
-    params = count_parameters(model) if pruned and pruned["kept"] else record.get("parameters")
-    manifest = export_manifest({**record, "parameters": params}, checks, latency, teacher_dir, tmp)
+    shipped = {**record}
+    if pruned and pruned["kept"]:  # the numbers of the model shipped: the pruned one
+        shipped.update(parameters=count_parameters(model), test=pruned_test(record, spec, ref, data.labels))
+    manifest = export_manifest(shipped, checks, latency, teacher_dir, tmp)
     manifest["folder"] = str(out)
     atomic_write_text(tmp / "README.md", model_card(manifest))
     umask_modes(tmp)
     manifest["files"] = file_hashes(tmp, skip=(TEMP_MARKER, MANIFEST))
     atomic_write_json(tmp / MANIFEST, manifest)  # last: what it lists is what the folder holds
     return manifest
+
+
+def pruned_test(record: dict, spec, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+    """The record's test metrics with the pruned model's accuracy and macro F1; the full vocabulary's beside them."""
+    from .diagnose import macro_f1
+
+    name, preds = spec.test_splits[0], logits.argmax(-1)
+    old = record["test"][name]
+    new = {"accuracy": accuracy(preds, labels), "macro_f1": macro_f1(labels, preds)}
+    full = {k: old.get(k) for k in new}
+    return {**record["test"], name: {**old, **new, "full_vocabulary": full}}
 
 
 def saved_teacher(record: dict) -> str | None:

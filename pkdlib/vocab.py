@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import KnownError
+
 __all__ = ["VocabError", "Pruned", "check_prunable", "kept_ids", "prune", "tokenization_changes"]
 
 #: the tokenizer settings carried over to the pruned tokenizer
@@ -38,7 +40,7 @@ TOKENIZER_KWARGS = (
 )
 
 
-class VocabError(ValueError):
+class VocabError(KnownError, ValueError):
     """A model or tokenizer whose vocabulary cannot be pruned, with why."""
 
 
@@ -69,11 +71,30 @@ def _ids(tokenizer, texts, chunk: int = 1000):
         yield from tokenizer(*cols, add_special_tokens=False, truncation=False)["input_ids"]
 
 
+#: strings a rebuilt tokenizer must split as the original does (accents, case, punctuation, digits, CJK, a pair)
+PROBES = (
+    [("Héllo, WORLD! naïve café 1984 -- it's",), ("日本語 text  with   spaces",)],
+    [("a first text", "and its pair")],
+)
+
+
 def check_prunable(model_dir) -> None:
-    """Refuse, before any work, a model whose tokenizer ``prune`` cannot prune (not WordPiece)."""
+    """Refuse, before any work, a tokenizer ``prune`` cannot rebuild: not WordPiece, or one whose rebuild from its own
+    full vocabulary splits text otherwise (another normaliser, a class that takes no ``vocab``)."""
     from transformers import AutoTokenizer
 
-    _wordpiece(AutoTokenizer.from_pretrained(str(model_dir)))
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    _wordpiece(tok)
+    try:
+        same = _new_tokenizer(tok, sorted(tok.get_vocab().values()))
+        changed = sum(tokenization_changes(tok, same, rows)["changed"] for rows in PROBES)
+    except (TypeError, ValueError) as e:
+        changed = f"its rebuild failed: {e}"
+    if changed:
+        raise VocabError(
+            f"--prune-vocab cannot rebuild this tokenizer ({type(tok).__name__}; {changed}); export without "
+            f"--prune-vocab"
+        )
 
 
 def _pieces(tokenizer, texts) -> set[int]:
@@ -100,9 +121,10 @@ def _new_tokenizer(tokenizer, kept: list[int]):
 
 def _new_model(model, kept: list[int], pad_id: int | None):
     old = model.get_input_embeddings()
-    emb = torch.nn.Embedding(len(kept), old.embedding_dim, padding_idx=pad_id)
+    w = old.weight
+    emb = torch.nn.Embedding(len(kept), old.embedding_dim, padding_idx=pad_id, dtype=w.dtype, device=w.device)
     with torch.no_grad():
-        emb.weight.copy_(old.weight[torch.tensor(kept)])
+        emb.weight.copy_(w[torch.tensor(kept, device=w.device)])
     model.set_input_embeddings(emb)
     model.config.vocab_size = len(kept)
     if pad_id is not None:

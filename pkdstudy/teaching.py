@@ -519,7 +519,9 @@ def times_markdown(info: dict) -> str:
     """The notebook's first cell's timing paragraph: each knob's headless run (wall seconds, the load beside it), the
     machine and the commit (``results/teaching/knobs.json``)."""
     prov = info["provenance"]
-    where = f"{prov['hardware'].get('cpu')}, {info.get('cpu_count')} cores, commit {str(prov['git']['commit'])[:7]}"
+    git = prov["git"]
+    commit = f"{str(git['commit'])[:7]}{' with uncommitted changes' if git.get('dirty') else ''}"
+    where = f"{prov['hardware'].get('cpu')}, {info.get('cpu_count')} cores, commit {commit}"
     runs = "; ".join(f"{KNOB_TEXT.get(k, k)} {v}" for k, v in time_lines(info).items())
     return (
         f"**Time, measured** (`python scripts/teaching_knobs.py`: headless papermill, kernel start to last cell, seed "

@@ -32,8 +32,9 @@ def _vocab_line(exports: dict) -> str:
         if not v:
             continue
         t = v["test_tokenization"]
+        kept = "kept" if v.get("kept") else "NOT kept (a loss shown; the full vocabulary shipped)"
         parts.append(
-            f"{name}: {v['vocabulary']['after']:,} of {v['vocabulary']['before']:,} tokens kept, "
+            f"{name}: {v['vocabulary']['after']:,} of {v['vocabulary']['before']:,} tokens, pruning {kept}, "
             f"{v['size_mib']['before']:.1f} -> {v['size_mib']['after']:.1f} MiB, {t['changed']} of {t['rows']} test "
             f"rows split otherwise, agreement {100 * v['agreement']:.1f}%, accuracy "
             f"{v['accuracy_change_points']:+.2f} points (exact McNemar p = {v['p_value']:.2g})"

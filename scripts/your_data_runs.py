@@ -111,7 +111,7 @@ def summarise(rows: list) -> dict:
         acc = [by[arm, s] for s in seeds]
         out[arm] = {"n": len(acc), "mean": sum(acc) / len(acc) if acc else None, "seeds": seeds, "accuracy": acc}
         paired = [s for s in seeds if ("none", s) in by]
-        if arm != "none" and paired:
+        if arm != "none" and len(paired) >= 2:  # a t interval needs two pairs
             out[arm]["minus_none"] = paired_t([by[arm, s] - by["none", s] for s in paired])
     return out
 

@@ -132,3 +132,46 @@ def test_the_export_keeps_the_pruned_vocabulary_unless_the_test_split_shows_a_lo
     assert len(tok2) == c["vocabulary"]["after"] == again.config.vocab_size
     assert torch.equal(logits(again, tok2, train), logits(model, tok, train))
     assert json.loads((out / "config.json").read_text())["vocab_size"] == c["vocabulary"]["after"]
+
+
+def test_a_wordpiece_tokenizer_that_cannot_be_rebuilt_is_refused_before_any_work(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    wp = Tokenizer(models.WordPiece(vocab={"[UNK]": 0, "a": 1, "##b": 2}, unk_token="[UNK]"))
+    wp.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=wp, unk_token="[UNK]").save_pretrained(tmp_path)
+    with pytest.raises(VocabError, match="cannot rebuild this tokenizer"):
+        check_prunable(tmp_path)
+
+
+def test_the_training_rows_are_checked_against_the_record_before_pruning():
+    from pkdlib.config import RunConfig
+    from pkdlib.export import ExportError, train_texts
+
+    cfg = RunConfig(task="rt", method="teacher", max_train_examples=50).to_dict()
+    with pytest.raises(ExportError, match="not the ones run r1 trained on"):
+        train_texts({"run_id": "r1", "config": cfg, "data": {"train": {"n": 50, "checksum": "another"}}})
+
+
+def test_latency_gives_a_predictor_its_own_inputs():
+    """The full-vocabulary teacher beside a pruned student reads the rows through its own tokenizer."""
+    from pkdlib.export import Exported, latency_ms
+
+    def tok(value):
+        def encode(*cols, **kw):
+            ids = torch.full((len(cols[0]), 3), value, dtype=torch.long)
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+
+        return encode
+
+    def reads(value):
+        def f(b):
+            assert bool((b["input_ids"] == value).all())
+
+        return f
+
+    rows = [("x",)] * 5
+    data, theirs = Exported(rows, torch.zeros(5), tok(1), 8), Exported(rows, torch.zeros(5), tok(2), 8)
+    t = latency_ms({"teacher": reads(2), "student": reads(1)}, data, own={"teacher": theirs})
+    assert set(t) == {"teacher", "student"}
