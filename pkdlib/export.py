@@ -192,8 +192,21 @@ def write_test_split(split, spec, out: Path, cfg=None) -> None:
             {"id": i, **{c: t for c, t in zip(cols, text)}, "label": spec.label_names[y]}
             for i, text, y in zip(split.ids, split.texts, split.labels)
         ]
-    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    lines = [json_line(r) for r in rows]
     atomic_write_text(out / "test_split.jsonl", "\n".join(lines) + "\n")
+
+
+#: characters Python's str.splitlines (and other readers) take for line ends, escaped inside a JSON Lines record
+LINE_ENDS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}  # json escapes the C0 ones itself
+
+
+def json_line(row: dict) -> str:
+    """One JSON Lines record, readable text (not ASCII-escaped) with every character some reader takes for a line end
+    escaped (Rotten Tomatoes holds U+0085), so that any line reader gives one record a line."""
+    text = json.dumps(row, ensure_ascii=False)
+    for ch, esc in LINE_ENDS.items():
+        text = text.replace(ch, esc)
+    return text
 
 
 @torch.inference_mode()

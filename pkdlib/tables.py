@@ -274,7 +274,7 @@ def source_rows(cfg, split: str, ids: list) -> list[dict]:
     rows = frame.iloc[list(ids)]
     out = [
         json.loads(line)
-        for line in rows.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").splitlines()
+        for line in rows.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").split("\n")
         if line.strip()
     ]
     return out if "id" in frame.columns else [{"id": i, **r} for i, r in zip(ids, out)]

@@ -556,9 +556,11 @@ def test_test_split_jsonl_keeps_the_users_ids_and_label_column(tables, tmp_path)
         assert r["sentiment"] == spec.label_names[y] and r["stars"] == str(
             by_id.loc[r["id"], "stars"]
         )  # CSV cells: text
+    df["review"] = df.review + " \x85 and \u2028 end"  # characters str.splitlines takes for line ends (rt holds U+0085)
     df.drop(columns="id").to_csv(tmp_path / "noid.csv", index=False)  # no id column: the row number is the id
     cfg = cfg.replace(train_file=str(tmp_path / "noid.csv"))
     spec, splits = load_data(cfg)
     write_test_split(splits["test"], spec, tmp_path, cfg)
     rows = [json.loads(x) for x in (tmp_path / "test_split.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == splits["test"].ids and rows[0]["review"] == df.review[rows[0]["id"]]
+    assert all(r["review"].endswith(" \x85 and \u2028 end") for r in rows)
