@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["frontier_block", "unlabeled_block", "your_data_block", "readme_block"]
+__all__ = ["frontier_block", "unlabeled_block", "prune_block", "your_data_block", "readme_block"]
 
 ARM_TEXT = {
     "none": "none (1,000 labelled rt sentences only)",
@@ -100,13 +100,45 @@ def unlabeled_block(res: Path) -> str:
     )
 
 
+def prune_block(res: Path) -> str:
+    """``--prune-vocab`` on seed 0's 3-layer students trained without and with the in-domain unlabeled text."""
+    d = _load(Path(res) / "your-data" / "prune.json")
+    if not d:
+        return "Not measured yet: `python scripts/your_data_runs.py prune`."
+    rows = ["| student trained on | tokens kept | test rows split otherwise | agreement | accuracy change | "]
+    rows[0] += "exact McNemar p | pruned |"
+    rows.append("|---|---|---|---|---|---|---|")
+    for arm, c in d["checks"].items():
+        v, t = c["vocab"], c["vocab"]["test_tokenization"]
+        rows.append(
+            f"| {ARM_TEXT[arm]} | {v['vocabulary']['after']:,} of {v['vocabulary']['before']:,} | {t['changed']} of "
+            f"{t['rows']} | {100 * v['agreement']:.1f}% | {v['accuracy_change_points']:+.2f} | {v['p_value']:.2g} | "
+            f"{'yes' if v['kept'] else 'no (a loss shown)'} |"
+        )
+    return "\n".join(rows) + (
+        f"\n\n`{d['command']}` ({_made(d['provenance'])}): the same students as the first two rows of the table "
+        "above (seed 0). The unlabeled text's words join the kept vocabulary, so fewer test words are spelled out."
+    )
+
+
 def your_data_block(res: Path, rel: str = "results") -> str:
     return (
         "### The frontier of one real run\n\n"
         + frontier_block(res, rel)
         + "\n\n### What unlabeled text bought\n\n"
         + unlabeled_block(res)
+        + "\n\n### The vocabulary pruned, with and without more text\n\n"
+        + prune_block(res)
     )
+
+
+def _pruned_sentence(res: Path) -> str:
+    """Which students shipped a pruned vocabulary (the gate refuses one whose test split shows a loss)."""
+    e = _load(Path(res) / "your-data" / "frontier" / "exports.json") or {}
+    kept = [k for k, v in sorted(e.items()) if (v["checks"].get("vocab") or {}).get("kept")]
+    refused = [k for k, v in sorted(e.items()) if (v["checks"].get("vocab") or {}).get("kept") is False]
+    out = f"Vocabulary pruned for {', '.join(kept) or 'no student'}"
+    return out + (f"; refused for {', '.join(refused)} (a loss shown on the test split)." if refused else ".")
 
 
 def readme_block(res: Path) -> str:
@@ -121,7 +153,7 @@ on rt's 1,066 test sentences; {_made(f["provenance"])}; the command and every ch
 
 {f["table"]}
 
-Recommended by `{f["rule"]}`: **{f["recommended"]}**.
+Recommended by `{f["rule"]}`: **{f["recommended"]}**. {_pruned_sentence(res)}
 
 ![accuracy against CPU latency](results/your-data/frontier/frontier.png)"""
     )

@@ -2,6 +2,7 @@
 
     nice -n 5 python scripts/your_data_runs.py frontier             # one `pkd distill --layers 1,2,3 --prune-vocab` run
     nice -n 5 python scripts/your_data_runs.py unlabeled --seeds 0 1 2   # 3 arms x seeds, `pkd distill --layers 3`
+    nice -n 5 python scripts/your_data_runs.py prune                # --prune-vocab without and with rt_rest's words
 
 ``frontier`` runs the one command a user types (its line is in the output) and copies what it wrote (frontier.md,
 frontier.png, pkd-frontier.json, each student's export checks, the printed summary) into
@@ -154,14 +155,35 @@ def _write(rows: list) -> None:
     atomic_write_json(OUT / "unlabeled.json", json.loads(portable(json.dumps(doc))))
 
 
+def prune(args) -> int:
+    """The vocabulary pruned on seed 0's 3-layer students with and without the in-domain unlabeled text (whose words
+    join the kept vocabulary): ``pkd export --prune-vocab`` of each, its check written to ``prune.json``."""
+    from pkdlib.export import export_run
+    from pkdlib.records import read_record
+
+    done = {(r["arm"], r["seed"]): r for r in json.loads((OUT / "unlabeled.json").read_text())["runs"]}
+    checks = {}
+    for arm in ("none", "rt_rest"):
+        run_id = done[arm, 0]["runs"][-1]  # the student's run (the teacher's first)
+        rec = read_record(WORK / "results" / "records" / f"{run_id}.json")
+        m = export_run(rec, WORK / "exports" / f"prune-{arm}-s0", prune_vocab=True)
+        checks[arm] = {"run": run_id, "vocab": m["checks"]["vocab"], "size_mib": m["size_mib"], "test": m["test"]}
+    doc = {"command": "python scripts/your_data_runs.py prune", "checks": checks, "provenance": _provenance()}
+    atomic_write_json(OUT / "prune.json", json.loads(portable(json.dumps(doc))))
+    for arm, c in checks.items():
+        print(arm, c["vocab"]["vocabulary"], c["vocab"]["accuracy_change_points"], c["vocab"]["kept"])
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python scripts/your_data_runs.py", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
     sub.add_parser("frontier", help="one pkd distill --layers 1,2,3 --prune-vocab run and its frontier")
     u = sub.add_parser("unlabeled", help="none / rt_rest / imdb_sents x seeds")
     u.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sub.add_parser("prune", help="--prune-vocab on seed 0's students without and with rt_rest (after unlabeled)")
     a = ap.parse_args(argv)
-    return frontier(a) if a.what == "frontier" else unlabeled(a)
+    return {"frontier": frontier, "unlabeled": unlabeled, "prune": prune}[a.what](a)
 
 
 if __name__ == "__main__":
