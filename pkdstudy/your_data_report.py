@@ -49,6 +49,12 @@ def _vocab_line(exports: dict) -> str:
     return "".join(f"\n- {p}" for p in parts)
 
 
+def _reused(d: Path) -> str:
+    """How many of the call's training runs were reused from an earlier call (``[skip]`` lines of its output)."""
+    n = (d / "summary.txt").read_text().count("[skip]") if (d / "summary.txt").is_file() else 0
+    return f" ({n} of its training runs reused from an earlier, interrupted call)" if n else ""
+
+
 def frontier_block(res: Path, rel: str = "results") -> str:
     """The frontier of the committed run: command, table, plot, choice, vocabulary pruning and int8 per student."""
     d = Path(res) / "your-data" / "frontier"
@@ -57,7 +63,7 @@ def frontier_block(res: Path, rel: str = "results") -> str:
         return "Not measured yet: `python scripts/your_data_runs.py frontier`."
     return f"""One run on the embedded data shaped as a user's files (`python scripts/your_data_runs.py frontier`: 1,000
 labelled rt sentences, rt's own dev and test splits of 1,066), {_made(f["provenance"])}, {run["seconds"] / 60:.0f}
-minutes in all:
+minutes{_reused(d)}:
 
 ```bash
 {run["command"]}
