@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -177,9 +178,11 @@ def install(tmp: Path, out: Path, check, attempts: int = 10) -> list[str]:
             return left
         except FileExistsError:
             pass
-        if not os.path.lexists(out):  # moved away meanwhile: try again
+        try:  # one look (lstat): a folder another save moves away between two looks is not "not a folder"
+            kind = os.lstat(out).st_mode
+        except FileNotFoundError:  # moved away meanwhile: try again
             continue
-        if not out.is_dir() or out.is_symlink():
+        if not stat.S_ISDIR(kind):  # a file or a link (lstat does not follow it)
             raise ReplaceError(f"{out} exists and is not a folder; nothing replaced")
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.pkd-old.", dir=out.parent))
         try:

@@ -16,6 +16,13 @@ ARM_TEXT = {
 }
 
 
+def _fill(text: str) -> str:
+    """A paragraph wrapped at 116 characters (README lines stay short)."""
+    import textwrap
+
+    return textwrap.fill(text, 116, break_on_hyphens=False, break_long_words=False)
+
+
 def _load(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -99,10 +106,13 @@ def unlabeled_block(res: Path) -> str:
     t_line = f" The teachers scored {', '.join(f'{x:.1f}' for x in teacher)}." if teacher else ""
     return (
         "\n".join(rows)
-        + f"\n\nMeasured by `{u['command'].strip()}` ({_made(u['provenance'])}): a teacher per seed fine-tuned on the"
-        " 1,000 labelled sentences, a 3-layer student (`pkd distill`'s recipe) per arm, all scored on rt's 1,066"
-        f" test sentences.{t_line} Exploratory: three paired seeds give a t interval on 2 degrees of freedom, and"
-        " the arms differ in training steps as well as in text (a user's comparison, not an equal-compute one)."
+        + "\n\n"
+        + _fill(
+            f"Measured by `{u['command'].strip()}` ({_made(u['provenance'])}): a teacher per seed fine-tuned on the"
+            " 1,000 labelled sentences, a 3-layer student (`pkd distill`'s recipe) per arm, all scored on rt's 1,066"
+            f" test sentences.{t_line} Exploratory: three paired seeds give a t interval on 2 degrees of freedom, and"
+            " the arms differ in training steps as well as in text (a user's comparison, not an equal-compute one)."
+        )
     )
 
 
@@ -121,9 +131,13 @@ def prune_block(res: Path) -> str:
             f"{t['rows']} | {100 * v['agreement']:.1f}% | {v['accuracy_change_points']:+.2f} | {v['p_value']:.2g} | "
             f"{'yes' if v['kept'] else 'no (a loss shown)'} |"
         )
-    return "\n".join(rows) + (
-        f"\n\n`{d['command']}` ({_made(d['provenance'])}): the same students as the first two rows of the table "
-        "above (seed 0). The unlabeled text's words join the kept vocabulary, so fewer test words are spelled out."
+    return (
+        "\n".join(rows)
+        + "\n\n"
+        + _fill(
+            f"`{d['command']}` ({_made(d['provenance'])}): the same students as the first two rows of the table "
+            "above (seed 0). The unlabeled text's words join the kept vocabulary, so fewer test words are spelled out."
+        )
     )
 
 
