@@ -459,7 +459,7 @@ def export_run(record: dict, out, onnx: bool = False, int8: bool = False, log=pr
 def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log, vocab: bool = False) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .models import load_classifier, load_tokenizer, quiet_transformers
+    from .models import count_parameters, load_classifier, load_tokenizer, quiet_transformers
 
     save_hf_folder(record, model_dir, tmp)
     write_test_split(split, spec, tmp, data_config(record))
@@ -493,8 +493,6 @@ def _build(record, model_dir, split, spec, tmp: Path, out: Path, onnx, int8, log
         predictors.update(runs)
     with torch.inference_mode():
         latency = latency_ms(predictors, data, own=own)
-    from .models import count_parameters
-
     shipped = {**record}
     if pruned and pruned["kept"]:  # the numbers of the model shipped: the pruned one
         shipped.update(parameters=count_parameters(model), test=pruned_test(record, spec, ref, data.labels))

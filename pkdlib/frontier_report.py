@@ -11,6 +11,7 @@ import torch
 
 from .files import atomic_write_json, atomic_write_text
 from .frontier import gap_warnings, plot, quality, recommend, table_markdown, timings
+from .records import where_measured
 
 __all__ = ["measure_frontier", "frontier_markdown"]
 
@@ -68,7 +69,7 @@ def measure_frontier(p, teacher_dir: str, exports: dict, ws, log=print) -> dict:
         "plot": str(folder / "frontier.png"),
         "task": spec.name,
         "labels": list(spec.label_names),
-        "provenance": provenance(),
+        "provenance": where_measured("cpu"),
     }
     plot(rows, folder / "frontier.png", f"{spec.name}: accuracy against CPU latency", pick["name"])
     atomic_write_text(folder / "frontier.md", frontier_markdown(result))
@@ -76,13 +77,6 @@ def measure_frontier(p, teacher_dir: str, exports: dict, ws, log=print) -> dict:
     for w in result["warnings"]:
         log(f"*** WARNING: {w} ***")
     return result
-
-
-def provenance() -> dict:
-    """Where the frontier was measured: the checkout's commit, the CPU, the frameworks."""
-    from .records import git_state, hardware, versions
-
-    return {"git": git_state(), "hardware": hardware("cpu"), "versions": versions()}
 
 
 def rec_cfg(p, k: int):

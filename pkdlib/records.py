@@ -282,6 +282,12 @@ def hardware(device) -> dict:
     return info
 
 
+def where_measured(device="cpu") -> dict:
+    """Where a measurement that is not a training run was made (a frontier, a timing, a script's results file): the
+    checkout's commit, the frameworks, the hardware."""
+    return {"git": git_state(), "versions": versions(), "hardware": hardware(device)}
+
+
 def provenance(device, seed, cache_key, num_processes=1, git_started: dict | None = None) -> dict:
     """What a record says of where and with what it ran. ``git``: the commit the run started from
     (``git_started``, read when it began); ``git_when_written`` beside it where the checkout moved while it ran."""

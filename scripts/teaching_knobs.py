@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pkdlib.files import atomic_write_json, atomic_write_text  # noqa: E402
-from pkdlib.records import git_state, hardware, versions  # noqa: E402
+from pkdlib.records import where_measured  # noqa: E402
 from pkdstudy import notebooks  # noqa: E402
 
 #: the knobs of the notebook's exercises (name -> papermill parameters), the default first
@@ -87,7 +87,7 @@ def write(out: Path, runs: dict) -> None:
             "note": "wall seconds of a headless papermill run of notebooks/00_teaching.ipynb (kernel start to the last "
             "cell), on a machine shared with other work: the load averages (1 minute) beside each run say how "
             "shared",
-            "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")},
+            "provenance": where_measured(),
         },
     )
 

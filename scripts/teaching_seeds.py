@@ -31,7 +31,7 @@ from pkdlib.data import load_task, tokenize_split  # noqa: E402
 from pkdlib.files import atomic_write_json, atomic_write_text, content_key, model_fingerprint, tokenizer_fingerprint  # noqa: E402
 from pkdlib.models import DEFAULT_TEACHER, load_classifier, load_tokenizer  # noqa: E402
 from pkdlib.paths import portable  # noqa: E402
-from pkdlib.records import git_state, hardware, versions  # noqa: E402
+from pkdlib.records import git_state, where_measured  # noqa: E402
 from pkdstudy.teaching import (  # noqa: E402
     Setting,
     ce_plateau,
@@ -177,7 +177,7 @@ def write_results(a, arms: dict, done_dir: Path, teacher_dir: str, started: floa
         "commits": sorted({str(c) for c in df["commit"].fillna("not recorded")}),
         "niceness": os.nice(0),
         "teacher": portable(teacher_dir),
-        "provenance": {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")},
+        "provenance": where_measured(),
         "load": {"loadavg_at_write": list(os.getloadavg()), "this_process_wall_s": round(time.time() - started)},
     }
     atomic_write_json(out / f"{a.name}.json", info)

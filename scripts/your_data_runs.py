@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pkdlib.files import atomic_write_json, atomic_write_text  # noqa: E402
-from pkdlib.records import git_state, hardware, versions  # noqa: E402
+from pkdlib.records import where_measured  # noqa: E402
 from pkdstudy.scrub import ABSOLUTE  # noqa: E402
 from pkdstudy.user_data import write_user_files  # noqa: E402
 
@@ -47,10 +47,6 @@ def portable(text: str) -> str:
 
 def _files() -> dict:
     return write_user_files(WORK / "files")
-
-
-def _provenance() -> dict:
-    return {"git": git_state(), "versions": versions(), "hardware": hardware("cpu")}
 
 
 def frontier(args) -> int:
@@ -81,7 +77,7 @@ def frontier(args) -> int:
     atomic_write_text(dest / "exports.json", portable(json.dumps(exports, indent=1)))
     command = "pkd " + shlex.join(cmd[3:])
     atomic_write_text(dest / "summary.txt", portable(f"$ {command}\n{done.stdout}"))
-    meta = {"command": command, "seconds": round(time.time() - t0), "provenance": _provenance()}
+    meta = {"command": command, "seconds": round(time.time() - t0), "provenance": where_measured()}
     atomic_write_text(dest / "run.json", portable(json.dumps(meta, indent=1)))
     print(done.stdout[-4000:])
     return 0
@@ -150,7 +146,7 @@ def _write(rows: list) -> None:
         "command": "python scripts/your_data_runs.py " + " ".join(sys.argv[1:]),
         "runs": rows,
         "summary": summarise(rows),
-        "provenance": _provenance(),
+        "provenance": where_measured(),
     }
     atomic_write_json(OUT / "unlabeled.json", json.loads(portable(json.dumps(doc))))
 
@@ -168,7 +164,7 @@ def prune(args) -> int:
         rec = read_record(WORK / "results" / "records" / f"{run_id}.json")
         m = export_run(rec, WORK / "exports" / f"prune-{arm}-s0", prune_vocab=True)
         checks[arm] = {"run": run_id, "vocab": m["checks"]["vocab"], "size_mib": m["size_mib"], "test": m["test"]}
-    doc = {"command": "python scripts/your_data_runs.py prune", "checks": checks, "provenance": _provenance()}
+    doc = {"command": "python scripts/your_data_runs.py prune", "checks": checks, "provenance": where_measured()}
     atomic_write_json(OUT / "prune.json", json.loads(portable(json.dumps(doc))))
     for arm, c in checks.items():
         print(arm, c["vocab"]["vocabulary"], c["vocab"]["accuracy_change_points"], c["vocab"]["kept"])
