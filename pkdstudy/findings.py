@@ -61,6 +61,18 @@ def findings() -> list[Finding]:
             "4. PKD overfits less than KD (train - dev gap)",
             "shown by curves, no size given",
         ),
+        Finding(
+            "exploratory: attention transfer beats KD",
+            "attention",
+            "9a. attention transfer beats KD",
+            "(not in the paper; TinyBERT's attention term)",
+        ),
+        Finding(
+            "exploratory: attention transfer vs PKD-Skip",
+            "attention",
+            "9b. attention transfer vs PKD-Skip",
+            "(not in the paper)",
+        ),
     ]
 
 
@@ -73,6 +85,17 @@ def _state(results: Path, study: str) -> str | None:
     if man.get("status") == "complete":
         return None
     return f"running: {len(man.get('records', []))} runs finished"
+
+
+def withheld(results: Path, study: str) -> str | None:
+    """For a confirmatory study committed part-way, what is said instead of its numbers (a confirmatory test read
+    before its declared N is optional stopping); None for any other study."""
+    from .profiles import PROFILES
+
+    state = _state(Path(results), study)
+    if state and state != "not run" and PROFILES.get(study, {}).get("confirmatory"):
+        return f"{state}; a confirmatory study shows no number before all its declared runs have finished"
+    return None
 
 
 def _ours(row: pd.Series) -> str:

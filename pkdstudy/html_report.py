@@ -21,6 +21,7 @@ STUDIES = {
     "verdicts": "Three teachers, power for +0.5 points, a patient term that acts, 8 epochs",
     "beta100-confirm": "Confirmatory: PKD-Skip at unnormalised beta 100 against KD on 28 new pairs",
     "epochs8-confirm": "Confirmatory: PKD-Skip against KD at 8 epochs on 28 new pairs",
+    "attention": "Exploratory: attention transfer against KD and PKD-Skip, 3 teachers x 8 paired seeds",
     "full": "14 and 8 paired seeds at 3 and 2 layers; PKD-Skip against PKD-Last",
     "cpu": "The default study: the quick reproduction (8 and 4 paired seeds, one teacher)",
 }
@@ -45,10 +46,10 @@ def _study(results: Path, study: str, title: str) -> list[str]:
     tables, figures = results / "tables" / study, results / "figures" / study
     if not (tables / "claims.txt").is_file():
         return []
-    out = [
-        f'<h2 id="{study}"><code>{study}</code>: {html.escape(title)}</h2>',
-        f'<p class="note">Full page: <a href="tables/{study}/summary.md">tables/{study}/summary.md</a></p>',
-    ]
+    head = f'<h2 id="{study}"><code>{study}</code>: {html.escape(title)}</h2>'
+    if note := findings.withheld(results, study):
+        return [head, f'<p class="note">{html.escape(note)}</p>']
+    out = [head, f'<p class="note">Full page: <a href="tables/{study}/summary.md">tables/{study}/summary.md</a></p>']
     if (tables / "table1.csv").is_file():
         out += [
             "<h3>Table 1: test accuracy (%), mean ± std over seeds (N)</h3>",

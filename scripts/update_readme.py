@@ -102,6 +102,8 @@ def _results_block(root=ROOT) -> str:
             *study_block(res, "mean"),
             *study_block(res, "verdicts"),
             *study_block(res, "beta100-confirm"),
+            *study_block(res, "epochs8-confirm"),
+            *study_block(res, "attention"),
             *bench,
             END,
         ]
@@ -118,6 +120,10 @@ STUDIES = {
     "+0.5 points, 8 epochs; fp32; design declared above",
     "beta100-confirm": "The confirmatory study (`beta100-confirm`: pkd-skip on unnormalised [CLS] at beta 100 "
     "against kd on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
+    "epochs8-confirm": "The confirmatory study of 8 epochs (`epochs8-confirm`: pkd-skip against kd, both trained 8 "
+    "epochs, on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
+    "attention": "Exploratory: attention transfer (`attention`: KD + TinyBERT's attention-map term, gamma 1, untuned, "
+    "beside kd and pkd-skip on the `verdicts` study's 3 teachers x 8 paired seeds; fp32",
 }
 
 
@@ -134,6 +140,8 @@ def study_block(res: Path, profile: str) -> list[str]:
         if prog
         else "complete"
     )
+    if note := findings.withheld(res, profile):
+        return ["", f"{STUDIES[profile]}): {note}; `./run_all.sh --profile {profile}` resumes it."]
     fig = f"figures/{profile}/accuracy_vs_layers_rt.png"  # under results/
     return [
         "",

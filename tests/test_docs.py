@@ -85,6 +85,32 @@ def test_findings_table_says_interim_and_gives_no_verdict(tmp_path):
     assert row["verdict"] == "running: 2 runs finished" and row["ours (rt, 3 of 6 layers)"] == "–"
 
 
+def test_an_interim_confirmatory_study_shows_no_number(tmp_path):
+    """docs/results.md and the HTML report print no estimate of a confirmatory study before its declared runs have
+    finished (its interim claims table holds one); the same tables, once the manifest says complete, are shown."""
+    import json
+    import shutil
+    import sys
+
+    from pkdstudy import html_report
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from update_readme import study_block
+
+    res = tmp_path / "results"
+    shutil.copytree(ROOT / "results" / "tables" / "beta100-confirm", res / "tables" / "beta100-confirm")
+    manifest = res / "manifest-beta100-confirm.json"
+    manifest.write_text(json.dumps({"status": "running", "records": ["a", "b"], "planned": 56}))
+    numbers = re.compile(r"[-+]\d+\.\d\d")
+    for text in (
+        "\n".join(study_block(res, "beta100-confirm")),
+        "\n".join(html_report._study(res, "beta100-confirm", "t")),
+    ):
+        assert "shows no number" in text and not numbers.search(text), text
+    manifest.write_text(json.dumps({"status": "complete", "records": ["a", "b"]}))
+    assert numbers.search("\n".join(html_report._study(res, "beta100-confirm", "t")))
+
+
 def test_the_html_report_is_the_one_the_tables_make():
     """results/report.html is rebuilt from the committed tables byte for byte (no number typed into it), and it shows
     the findings table and each decisive study's claims."""
