@@ -289,6 +289,7 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     [
         ("### What the verdicts study found", "verdicts", ("Measured there (fp32", "What those students scored")),
         ("### What the confirmatory study found", "beta100-confirm", None),
+        ("### What the attention-transfer arm found", "attention", None),
     ],
 )
 def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also):
