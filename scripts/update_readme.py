@@ -132,6 +132,8 @@ def study_block(res: Path, profile: str) -> list[str]:
     tables = res / "tables" / profile
     if not (res / f"manifest-{profile}.json").is_file() or not (tables / "claims.txt").is_file():
         return []
+    if note := findings.withheld(res, profile):
+        return ["", f"{STUDIES[profile]}): {note}; `./run_all.sh --profile {profile}` resumes it."]
     prog = progress(json.loads((res / f"manifest-{profile}.json").read_text()))
     claims = (tables / "claims.txt").read_text().strip().splitlines()
     state = (
@@ -140,8 +142,6 @@ def study_block(res: Path, profile: str) -> list[str]:
         if prog
         else "complete"
     )
-    if note := findings.withheld(res, profile):
-        return ["", f"{STUDIES[profile]}): {note}; `./run_all.sh --profile {profile}` resumes it."]
     fig = f"figures/{profile}/accuracy_vs_layers_rt.png"  # under results/
     return [
         "",

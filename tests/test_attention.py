@@ -115,18 +115,24 @@ def test_the_at_method_configuration():
     assert identity_config(at.replace(gamma=2.0))["gamma"] == 2.0
 
 
-@pytest.fixture(scope="module")
-def at_runs(tiny_bert, tiny_csv, tiny_teacher, tmp_path_factory):
-    """A tiny teacher (the session's), and a kd and an at student of it, 1 epoch each, in one results folder."""
+def _with_teacher(root, tiny_teacher):
+    """A workspace under root holding the session's tiny teacher's record."""
     from pkdlib.paths import Workspace
-    from pkdlib.runs import run
 
     rec, teacher_ws = tiny_teacher
-    root = tmp_path_factory.mktemp("at")
     ws = Workspace(root / "results", root / "work")
     ws.check_writable()  # pkd makes (and marks) its folders before a record is copied in
     ws.records.mkdir(parents=True, exist_ok=True)
     shutil.copy(teacher_ws.records / f"{rec['run_id']}.json", ws.records)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def at_runs(tiny_bert, tiny_csv, tiny_teacher, tmp_path_factory):
+    """A tiny teacher (the session's), and a kd and an at student of it, 1 epoch each, in one results folder."""
+    from pkdlib.runs import run
+
+    rec, ws = tiny_teacher[0], _with_teacher(tmp_path_factory.mktemp("at"), tiny_teacher)
     runs = {
         m: run(student_cfg(tiny_bert, tiny_csv, rec, method=m, epochs=1, gamma=5.0), ws, **QUIET) for m in ("kd", "at")
     }
@@ -179,14 +185,9 @@ def test_at_with_a_negligible_gamma_trains_as_kd_does(tiny_bert, tiny_csv, tiny_
     attention in the student (to read its maps) instead of SDPA. With gamma near 0 the two train alike (same init,
     data order and dropout masks, dropout on): the same CE and KD to float rounding, so a paired difference measures
     the term, not the path."""
-    from pkdlib.paths import Workspace
     from pkdlib.runs import run
 
-    rec, teacher_ws = tiny_teacher
-    ws = Workspace(tmp_path / "results", tmp_path / "work")
-    ws.check_writable()
-    ws.records.mkdir(parents=True, exist_ok=True)
-    shutil.copy(teacher_ws.records / f"{rec['run_id']}.json", ws.records)
+    rec, ws = tiny_teacher[0], _with_teacher(tmp_path, tiny_teacher)
     kd, at = (
         run(student_cfg(tiny_bert, tiny_csv, rec, method=m, epochs=1, gamma=1e-9), ws, **QUIET) for m in ("kd", "at")
     )
