@@ -15,16 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from . import findings
+from .profiles import PROFILES
 
-#: the studies the page shows, in the order a reader asks (the decisive ones first, the quick reproduction last)
-STUDIES = {
-    "verdicts": "Three teachers, power for +0.5 points, a patient term that acts, 8 epochs",
-    "beta100-confirm": "Confirmatory: PKD-Skip at unnormalised beta 100 against KD on 28 new pairs",
-    "epochs8-confirm": "Confirmatory: PKD-Skip against KD at 8 epochs on 28 new pairs",
-    "attention": "Exploratory: attention transfer against KD and PKD-Skip, 3 teachers x 8 paired seeds",
-    "full": "14 and 8 paired seeds at 3 and 2 layers; PKD-Skip against PKD-Last",
-    "cpu": "The default study: the quick reproduction (8 and 4 paired seeds, one teacher)",
-}
+#: the studies the page shows, in the order a reader asks (the decisive ones first, the quick reproduction last);
+#: each one's heading is its profile's title
+SHOWN = ("verdicts", "beta100-confirm", "epochs8-confirm", "attention", "full", "cpu")
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;line-height:1.45}"
     "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;"
@@ -78,8 +73,8 @@ def build(results: str | Path = "results") -> str:
         _table(findings.table(results)),
         f"<p>{html.escape(findings.speedup_line(results))}</p>",
     ]
-    for study, title in STUDIES.items():
-        parts += _study(results, study, title)
+    for study in SHOWN:
+        parts += _study(results, study, PROFILES[study]["title"])
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

@@ -214,6 +214,7 @@ PROFILES: dict[str, dict] = {
     # the default: the paper's recipe (4 epochs, best epoch on dev) with paired seeds at the paper's 2:1 compression
     # (3 layers) and at 2 layers, as many as fit about two hours on 2 cores with 2 workers
     "cpu": {
+        "title": "The default study: the quick reproduction (8 and 4 paired seeds at 3 and 2 layers, one teacher)",
         "description": "embedded teacher on full rt (3 epochs); ft/kd/pkd-last/pkd-skip for 3- and 2-layer "
         "students over 8 and 4 paired seeds, 4 epochs each (best epoch on dev), bf16 autocast, "
         "hyper-parameters from the recipe profile; speed-up; report",
@@ -227,6 +228,7 @@ PROFILES: dict[str, dict] = {
     # the decisive study: enough paired seeds that each paired difference's 95% interval is at most +-1.0 point at
     # 3 layers and +-1.5 at 2 (cpu's records are reused)
     "full": {
+        "title": "The decisive study: 14 and 8 paired seeds at 3 and 2 layers; PKD-Skip against PKD-Last",
         "description": "the cpu study with 14 and 8 paired seeds for 3- and 2-layer ft/kd/pkd-last/pkd-skip students "
         "(its first 8 and 4 are the cpu study's runs), 4 epochs each (best epoch on dev), bf16 autocast; "
         "speed-up; report",
@@ -240,6 +242,7 @@ PROFILES: dict[str, dict] = {
     # two questions beyond the paper, and the layer curve: which teacher layers to match (PKD-Bottom), how to
     # initialise the student (pre-trained / the fine-tuned teacher's layers / random); kd and pkd-skip are cpu's runs
     "beyond": {
+        "title": "Beyond the paper: PKD-Bottom, the student's initialisation, and the 1-, 4- and 5-layer points of the layer curve",
         "description": "PKD-Bottom (the k-1 lowest teacher layers) beside kd and pkd-skip for 3-layer students over "
         "8 paired seeds; kd and pkd-skip 3-layer students initialised from the fine-tuned teacher's "
         "layers or at random over 3 seeds; ft/kd for 1-layer students over 3 seeds, ft/kd/pkd-skip for "
@@ -253,6 +256,7 @@ PROFILES: dict[str, dict] = {
     },
     # what the study's verdicts need (see VERDICTS_STUDY): an acting patient term, power, longer training
     "verdicts": {
+        "title": "What the verdicts need: a patient term that acts, three teachers, power for +0.5 points, 8 epochs; fp32; design in docs/study.md",
         "description": "3-layer students on full rt, fp32, the study's recipe (4 epochs, best epoch on dev): "
         "(1) pkd-skip on unnormalised [CLS] at beta 10 and 100 x 8 seeds beside the mean study's kd, "
         "pkd-skip and pkd-mean (reused); (2) teachers of seeds 1 and 2 with ft/kd/pkd-skip x 8 seeds "
@@ -274,6 +278,7 @@ PROFILES: dict[str, dict] = {
     },
     # the confirmatory study of the verdicts study's lead (see CONFIRM_BETA100): one declared question
     "beta100-confirm": {
+        "title": "Confirmatory: PKD-Skip on unnormalised [CLS] at beta 100 against KD on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
         "description": "CONFIRMATORY, declared before running: does pkd-skip on unnormalised [CLS] at beta 100 beat kd "
         "at 3 layers (the verdicts study's exploratory lead)? 28 new (teacher, seed) pairs on its three "
         "teachers (kd reused from the verdicts study), fp32, the study's recipe otherwise; one paired "
@@ -297,6 +302,7 @@ PROFILES: dict[str, dict] = {
     },
     # the confirmatory study of the verdicts study's 8-epoch question (see CONFIRM_EPOCHS8): one declared question
     "epochs8-confirm": {
+        "title": "Confirmatory: PKD-Skip against KD, both trained 8 epochs, on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
         "description": "CONFIRMATORY, declared before running: does pkd-skip beat kd at 3 layers when both train 8 epochs "
         "(best epoch on dev)? 28 new (teacher, seed) pairs on the verdicts study's three teachers, kd and "
         "pkd-skip at 8 epochs both new, fp32, the study's recipe otherwise; one paired t-test at 5% "
@@ -313,6 +319,7 @@ PROFILES: dict[str, dict] = {
     },
     # beyond the paper: attention transfer against KD and PKD-Skip on three teachers (see ATTENTION_ARM); exploratory
     "attention": {
+        "title": "Exploratory: attention transfer (KD + TinyBERT's attention-map term, gamma 1, untuned) beside KD and PKD-Skip on the verdicts study's 3 teachers x 8 paired seeds; fp32",
         "description": "EXPLORATORY: attention transfer (KD + TinyBERT's attention-map term, gamma 1, untuned) for 3-layer "
         "students on the verdicts study's three teachers x 8 paired seeds, beside their kd and pkd-skip "
         "(reused), fp32, the study's recipe otherwise",
@@ -339,6 +346,7 @@ PROFILES: dict[str, dict] = {
     # the key experiment (DEVELOPERS: this teacher's intermediate [CLS] is one vector for every sentence): the
     # pilot's design over 8 paired seeds, fp32 so that any CPU runs it; the pilot's 6 records are its first runs
     "mean": {
+        "title": "The key experiment: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 paired seeds",
         "description": "3-layer kd, pkd-skip and pkd-mean (PKD-Skip on mean-pooled states) in fp32 over 8 paired "
         "seeds on full's teacher, 4 epochs, beta 1000 normalised (mean-pilot's runs are seeds 0-1): does "
         "a patient term on states that differ between sentences change the student?",

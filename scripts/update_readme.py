@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pkdstudy import ROOT, findings, html_report, your_data_report
+from pkdstudy.profiles import PROFILES
 from pkdstudy.report import progress
 
 BEGIN, END = "<!-- RESULTS:BEGIN (scripts/update_readme.py) -->", "<!-- RESULTS:END -->"
@@ -110,30 +111,13 @@ def _results_block(root=ROOT) -> str:
     )
 
 
-#: the studies beyond the default whose results README shows, when committed (finished or interim)
-STUDIES = {
-    "full": "The decisive study (`full`: 14 and 8 paired seeds at 3 and 2 layers",
-    "beyond": "Beyond the paper (`beyond`: PKD-Bottom, the student's initialisation, and the 1-, 4- and "
-    "5-layer points of the layer curve",
-    "mean": "The key experiment (`mean`: PKD on mean-pooled states beside PKD on [CLS] and KD, fp32, 8 seeds",
-    "verdicts": "What the verdicts need (`verdicts`: a patient term that acts, three teachers, power for "
-    "+0.5 points, 8 epochs; fp32; design declared above",
-    "beta100-confirm": "The confirmatory study (`beta100-confirm`: pkd-skip on unnormalised [CLS] at beta 100 "
-    "against kd on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
-    "epochs8-confirm": "The confirmatory study of 8 epochs (`epochs8-confirm`: pkd-skip against kd, both trained 8 "
-    "epochs, on 28 new (teacher, seed) pairs, one test declared before it ran; fp32",
-    "attention": "Exploratory: attention transfer (`attention`: KD + TinyBERT's attention-map term, gamma 1, untuned, "
-    "beside kd and pkd-skip on the `verdicts` study's 3 teachers x 8 paired seeds; fp32",
-}
-
-
 def study_block(res: Path, profile: str) -> list[str]:
     """A committed study's Table 1, layer figure and claims, with its state (complete, or interim and how to resume)."""
-    tables = res / "tables" / profile
+    tables, title = res / "tables" / profile, PROFILES[profile]["title"]
     if not (res / f"manifest-{profile}.json").is_file() or not (tables / "claims.txt").is_file():
         return []
     if note := findings.withheld(res, profile):
-        return ["", f"{STUDIES[profile]}): {note}; `./run_all.sh --profile {profile}` resumes it."]
+        return ["", f"**{title}** (`{profile}`: {note}; `./run_all.sh --profile {profile}` resumes it)."]
     prog = progress(json.loads((res / f"manifest-{profile}.json").read_text()))
     claims = (tables / "claims.txt").read_text().strip().splitlines()
     state = (
@@ -145,7 +129,7 @@ def study_block(res: Path, profile: str) -> list[str]:
     fig = f"figures/{profile}/accuracy_vs_layers_rt.png"  # under results/
     return [
         "",
-        f"{STUDIES[profile]}; {state}; full page [results/tables/{profile}/summary.md]"
+        f"**{title}** (`{profile}`; {state}; full page [results/tables/{profile}/summary.md]"
         f"(results/tables/{profile}/summary.md)):",
         "",
         (tables / "table1.md").read_text().strip(),
