@@ -327,6 +327,15 @@ PROFILES: dict[str, dict] = {
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": TEACHER,
         "students": ATTENTION_ARM,
+        # the verdicts study's kd and pkd-skip runs it reuses (one run of every at pair, both of every kd/pkd-skip
+        # pair): complete, and their results known, when this arm was declared
+        "known_at_declaration": {
+            "runs": {
+                "method": ["kd", "pkd-skip"],
+                "teacher_seed": [0, 1, 2],
+                "seed": [SEED_BLOCK * t + s for t in range(3) for s in range(8)],
+            }
+        },
         "speedup": None,
         "needs": "nothing (embedded model and data); 24 new runs with an online teacher, 12 minutes each on a "
         "2-core AMD EPYC with 2 workers (measured): about 2.5 hours with --workers 2, resumable",
