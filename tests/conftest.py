@@ -61,6 +61,12 @@ def save_tiny_bert(path: Path, layers: int = 4, seed: int = 0) -> Path:
     return path
 
 
+def teacher_argv(pretrained, data_dir, results, work, *more: str) -> list[str]:
+    """``pkd train``'s arguments for a teacher, which most CLI tests share; ``more`` after them."""
+    where = ["--results", str(results), "--work", str(work)]
+    return ["train", "--method", "teacher", "--pretrained", str(pretrained), "--data-dir", str(data_dir), *where, *more]
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert") / "model")

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import teacher_argv
 
 from pkdlib import ConfigError, RunConfig
 
@@ -126,14 +127,11 @@ def test_pkd_report_refuses_a_study_that_does_not_exist_and_rebuilds_one_that_do
 def test_pkd_train_says_where_it_wrote_and_names_each_metric(tiny_bert, tiny_csv, tmp_path, capsys):
     from pkdstudy.cli import main
 
-    common = [
-        "train",
-        "--method",
-        "teacher",
-        "--pretrained",
-        str(tiny_bert),
-        "--data-dir",
-        str(tiny_csv),
+    common = teacher_argv(
+        tiny_bert,
+        tiny_csv,
+        tmp_path / "r",
+        tmp_path / "w",
         "--epochs",
         "1",
         "--batch-size",
@@ -141,11 +139,7 @@ def test_pkd_train_says_where_it_wrote_and_names_each_metric(tiny_bert, tiny_csv
         "--device",
         "cpu",
         "--no-progress",
-        "--results",
-        str(tmp_path / "r"),
-        "--work",
-        str(tmp_path / "w"),
-    ]
+    )
     assert main(common) == 0
     out = capsys.readouterr().out
     assert "dev accuracy" in out and "test accuracy" in out and "epoch 1: loss" in out

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, teacher_argv
 
 from pkdlib import RunConfig
 from pkdlib.models import ModelError, check_weight_files
@@ -101,22 +101,7 @@ def test_read_only_or_blocked_results_fail_before_training(tiny_bert, tiny_csv, 
     with pytest.raises(WorkspaceError, match=f"cannot write to {blocked}"):
         run(student(tiny_bert, tiny_csv, tiny_teacher[0]["model_dir"]), ws, **QUIET)
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pkdlib.cli",
-            "train",
-            "--method",
-            "teacher",
-            "--pretrained",
-            str(tiny_bert),
-            "--data-dir",
-            str(tiny_csv),
-            "--results",
-            str(blocked),
-            "--work",
-            str(tmp_path / "work"),
-        ],
+        [sys.executable, "-m", "pkdlib.cli", *teacher_argv(tiny_bert, tiny_csv, blocked, tmp_path / "work")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -129,22 +114,7 @@ def test_tiny_csv_and_bad_profile_give_error_lines(tmp_path, tiny_bert):
     csv = tmp_path / "three.csv"
     csv.write_text("text,label,source\ngood,1,rotten_tomatoes\nbad,0,rotten_tomatoes\nfine,1,rotten_tomatoes\n")
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pkdlib.cli",
-            "train",
-            "--method",
-            "teacher",
-            "--pretrained",
-            str(tiny_bert),
-            "--data-dir",
-            str(csv),
-            "--results",
-            str(tmp_path / "r"),
-            "--work",
-            str(tmp_path / "w"),
-        ],
+        [sys.executable, "-m", "pkdlib.cli", *teacher_argv(tiny_bert, csv, tmp_path / "r", tmp_path / "w")],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -207,25 +177,7 @@ def test_no_space_while_saving_weights_is_one_error_line_and_leaves_no_temporary
 
     monkeypatch.setattr(MU, "safe_save_file", disk_full)
     res, work = tmp_path / "results", tmp_path / "work"
-    code, err = _main(
-        [
-            "train",
-            "--method",
-            "teacher",
-            "--pretrained",
-            str(tiny_bert),
-            "--data-dir",
-            str(tiny_csv),
-            "--epochs",
-            "1",
-            "--results",
-            str(res),
-            "--work",
-            str(work),
-            "--no-progress",
-        ],
-        capsys,
-    )
+    code, err = _main(teacher_argv(tiny_bert, tiny_csv, res, work, "--epochs", "1", "--no-progress"), capsys)
     assert code == 2 and err.startswith(f"error: cannot write {work / 'models'}/") and "Traceback" not in err, err
     assert "No space left on device" in err and "no partial file was left" in err
     assert list((work / "models").iterdir()) == [] and list(res.glob("records/*")) == []
@@ -254,22 +206,7 @@ def test_one_class_data_is_refused_by_pkd_train_data_dir_too(tmp_path, tiny_bert
         csv.writer(f).writerows(
             [["text", "label", "source"]] + [[f"a fine film {i}", 1, "rotten_tomatoes"] for i in range(80)]
         )
-    code, err = _main(
-        [
-            "train",
-            "--method",
-            "teacher",
-            "--pretrained",
-            str(tiny_bert),
-            "--data-dir",
-            str(tmp_path / "one.csv"),
-            "--results",
-            str(tmp_path / "r"),
-            "--work",
-            str(tmp_path / "w"),
-        ],
-        capsys,
-    )
+    code, err = _main(teacher_argv(tiny_bert, tmp_path / "one.csv", tmp_path / "r", tmp_path / "w"), capsys)
     assert code == 2 and "has one label only ('positive'); a classifier needs at least two" in err, err
     assert not (tmp_path / "r").exists() and not (tmp_path / "w").exists()
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, teacher_argv
 
 
 def tiny_profile_file(path, tiny_bert, tiny_csv):
@@ -354,20 +354,7 @@ def test_two_commands_on_one_work_folder_take_turns(tmp_path, tiny_bert, tiny_cs
                 sys.executable,
                 "-m",
                 "pkdlib.cli",
-                "train",
-                "--method",
-                "teacher",
-                "--pretrained",
-                str(tiny_bert),
-                "--data-dir",
-                str(tiny_csv),
-                "--epochs",
-                "1",
-                "--results",
-                str(tmp_path / "results"),
-                "--work",
-                str(work),
-                "--no-progress",
+                *teacher_argv(tiny_bert, tiny_csv, tmp_path / "results", work, "--epochs", "1", "--no-progress"),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, teacher_argv
 
 from pkdlib import RunConfig
 from pkdlib.config import ConfigError
@@ -329,26 +329,7 @@ def test_1b_train_never_adopts_a_folder_holding_the_users_files_and_clean_leaves
         (mine / rel).write_text("mine")
     before = files(mine)
     monkeypatch.chdir(mine)
-    code = pkd(
-        [
-            "train",
-            "--method",
-            "teacher",
-            "--pretrained",
-            str(tiny_bert),
-            "--data-dir",
-            str(tiny_csv),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--results",
-            ".",
-            "--work",
-            ".",
-            "--no-progress",
-        ]
-    )
+    code = pkd(teacher_argv(tiny_bert, tiny_csv, ".", ".", "--epochs", "1", "--batch-size", "32", "--no-progress"))
     err = capsys.readouterr().err
     assert code == 2 and "already holds files pkd did not write (cache, models, records)" in err, err
     assert files(mine) == before  # nothing written, nothing marked
