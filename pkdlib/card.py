@@ -107,30 +107,21 @@ def _metadata(m: dict, facts: dict) -> str:
 
     test = next(iter(m["test"].values()))
     split = next(iter(m["test"]))
+    on = {  # the task and split every result is measured on
+        "task_type": "text-classification",
+        "task_name": "Text Classification",
+        "dataset_type": m["task"],
+        "dataset_name": m["task"],
+        "dataset_split": split,
+    }
     results = [
-        EvalResult(
-            task_type="text-classification",
-            task_name="Text Classification",
-            dataset_type=m["task"],
-            dataset_name=m["task"],
-            dataset_split=split,
-            metric_type="accuracy",
-            metric_name="Accuracy",
-            metric_value=round(test["accuracy"], 4),
-        )
+        EvalResult(**on, metric_type="accuracy", metric_name="Accuracy", metric_value=round(test["accuracy"], 4))
     ]
     if test.get("macro_f1") is not None:
+        f1 = round(test["macro_f1"], 4)
         results.append(
             EvalResult(
-                task_type="text-classification",
-                task_name="Text Classification",
-                dataset_type=m["task"],
-                dataset_name=m["task"],
-                dataset_split=split,
-                metric_type="f1",
-                metric_name="Macro F1",
-                metric_args={"average": "macro"},
-                metric_value=round(test["macro_f1"], 4),
+                **on, metric_type="f1", metric_name="Macro F1", metric_args={"average": "macro"}, metric_value=f1
             )
         )
     base = facts["base"]
