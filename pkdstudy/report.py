@@ -251,7 +251,7 @@ CLAIMS_NOTE = (
     "different machines (their records' CPU models or native bf16 differ: two generations of AMD EPYC report one "
     "model), `same_machine` the t-interval on the other pairs alone; `known_pairs` the pairs whose "
     "results were known when the profile was declared (its `known_at_declaration`; a row of family `sensitivity` "
-    "follows without them), `known_one_side` the pairs with one such run; `two_level_ci` with several teachers, the t-interval of the per-teacher mean differences ('with other teachers like these'), `n_teachers` how many; `n_seeds` the pairs; `detectable` the smallest "
+    "follows without them where at least 2 pairs remain), `known_one_side` the pairs with one such run; `two_level_ci` with several teachers, the t-interval of the per-teacher mean differences ('with other teachers like these'), `n_teachers` how many; `n_seeds` the pairs; `detectable` the smallest "
     "difference this design finds with 80% power; `power` its power for the paper's 0.5-point effect; `p` the paired "
     "t-test's p, `p_holm` Holm-adjusted within its `family` (primary: claims 1a, 1b, 2 at half the teacher's layers; "
     "secondary: every other tested row); `tost_p` / `tost_holm` the equivalence test against ±0.5 points; "

@@ -52,7 +52,8 @@ COMMITTED = ROOT / "results"
 
 
 @pytest.mark.parametrize(
-    "profile", ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts", "beta100-confirm"]
+    "profile",
+    ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts", "beta100-confirm", "attention"],
 )
 def test_committed_tables_recompute_from_records(tmp_path, profile):
     if not (COMMITTED / f"manifest-{profile}.json").is_file():

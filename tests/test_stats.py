@@ -711,6 +711,38 @@ def test_pairs_known_at_declaration_get_a_sensitivity_row_that_decides_nothing()
     assert (table.family == "primary").sum() == 1  # the family the Holm adjustment runs over is unchanged
 
 
+def test_a_row_whose_pairs_were_all_known_says_it_is_no_new_evidence():
+    df, records = _with_sentences()
+    known = frozenset(f"{m}-{s}" for m in ("kd", "ft") for s in range(8))
+    table, sentences = claims(_teacher(df), "test", records, known=known)
+    assert table.iloc[0]["known_pairs"] == 8 and "sensitivity" not in set(table.family)
+    assert sentences[0].endswith(
+        "; all 8 pairs' results were known when the study was declared (not new evidence; no sensitivity row: none "
+        "remain)."
+    )
+
+
+def test_the_train_dev_gap_row_counts_and_sets_apart_the_pairs_known_at_declaration():
+    from pkdstudy.claims import _gap
+
+    rows, records = [], {}
+    gaps = {"kd": [10, 12, 11, 13, 10], "pkd-skip": [8, 11, 9, 10, 10]}  # KD - PKD = 2, 1, 2, 3, 0
+    for method, gs in gaps.items():
+        for seed, g in enumerate(gs):
+            rid = f"{method}-{seed}"
+            rows.append({"run_id": rid, "task": "rt", "method": method, "layers": 3, "seed": seed, "dev": 0.8})
+            records[rid] = {
+                "best_epoch": 1,
+                "selection_metric": "dev/accuracy",
+                "epochs": [{"dev": {"accuracy": 0.8}, "train_eval": {"accuracy": 0.8 + g / 100}}],
+            }
+    known = frozenset({"kd-0", "pkd-skip-0", "kd-1", "pkd-skip-1", "kd-2"})  # pairs 0 and 1; pair 2 on one side
+    (row,) = _gap(pd.DataFrame(rows), "rt", 3, records, known)
+    assert (row["n_seeds"], row["known_pairs"], row["known_one_side"]) == (5, 2, 1)
+    assert row["mean_diff"] == pytest.approx(8 / 5) and row["without_known"]["n_seeds"] == 3
+    assert row["without_known"]["mean_diff"] == pytest.approx(5 / 3)  # pairs 2, 3, 4: 2, 3, 0
+
+
 def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone():
     cpus = {(m, s): "AMD EPYC" for m in ("kd", "ft") for s in range(8)} | {("kd", 0): "Intel Xeon", ("ft", 1): "X"}
     df, records = _with_sentences(cpus=cpus)
