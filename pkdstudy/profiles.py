@@ -327,8 +327,8 @@ PROFILES: dict[str, dict] = {
         "pretrained": "embedded:all-MiniLM-L6-v2",
         "teacher": TEACHER,
         "students": ATTENTION_ARM,
-        # the verdicts study's kd and pkd-skip runs it reuses (one run of every at pair, both of every kd/pkd-skip
-        # pair): complete, and their results known, when this arm was declared
+        # the kd and pkd-skip runs it reuses (the `verdicts` study's; teacher 0's first made by `mean`): one run of every at
+        # pair, both of every kd/pkd-skip pair; complete, and their results known, when this arm was declared
         "known_at_declaration": {
             "runs": {
                 "method": ["kd", "pkd-skip"],
