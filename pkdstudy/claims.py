@@ -1,6 +1,6 @@
 """The paper's claims tested on a study's records, with decision rules declared before the results.
 
-Decision rules (README, "How the claims are decided"):
+Decision rules (docs/study.md, "How the claims are decided"):
 
 * A comparison is a paired difference a - b in test points over seeds (same classifier init and data order).
 * **Primary family**: claims 1a (KD > FT), 1b (PKD-Skip > KD) and 2 (PKD-Skip vs PKD-Last) at the paper's 2:1
@@ -557,7 +557,7 @@ def _families(t: pd.DataFrame) -> str:
     return (
         " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
         + f" (descriptive rows, N < {MIN_PAIRS}, counted); Holm's adjustment within each family decides the "
-        f"verdicts (rules: README, 'How the claims are decided')"
+        f"verdicts (rules: docs/study.md, 'How the claims are decided')"
         + (
             f"; {n_sens} sensitivity row{'s' if n_sens > 1 else ''} (without the pairs whose results were known "
             f"when the study was declared) decide{'' if n_sens > 1 else 's'} nothing."

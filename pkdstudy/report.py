@@ -256,7 +256,7 @@ CLAIMS_NOTE = (
     "t-test's p, `p_holm` Holm-adjusted within its `family` (primary: claims 1a, 1b, 2 at half the teacher's layers; "
     "secondary: every other tested row); `tost_p` / `tost_holm` the equivalence test against ±0.5 points; "
     "`sign_flip_p` the exact permutation test over seeds; `mcnemar_p05` k/N: in k of the N seeds the McNemar test of "
-    "the two runs on the same test sentences has p < 0.05. Verdict rules: README, 'How the claims are decided'."
+    "the two runs on the same test sentences has p < 0.05. Verdict rules: docs/study.md, 'How the claims are decided'."
 )
 RUNS_NOTE = (
     "Accuracies and shares in %. dev, test: accuracy at the epoch chosen on dev; `*_loss_share`, `*_grad_share`: each "

@@ -47,6 +47,27 @@ def test_every_relative_link_resolves(page):
     assert not bad, f"{page.relative_to(ROOT)}: links that resolve to nothing: {bad}"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_page_holds_an_unfilled_placeholder(page):
+    """A number or paragraph to come («TIMES», <<TIMES>>) never reaches a reader."""
+    left = re.findall(r"«[^»]*»|<<[A-Z_]+>>", page.read_text())
+    assert not left, f"{page.relative_to(ROOT)}: unfilled placeholders {left}"
+
+
+def test_the_claims_tables_point_to_the_rules_where_they_are():
+    """Every claims table names the page and section of the decision rules, and that section exists."""
+    from pkdstudy.claims import __doc__ as rules_doc
+
+    page, section = re.search(r"rules \((\S+), \"([^\"]+)\"\)", rules_doc).groups()
+    assert f"## {section}" in (ROOT / page).read_text()
+    citing = 0
+    for claims in (ROOT / "results" / "tables").glob("*/claims.txt"):
+        cited = set(re.findall(r"rules: (\S+), '([^']+)'", claims.read_text()))
+        assert cited <= {(page, section)}, f"{claims.relative_to(ROOT)} points to {cited}"
+        citing += bool(cited)
+    assert citing >= 5  # every study with a decided row; a search study decides none
+
+
 def test_findings_table_rows_are_the_committed_claims_rows():
     """Each finding's interval, N and verdict are those of its study's claims table (recomputed here from the CSV,
     not from the function that wrote the table)."""
