@@ -18,9 +18,10 @@ Decision rules (docs/study.md, "How the claims are decided"):
   printed beside it, and a verdict either does not support is flagged.
 * Dependence is reported, never hidden: a row whose pairs include pairs whose results were known when the profile
   was declared (the profile's ``known_at_declaration``) gets a **sensitivity** row without them where at least 2
-  pairs remain (Holm-adjusted as if it stood in its row's family; it decides nothing), and says so where none do; every row counts its mixed-machine pairs (the two runs' records
-  name different CPUs) and gives the result on the same-machine pairs alone where some are mixed; a confirmatory
-  row says that the lead it checks was found on the same test sentences.
+  pairs remain (Holm-adjusted as if it stood in its row's family; it decides nothing), and says why where none
+  follows; every row counts its mixed-machine pairs (the two runs' records name different CPUs) and gives the
+  result on the same-machine pairs alone where some are mixed; a confirmatory row says that the lead it checks was
+  found on the same test sentences.
 * A profile's arms (variants of the recipe: another beta, more epochs) are compared apart from the main cells,
   as secondary rows (``arm_claims``).
 * A **confirmatory** profile names, before it runs, the claims it was designed to decide (its ``confirmatory``
@@ -110,14 +111,25 @@ def paired(
     head = {"task": task, "layers": layers, "comparison": comparison or f"{METHOD_LABEL[a]} - {METHOD_LABEL[b]}"}
     row = {**head, **_compare(x, y, split, records)}
     if known and "run_id" in x:
-        kx, ky = x.run_id.isin(known).to_numpy(), y.run_id.isin(known).to_numpy()
-        row["known_pairs"], row["known_one_side"] = int((kx & ky).sum()), int((kx ^ ky).sum())
-        rest = ~(kx & ky)
-        if row["known_pairs"] and rest.sum() >= 2:
-            row["without_known"] = _compare(
-                x[rest].reset_index(drop=True), y[rest].reset_index(drop=True), split, records
-            )
+        _set_apart(
+            row,
+            x,
+            y,
+            known,
+            lambda m: _compare(x[m].reset_index(drop=True), y[m].reset_index(drop=True), split, records),
+        )
     return row
+
+
+def _set_apart(row: dict, x: pd.DataFrame, y: pd.DataFrame, known, compare) -> None:
+    """Count a row's pairs whose two runs' results were known at declaration (``known_pairs``) and those with one
+    (``known_one_side``); keep in ``without_known`` the row without the first (``compare(mask)``: the sensitivity
+    row) where at least 2 pairs remain, else why there is none ('none remain', '1 pair remains')."""
+    kx, ky = x.run_id.isin(known).to_numpy(), y.run_id.isin(known).to_numpy()
+    row["known_pairs"], row["known_one_side"] = int((kx & ky).sum()), int((kx ^ ky).sum())
+    rest = ~(kx & ky)
+    if row["known_pairs"]:
+        row["without_known"] = compare(rest) if rest.sum() >= 2 else ("1 pair remains" if rest.any() else "none remain")
 
 
 def _compare(x: pd.DataFrame, y: pd.DataFrame, split: str, records) -> dict:
@@ -357,13 +369,19 @@ def _gap(df, task, k, records, known=frozenset()) -> list[dict]:
             {**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}
         ]
     d = np.array(gb) - np.array(ga)
-    row = {**row, **_difference(d), **_two_level(d, x.pair_teacher)}
+    row = {**row, **_difference(d), **_two_level(d, x.pair_teacher), **_machines(x, y, records, d)}
     if known:
-        kx, ky = x.run_id.isin(known).to_numpy(), y.run_id.isin(known).to_numpy()
-        row["known_pairs"], row["known_one_side"] = int((kx & ky).sum()), int((kx ^ ky).sum())
-        rest = ~(kx & ky)
-        if row["known_pairs"] and rest.sum() >= 2:
-            row["without_known"] = {**_difference(d[rest]), **_two_level(d[rest], x.pair_teacher[rest])}
+        _set_apart(
+            row,
+            x,
+            y,
+            known,
+            lambda m: {
+                **_difference(d[m]),
+                **_two_level(d[m], x.pair_teacher[m]),
+                **_machines(x[m].reset_index(drop=True), y[m].reset_index(drop=True), records, d[m]),
+            },
+        )
     return [row]
 
 
@@ -434,12 +452,15 @@ def _dependence(r) -> str:
     known, pairs whose runs ran on two machines, and (confirmatory) the test set the lead was found on."""
     out, n = "", int(r["n_seeds"])
     if r.get("family") != "sensitivity" and (k := _count(r, "known_pairs")):
+        w = r.get("without_known")
         out += (
-            f"; all {n} pairs' results were known when the study was declared (not new evidence; no sensitivity "
+            f"; {k} of these pairs' results were known when the study was declared (the sensitivity row without them "
+            f"follows)"
+            if isinstance(w, dict)
+            else f"; all {k} pairs' results were known when the study was declared (not new evidence; no sensitivity "
             f"row: none remain)"
-            if k == n
-            else f"; {k} of these pairs' results were known when the study was declared"
-            + (" (the sensitivity row without them follows)" if isinstance(r.get("without_known"), dict) else "")
+            if w == "none remain"
+            else f"; {k} of these pairs' results were known when the study was declared (no sensitivity row: {w})"
         )
     if r.get("family") != "sensitivity" and (k := _count(r, "known_one_side")):
         out += (

@@ -315,7 +315,7 @@ PROFILES: dict[str, dict] = {
         "confirmatory": ["1b. PKD beats KD [8 epochs]"],
         "speedup": None,
         "needs": "nothing (embedded model and data); 56 runs with --workers 2: about 4.5 hours on a 2-core Intel Xeon (9 "
-        "min a run, the verdicts study's 8-epoch runs), 7-9 hours on a 2-core AMD EPYC (20-30 min a run, measured "
+        "min a run, the verdicts study's 8-epoch runs), 9-14 hours on a 2-core AMD EPYC (20-30 min a run, measured "
         "beside other work), resumable over sessions",
     },
     # beyond the paper: attention transfer against KD and PKD-Skip on three teachers (see ATTENTION_ARM); exploratory

@@ -722,6 +722,16 @@ def test_a_row_whose_pairs_were_all_known_says_it_is_no_new_evidence():
     )
 
 
+def test_a_row_with_one_pair_left_says_why_no_sensitivity_row_follows():
+    df, records = _with_sentences()
+    known = frozenset(f"{m}-{s}" for m in ("kd", "ft") for s in range(7))
+    table, sentences = claims(_teacher(df), "test", records, known=known)
+    assert "sensitivity" not in set(table.family)
+    assert sentences[0].endswith(
+        "; 7 of these pairs' results were known when the study was declared (no sensitivity row: 1 pair remains)."
+    )
+
+
 def test_the_train_dev_gap_row_counts_and_sets_apart_the_pairs_known_at_declaration():
     from pkdstudy.claims import _gap
 
@@ -741,6 +751,9 @@ def test_the_train_dev_gap_row_counts_and_sets_apart_the_pairs_known_at_declarat
     assert (row["n_seeds"], row["known_pairs"], row["known_one_side"]) == (5, 2, 1)
     assert row["mean_diff"] == pytest.approx(8 / 5) and row["without_known"]["n_seeds"] == 3
     assert row["without_known"]["mean_diff"] == pytest.approx(5 / 3)  # pairs 2, 3, 4: 2, 3, 0
+    table, _ = claims(_teacher(pd.DataFrame(rows).assign(test=0.8)), "test", records, known=known)
+    gap = table[table.claim.str.startswith("4.")]
+    assert list(gap.family) == ["secondary", "sensitivity"] and list(gap.n_seeds) == [5, 3]
 
 
 def test_mixed_machine_pairs_are_counted_and_the_same_machine_pairs_shown_alone():
