@@ -369,19 +369,14 @@ def _gap(df, task, k, records, known=frozenset()) -> list[dict]:
             {**row, "verdict": "n/a: these records have no eval-mode training accuracy (made before it was recorded)"}
         ]
     d = np.array(gb) - np.array(ga)
-    row = {**row, **_difference(d), **_two_level(d, x.pair_teacher), **_machines(x, y, records, d)}
+
+    def over(m) -> dict:  # the row's columns over the pairs m selects
+        xm, ym = x[m].reset_index(drop=True), y[m].reset_index(drop=True)
+        return {**_difference(d[m]), **_two_level(d[m], xm.pair_teacher), **_machines(xm, ym, records, d[m])}
+
+    row = {**row, **over(np.ones(len(d), dtype=bool))}
     if known:
-        _set_apart(
-            row,
-            x,
-            y,
-            known,
-            lambda m: {
-                **_difference(d[m]),
-                **_two_level(d[m], x.pair_teacher[m]),
-                **_machines(x[m].reset_index(drop=True), y[m].reset_index(drop=True), records, d[m]),
-            },
-        )
+        _set_apart(row, x, y, known, over)
     return [row]
 
 
@@ -453,15 +448,18 @@ def _dependence(r) -> str:
     out, n = "", int(r["n_seeds"])
     if r.get("family") != "sensitivity" and (k := _count(r, "known_pairs")):
         w = r.get("without_known")
-        out += (
-            f"; {k} of these pairs' results were known when the study was declared (the sensitivity row without them "
-            f"follows)"
-            if isinstance(w, dict)
-            else f"; all {k} pairs' results were known when the study was declared (not new evidence; no sensitivity "
-            f"row: none remain)"
-            if w == "none remain"
-            else f"; {k} of these pairs' results were known when the study was declared (no sensitivity row: {w})"
-        )
+        if isinstance(w, dict):
+            out += (
+                f"; {k} of these pairs' results were known when the study was declared (the sensitivity row without "
+                f"them follows)"
+            )
+        elif w == "none remain":
+            out += (
+                f"; all {k} pairs' results were known when the study was declared (not new evidence; no sensitivity "
+                f"row: none remain)"
+            )
+        else:
+            out += f"; {k} of these pairs' results were known when the study was declared (no sensitivity row: {w})"
     if r.get("family") != "sensitivity" and (k := _count(r, "known_one_side")):
         out += (
             f"; in {k} pair{'s' if k > 1 else ''} one run's result was known when the study was declared (a "
