@@ -29,7 +29,7 @@ import torch
 from .data import LengthBucketSampler, TokenizedSplit, collate
 from .errors import KnownError
 from .files import atomic_write, content_key, digest_matches, remember_verified, tensor_digest
-from .losses import pool
+from .losses import check_map_fits, pool
 from .ownership import note_written
 from .progress import progress as progress_bar
 from .terms import Need, Outputs
@@ -175,6 +175,7 @@ class CachedTeacher:
         self, batch: dict, layers: list[int] | tuple[int, ...], pooling: str = "cls"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch's rows (``batch["index"]``) of the logits and of the pooled states of ``layers``, on the device."""
+        check_map_fits(layers, self.n_layers, "the cached teacher", first=0)
         self._check(pooling, layers)  # once per block and process: a set lookup after that
         idx = batch["index"].cpu()  # a host tensor in training (fit keeps the index on the host): no device sync
         logits = self.logits[idx].to(self.device, non_blocking=True)

@@ -213,10 +213,10 @@ def _distill(args) -> int:
     }
     student = {
         **shared,
-        **({"method": args.method} if args.method else {}),
-        **({"epochs": args.epochs} if args.epochs else {}),
+        **({"method": args.method} if args.method is not None else {}),
+        **({"epochs": args.epochs} if args.epochs is not None else {}),
     }
-    teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs else {})}
+    teacher = {**shared, **({"epochs": args.teacher_epochs} if args.teacher_epochs is not None else {})}
     data = {
         "train_file": args.train,
         "dev_file": args.dev,

@@ -149,11 +149,7 @@ class RunConfig:
             check_architecture(self.pretrained, load_config(self.pretrained))
             n_teacher = int(load_config(self.pretrained).num_hidden_layers)
             if self.teacher_dir is not None:
-                n_ft = int(load_config(self.teacher_dir).num_hidden_layers)
-                if n_ft != n_teacher:
-                    raise ConfigError(
-                        f"teacher_dir has {n_ft} layers but pretrained {self.pretrained!r} has {n_teacher}"
-                    )
+                _check_same_encoder(load_config(self.teacher_dir), load_config(self.pretrained), self.pretrained)
             positions = int(getattr(load_config(self.pretrained), "max_position_embeddings", 0) or 0)
         except ModelError as e:
             raise ConfigError(str(e)) from None
@@ -260,6 +256,28 @@ def _check_types(cfg: RunConfig):
         if not ((v is None and want.endswith("| None")) or checks[base](v)):
             extra = " (must be a finite number)" if base == "float" and isinstance(v, float) else ""
             raise ConfigError(f"{f.name}={v!r} is not accepted{extra}; expected {want}")
+
+
+#: what a fine-tuned teacher and the pre-trained encoder its students come from must share: the teacher's tokenizer
+#: feeds the student, the patient and attention terms compare their states and maps, a map counts their layers
+SAME_ENCODER = ("model_type", "vocab_size", "hidden_size", "num_attention_heads", "num_hidden_layers")
+
+
+def _check_same_encoder(teacher, pretrained, name) -> None:
+    """Refuse a teacher_dir fine-tuned from another encoder than ``pretrained`` (a config field of SAME_ENCODER
+    differs)."""
+    differ = [
+        f"{k} {getattr(teacher, k, None)} vs {getattr(pretrained, k, None)}"
+        for k in SAME_ENCODER
+        if getattr(teacher, k, None) != getattr(pretrained, k, None)
+    ]
+    if differ:
+        raise ConfigError(
+            f"teacher_dir and pretrained {name!r} are not the same encoder ({'; '.join(differ)}); a teacher must be "
+            f"fine-tuned from the encoder its students are taken from (the teacher's tokenizer feeds the student): "
+            f"give the teacher's own pre-trained encoder as pretrained, or leave pretrained out where the command "
+            f"takes the student's layers from the teacher"
+        )
 
 
 def _check_ranges(cfg: RunConfig):

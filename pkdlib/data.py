@@ -230,10 +230,15 @@ def load_task(task: str, split: str, data_dir=None) -> Split:
     """Load one split of a task. ``data_dir``: a CSV for embedded tasks, a folder of files for GLUE."""
     spec = task_spec(task)
     if spec.source == "embedded":
-        return load_embedded(task, split, data_dir)
-    if data_dir is None and not _hub_reachable():
-        _go_offline()  # read the local cache only: a clear error at once instead of a minute of retries
-    return load_glue(task, split, data_dir)
+        sp = load_embedded(task, split, data_dir)
+    else:
+        if data_dir is None and not _hub_reachable():
+            _go_offline()  # read the local cache only: a clear error at once instead of a minute of retries
+        sp = load_glue(task, split, data_dir)
+    # local files can be edited in place: their checksum (a run's identity, the teacher cache's key) then covers the
+    # texts and labels too; the packaged CSV and the Hub's dataset keep the ids-only checksum their records hold
+    sp.by_content = data_dir is not None
+    return sp
 
 
 def load_data(cfg) -> tuple[TaskSpec, dict]:

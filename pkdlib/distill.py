@@ -25,6 +25,7 @@ from pathlib import Path
 from .config import ConfigError, RunConfig
 from .diagnose import accuracy_by_label, class_gap_warnings
 from .frontier import DEFAULT_RULE, parse_rule
+from .methods import METHODS
 from .quantize import gate_text
 from .unlabeled import load_unlabeled
 
@@ -166,6 +167,9 @@ def plan(
     fixed = {**base, **init, "save_model": True, **more, "teacher_dir": teacher_dir or "(the teacher this plan trains)"}
     grown = _grown(RECIPE["student"], student, n + n_unl)
     cfgs = tuple(RunConfig.from_dict({**fixed, **grown, "student_layers": k}) for k in depths)
+    if not METHODS[cfgs[0].method].student:
+        students = [k for k, m in METHODS.items() if m.student]
+        raise ConfigError(f"method={cfgs[0].method!r} trains no student; accepted: {', '.join(students)}")
     if teacher_dir:
         cfgs[0].check_models()
         cfgs[0].check_labels(spec)

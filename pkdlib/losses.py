@@ -41,11 +41,22 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return (hidden.float() * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def check_map_fits(layers, n_layers: int, what: str, first: int = 1) -> None:
+    """Refuse 1-based ``layers`` (a layer map, or the student's layers 1..k-1) outside ``first``..``n_layers`` of
+    ``what`` (``first`` 0: the embeddings' states too, which the teacher cache holds)."""
+    if layers and (max(layers) > n_layers or min(layers) < first):
+        raise ValueError(
+            f"the objective reads layers {list(layers)} of {what}, which has {n_layers} layers; a layer map for a "
+            f"k-layer student of an N-layer teacher is pkd_skip(N, k) or pkd_last(N, k), 1 <= k < N"
+        )
+
+
 def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
     """A Hugging Face model's outputs as the terms read them: the logits, and the pooled states and attention
     probabilities of ``need.layers`` (run with ``output_hidden_states`` / ``output_attentions`` as ``need`` says)."""
     states = attentions = None
     if need.states:
+        check_map_fits(need.layers, len(out.hidden_states) - 1, "the model")
         states = torch.stack(
             [pool(out.hidden_states[layer], attention_mask, need.pooling) for layer in need.layers], dim=1
         )
@@ -55,6 +66,7 @@ def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
                 "the model returned no attention maps (its attention implementation computes none, "
                 "e.g. sdpa); switch it to eager attention first: pkdlib.models.eager_attention(model)"
             )
+        check_map_fits(need.layers, len(out.attentions), "the model")
         attentions = torch.stack([out.attentions[layer - 1] for layer in need.layers], dim=1)
     return Outputs(out.logits, states, attentions)
 
@@ -195,6 +207,12 @@ def compute_loss(
     maps of the 1-based teacher layers ``objective.layer_map``, matched to the student's layers 1..k-1.
     """
     s_need, t_need = objective.need("student"), objective.need("teacher")
+    k = getattr(getattr(getattr(model, "module", model), "config", None), "num_hidden_layers", None)
+    if s_need.layers and k is not None and len(s_need.layers) != k - 1:  # (DDP wraps the model in .module)
+        raise ValueError(
+            f"the layer map {list(objective.layer_map)} matches {len(s_need.layers)} student layers, the student "
+            f"has {k} (a map matches layers 1..k-1): pkd_skip(N, {k}) or pkd_last(N, {k}) for an N-layer teacher"
+        )
     with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
         out = model(
             input_ids=batch["input_ids"],

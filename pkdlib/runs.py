@@ -35,7 +35,7 @@ from .models import (
 from .paths import Workspace, portable
 from .records import locate_record, provenance, read_git, record_path, reusable_record, seal
 from .teachers import TEACHERS, Teacher, TeacherSource, check_teacher
-from .terms import TERMS
+from .terms import TERMS, Need
 from .train import Hardware, compute_precision, evaluate, fit
 from .unlabeled import load_unlabeled, with_unlabeled
 from .weights import save_model_dir, verified_fingerprint
@@ -128,9 +128,11 @@ def make_teacher(
     amp: torch.dtype | None,
     progress: bool = True,
     log: Callable[[str], object] = print,
+    need: Need | None = None,
 ) -> Teacher:
     """The teacher of ``prep``'s run, of ``kind`` (``teachers.TEACHERS``): the fine-tuned teacher in ``teacher_dir``,
-    cached over the training split (read, or computed once and written) or run online."""
+    cached over the training split (read, or computed once and written; ``need``: what the objective reads of it,
+    checked when the cache opens) or run online."""
     src = TeacherSource(
         lambda: load_classifier(prep.cfg.teacher_dir, prep.spec.num_labels),
         prep.toks["train"],
@@ -140,6 +142,7 @@ def make_teacher(
         amp,
         progress,
         log,
+        need,
     )
     return TEACHERS[kind].make(src)
 
@@ -170,7 +173,9 @@ def run(
     if objective.uses_teacher:
         kind = METHODS[cfg.method].teacher
         with hw.accelerator.main_process_first():
-            teacher = make_teacher(kind, prep, ws, hw.device, hw.amp, progress and hw.main, say)
+            teacher = make_teacher(
+                kind, prep, ws, hw.device, hw.amp, progress and hw.main, say, objective.need("teacher")
+            )
         if teacher.n_layers != n_teacher:
             raise ConfigError(f"the {kind} teacher has {teacher.n_layers} layers, the teacher {n_teacher}")
     t_cache = time.time() - t0

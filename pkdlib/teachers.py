@@ -96,6 +96,7 @@ class TeacherSource:
     amp: torch.dtype | None = None
     progress: bool = True
     log: Callable[[str], object] = print
+    need: Need | None = None  # what the objective reads of the teacher: the cache checks those blocks when opened
 
 
 def cached_teacher(src: TeacherSource) -> CachedTeacher:
@@ -106,7 +107,9 @@ def cached_teacher(src: TeacherSource) -> CachedTeacher:
             src.load().to(src.device), src.toks, 64, src.device, progress=src.progress, autocast_dtype=src.amp
         )
 
-    return load_or_compute_teacher_outputs(src.cache_dir, src.cache_key, compute, log=src.log).to(src.device)
+    need = src.need or Need()
+    uses = (need.pooling, list(need.layers) if need.states else [])
+    return load_or_compute_teacher_outputs(src.cache_dir, src.cache_key, compute, log=src.log, uses=uses).to(src.device)
 
 
 def online_teacher(src: TeacherSource) -> OnlineTeacher:

@@ -198,11 +198,11 @@ class Meter:
             w, self.window = self.window, {}
             if self.reduce is not None:
                 w = self.reduce(w)
-            n = w.pop("n")
+            n, correct, seen = w.pop("n"), w.pop("correct"), w.pop("seen")
             point = {
                 "step": step,
                 "epoch": round(epoch - 1 + i / self.n_batches, 4),
-                "train_acc": w.pop("correct") / w.pop("seen"),
+                "train_acc": correct / seen if seen else None,  # None: the point's batches held unlabeled rows only
                 **({"lr": lr} if lr is not None else {}),
             }
             self.curve.append({**point, **{k: v / n for k, v in w.items()}})
@@ -234,6 +234,12 @@ class Meter:
         self.flush(epoch)
         if not math.isfinite(parts["loss"].item()):
             self._non_finite(epoch, step, {k: v.item() for k, v in parts.items()}, "checked before its gradient norms")
+
+    def add_grad_norms(self, norms: dict) -> None:
+        """One sampled step's gradient norms (``term_grad_norms``). A step whose fp16 gradient overflowed (the loss
+        scaler skips that step) is left out; the epoch's ``grad_norm["sampled_steps"]`` counts the steps kept."""
+        if all(math.isfinite(v) for v in norms.values()):
+            self.grads.append(norms)
 
     def _non_finite(self, epoch, step, parts, when):
         detail = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
@@ -361,7 +367,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
             step += 1
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:  # reads the device anyway
                 meter.check(step, epoch, parts)
-                meter.grads.append(term_grad_norms(model, parts, objective, loss_scale(hw.scaler)))
+                meter.add_grad_norms(term_grad_norms(model, parts, objective, loss_scale(hw.scaler)))
             lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
             # no host sync: the parts stay on the device until the next curve point, where finiteness is checked

@@ -196,3 +196,34 @@ def test_at_with_a_negligible_gamma_trains_as_kd_does(tiny_bert, tiny_csv, tiny_
     assert (b["train_ce"], b["train_kd"]) == pytest.approx((a["train_ce"], a["train_kd"]), abs=1e-6)
     other = run(student_cfg(tiny_bert, tiny_csv, rec, method="kd", epochs=1, seed=1), ws, **QUIET)["epochs"][0]
     assert other["train_ce"] != pytest.approx(a["train_ce"], abs=1e-6)  # another seed's masks and order: it can fail
+
+
+def test_a_layer_map_that_does_not_fit_the_student_or_the_teacher_is_named(tiny_bert):
+    """compute_loss is public: a map made for another student size, or reaching past the teacher's (online or
+    cached) layers, is named with what fits, instead of an IndexError or a silently shorter match."""
+    from pkdlib.cache import CachedTeacher
+    from pkdlib.losses import compute_loss
+    from pkdlib.models import build_student, load_classifier
+    from pkdlib.teachers import OnlineTeacher
+
+    torch.manual_seed(0)
+    student = build_student(str(tiny_bert), 2, 2).eval()  # 2 layers: a map of one teacher layer fits it
+    teacher = OnlineTeacher(load_classifier(str(tiny_bert), 2).eval())  # 4 layers
+    batch = {
+        "input_ids": torch.randint(5, 30, (3, 7)),
+        "token_type_ids": torch.zeros(3, 7, dtype=torch.long),
+        "attention_mask": torch.ones(3, 7, dtype=torch.long),
+        "labels": torch.tensor([0, 1, 1]),
+        "index": torch.tensor([0, 1, 2]),
+    }
+    with pytest.raises(
+        ValueError, match=r"map \[2, 4\] matches 2 student layers, the student has 2 .*pkd_skip\(N, 2\)"
+    ):
+        compute_loss(student, batch, Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(6, 3)), teacher)
+    past = Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(12, 2))  # teacher layer 6 of 4
+    with pytest.raises(ValueError, match=r"reads layers \[6\] of the model, which has 4 layers"):
+        compute_loss(student, batch, past, teacher)
+    cached = CachedTeacher(torch.zeros(3, 2), torch.zeros(5, 3, 32), torch.zeros(5, 3, 32))
+    with pytest.raises(ValueError, match=r"reads layers \[6\] of the cached teacher, which has 4 layers"):
+        compute_loss(student, batch, past, cached)
+    assert compute_loss(student, batch, Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(4, 2)), cached)[1]["pt"] >= 0

@@ -204,3 +204,18 @@ def test_every_option_of_every_command_says_what_it_is():
             for a in sub._actions:
                 if not isinstance(a, argparse._SubParsersAction):  # the command list: each command has its help
                     assert a.help, f"{sub.prog}: option {a.option_strings or a.dest} has no help"
+
+
+def test_a_teacher_fine_tuned_from_another_encoder_is_refused_naming_what_differs(tiny_bert, tmp_path):
+    """The teacher's tokenizer feeds the student and the patient term compares their states: a teacher_dir whose
+    encoder differs from pretrained (here its width and vocabulary) is refused before any work, not only a teacher
+    with another layer count."""
+    from transformers import BertConfig, BertModel
+
+    wide = BertConfig(vocab_size=50, hidden_size=48, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64)
+    BertModel(wide).save_pretrained(tmp_path)
+    cfg = RunConfig(method="kd", teacher_dir=str(tmp_path), pretrained=str(tiny_bert), student_layers=2)
+    with pytest.raises(ConfigError, match=r"not the same encoder \(vocab_size 50 vs \d+; hidden_size 48 vs 32\)"):
+        cfg.check_models()
+    same = RunConfig(method="kd", teacher_dir=str(tiny_bert), pretrained=str(tiny_bert), student_layers=2)
+    assert same.check_models() == 4

@@ -94,3 +94,16 @@ def test_collate_pads_like_padding_by_hand(tiny_bert, tiny_csv):
         assert b["token_type_ids"][r].tolist() == ts.token_type_ids[i] + [0] * (L - n)
         assert b["attention_mask"][r].tolist() == [1] * n + [0] * (L - n)
     assert torch.equal(b["index"], torch.tensor(idx)) and torch.equal(b["labels"], ts.labels[idx])
+
+
+def test_a_local_csv_edited_in_place_is_another_split_for_identity_and_caches(tmp_path):
+    """data_dir's files can change under the same path: their checksum (the run's identity, the teacher cache's key)
+    covers the texts and labels, not only the row ids, so an edited CSV never reuses an earlier record or cache."""
+    import pandas as pd
+
+    p = write_tiny_csv(tmp_path / "r.csv", n=200)
+    before = load_task("rt", "train", p)
+    df = pd.read_csv(p)
+    df.assign(text=df.text + " again").to_csv(p, index=False)  # same rows, same ids, other texts
+    after = load_task("rt", "train", p)
+    assert after.ids == before.ids and after.by_content and after.checksum != before.checksum

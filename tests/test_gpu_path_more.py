@@ -500,3 +500,26 @@ def test_the_study_manifest_records_the_machines_device(mocked_cuda):
     mocked_cuda.setattr(torch.cuda, "is_available", lambda: True)
     hw = machine()
     assert hw["device"] == "cuda" and hw["gpu"] == "Mocked GPU" and "tf32" not in hw and "deterministic" not in hw
+
+
+def test_a_sampled_step_whose_fp16_gradient_overflowed_is_left_out_of_the_gradient_shares():
+    """GradScaler overflows by design (its first steps, each time it grows the scale): such a step's norms are not
+    finite and are left out, so the epoch's shares stay numbers and the record can be written (JSON refuses NaN)."""
+    import json
+
+    from pkdlib.losses import Objective
+
+    m = Meter(4)
+    m.start_epoch()
+    m.add_grad_norms({"ce": float("inf"), "kd": 1.0, "total": float("inf")})
+    m.add_grad_norms({"ce": 1.0, "kd": 3.0, "total": 3.5})
+    m.update(
+        1,
+        1,
+        {"loss": torch.tensor(1.0), "ce": torch.tensor(1.0), "kd": torch.tensor(1.0)},
+        torch.zeros(2, 2),
+        torch.tensor([0, 1]),
+    )
+    row = m.epoch_row(1, 1.0, {"loss": 0, "ce": 0, "kd": 0}, Objective(alpha=0.5))
+    assert row["grad_norm"]["sampled_steps"] == 1 and row["grad_share"] == {"ce": 0.25, "kd": 0.75}
+    json.dumps(row, allow_nan=False)

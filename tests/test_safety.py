@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, teacher_argv
 
-from pkdlib import RunConfig
+from pkdlib import RunConfig, pkd_skip
 from pkdlib.config import ConfigError
 from pkdlib.paths import Workspace, WorkspaceError
 from pkdlib.records import read_record, reusable_record
@@ -462,6 +462,36 @@ def test_a_teacher_cache_with_128_zeroed_bytes_is_named_and_never_trained_on(tmp
     with pytest.raises(CacheError, match="layer 3 of mean states do not match"):
         t.gather({"index": torch.tensor([0, 5])}, [3], "mean")
     assert not path.exists()
+
+
+def test_a_run_checks_the_teacher_layers_it_reads_when_it_opens_the_cache(tiny_bert, tiny_csv, tiny_teacher, tmp_path):
+    """A pkd-skip run announces its teacher layers: a damaged block among them is found when the cache opens, and the
+    cache rebuilt there, before training (it used to surface at the first batch as an error that ended the run)."""
+    import torch
+
+    from pkdlib.runs import run
+
+    ws = Workspace(tmp_path / "results", tmp_path / "work")
+    cfg = RunConfig(
+        task="rt",
+        method="pkd-skip",
+        student_layers=2,
+        pretrained=str(tiny_bert),
+        data_dir=str(tiny_csv),
+        teacher_dir=str(tiny_teacher[0]["model_dir"]),
+        epochs=1,
+        batch_size=16,
+        device="cpu",
+    )
+    first = run(cfg, ws, progress=False, log=lambda *a: None)
+    path = next(ws.cache.glob("teacher-*.pt"))
+    (layer,) = pkd_skip(4, 2)
+    _zero_inside(path, torch.load(path, weights_only=True)["cls"][layer].numpy().tobytes()[:64], 128)
+    logs = []
+    again = run(cfg, ws, progress=False, log=logs.append, force=True)
+    opened = [m for m in logs if str(path) in m]
+    assert opened and f"its layer {layer} of cls states do not match the checksum" in opened[0]
+    assert opened[0].endswith("recomputing") and again["test"] == first["test"]
 
 
 def test_a_token_cache_with_1_kib_overwritten_is_named_and_rebuilt(tiny_bert, tiny_csv, tmp_path):

@@ -123,3 +123,17 @@ def test_training_accuracy_counts_labelled_rows_only():
     logits = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     m.update(1, 1, {"loss": torch.tensor(1.0)}, logits, torch.tensor([1, UNLABELED, 0, UNLABELED]), labelled=2)
     assert m.epoch_row(1, 1.0, {"loss": 0}, Objective())["train_acc"] == 1.0  # 2 of 2 labelled, not 2 of 4
+
+
+def test_a_curve_point_of_unlabeled_rows_only_has_no_training_accuracy():
+    """A curve point whose batches held unlabeled rows only (a small table beside much unlabeled text) records
+    train_acc None; it used to divide by zero and lose the run."""
+    from pkdlib.train import Meter
+
+    m = Meter(2)  # a curve point every step
+    m.start_epoch()
+    logits = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    m.update(1, 1, {"loss": torch.tensor(1.0)}, logits, torch.tensor([1, 0]), labelled=2)
+    m.update(2, 1, {"loss": torch.tensor(2.0)}, logits, torch.full((2,), UNLABELED), labelled=0)
+    assert [p["train_acc"] for p in m.curve] == [1.0, None]
+    assert m.epoch_row(1, 1.0, {"loss": 0}, Objective())["train_acc"] == 1.0

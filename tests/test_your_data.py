@@ -154,7 +154,7 @@ def test_given_splits_and_a_datasets_folder(tables, tmp_path):
     assert [len(s[k]) for k in ("train", "dev", "test")] == [150, 40, 50]
 
 
-def test_bad_input_is_refused_before_any_work(tables, tmp_path, encoders):
+def test_bad_input_is_refused_before_any_work(tables, tmp_path, encoders, capsys):
     from transformers import GPT2Config, GPT2Model
 
     df = pd.read_csv(tables / "reviews.csv")
@@ -191,6 +191,40 @@ def test_bad_input_is_refused_before_any_work(tables, tmp_path, encoders):
             data(tables / "reviews.csv", "review", "sentiment"), pretrained=str(tmp_path / "gpt2"), out=tmp_path / "out"
         )
     refused(ConfigError, "layers=3", data(tables / "reviews.csv", "review", "sentiment"), layers=3)  # the encoder has 3
+    with pytest.raises(ConfigError, match="method='teacher' trains no student; accepted: ft, kd, "):
+        plan(
+            data(tables / "reviews.csv", "review", "sentiment"),
+            pretrained=str(encoders["bert"]),
+            out=tmp_path / "out",
+            layers=1,
+            student={"method": "teacher"},
+        )
+    from pkdlib.cli import main
+
+    for flag in ("--epochs", "--teacher-epochs"):  # 0 is refused as any other value out of range, not ignored
+        argv = [
+            "distill",
+            "--train",
+            str(tables / "reviews.csv"),
+            "--text-columns",
+            "review",
+            "--label-column",
+            "sentiment",
+            "--pretrained",
+            str(encoders["bert"]),
+            "--layers",
+            "1",
+            flag,
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+            "--results",
+            str(tmp_path / "results"),
+            "--work",
+            str(tmp_path / "work"),
+        ]
+        assert main(argv, commands=[]) == 2 and "epochs=0 must be > 0" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists() and not (tmp_path / "results" / "records").exists()
     with pytest.raises(ConfigError, match="need train_file"):
         RunConfig(method="teacher", text_columns="review")
     with pytest.raises(ConfigError, match="name your task"):
