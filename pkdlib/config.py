@@ -267,7 +267,7 @@ def _check_same_encoder(teacher, pretrained, name) -> None:
     """Refuse a teacher_dir fine-tuned from another encoder than ``pretrained`` (a config field of SAME_ENCODER
     differs)."""
     differ = [
-        f"{k} {getattr(teacher, k, None)} vs {getattr(pretrained, k, None)}"
+        f"{k}: teacher_dir {getattr(teacher, k, None)}, pretrained {getattr(pretrained, k, None)}"
         for k in SAME_ENCODER
         if getattr(teacher, k, None) != getattr(pretrained, k, None)
     ]

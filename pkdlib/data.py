@@ -10,8 +10,9 @@ Tasks
 
 The embedded splits do not depend on any random number generator: every example is ranked by
 ``sha256(f"{split_seed}:{id}")`` within its label and cut at fixed counts, so they are identical on
-every machine and every library version. ``Split.checksum`` (sha256 of the ordered ids) is
-recorded with every run and tested.
+every machine and every library version. ``Split.checksum`` (sha256 of the ordered ids; of the ids, texts and
+labels for local files, ``data_dir=`` or a user's tables, which can be edited in place) is recorded with every run
+and tested.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def read_review_csv(path, source: str, num_labels: int = 2):
 
 
 @lru_cache(maxsize=4)
-def _embedded_parts(task: str, csv_path: str, mtime: float):
+def _embedded_parts(task: str, csv_path: str, stamp: tuple):
     source, dev_frac, test_frac = EMBEDDED[task]
     ids, texts, labels = read_review_csv(csv_path, source, TASKS[task].num_labels)
     return {i: (t, y) for i, t, y in zip(ids, texts, labels)}, stratified_split(ids, labels, dev_frac, test_frac)
@@ -132,7 +133,8 @@ def load_embedded(task: str, split: str, csv_path=None) -> Split:
     path = Path(csv_path or embedded_csv_path())
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    by_id, parts = _embedded_parts(task, str(path), path.stat().st_mtime)
+    st = path.stat()  # an edit in place changes the size or the modification time (in ns) of the file
+    by_id, parts = _embedded_parts(task, str(path), (st.st_mtime_ns, st.st_size))
     if split not in parts:
         raise DataError(f"task {task!r} has splits {list(parts)}, not {split!r}")
     sel = parts[split]
@@ -227,7 +229,8 @@ def load_glue(task: str, split: str, data_dir=None) -> Split:
 
 
 def load_task(task: str, split: str, data_dir=None) -> Split:
-    """Load one split of a task. ``data_dir``: a CSV for embedded tasks, a folder of files for GLUE."""
+    """Load one split of a task. ``data_dir``: a CSV for embedded tasks, a folder of files for GLUE; its split's
+    checksum covers the texts and labels, not only the ids (``Split.by_content``)."""
     spec = task_spec(task)
     if spec.source == "embedded":
         sp = load_embedded(task, split, data_dir)

@@ -122,6 +122,15 @@ def _unlabeled_path(unlabeled: str) -> str:
     return unlabeled if str(unlabeled).startswith("hub:") else str(Path(unlabeled).expanduser().resolve())
 
 
+def _teacher_config(base: dict, overrides: dict | None, n_train: int) -> RunConfig:
+    """The teacher's configuration: the recipe with the user's overrides, grown for small data; its errors say they
+    are the teacher's (its fields have the students' names)."""
+    try:
+        return RunConfig.from_dict({**base, "method": "teacher", **_grown(RECIPE["teacher"], overrides, n_train)})
+    except ConfigError as e:
+        raise ConfigError(f"the teacher's settings (--teacher-epochs and the shared options): {e}") from None
+
+
 def plan(
     data: dict,
     layers=3,
@@ -151,9 +160,8 @@ def plan(
     base = {**data, "pretrained": pretrained or teacher_dir or "embedded:all-MiniLM-L6-v2"}
     probe = RunConfig.from_dict({**base, "method": "teacher"})
     spec, splits = load_data(probe)  # the data's errors come first
-    n, t_cfg = len(splits["train"]), None
-    if teacher_dir is None:
-        t_cfg = RunConfig.from_dict({**base, "method": "teacher", **_grown(RECIPE["teacher"], teacher_overrides, n)})
+    n = len(splits["train"])
+    t_cfg = _teacher_config(base, teacher_overrides, n) if teacher_dir is None else None
     n_teacher = (t_cfg or probe).check_models()
     for k in depths:
         try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -165,6 +165,20 @@ def data_config(record: dict):
     return RunConfig.from_dict(conf)
 
 
+def same_rows(split, recorded: str | None, log=print) -> bool:
+    """``split`` holds the rows a record's checksum ``recorded`` names. A local data_dir split's checksum covers its
+    texts and labels; a record written before that holds the ids-only checksum, accepted with a note."""
+    if split.checksum == recorded:
+        return True
+    if split.by_content and replace(split, by_content=False).checksum == recorded:
+        log(
+            f"note: the record holds the ids-only checksum of its {split.name} rows (written before local data files "
+            f"were checksummed by content): the ids match, the texts and labels were not compared"
+        )
+        return True
+    return False
+
+
 def test_rows(record: dict, log=print):
     """The run's test split as it was scored: (ids, texts, labels), re-read and checked against the record."""
     from .data import load_data
@@ -172,7 +186,7 @@ def test_rows(record: dict, log=print):
     spec, splits = load_data(data_config(record))
     name = spec.test_splits[0]
     split = splits[name]
-    if split.checksum != record["data"][name]["checksum"]:
+    if not same_rows(split, record["data"][name]["checksum"], log):
         raise ExportError(
             f"the test split read now ({len(split)} rows) is not the one the run was scored on "
             f"(checksum differs): the data files changed since; rerun"
@@ -334,7 +348,7 @@ def onnx_checks(model, data: Exported, ref: torch.Tensor, out: Path, int8: bool,
     return checks, predictors
 
 
-def train_texts(record: dict) -> list:
+def train_texts(record: dict, log=print) -> list:
     """The rows the run trained on (its training split and its unlabeled rows), re-read and checked against the
     record's checksums."""
     from .data import load_data
@@ -346,7 +360,7 @@ def train_texts(record: dict) -> list:
     if getattr(cfg, "unlabeled_file", None):
         parts["unlabeled"] = load_unlabeled(cfg.unlabeled_file, spec, splits)
     for name, split in parts.items():
-        if split.checksum != (record["data"].get(name) or {}).get("checksum"):
+        if not same_rows(split, (record["data"].get(name) or {}).get("checksum"), log):
             raise ExportError(
                 f"the {name} rows read now ({len(split)}) are not the ones run {record.get('run_id')} trained on "
                 f"(checksum differs): the data files changed since; --prune-vocab needs the training text as it was"
@@ -368,7 +382,7 @@ def prune_vocab(record: dict, folder: Path, split, log=print) -> dict:
         tok = AutoTokenizer.from_pretrained(folder)
     labels, n = torch.tensor(split.labels), record["config"]["max_length"]
     ref, before = torch_logits(model, Exported(split.texts, labels, tok, n)), folder_size_mb(folder)
-    p = prune(model, tok, train_texts(record))
+    p = prune(model, tok, train_texts(record, log))
     logits = torch_logits(p.model, Exported(split.texts, labels, p.tokenizer, n))
     test = mcnemar(ref.argmax(-1) == labels, logits.argmax(-1) == labels)
     check = {

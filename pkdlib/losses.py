@@ -51,12 +51,13 @@ def check_map_fits(layers, n_layers: int, what: str, first: int = 1) -> None:
         )
 
 
-def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
+def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need, what: str = "the model") -> Outputs:
     """A Hugging Face model's outputs as the terms read them: the logits, and the pooled states and attention
-    probabilities of ``need.layers`` (run with ``output_hidden_states`` / ``output_attentions`` as ``need`` says)."""
+    probabilities of ``need.layers`` (run with ``output_hidden_states`` / ``output_attentions`` as ``need`` says);
+    ``what``: the side, as an error names it ("the student", "the teacher")."""
     states = attentions = None
     if need.states:
-        check_map_fits(need.layers, len(out.hidden_states) - 1, "the model")
+        check_map_fits(need.layers, len(out.hidden_states) - 1, what)
         states = torch.stack(
             [pool(out.hidden_states[layer], attention_mask, need.pooling) for layer in need.layers], dim=1
         )
@@ -66,7 +67,7 @@ def read_outputs(out: Any, attention_mask: torch.Tensor, need: Need) -> Outputs:
                 "the model returned no attention maps (its attention implementation computes none, "
                 "e.g. sdpa); switch it to eager attention first: pkdlib.models.eager_attention(model)"
             )
-        check_map_fits(need.layers, len(out.attentions), "the model")
+        check_map_fits(need.layers, len(out.attentions), what)
         attentions = torch.stack([out.attentions[layer - 1] for layer in need.layers], dim=1)
     return Outputs(out.logits, states, attentions)
 
@@ -208,10 +209,12 @@ def compute_loss(
     """
     s_need, t_need = objective.need("student"), objective.need("teacher")
     k = getattr(getattr(getattr(model, "module", model), "config", None), "num_hidden_layers", None)
-    if s_need.layers and k is not None and len(s_need.layers) != k - 1:  # (DDP wraps the model in .module)
+    matched = any(t.matched for t in objective.shown)  # a matched term's weight > 0: its map must fit (DDP: .module)
+    if matched and k is not None and len(objective.layer_map) != k - 1:
         raise ValueError(
-            f"the layer map {list(objective.layer_map)} matches {len(s_need.layers)} student layers, the student "
-            f"has {k} (a map matches layers 1..k-1): pkd_skip(N, {k}) or pkd_last(N, {k}) for an N-layer teacher"
+            f"the layer map {list(objective.layer_map)} matches {len(objective.layer_map)} student layers, the "
+            f"student has {k} (a map matches layers 1..k-1): pkd_skip(N, {k}) or pkd_last(N, {k}) for an N-layer "
+            f"teacher"
         )
     with torch.autocast(batch["input_ids"].device.type, dtype=amp or torch.float32, enabled=amp is not None):
         out = model(
@@ -222,4 +225,4 @@ def compute_loss(
             output_attentions=s_need.attentions,
         )
     t = teacher.outputs(batch, t_need) if teacher is not None and objective.uses_teacher else None
-    return out, objective.parts(read_outputs(out, batch["attention_mask"], s_need), t, batch)
+    return out, objective.parts(read_outputs(out, batch["attention_mask"], s_need, "the student"), t, batch)

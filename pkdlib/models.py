@@ -149,7 +149,7 @@ def build_student(
     """A k-layer student: embeddings + first k layers of ``pretrained`` (or of the fine-tuned teacher,
     or random), with a fresh classifier initialised from ``seed``: transformers' own initialisation (normal, std
     ``initializer_range``, zero bias) for ``pretrained`` and ``random``, PyTorch's default ``reset_parameters``
-    (Kaiming-uniform) for ``teacher`` (kept as the committed ``beyond`` study ran it)."""
+    (Kaiming-uniform weights, uniform bias) for ``teacher`` (kept as the committed ``beyond`` study ran it)."""
     if init not in STUDENT_INITS:
         raise ValueError(f"unknown student init {init!r}; accepted: {STUDENT_INITS}")
     from .layer_maps import check_student_layers

@@ -41,7 +41,7 @@ class Split:
     ids: list
     texts: list
     labels: list
-    by_content: bool = False  # a user's table: the checksum covers texts, labels and label names, not only the ids
+    by_content: bool = False  # local files (a user's table, data_dir=): the checksum covers texts, labels, label names
     label_names: tuple = ()
 
     def __len__(self) -> int:

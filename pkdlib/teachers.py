@@ -80,7 +80,7 @@ class OnlineTeacher:
                 output_hidden_states=need.states,
                 output_attentions=need.attentions,
             )
-        return read_outputs(out, batch["attention_mask"], need)
+        return read_outputs(out, batch["attention_mask"], need, "the teacher")
 
 
 @dataclass

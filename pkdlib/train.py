@@ -235,16 +235,26 @@ class Meter:
         if not math.isfinite(parts["loss"].item()):
             self._non_finite(epoch, step, {k: v.item() for k, v in parts.items()}, "checked before its gradient norms")
 
-    def add_grad_norms(self, norms: dict) -> None:
-        """One sampled step's gradient norms (``term_grad_norms``). A step whose fp16 gradient overflowed (the loss
-        scaler skips that step) is left out; the epoch's ``grad_norm["sampled_steps"]`` counts the steps kept."""
+    def sample_gradients(self, step, epoch, parts, model, objective, scaler=None) -> None:
+        """A sampled step: its loss checked (``check``), each weighted term's gradient norm taken
+        (``term_grad_norms``) and kept (``add_grad_norms``; ``scaler``: fp16's loss scaler, or None)."""
+        self.check(step, epoch, parts)
+        norms = term_grad_norms(model, parts, objective, loss_scale(scaler))
+        self.add_grad_norms(norms, scaler is not None and scaler.is_enabled(), step, epoch)
+
+    def add_grad_norms(self, norms: dict, scaled: bool = False, step=None, epoch=None) -> None:
+        """One sampled step's gradient norms (``term_grad_norms``). ``scaled`` (fp16's loss scaler): a step whose
+        gradient overflowed, which the scaler skips, is left out, and the epoch's ``grad_norm["sampled_steps"]``
+        counts the steps kept; unscaled, a non-finite gradient is a NumericalError."""
         if all(math.isfinite(v) for v in norms.values()):
             self.grads.append(norms)
+        elif not scaled:
+            self._non_finite(epoch, step, norms, "the loss was finite", "gradient norm")
 
-    def _non_finite(self, epoch, step, parts, when):
+    def _non_finite(self, epoch, step, parts, when, what="loss"):
         detail = ", ".join(f"{k}={v:.4g}" for k, v in parts.items())
         raise NumericalError(
-            f"non-finite loss at epoch {epoch}, step {step}: {detail} ({when}); {self.context}; no record written"
+            f"non-finite {what} at epoch {epoch}, step {step}: {detail} ({when}); {self.context}; no record written"
         )
 
     def epoch_row(self, epoch, seconds, part_names, objective) -> dict:
@@ -366,8 +376,7 @@ def fit(cfg, model, toks, spec, objective, teacher, hw: Hardware, log=print, pro
             out, parts = compute_loss(model, b, objective, teacher, hw.amp)
             step += 1
             if step % GRAD_EVERY == 1 and hw.accelerator.num_processes == 1:  # reads the device anyway
-                meter.check(step, epoch, parts)
-                meter.add_grad_norms(term_grad_norms(model, parts, objective, loss_scale(hw.scaler)))
+                meter.sample_gradients(step, epoch, parts, model, objective, hw.scaler)
             lr = sched.get_last_lr()[0]  # the lr this step trains with
             optimizer_step(model, opt, parts["loss"], cfg.max_grad_norm, sched, hw.scaler, hw.accelerator)
             # no host sync: the parts stay on the device until the next curve point, where finiteness is checked

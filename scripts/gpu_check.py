@@ -661,7 +661,7 @@ def cache_memory(ctx: Context) -> dict:
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        logits, states = cache({"index": torch.randint(0, n, (BATCH,))}, pkd_skip(12, 6))
+        logits, states = cache.gather({"index": torch.randint(0, n, (BATCH,))}, list(pkd_skip(12, 6)))
         torch.cuda.synchronize()
         out["gpu_mb_one_pkd_batch"] = round((torch.cuda.max_memory_allocated() - before) / 2**20, 3)
         out["gpu_batch_shapes"] = [list(logits.shape), list(states.shape)]

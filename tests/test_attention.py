@@ -220,8 +220,10 @@ def test_a_layer_map_that_does_not_fit_the_student_or_the_teacher_is_named(tiny_
         ValueError, match=r"map \[2, 4\] matches 2 student layers, the student has 2 .*pkd_skip\(N, 2\)"
     ):
         compute_loss(student, batch, Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(6, 3)), teacher)
+    with pytest.raises(ValueError, match=r"map \[\] matches 0 student layers, the student has 2"):  # a 1-layer map
+        compute_loss(student, batch, Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(6, 1)), teacher)
     past = Objective(alpha=0.5, beta=1.0, layer_map=pkd_skip(12, 2))  # teacher layer 6 of 4
-    with pytest.raises(ValueError, match=r"reads layers \[6\] of the model, which has 4 layers"):
+    with pytest.raises(ValueError, match=r"reads layers \[6\] of the teacher, which has 4 layers"):
         compute_loss(student, batch, past, teacher)
     cached = CachedTeacher(torch.zeros(3, 2), torch.zeros(5, 3, 32), torch.zeros(5, 3, 32))
     with pytest.raises(ValueError, match=r"reads layers \[6\] of the cached teacher, which has 4 layers"):

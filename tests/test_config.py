@@ -215,7 +215,10 @@ def test_a_teacher_fine_tuned_from_another_encoder_is_refused_naming_what_differ
     wide = BertConfig(vocab_size=50, hidden_size=48, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64)
     BertModel(wide).save_pretrained(tmp_path)
     cfg = RunConfig(method="kd", teacher_dir=str(tmp_path), pretrained=str(tiny_bert), student_layers=2)
-    with pytest.raises(ConfigError, match=r"not the same encoder \(vocab_size 50 vs \d+; hidden_size 48 vs 32\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"not the same encoder \(vocab_size: teacher_dir 50, pretrained \d+; hidden_size: teacher_dir 48, pretrained 32\)",
+    ):
         cfg.check_models()
     same = RunConfig(method="kd", teacher_dir=str(tiny_bert), pretrained=str(tiny_bert), student_layers=2)
     assert same.check_models() == 4

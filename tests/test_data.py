@@ -107,3 +107,18 @@ def test_a_local_csv_edited_in_place_is_another_split_for_identity_and_caches(tm
     df.assign(text=df.text + " again").to_csv(p, index=False)  # same rows, same ids, other texts
     after = load_task("rt", "train", p)
     assert after.ids == before.ids and after.by_content and after.checksum != before.checksum
+
+
+def test_a_record_with_the_ids_only_checksum_of_local_rows_is_still_exported_with_a_note(tmp_path):
+    """Records written before local files were checksummed by content hold the ids-only checksum: export accepts
+    the same ids, says their texts were not compared, and still refuses other rows."""
+    from dataclasses import replace
+
+    from pkdlib.export import same_rows
+
+    split = load_task("rt", "test", write_tiny_csv(tmp_path / "r.csv", n=200))
+    notes = []
+    assert same_rows(split, split.checksum, notes.append) and not notes
+    assert same_rows(split, replace(split, by_content=False).checksum, notes.append)
+    assert "the ids match, the texts and labels were not compared" in notes[0]
+    assert not same_rows(split, replace(split, ids=split.ids[1:], by_content=False).checksum, notes.append)

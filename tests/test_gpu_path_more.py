@@ -511,8 +511,10 @@ def test_a_sampled_step_whose_fp16_gradient_overflowed_is_left_out_of_the_gradie
 
     m = Meter(4)
     m.start_epoch()
-    m.add_grad_norms({"ce": float("inf"), "kd": 1.0, "total": float("inf")})
-    m.add_grad_norms({"ce": 1.0, "kd": 3.0, "total": 3.5})
+    m.add_grad_norms({"ce": float("inf"), "kd": 1.0, "total": float("inf")}, scaled=True)
+    m.add_grad_norms({"ce": 1.0, "kd": 3.0, "total": 3.5}, scaled=True)
+    with pytest.raises(NumericalError, match="non-finite gradient norm at epoch 1, step 7: ce=nan"):
+        m.add_grad_norms({"ce": float("nan"), "kd": 1.0, "total": float("nan")}, scaled=False, step=7, epoch=1)
     m.update(
         1,
         1,

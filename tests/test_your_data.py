@@ -223,7 +223,9 @@ def test_bad_input_is_refused_before_any_work(tables, tmp_path, encoders, capsys
             "--work",
             str(tmp_path / "work"),
         ]
-        assert main(argv, commands=[]) == 2 and "epochs=0 must be > 0" in capsys.readouterr().err
+        err = (main(argv, commands=[]), capsys.readouterr().err)
+        assert err[0] == 2 and "epochs=0 must be > 0" in err[1]
+        assert ("the teacher's settings" in err[1]) == (flag == "--teacher-epochs")
         assert not (tmp_path / "out").exists() and not (tmp_path / "results" / "records").exists()
     with pytest.raises(ConfigError, match="need train_file"):
         RunConfig(method="teacher", text_columns="review")
