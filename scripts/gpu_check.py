@@ -624,6 +624,11 @@ def determinism(ctx: Context) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- cache memory
+def one_pkd_batch(cache: TeacherOutputs, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One PKD-Skip batch of BERT-base's 12-layer cache, gathered onto the cache's device (as training does)."""
+    return cache.gather({"index": torch.randint(0, n, (BATCH,))}, list(pkd_skip(12, 6)))
+
+
 def cache_memory(ctx: Context) -> dict:
     """scripts/cache_memory.py's host measurement (a child process), then one PKD batch gathered onto the GPU."""
     from pkdlib.cache import load_or_compute_teacher_outputs
@@ -661,7 +666,7 @@ def cache_memory(ctx: Context) -> dict:
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        logits, states = cache.gather({"index": torch.randint(0, n, (BATCH,))}, list(pkd_skip(12, 6)))
+        logits, states = one_pkd_batch(cache, n)
         torch.cuda.synchronize()
         out["gpu_mb_one_pkd_batch"] = round((torch.cuda.max_memory_allocated() - before) / 2**20, 3)
         out["gpu_batch_shapes"] = [list(logits.shape), list(states.shape)]

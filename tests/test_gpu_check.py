@@ -221,3 +221,16 @@ def test_the_paper_grid_counts_the_profiles_runs(gc):
         {(m, k) for m in ("ft", "kd", "pkd-skip", "pkd-last") for k in (6, 3)}
     )
     assert len(full) == 2 * 3 * (3 + 27 + 216 + 216)
+
+
+def test_the_cuda_cache_memory_check_gathers_one_pkd_batch(gc, tmp_path):
+    """The GPU-only part of the cache-memory check gathers a batch of the 12-layer cache; the same call on the CPU
+    (it used to call the cache itself, which has no __call__, and would have failed on the first CUDA machine)."""
+    import torch
+
+    from pkdlib.cache import CachedTeacher, load_or_compute_teacher_outputs
+
+    made = CachedTeacher(torch.randn(64, 2), torch.randn(13, 64, 8), torch.randn(13, 64, 8))
+    cache = load_or_compute_teacher_outputs(tmp_path, "synthetic-64" + "x" * 20, lambda: made)
+    logits, states = gc.one_pkd_batch(cache, 64)
+    assert list(logits.shape) == [gc.BATCH, 2] and list(states.shape) == [gc.BATCH, 5, 8]
