@@ -168,7 +168,8 @@ class CachedTeacher:
                 "the teacher cache holds no attention maps; a term that reads them needs the online "
                 "teacher (teachers.OnlineTeacher, a method's teacher='online')"
             )
-        logits, states = self.gather(batch, need.layers if need.states else [], need.pooling)
+        pooling, layers = blocks(need)
+        logits, states = self.gather(batch, layers, pooling)
         return Outputs(logits, states if need.states else None)
 
     def gather(
@@ -185,6 +186,11 @@ class CachedTeacher:
         # one used layer at a time: never a whole layer, nor another layer's bytes, is read
         gathered = torch.stack([states[layer][idx] for layer in layers], dim=1)
         return logits, gathered.to(self.device, non_blocking=True)
+
+
+def blocks(need: Need) -> tuple[str, list[int]]:
+    """The (pooling, layers) of the cache that ``need`` reads besides the logits (no states: no layer)."""
+    return need.pooling, list(need.layers) if need.states else []
 
 
 #: the name this class had before teachers became a registry (scripts and tests of that time use it)

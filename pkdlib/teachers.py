@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from .cache import CachedTeacher, compute_teacher_outputs, load_or_compute_teacher_outputs
+from .cache import CachedTeacher, blocks, compute_teacher_outputs, load_or_compute_teacher_outputs
 from .data import TokenizedSplit
 from .errors import KnownError
 from .losses import read_outputs
@@ -107,8 +107,7 @@ def cached_teacher(src: TeacherSource) -> CachedTeacher:
             src.load().to(src.device), src.toks, 64, src.device, progress=src.progress, autocast_dtype=src.amp
         )
 
-    need = src.need or Need()
-    uses = (need.pooling, list(need.layers) if need.states else [])
+    uses = blocks(src.need or Need())  # checked when the cache opens
     return load_or_compute_teacher_outputs(src.cache_dir, src.cache_key, compute, log=src.log, uses=uses).to(src.device)
 
 

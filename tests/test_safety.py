@@ -468,21 +468,12 @@ def test_a_run_checks_the_teacher_layers_it_reads_when_it_opens_the_cache(tiny_b
     """A pkd-skip run announces its teacher layers: a damaged block among them is found when the cache opens, and the
     cache rebuilt there, before training (it used to surface at the first batch as an error that ended the run)."""
     import torch
+    from test_train import student_cfg
 
     from pkdlib.runs import run
 
     ws = Workspace(tmp_path / "results", tmp_path / "work")
-    cfg = RunConfig(
-        task="rt",
-        method="pkd-skip",
-        student_layers=2,
-        pretrained=str(tiny_bert),
-        data_dir=str(tiny_csv),
-        teacher_dir=str(tiny_teacher[0]["model_dir"]),
-        epochs=1,
-        batch_size=16,
-        device="cpu",
-    )
+    cfg = student_cfg(tiny_bert, tiny_csv, tiny_teacher[0], epochs=1)  # pkd-skip, 2 of the teacher's 4 layers
     first = run(cfg, ws, progress=False, log=lambda *a: None)
     path = next(ws.cache.glob("teacher-*.pt"))
     (layer,) = pkd_skip(4, 2)

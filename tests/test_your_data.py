@@ -89,6 +89,21 @@ def data(path, text, label, **kw):
     return {"train_file": str(path), "text_columns": text, "label_column": label, **kw}
 
 
+def distill_argv(tables, encoders) -> list[str]:
+    """``pkd distill``'s arguments for a 1-layer student of the tiny BERT on reviews.csv, which CLI tests share."""
+    where = ["--text-columns", "review", "--label-column", "sentiment"]
+    return [
+        "distill",
+        "--train",
+        str(tables / "reviews.csv"),
+        *where,
+        "--layers",
+        "1",
+        "--pretrained",
+        str(encoders["bert"]),
+    ]
+
+
 def test_tables_keep_label_names_split_deterministically_and_checksum_content(tables, tmp_path):
     spec, s = load_data(
         RunConfig.from_dict(
@@ -203,17 +218,7 @@ def test_bad_input_is_refused_before_any_work(tables, tmp_path, encoders, capsys
 
     for flag in ("--epochs", "--teacher-epochs"):  # 0 is refused as any other value out of range, not ignored
         argv = [
-            "distill",
-            "--train",
-            str(tables / "reviews.csv"),
-            "--text-columns",
-            "review",
-            "--label-column",
-            "sentiment",
-            "--pretrained",
-            str(encoders["bert"]),
-            "--layers",
-            "1",
+            *distill_argv(tables, encoders),
             flag,
             "0",
             "--out",
@@ -370,17 +375,7 @@ def test_cli_distill_prints_the_summary(tables, encoders, tmp_path):
             sys.executable,
             "-m",
             "pkdlib.cli",
-            "distill",
-            "--train",
-            str(tables / "reviews.csv"),
-            "--text-columns",
-            "review",
-            "--label-column",
-            "sentiment",
-            "--layers",
-            "1",
-            "--pretrained",
-            str(encoders["bert"]),
+            *distill_argv(tables, encoders),
             "--epochs",
             "1",
             "--teacher-epochs",
