@@ -53,7 +53,19 @@ COMMITTED = ROOT / "results"
 
 @pytest.mark.parametrize(
     "profile",
-    ["cpu", "full", "beyond", "search", "recipe", "mean-pilot", "mean", "verdicts", "beta100-confirm", "attention"],
+    [
+        "cpu",
+        "full",
+        "beyond",
+        "search",
+        "recipe",
+        "mean-pilot",
+        "mean",
+        "verdicts",
+        "beta100-confirm",
+        "epochs8-confirm",
+        "attention",
+    ],
 )
 def test_committed_tables_recompute_from_records(tmp_path, profile):
     if not (COMMITTED / f"manifest-{profile}.json").is_file():
@@ -290,6 +302,7 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     [
         ("### What the verdicts study found", "verdicts", ("Measured there (fp32", "What those students scored")),
         ("### What the confirmatory study found", "beta100-confirm", None),
+        ("### What the 8-epoch confirmatory study found", "epochs8-confirm", None),
         ("### What the attention-transfer arm found", "attention", None),
     ],
 )

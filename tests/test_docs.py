@@ -142,3 +142,19 @@ def test_the_html_report_is_the_one_the_tables_make():
     assert "What the study found" in page and 'id="verdicts"' in page and 'id="beta100-confirm"' in page
     for src in re.findall(r'src="([^"]+)"', page):
         assert (ROOT / "results" / src).is_file(), src
+
+
+def test_reproduction_summary_cites_only_committed_claims():
+    """docs/reproduction.md's results paragraph cites numbers only from the committed claims tables: every interval,
+    signed difference and p in it is in some study's claims.txt (a finished study changes the page, not a typed
+    number)."""
+    page = re.sub(r"\s+", " ", (ROOT / "docs" / "reproduction.md").read_text())
+    claims = "\n".join(p.read_text() for p in (ROOT / "results" / "tables").glob("*/claims.txt"))
+    cited = (
+        re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", page)
+        + re.findall(r"[-+]\d+\.\d\d\b", page)
+        + re.findall(r"p = (\d\.\d{3})", page)
+    )
+    assert len(cited) >= 10
+    missing = [c for c in cited if c not in claims]
+    assert not missing, f"docs/reproduction.md cites numbers no claims table holds: {missing}"
