@@ -2,6 +2,7 @@
 
 import filecmp
 import json
+import re
 import shutil
 
 import pytest
@@ -297,6 +298,18 @@ def test_the_shared_measurement_is_cited_only_with_the_profiles_own_settings(tmp
     assert load_speed(res, "cpu", {"hardware": {**hw, "cpu": "Intel Xeon"}}) is None  # another machine
 
 
+def cited_numbers(text: str) -> list[str]:
+    """The numbers a hand-written page cites from the tables: intervals, signed differences, 'mean ± std', p values
+    and percentages (whitespace already collapsed, so a number wrapped across lines is found whole)."""
+    return (
+        re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", text)
+        + re.findall(r"[-+]\d+\.\d\d\b", text)
+        + re.findall(r"\d+\.\d ± \d+\.\d", text)
+        + re.findall(r"p = (\d\.\d{3})", text)
+        + re.findall(r"(?<!± )(?<![\d.])\d+\.\d%", text)
+    )
+
+
 @pytest.mark.parametrize(
     "heading, study, also",
     [
@@ -310,8 +323,6 @@ def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also)
     """A hand-written summary of a study (docs/study.md) cites numbers only from its committed tables: every
     interval, signed difference, 'mean ± std', percentage and p in that section is in the study's claims or arms
     tables."""
-    import re
-
     readme = (ROOT / "docs" / "study.md").read_text()
     section = re.split(r"\n#{2,3} ", readme.split(heading, 1)[1])[0]
     if also:
@@ -319,13 +330,7 @@ def test_readme_findings_of_a_study_are_rows_of_its_tables(heading, study, also)
     section = re.sub(r"\s+", " ", section)  # numbers wrapped across lines ("Holm p =\n 0.017")
     tables = "\n".join(p.read_text() for p in (ROOT / "results" / "tables" / study).glob("*.md"))
     tables += (ROOT / "results" / "tables" / study / "claims.txt").read_text()
-    cited = (
-        re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", section)
-        + re.findall(r"[-+]\d+\.\d\d\b", section)
-        + re.findall(r"\d+\.\d ± \d+\.\d", section)
-        + re.findall(r"p = (\d\.\d{3})", section)
-        + re.findall(r"(?<!± )(?<![\d.])\d+\.\d%", section)
-    )
+    cited = cited_numbers(section)
     assert len(cited) >= 5
     missing = [c for c in cited if c not in tables]
     assert not missing, f"README's findings of {study} cite numbers no table of the study holds: {missing}"

@@ -145,16 +145,14 @@ def test_the_html_report_is_the_one_the_tables_make():
 
 
 def test_reproduction_summary_cites_only_committed_claims():
-    """docs/reproduction.md's results paragraph cites numbers only from the committed claims tables: every interval,
-    signed difference and p in it is in some study's claims.txt (a finished study changes the page, not a typed
+    """docs/reproduction.md's results paragraph cites numbers only from the committed claims tables: every number
+    `cited_numbers` finds in it is in some study's claims.txt (a finished study changes the page, not a typed
     number)."""
+    from test_bench_and_report import cited_numbers
+
     page = re.sub(r"\s+", " ", (ROOT / "docs" / "reproduction.md").read_text())
     claims = "\n".join(p.read_text() for p in (ROOT / "results" / "tables").glob("*/claims.txt"))
-    cited = (
-        re.findall(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+\]", page)
-        + re.findall(r"[-+]\d+\.\d\d\b", page)
-        + re.findall(r"p = (\d\.\d{3})", page)
-    )
+    cited = cited_numbers(page)
     assert len(cited) >= 10
     missing = [c for c in cited if c not in claims]
     assert not missing, f"docs/reproduction.md cites numbers no claims table holds: {missing}"
